@@ -1,0 +1,65 @@
+/**
+ * GEMM throughput of the engine's matmul (tf.matMul through our BatchMatMul
+ * kernel, on each path) beside OpenBLAS called directly on plain arrays.
+ */
+import { tf, blasAddon, setMatmulPath, type MatmulPath } from '../engine/index.js';
+import { Rng } from '../nn/rng.js';
+import { median } from './stats.js';
+
+export type GemmVariant = 'plain' | 'transA' | 'transB' | 'batched';
+
+export interface GemmShape { batch: number; M: number; N: number; K: number; tA: boolean; tB: boolean }
+
+/** size 0 with 'batched' means the SASRec attention-score shape 256 x [50x64 @ 64x50]. */
+export function gemmShape(size: number, variant: GemmVariant): GemmShape {
+  if (variant === 'batched') {
+    return size === 0
+      ? { batch: 256, M: 50, N: 50, K: 64, tA: false, tB: true }
+      : { batch: 8, M: size, N: size, K: size, tA: false, tB: false };
+  }
+  return { batch: 1, M: size, N: size, K: size, tA: variant === 'transA', tB: variant === 'transB' };
+}
+
+export function gemmFlops(s: GemmShape): number {
+  return 2 * s.batch * s.M * s.N * s.K;
+}
+
+function timeIt(fn: () => void, minMs: number, minReps: number): number {
+  fn(); // warm-up
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minReps || performance.now() - start < minMs) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Median ms of one tf.matMul (result read back) on the given path. */
+export function timeEngineGemm(s: GemmShape, path: MatmulPath, minMs = 500): number {
+  setMatmulPath(path);
+  const rng = new Rng(7);
+  const aShape = s.tA ? [s.K, s.M] : [s.M, s.K];
+  const bShape = s.tB ? [s.N, s.K] : [s.K, s.N];
+  const a = tf.tensor(rng.uniformArray(s.batch * s.M * s.K, -1, 1), s.batch > 1 ? [s.batch, ...aShape] : aShape);
+  const b = tf.tensor(rng.uniformArray(s.batch * s.K * s.N, -1, 1), s.batch > 1 ? [s.batch, ...bShape] : bShape);
+  const ms = timeIt(() => {
+    const c = tf.matMul(a, b, s.tA, s.tB);
+    c.dataSync();
+    c.dispose();
+  }, minMs, 3);
+  tf.dispose([a, b]);
+  return ms;
+}
+
+/** Median ms of OpenBLAS sgemm on plain Float32Arrays (no tfjs), or null without the addon. */
+export function timeDirectBlas(s: GemmShape, minMs = 500): number | null {
+  const blas = blasAddon();
+  if (!blas) return null;
+  const rng = new Rng(7);
+  const A = rng.uniformArray(s.batch * s.M * s.K, -1, 1);
+  const B = rng.uniformArray(s.batch * s.K * s.N, -1, 1);
+  const C = new Float32Array(s.batch * s.M * s.N);
+  return timeIt(() => blas.sgemmBatched(s.tA, s.tB, s.M, s.N, s.K, s.batch, A, 0, s.M * s.K, B, 0, s.K * s.N, C, 0, s.M * s.N, 1, 0), minMs, 3);
+}

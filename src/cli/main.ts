@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * The llmrec command line. Subcommands:
+ *   doctor   what the engine runs on (backend, SIMD, native OpenBLAS addon and why not)
+ *   bench    engine benchmark against PyTorch and OpenBLAS; writes bench/results.json
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { engineInfo, initEngine } from '../engine/index.js';
+import { runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
+import { torchAvailable } from '../bench/torch.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got '${v}'`);
+  return n;
+}
+
+function caseList(v: string): TrainCase[] {
+  const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const x of xs) {
+    if (!(TRAIN_CASES as readonly string[]).includes(x)) {
+      throw new InvalidArgumentError(`unknown case '${x}' (known: ${TRAIN_CASES.join(', ')})`);
+    }
+  }
+  return xs as TrainCase[];
+}
+
+export function buildCli(): Command {
+  const program = new Command();
+  program.name('llmrec').description('Recommender systems with language models, in TypeScript').version(pkg.version);
+
+  program
+    .command('doctor')
+    .description('report the compute engine: backend, SIMD, native OpenBLAS addon, PyTorch reference')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      await initEngine();
+      const info = engineInfo();
+      const torch = torchAvailable();
+      if (o.json) {
+        console.log(JSON.stringify({ ...info, torch }, null, 2));
+        return;
+      }
+      console.log(`backend        ${info.backend} (tfjs ${info.tfjsVersion}, SIMD ${info.simd ? 'on' : 'off'}, wasm threads ${info.wasmThreads})`);
+      console.log(`own kernels    ${info.kernels.join(', ')}`);
+      console.log(`matmul path    ${info.matmulPath === 'blas' ? 'OpenBLAS addon (native sgemm on the wasm heap)' : 'pure wasm'}`);
+      if (info.native.loaded) {
+        console.log(`native addon   loaded: ${info.native.path}`);
+        console.log(`               ${info.native.openblas}; core ${info.native.corename}; up to ${info.native.maxThreads} threads above ${info.native.minFlopsForMaxThreads} flops`);
+      } else {
+        console.log(`native addon   not active: ${info.native.reason}`);
+      }
+      console.log(`pytorch ref    ${torch.ok ? `torch ${torch.version}` : `unavailable: ${torch.reason}`}`);
+    });
+
+  program
+    .command('bench')
+    .description('time training steps and GEMMs against PyTorch and OpenBLAS; writes bench/results.json')
+    .option('--cases <list>', `training cases, comma-separated (${TRAIN_CASES.join(',')})`, caseList)
+    .option('--steps <n>', 'timed steps per case', positiveInt, 10)
+    .option('--warmup <n>', 'untimed warm-up steps per case', positiveInt, 3)
+    .option('--quick', 'fewer steps and no GEMM sweep (a few minutes)')
+    .option('--no-torch', 'skip the PyTorch reference')
+    .option('--no-gemm', 'skip the GEMM throughput cases')
+    .addOption(new Option('--out <file>', 'where to write the JSON results'))
+    .action(async (o: { cases?: TrainCase[]; steps: number; warmup: number; quick?: boolean; torch: boolean; gemm: boolean; out?: string }) => {
+      await runBench({
+        cases: o.cases,
+        steps: o.quick ? 3 : o.steps,
+        warmup: o.quick ? 1 : o.warmup,
+        torch: o.torch,
+        gemm: o.quick ? false : o.gemm,
+        out: o.out,
+      });
+    });
+  return program;
+}
+
+buildCli().parseAsync(process.argv).catch((e: unknown) => {
+  console.error(`llmrec: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,136 @@
+/**
+ * The llmrec training engine: tfjs-core autodiff and optimizers on the wasm
+ * backend, with project-owned kernels and an optional OpenBLAS GEMM addon.
+ *
+ * All llmrec code imports `tf` from here, never from tfjs directly, so that
+ * the kernels below are registered before any op runs:
+ *   - UnsortedSegmentSum (missing on wasm; gather's gradient),
+ *   - BatchMatMul that never takes the slow transposed/batched path,
+ *   - a block-copy GatherV2.
+ */
+import { tf } from "./backend.js";
+import type { KernelConfig } from '@tensorflow/tfjs-core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { wasmBackend } from './backend.js';
+import { batchMatMulConfig, matmulState, type MatmulPath } from './kernels/matmul.js';
+import { gatherState, gatherV2Config } from './kernels/gather.js';
+import { unsortedSegmentSumConfig } from './kernels/segment_sum.js';
+import { loadBlas, type NativeStatus } from './native.js';
+
+export { tf };
+export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG } from './ops.js';
+export type { MatmulPath } from './kernels/matmul.js';
+
+export interface EngineOptions {
+  /** 'auto' uses the OpenBLAS addon when it loads; 'off' never; 'require' fails without it. Env LLMREC_NATIVE. */
+  native?: 'auto' | 'off' | 'require';
+  /** Max OpenBLAS threads for large GEMMs (default 2). Env LLMREC_BLAS_THREADS. */
+  blasThreads?: number;
+  /** GEMMs below this many flops run on 1 thread (default 8e6). Env LLMREC_BLAS_MIN_FLOPS. */
+  blasMinFlops?: number;
+}
+
+export interface EngineInfo {
+  backend: string;
+  tfjsVersion: string;
+  simd: boolean;
+  wasmThreads: number;
+  matmulPath: MatmulPath;
+  native: NativeStatus & { openblas?: string; corename?: string; maxThreads?: number; minFlopsForMaxThreads?: number };
+  kernels: string[];
+}
+
+const OWN_KERNELS: KernelConfig[] = [unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config];
+let initialised: Promise<EngineInfo> | null = null;
+let nativeStatus: NativeStatus = { loaded: false, path: '', reason: 'engine not initialised' };
+
+function override(config: KernelConfig): KernelConfig {
+  const prev = tf.getKernel(config.kernelName, 'wasm');
+  if (prev) tf.unregisterKernel(config.kernelName, 'wasm');
+  tf.registerKernel(config);
+  return prev ?? { ...config, kernelFunc: () => { throw new Error(`no stock wasm kernel ${config.kernelName}`); } };
+}
+
+function envNumber(name: string): number | undefined {
+  const v = process.env[name];
+  if (v == null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got '${v}'`);
+  return n;
+}
+
+async function doInit(opts: EngineOptions): Promise<EngineInfo> {
+  const mode = opts.native ?? (process.env.LLMREC_NATIVE as EngineOptions['native']) ?? 'auto';
+  if (!['auto', 'off', 'require'].includes(mode)) throw new Error(`LLMREC_NATIVE must be auto, off or require, got '${mode}'`);
+  // Stock kernels we delegate to, captured before our overrides replace them.
+  matmulState.stockTranspose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
+  matmulState.stockReshape = tf.getKernel('Reshape', 'wasm')!.kernelFunc;
+  const stock = OWN_KERNELS.map(override);
+  matmulState.stockBatchMatMul = stock[1].kernelFunc;
+  gatherState.stock = stock[2].kernelFunc;
+
+  if (!(await tf.setBackend('wasm'))) throw new Error('llmrec engine: the tfjs wasm backend failed to initialise');
+  await tf.ready();
+  // The backend ran the setup of the kernels registered at init (ours); the
+  // stock kernels we delegate to still need theirs (they bind wasm functions).
+  const backend = wasmBackend();
+  for (const k of stock) k.setupFunc?.(backend as unknown as tf.KernelBackend);
+
+  if (mode === 'off') {
+    nativeStatus = { loaded: false, path: '', reason: 'disabled (native: off)' };
+  } else {
+    const { addon, status } = loadBlas();
+    nativeStatus = status;
+    if (addon) {
+      addon.setThreadPolicy(
+        opts.blasThreads ?? envNumber('LLMREC_BLAS_THREADS') ?? 2,
+        opts.blasMinFlops ?? envNumber('LLMREC_BLAS_MIN_FLOPS') ?? 8e6);
+      matmulState.blas = addon;
+    } else if (mode === 'require') {
+      throw new Error(`llmrec engine: the OpenBLAS addon is required but unavailable: ${status.reason}`);
+    }
+  }
+  matmulState.path = matmulState.blas ? 'blas' : 'wasm';
+  return engineInfo();
+}
+
+/** Initialises the engine once (idempotent); later calls return the first result. */
+export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
+  if (!initialised) initialised = doInit(opts);
+  return initialised;
+}
+
+/** Switches BatchMatMul between the OpenBLAS addon and pure wasm (for benchmarks and tests). */
+export function setMatmulPath(path: MatmulPath): void {
+  if (path === 'blas' && !matmulState.blas) throw new Error(`OpenBLAS addon unavailable: ${nativeStatus.reason}`);
+  matmulState.path = path;
+}
+
+export function nativeAvailable(): boolean {
+  return matmulState.blas != null;
+}
+
+/** The native addon itself (for benchmarks that call OpenBLAS directly). */
+export function blasAddon() {
+  return matmulState.blas;
+}
+
+/** What the engine is running on: backend, SIMD, threads, matmul path, native addon. */
+export function engineInfo(): EngineInfo {
+  const blasInfo = matmulState.blas?.info();
+  return {
+    backend: tf.getBackend(),
+    tfjsVersion: tf.version_core,
+    simd: Boolean(tf.env().getBool('WASM_HAS_SIMD_SUPPORT')),
+    wasmThreads: getThreadsCount(),
+    matmulPath: matmulState.path,
+    native: {
+      ...nativeStatus,
+      openblas: blasInfo?.config,
+      corename: blasInfo?.corename,
+      maxThreads: blasInfo?.maxThreads,
+      minFlopsForMaxThreads: blasInfo?.minFlopsForMaxThreads,
+    },
+    kernels: OWN_KERNELS.map((k) => k.kernelName),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Loader for the optional OpenBLAS GEMM addon (native/blas.c, built by
+ * scripts/build-native.mjs on `npm install`). When it is missing or fails to
+ * load, the engine runs on pure wasm kernels; `status()` says why.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BlasAddon {
+  sgemmBatched(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, batch: number,
+    A: Float32Array, offA: number, strideA: number,
+    B: Float32Array, offB: number, strideB: number,
+    C: Float32Array, offC: number, strideC: number,
+    alpha: number, beta: number,
+  ): void;
+  setThreadPolicy(maxThreads: number, minFlopsForMaxThreads: number): void;
+  info(): { config: string; corename: string; maxThreads: number; minFlopsForMaxThreads: number };
+}
+
+export interface NativeStatus {
+  loaded: boolean;
+  path: string;
+  reason?: string;
+  buildCommand?: string;
+}
+
+/** Package root: src/engine and dist/engine are both two levels below it. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const addonPath = join(packageRoot, 'build', 'llmrec_blas.node');
+
+let cached: { addon: BlasAddon | null; status: NativeStatus } | undefined;
+
+function buildRecord(): { built?: boolean; reason?: string; command?: string } {
+  const f = join(packageRoot, 'build', 'native-status.json');
+  if (!existsSync(f)) return {};
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as { built?: boolean; reason?: string; command?: string };
+  } catch {
+    return {};
+  }
+}
+
+/** Loads the addon once. `LLMREC_NATIVE=off` disables it. */
+export function loadBlas(): { addon: BlasAddon | null; status: NativeStatus } {
+  if (cached) return cached;
+  const rec = buildRecord();
+  if (process.env.LLMREC_NATIVE === 'off') {
+    cached = { addon: null, status: { loaded: false, path: addonPath, reason: 'disabled by LLMREC_NATIVE=off' } };
+  } else if (!existsSync(addonPath)) {
+    cached = {
+      addon: null,
+      status: {
+        loaded: false, path: addonPath,
+        reason: rec.reason ?? 'addon not built (run `node scripts/build-native.mjs`; needs a C compiler and libopenblas-dev)',
+      },
+    };
+  } else {
+    try {
+      const addon = createRequire(import.meta.url)(addonPath) as BlasAddon;
+      cached = { addon, status: { loaded: true, path: addonPath, buildCommand: rec.command } };
+    } catch (e) {
+      cached = { addon: null, status: { loaded: false, path: addonPath, reason: `load failed: ${(e as Error).message}` } };
+    }
+  }
+  return cached;
+}

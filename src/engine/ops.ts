@@ -1,0 +1,57 @@
+/**
+ * Ops the engine provides on top of tfjs-core, for model code:
+ *  - a numerically stable log-sigmoid whose gradient works (tf.logSigmoid's
+ *    gradient crashes in tfjs 4.22: its customGrad reuses a disposed tensor);
+ *  - additive attention masks (0 where attention is allowed, a large negative
+ *    number elsewhere), added to the scores instead of `tf.where`, whose
+ *    broadcasting gradient emits Tile and costs hundreds of ms per step.
+ */
+import { tf } from './backend.js';
+
+/** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
+export const MASK_NEG = -1e9;
+
+/** log(sigmoid(x)) = -softplus(-x), stable for large |x|, with a working gradient. */
+export function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.neg(tf.softplus(tf.neg(x))));
+}
+
+/** [T, T] additive causal mask: 0 on and below the diagonal, MASK_NEG above. */
+export function causalMask(T: number): tf.Tensor2D {
+  const m = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = MASK_NEG;
+  return tf.tensor2d(m, [T, T]);
+}
+
+/**
+ * [B, 1, 1, T] additive key-padding mask from ids [B, T]: MASK_NEG where the
+ * key is padding (id == padId), 0 elsewhere. Broadcasts over heads and queries.
+ */
+export function keyPaddingMask(ids: Int32Array, B: number, T: number, padId = 0): tf.Tensor4D {
+  if (ids.length !== B * T) throw new Error(`keyPaddingMask: ids has ${ids.length} entries, expected B*T = ${B * T}`);
+  const m = new Float32Array(B * T);
+  for (let i = 0; i < ids.length; i++) if (ids[i] === padId) m[i] = MASK_NEG;
+  return tf.tensor4d(m, [B, 1, 1, T]);
+}
+
+/** [B, 1, T, T] combined causal + key-padding additive mask. */
+export function causalPaddingMask(ids: Int32Array, B: number, T: number, padId = 0): tf.Tensor4D {
+  if (ids.length !== B * T) throw new Error(`causalPaddingMask: ids has ${ids.length} entries, expected B*T = ${B * T}`);
+  const m = new Float32Array(B * T * T);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      const row = (b * T + i) * T;
+      for (let j = 0; j < T; j++) {
+        if (j > i || ids[b * T + j] === padId) m[row + j] = MASK_NEG;
+      }
+    }
+  }
+  return tf.tensor4d(m, [B, 1, T, T]);
+}
+
+/** [B, T, 1] multiplicative 0/1 mask of non-padding positions. */
+export function timestepMask(ids: Int32Array, B: number, T: number, padId = 0): tf.Tensor3D {
+  const m = new Float32Array(B * T);
+  for (let i = 0; i < ids.length; i++) m[i] = ids[i] === padId ? 0 : 1;
+  return tf.tensor3d(m, [B, T, 1]);
+}

@@ -1,0 +1,107 @@
+/**
+ * Functional layers over ParamStore parameters. Dense layers flatten inputs to
+ * 2-D before the matmul: a [B, T, d] @ [d, o] product with broadcasting would
+ * make tfjs compute the weight gradient as a batched product plus a sum.
+ */
+import { tf } from '../engine/index.js';
+import type { ParamStore } from './params.js';
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+}
+
+/** y = x W (+ b) (+ (alpha / r) * x A B), W: [in, out]. LoRA's B starts at zero (PEFT semantics). */
+export class Linear {
+  readonly W: tf.Variable;
+  readonly b?: tf.Variable;
+  A?: tf.Variable;
+  B?: tf.Variable;
+  scaling = 0;
+
+  constructor(store: ParamStore, readonly name: string, readonly inDim: number, readonly outDim: number, bias = true) {
+    // Kaiming-uniform(a = sqrt(5)) as in torch.nn.Linear: limit = 1 / sqrt(in).
+    const limit = 1 / Math.sqrt(inDim);
+    this.W = store.add(`${name}.weight`, [inDim, outDim], { kind: 'uniform', limit });
+    if (bias) this.b = store.add(`${name}.bias`, [outDim], { kind: 'uniform', limit });
+  }
+
+  /** Adds a LoRA adapter (A: [in, r] Kaiming-uniform, B: [r, out] zeros). */
+  addLora(store: ParamStore, cfg: LoraConfig): void {
+    if (cfg.r <= 0) throw new Error(`LoRA rank must be positive, got ${cfg.r}`);
+    this.A = store.add(`${this.name}.lora_A.weight`, [this.inDim, cfg.r], { kind: 'uniform', limit: 1 / Math.sqrt(this.inDim) });
+    this.B = store.add(`${this.name}.lora_B.weight`, [cfg.r, this.outDim], { kind: 'zeros' });
+    this.scaling = cfg.alpha / cfg.r;
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    const lead = x.shape.slice(0, -1);
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, this.inDim]);
+    let y = tf.matMul(x2 as tf.Tensor2D, this.W);
+    if (this.b) y = tf.add(y, this.b);
+    if (this.A && this.B) y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x2 as tf.Tensor2D, this.A), this.B), this.scaling));
+    return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outDim]);
+  }
+}
+
+export class Embedding {
+  readonly table: tf.Variable;
+  constructor(store: ParamStore, name: string, readonly num: number, readonly dim: number, std = 1) {
+    this.table = store.add(`${name}.weight`, [num, dim], { kind: 'normal', std });
+  }
+  apply(ids: tf.Tensor): tf.Tensor {
+    return tf.gather(this.table, ids);
+  }
+}
+
+export class LayerNorm {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-5) {
+    this.gamma = store.add(`${name}.weight`, [dim], { kind: 'ones' });
+    this.beta = store.add(`${name}.bias`, [dim], { kind: 'zeros' });
+  }
+  apply(x: tf.Tensor): tf.Tensor {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.gamma), this.beta);
+  }
+}
+
+export class RMSNorm {
+  readonly weight: tf.Variable;
+  constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-6) {
+    this.weight = store.add(`${name}.weight`, [dim], { kind: 'ones' });
+  }
+  apply(x: tf.Tensor): tf.Tensor {
+    const ms = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))), this.weight);
+  }
+}
+
+/** SiLU(x) = x * sigmoid(x). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** Rotary tables cos/sin of shape [T, headDim] (HF LLaMA rotate_half layout). */
+export function ropeTables(T: number, headDim: number, theta = 10000): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const half = headDim / 2;
+  const cos = new Float32Array(T * headDim);
+  const sin = new Float32Array(T * headDim);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const ang = t / Math.pow(theta, (2 * i) / headDim);
+      cos[t * headDim + i] = cos[t * headDim + i + half] = Math.cos(ang);
+      sin[t * headDim + i] = sin[t * headDim + i + half] = Math.sin(ang);
+    }
+  }
+  return { cos: tf.tensor2d(cos, [T, headDim]), sin: tf.tensor2d(sin, [T, headDim]) };
+}
+
+/** x * cos + rotate_half(x) * sin for x [..., T, headDim]. */
+export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  const hd = x.shape[x.rank - 1];
+  const [x1, x2] = tf.split(x, [hd / 2, hd / 2], -1);
+  const rot = tf.concat([tf.neg(x2), x1], -1);
+  return tf.add(tf.mul(x, cos), tf.mul(rot, sin));
+}

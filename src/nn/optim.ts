@@ -1,0 +1,99 @@
+/**
+ * AdamW (decoupled weight decay, Loshchilov & Hutter), as torch.optim.AdamW:
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   p = p - lr * wd * p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * With weightDecay = 0 it is Adam. Optional global-norm gradient clipping.
+ */
+import { tf } from '../engine/index.js';
+
+export interface AdamWConfig {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global L2 norm of the gradients to this value (off when undefined). */
+  clipNorm?: number;
+}
+
+export class AdamW {
+  private readonly m = new Map<tf.Variable, tf.Variable>();
+  private readonly v = new Map<tf.Variable, tf.Variable>();
+  private t = 0;
+  lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly clipNorm?: number;
+
+  constructor(cfg: AdamWConfig) {
+    this.lr = cfg.lr;
+    this.beta1 = cfg.beta1 ?? 0.9;
+    this.beta2 = cfg.beta2 ?? 0.999;
+    this.eps = cfg.eps ?? 1e-8;
+    this.weightDecay = cfg.weightDecay ?? 0.01;
+    this.clipNorm = cfg.clipNorm;
+  }
+
+  get step(): number {
+    return this.t;
+  }
+
+  /**
+   * Computes loss and gradients of `lossFn` w.r.t. `vars`, updates them, and
+   * returns the loss value. Everything intermediate is disposed.
+   */
+  minimize(lossFn: () => tf.Scalar, vars: tf.Variable[]): number {
+    const { value, grads } = tf.variableGrads(lossFn, vars);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    this.apply(vars.map((v) => grads[v.name]), vars);
+    for (const g of Object.values(grads)) g.dispose();
+    return loss;
+  }
+
+  apply(grads: tf.Tensor[], vars: tf.Variable[]): void {
+    this.t += 1;
+    const t = this.t;
+    tf.tidy(() => {
+      let scale: tf.Scalar | null = null;
+      if (this.clipNorm !== undefined) {
+        const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
+        const norm = tf.sqrt(sq);
+        scale = tf.minimum(tf.scalar(1), tf.div(tf.scalar(this.clipNorm), tf.add(norm, 1e-6))) as tf.Scalar;
+      }
+      const bc1 = 1 - Math.pow(this.beta1, t);
+      const bc2 = 1 - Math.pow(this.beta2, t);
+      const stepSize = this.lr / bc1;
+      for (let i = 0; i < vars.length; i++) {
+        const p = vars[i];
+        let g = grads[i];
+        if (scale) g = tf.mul(g, scale);
+        let m = this.m.get(p);
+        let v = this.v.get(p);
+        if (!m || !v) {
+          m = tf.keep(tf.variable(tf.zerosLike(p), false));
+          v = tf.keep(tf.variable(tf.zerosLike(p), false));
+          this.m.set(p, m);
+          this.v.set(p, v);
+        }
+        const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+        const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        m.assign(m1);
+        v.assign(v1);
+        const denom = tf.add(tf.sqrt(tf.div(v1, bc2)), this.eps);
+        let upd = tf.mul(tf.div(m1, denom), stepSize);
+        if (this.weightDecay !== 0) upd = tf.add(upd, tf.mul(p, this.lr * this.weightDecay));
+        p.assign(tf.sub(p, upd));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const x of this.m.values()) x.dispose();
+    for (const x of this.v.values()) x.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
