@@ -19,6 +19,12 @@
  *     X_b starting at element offX + b * strideX (strideX may be 0 to broadcast)
  *     and rows stored densely (lda = transA ? M : K, ldb = transB ? K : N,
  *     ldc = N). Bounds are checked against each array's length.
+ *   softmaxXent(logits, labels, N, V, loss, probs)
+ *     Row-wise softmax cross-entropy with integer labels: probs = softmax(logits),
+ *     loss[n] = logsumexp(logits[n]) - logits[n, labels[n]] (0 for a label
+ *     outside [0, V), which is ignored as in ignore_index).
+ *   softmaxXentGrad(probs, labels, dy, N, V, out)
+ *     out[n, v] = dy[n] * (probs[n, v] - [v == labels[n]]).
  *   setThreadPolicy(maxThreads, minFlopsForMaxThreads)
  *   info() -> { config, corename, maxThreads, minFlopsForMaxThreads }
  */
@@ -26,6 +32,7 @@
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_config(void);
@@ -138,6 +145,87 @@ static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_status get_i32arr(napi_env env, napi_value v, int32_t **data, size_t *len) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  void *ptr;
+  napi_status s = napi_get_typedarray_info(env, v, &type, len, &ptr, &ab, &off);
+  if (s != napi_ok) return s;
+  if (type != napi_int32_array) return napi_invalid_arg;
+  *data = (int32_t *)ptr;
+  return napi_ok;
+}
+
+static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *logits, *loss, *probs;
+  int32_t *labels;
+  size_t nl, nlab, nloss, np;
+  int64_t N, V;
+  if (argc != 6 || get_f32(env, argv[0], &logits, &nl) != napi_ok ||
+      get_i32arr(env, argv[1], &labels, &nlab) != napi_ok ||
+      get_i64(env, argv[2], &N) != napi_ok || get_i64(env, argv[3], &V) != napi_ok ||
+      get_f32(env, argv[4], &loss, &nloss) != napi_ok ||
+      get_f32(env, argv[5], &probs, &np) != napi_ok) {
+    napi_throw_type_error(env, "LLMREC_BLAS", "softmaxXent(logits: F32, labels: I32, N, V, loss: F32, probs: F32)");
+    return NULL;
+  }
+  if (N < 0 || V <= 0 || nl < (size_t)(N * V) || np < (size_t)(N * V) || nlab < (size_t)N || nloss < (size_t)N) {
+    napi_throw_range_error(env, "LLMREC_BLAS", "softmaxXent: arrays too small for N x V");
+    return NULL;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const float *x = logits + n * V;
+    float *p = probs + n * V;
+    float mx = x[0];
+    for (int64_t v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+    float sum = 0.f;
+    for (int64_t v = 0; v < V; v++) {
+      p[v] = expf(x[v] - mx);
+      sum += p[v];
+    }
+    float inv = 1.f / sum;
+    for (int64_t v = 0; v < V; v++) p[v] *= inv;
+    int32_t y = labels[n];
+    loss[n] = (y >= 0 && y < V) ? (logf(sum) + mx - x[y]) : 0.f;
+  }
+  return NULL;
+}
+
+static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *probs, *dy, *out;
+  int32_t *labels;
+  size_t np, nlab, ndy, no;
+  int64_t N, V;
+  if (argc != 6 || get_f32(env, argv[0], &probs, &np) != napi_ok ||
+      get_i32arr(env, argv[1], &labels, &nlab) != napi_ok ||
+      get_f32(env, argv[2], &dy, &ndy) != napi_ok ||
+      get_i64(env, argv[3], &N) != napi_ok || get_i64(env, argv[4], &V) != napi_ok ||
+      get_f32(env, argv[5], &out, &no) != napi_ok) {
+    napi_throw_type_error(env, "LLMREC_BLAS", "softmaxXentGrad(probs: F32, labels: I32, dy: F32, N, V, out: F32)");
+    return NULL;
+  }
+  if (N < 0 || V <= 0 || np < (size_t)(N * V) || no < (size_t)(N * V) || nlab < (size_t)N || ndy < (size_t)N) {
+    napi_throw_range_error(env, "LLMREC_BLAS", "softmaxXentGrad: arrays too small for N x V");
+    return NULL;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    const float *p = probs + n * V;
+    float *o = out + n * V;
+    int32_t y = labels[n];
+    float g = (y >= 0 && y < V) ? dy[n] : 0.f;
+    for (int64_t v = 0; v < V; v++) o[v] = g * p[v];
+    if (y >= 0 && y < V) o[y] -= g;
+  }
+  return NULL;
+}
+
 static napi_value SetThreadPolicy(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -180,8 +268,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sgemmBatched", NULL, SgemmBatched, NULL, NULL, NULL, napi_default, NULL},
       {"setThreadPolicy", NULL, SetThreadPolicy, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
+      {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 3, props) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
   return exports;
 }
 

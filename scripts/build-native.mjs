@@ -44,12 +44,12 @@ if (headerDirs.length === 0) {
 const cc = process.env.CC || 'cc';
 const tmpOut = `${target}.tmp-${process.pid}`;
 const args = [
-  '-O2', '-shared', '-fPIC', '-Wall',
+  '-O3', '-shared', '-fPIC', '-Wall',
   `-I${headerDirs[0]}`,
   '-DNODE_GYP_MODULE_NAME=llmrec_blas',
   join(root, 'native', 'blas.c'),
   '-o', tmpOut,
-  '-lopenblas',
+  '-lopenblas', '-lm',
 ];
 const res = spawnSync(cc, args, { encoding: 'utf8' });
 if (res.error || res.status !== 0) {

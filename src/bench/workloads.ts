@@ -7,7 +7,7 @@
  *    AdamW; LoRA r=8, alpha=16 on q and v with everything else frozen.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, causalMask, timestepMask } from '../engine/index.js';
+import { tf, causalMask, fastTanh, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -110,7 +110,9 @@ export function gru4recWorkload(s: SeqShape = GRU4REC_SHAPE, seed = 0): Workload
   const loss = (): tf.Scalar => {
     const x = dropout(itemEmb.apply(ids), rate);
     // Input projections for all steps at once: [L, B, 3d].
-    const xs = tf.unstack(tf.transpose(ih.apply(x), [1, 0, 2]));
+    // Split along the leading axis (contiguous copies): tf.unstack's Unpack
+    // kernel on wasm costs ~100 ms here, and its gradient (Pack) as much again.
+    const xs = tf.split(tf.transpose(ih.apply(x), [1, 0, 2]), L, 0).map((t) => tf.reshape(t, [B, 3 * d]));
     let h: tf.Tensor = tf.zeros([B, d]);
     const outs: tf.Tensor[] = [];
     for (let t = 0; t < L; t++) {
@@ -118,7 +120,7 @@ export function gru4recWorkload(s: SeqShape = GRU4REC_SHAPE, seed = 0): Workload
       const [hr, hz, hn] = tf.split(hh.apply(h), 3, -1);
       const r = tf.sigmoid(tf.add(xr, hr));
       const z = tf.sigmoid(tf.add(xz, hz));
-      const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
+      const n = fastTanh(tf.add(xn, tf.mul(r, hn)));
       h = tf.add(n, tf.mul(z, tf.sub(h, n)));
       outs.push(h);
     }
@@ -160,7 +162,7 @@ export function llamaWorkload(s: LlamaShape = LLAMA_SHAPE, lora: { r: number; al
     for (const l of layers) { l.q.addLora(store, lora); l.v.addLora(store, lora); }
   }
   const ids = tf.tensor2d(rng.intArray(B * T, 0, vocab), [B, T], 'int32');
-  const labels = tf.tidy(() => tf.oneHot(tf.tensor1d(rng.intArray(B * T, 0, vocab), 'int32'), vocab));
+  const labels = tf.tensor1d(rng.intArray(B * T, 0, vocab), 'int32');
   const { cos, sin } = ropeTables(T, hd);
   const causal = causalMask(T);
   const opt = new AdamW({ lr: 1e-3, weightDecay: 0.01 });
@@ -181,7 +183,7 @@ export function llamaWorkload(s: LlamaShape = LLAMA_SHAPE, lora: { r: number; al
       x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(h2)), l.up.apply(h2))));
     }
     const logits = head.apply(tf.reshape(nF.apply(x), [B * T, d]));
-    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+    return softmaxCrossEntropyWithLabels(logits as tf.Tensor2D, labels);
   };
   return {
     name: lora ? 'llama_lora' : 'llama',

@@ -6,7 +6,8 @@
  * the kernels below are registered before any op runs:
  *   - UnsortedSegmentSum (missing on wasm; gather's gradient),
  *   - BatchMatMul that never takes the slow transposed/batched path,
- *   - a block-copy GatherV2.
+ *   - a block-copy GatherV2;
+ *   - Slice, SplitV and Unpack that copy only the selected blocks.
  */
 import { tf } from "./backend.js";
 import type { KernelConfig } from '@tensorflow/tfjs-core';
@@ -15,10 +16,12 @@ import { wasmBackend } from './backend.js';
 import { batchMatMulConfig, matmulState, type MatmulPath } from './kernels/matmul.js';
 import { gatherState, gatherV2Config } from './kernels/gather.js';
 import { unsortedSegmentSumConfig } from './kernels/segment_sum.js';
+import { sliceConfig, sliceState, splitVConfig, unpackConfig } from './kernels/slice.js';
 import { loadBlas, type NativeStatus } from './native.js';
+import { xentConfigs, xentState } from './kernels/xent.js';
 
 export { tf };
-export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG } from './ops.js';
+export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh } from './ops.js';
 export type { MatmulPath } from './kernels/matmul.js';
 
 export interface EngineOptions {
@@ -40,7 +43,7 @@ export interface EngineInfo {
   kernels: string[];
 }
 
-const OWN_KERNELS: KernelConfig[] = [unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config];
+const OWN_KERNELS: KernelConfig[] = [unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig];
 let initialised: Promise<EngineInfo> | null = null;
 let nativeStatus: NativeStatus = { loaded: false, path: '', reason: 'engine not initialised' };
 
@@ -66,8 +69,10 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
   matmulState.stockTranspose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
   matmulState.stockReshape = tf.getKernel('Reshape', 'wasm')!.kernelFunc;
   const stock = OWN_KERNELS.map(override);
+  for (const k of xentConfigs) if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
   matmulState.stockBatchMatMul = stock[1].kernelFunc;
   gatherState.stock = stock[2].kernelFunc;
+  sliceState.stock = stock[3].kernelFunc;
 
   if (!(await tf.setBackend('wasm'))) throw new Error('llmrec engine: the tfjs wasm backend failed to initialise');
   await tf.ready();
@@ -86,6 +91,7 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
         opts.blasThreads ?? envNumber('LLMREC_BLAS_THREADS') ?? 2,
         opts.blasMinFlops ?? envNumber('LLMREC_BLAS_MIN_FLOPS') ?? 8e6);
       matmulState.blas = addon;
+      xentState.native = addon;
     } else if (mode === 'require') {
       throw new Error(`llmrec engine: the OpenBLAS addon is required but unavailable: ${status.reason}`);
     }
@@ -131,6 +137,6 @@ export function engineInfo(): EngineInfo {
       maxThreads: blasInfo?.maxThreads,
       minFlopsForMaxThreads: blasInfo?.minFlopsForMaxThreads,
     },
-    kernels: OWN_KERNELS.map((k) => k.kernelName),
+    kernels: [...OWN_KERNELS.map((k) => k.kernelName), 'LlmrecSoftmaxXent', 'LlmrecSoftmaxXentGrad'],
   };
 }

@@ -16,6 +16,8 @@ export interface BlasAddon {
     C: Float32Array, offC: number, strideC: number,
     alpha: number, beta: number,
   ): void;
+  softmaxXent(logits: Float32Array, labels: Int32Array, N: number, V: number, loss: Float32Array, probs: Float32Array): void;
+  softmaxXentGrad(probs: Float32Array, labels: Int32Array, dy: Float32Array, N: number, V: number, out: Float32Array): void;
   setThreadPolicy(maxThreads: number, minFlopsForMaxThreads: number): void;
   info(): { config: string; corename: string; maxThreads: number; minFlopsForMaxThreads: number };
 }

@@ -7,6 +7,7 @@
  *    broadcasting gradient emits Tile and costs hundreds of ms per step.
  */
 import { tf } from './backend.js';
+import { XENT, XENT_GRAD } from './kernels/xent.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -54,4 +55,30 @@ export function timestepMask(ids: Int32Array, B: number, T: number, padId = 0): 
   const m = new Float32Array(B * T);
   for (let i = 0; i < ids.length; i++) m[i] = ids[i] === padId ? 0 : 1;
   return tf.tensor3d(m, [B, T, 1]);
+}
+
+/**
+ * Mean softmax cross-entropy of logits [N, V] against integer labels [N]
+ * (labels outside [0, V) are ignored: zero loss and gradient, but still
+ * counted in the mean's denominator N). One fused kernel each way.
+ */
+export function softmaxCrossEntropyWithLabels(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const body = (x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [rowLoss, probs] = tf.engine().runKernel(XENT, { logits: x, labels }, {}) as tf.Tensor[];
+    save([probs]);
+    const value = tf.mean(rowLoss) as tf.Scalar;
+    const N = x.shape[0];
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const dRow = tf.fill([N], 1 / Math.max(N, 1)).mul(dy);
+      return tf.engine().runKernel(XENT_GRAD, { probs: saved[0], labels, dy: dRow }, {}) as tf.Tensor;
+    };
+    return { value, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(logits) as tf.Scalar;
+}
+
+/** tanh(x) = 2 sigmoid(2x) - 1: the wasm Tanh kernel is ~10x slower than Sigmoid. */
+export function fastTanh(x: tf.Tensor): tf.Tensor {
+  return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
 }
