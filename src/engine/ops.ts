@@ -52,6 +52,7 @@ export function causalPaddingMask(ids: Int32Array, B: number, T: number, padId =
 
 /** [B, T, 1] multiplicative 0/1 mask of non-padding positions. */
 export function timestepMask(ids: Int32Array, B: number, T: number, padId = 0): tf.Tensor3D {
+  if (ids.length !== B * T) throw new Error(`timestepMask: ids has ${ids.length} entries, expected B*T = ${B * T}`);
   const m = new Float32Array(B * T);
   for (let i = 0; i < ids.length; i++) m[i] = ids[i] === padId ? 0 : 1;
   return tf.tensor3d(m, [B, T, 1]);

@@ -145,7 +145,6 @@ function jsBatchedMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, g: 
       const arow = pa + i * K;
       for (let k = 0; k < K; k++) {
         const aik = heap[arow + k];
-        if (aik === 0) continue;
         const brow = pb + k * N;
         for (let j = 0; j < N; j++) heap[crow + j] += aik * heap[brow + j];
       }
