@@ -3,29 +3,17 @@
  * against the tfjs 'cpu' reference backend: values and gradients, on seeded
  * random shapes and on edge cases (empty dims, broadcasting, out-of-range ids).
  */
-import { before, describe, it, type TestContext } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type MatmulPath } from '../src/engine/index.js';
 import {
-  MATMUL_PATHS, Rng, assertClose, assertCloseArrays, blasSkipReason, onBackend, randn, ready, size, withMatmulPath,
+  MATMUL_PATHS, Rng, assertClose, assertCloseArrays, onBackend, randn, ready, size, skipPath, wasmDataIds, withMatmulPath,
   type Plain,
 } from './helpers.js';
 
 before(async () => {
   await ready();
 });
-
-/** Live data buffers of the wasm backend: a kernel that forgets a temporary leaks one. */
-function wasmDataIds(): number {
-  return (tf.findBackend('wasm') as unknown as { numDataIds(): number }).numDataIds();
-}
-
-/** Skips the test (with a reason) when `path` is 'blas' and the addon is missing. */
-function skipPath(t: TestContext, path: MatmulPath): boolean {
-  const reason = path === 'blas' ? blasSkipReason() : null;
-  if (reason) t.skip(reason);
-  return reason != null;
-}
 
 // ---------------------------------------------------------------------------
 // BatchMatMul

@@ -4,12 +4,12 @@
  * reference backend agree, LoRA freezes the base model, and AdamW matches a
  * hand computation.
  */
-import { before, describe, it, type TestContext } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type MatmulPath } from '../src/engine/index.js';
 import { gru4recWorkload, llamaWorkload, sasrecWorkload, type LlamaShape, type SeqShape, type Workload } from '../src/bench/workloads.js';
 import { AdamW } from '../src/nn/optim.js';
-import { assertCloseArrays, blasSkipReason, ready, withMatmulPath } from './helpers.js';
+import { assertCloseArrays, blasSkipReason, ready, skipPath, wasmDataIds, withMatmulPath } from './helpers.js';
 
 before(async () => {
   await ready();
@@ -31,16 +31,6 @@ const MAKERS: Maker[] = [
   { name: 'llama', make: (_dropout, seed = 0) => llamaWorkload(LLAMA, null, seed) },
   { name: 'llama_lora', make: (_dropout, seed = 0) => llamaWorkload(LLAMA, LORA, seed) },
 ];
-
-function wasmDataIds(): number {
-  return (tf.findBackend('wasm') as unknown as { numDataIds(): number }).numDataIds();
-}
-
-function skipPath(t: TestContext, path: MatmulPath): boolean {
-  const reason = path === 'blas' ? blasSkipReason() : null;
-  if (reason) t.skip(reason);
-  return reason != null;
-}
 
 function runSteps(w: Workload, n: number): number[] {
   const losses: number[] = [];

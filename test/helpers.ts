@@ -115,3 +115,15 @@ export function size(shape: number[]): number {
 export function randn(rng: Rng, shape: number[]): Float32Array {
   return rng.normalArray(size(shape), 1);
 }
+
+/** Live data buffers of the wasm backend: a kernel that forgets a temporary leaks one. */
+export function wasmDataIds(): number {
+  return (tf.findBackend('wasm') as unknown as { numDataIds(): number }).numDataIds();
+}
+
+/** Skips the test (with a reason) when `path` is 'blas' and the addon is missing. */
+export function skipPath(t: { skip(msg?: string): void }, path: MatmulPath): boolean {
+  const reason = path === 'blas' ? blasSkipReason() : null;
+  if (reason) t.skip(reason);
+  return reason != null;
+}
