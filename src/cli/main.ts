@@ -6,6 +6,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../engine/native.js';
 import { engineInfo, initEngine } from '../engine/index.js';
 import { runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
 import { torchAvailable } from '../bench/torch.js';
@@ -62,7 +64,7 @@ export function buildCli(): Command {
     .option('--cases <list>', `training cases, comma-separated (${TRAIN_CASES.join(',')})`, caseList)
     .option('--steps <n>', 'timed steps per case', positiveInt, 10)
     .option('--warmup <n>', 'untimed warm-up steps per case', positiveInt, 3)
-    .option('--quick', 'fewer steps and no GEMM sweep (a few minutes)')
+    .option('--quick', 'fewer steps and no GEMM sweep (a few minutes); writes bench/results-quick.json')
     .option('--no-torch', 'skip the PyTorch reference')
     .option('--no-gemm', 'skip the GEMM throughput cases')
     .addOption(new Option('--out <file>', 'where to write the JSON results'))
@@ -73,7 +75,8 @@ export function buildCli(): Command {
         warmup: o.quick ? 1 : o.warmup,
         torch: o.torch,
         gemm: o.quick ? false : o.gemm,
-        out: o.out,
+        // Quick runs never overwrite the full record in bench/results.json.
+        out: o.out ?? (o.quick ? join(packageRoot, 'bench', 'results-quick.json') : undefined),
       });
     });
   return program;
