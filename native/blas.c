@@ -25,6 +25,18 @@
  *     outside [0, V), which is ignored as in ignore_index).
  *   softmaxXentGrad(probs, labels, dy, N, V, out)
  *     out[n, v] = dy[n] * (probs[n, v] - [v == labels[n]]).
+ *   layerNorm(x, gamma, beta, N, D, eps, y, mean, rstd)
+ *   layerNormGrad(dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta)
+ *     Fused LayerNorm over rows of D (see src/engine/kernels/layernorm.ts).
+ *   reduceMiddle(x, outer, R, inner, out, scale)
+ *     out[o, j] = scale * sum_r x[o, r, j] (Sum/Mean without a transpose).
+ *   adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale, pOut, mOut, vOut)
+ *     Fused AdamW step (see src/engine/kernels/adamw.ts).
+ *   gruCell(gx, gh, h, B, d, hOut, gates) / gruCellGrad(dhNew, gates, gh, h, B, d, dgx, dgh, dh)
+ *     Fused GRU cell (see src/engine/kernels/gru.ts).
+ *   segmentSum(x, ids, n, inner, numSegments, out)   (UnsortedSegmentSum, gather's gradient)
+ *   gatherRows(x, ids, n, inner, out)   (GatherV2 on axis 0; indices range-checked)
+ *   The compute bodies of all but sgemm live in kernels.c.
  *   setThreadPolicy(maxThreads, minFlopsForMaxThreads)
  *   info() -> { config, corename, maxThreads, minFlopsForMaxThreads }
  */
@@ -33,6 +45,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include "kernels.h"
 
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_config(void);
@@ -145,84 +160,184 @@ static napi_value SgemmBatched(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_status get_i32arr(napi_env env, napi_value v, int32_t **data, size_t *len) {
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  void *ptr;
-  napi_status s = napi_get_typedarray_info(env, v, &type, len, &ptr, &ab, &off);
-  if (s != napi_ok) return s;
-  if (type != napi_int32_array) return napi_invalid_arg;
-  *data = (int32_t *)ptr;
-  return napi_ok;
+/*
+ * Parses a call's arguments by signature: 'f' Float32Array (float **, size_t *len),
+ * 'i' Int32Array (int32_t **, size_t *len), 'n' integer (int64_t *), 'd' number
+ * (double *). On any mismatch throws a TypeError with `usage` and returns 0.
+ */
+static int parse_args(napi_env env, napi_callback_info info, const char *sig, const char *usage, ...) {
+  napi_value argv[24];
+  size_t argc = 24, want = strlen(sig);
+  va_list ap;
+  int ok = want <= 24 && napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == want;
+  va_start(ap, usage);
+  for (size_t k = 0; ok && k < want; k++) {
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t off;
+    void *ptr;
+    switch (sig[k]) {
+      case 'f':
+      case 'i': {
+        void **data = va_arg(ap, void **);
+        size_t *len = va_arg(ap, size_t *);
+        ok = napi_get_typedarray_info(env, argv[k], &type, len, &ptr, &ab, &off) == napi_ok &&
+             type == (sig[k] == 'f' ? napi_float32_array : napi_int32_array);
+        *data = ptr;
+        break;
+      }
+      case 'n':
+        ok = napi_get_value_int64(env, argv[k], va_arg(ap, int64_t *)) == napi_ok;
+        break;
+      case 'd':
+        ok = napi_get_value_double(env, argv[k], va_arg(ap, double *)) == napi_ok;
+        break;
+      default:
+        ok = 0;
+    }
+  }
+  va_end(ap);
+  if (!ok) napi_throw_type_error(env, "LLMREC_BLAS", usage);
+  return ok;
+}
+
+static napi_value range_error(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "LLMREC_BLAS", msg);
+  return NULL;
 }
 
 static napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   float *logits, *loss, *probs;
   int32_t *labels;
-  size_t nl, nlab, nloss, np;
+  size_t nx, nl, nloss, np;
   int64_t N, V;
-  if (argc != 6 || get_f32(env, argv[0], &logits, &nl) != napi_ok ||
-      get_i32arr(env, argv[1], &labels, &nlab) != napi_ok ||
-      get_i64(env, argv[2], &N) != napi_ok || get_i64(env, argv[3], &V) != napi_ok ||
-      get_f32(env, argv[4], &loss, &nloss) != napi_ok ||
-      get_f32(env, argv[5], &probs, &np) != napi_ok) {
-    napi_throw_type_error(env, "LLMREC_BLAS", "softmaxXent(logits: F32, labels: I32, N, V, loss: F32, probs: F32)");
-    return NULL;
-  }
-  if (N < 0 || V <= 0 || nl < (size_t)(N * V) || np < (size_t)(N * V) || nlab < (size_t)N || nloss < (size_t)N) {
-    napi_throw_range_error(env, "LLMREC_BLAS", "softmaxXent: arrays too small for N x V");
-    return NULL;
-  }
-  for (int64_t n = 0; n < N; n++) {
-    const float *x = logits + n * V;
-    float *p = probs + n * V;
-    float mx = x[0];
-    for (int64_t v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    float sum = 0.f;
-    for (int64_t v = 0; v < V; v++) {
-      p[v] = expf(x[v] - mx);
-      sum += p[v];
-    }
-    float inv = 1.f / sum;
-    for (int64_t v = 0; v < V; v++) p[v] *= inv;
-    int32_t y = labels[n];
-    loss[n] = (y >= 0 && y < V) ? (logf(sum) + mx - x[y]) : 0.f;
-  }
+  if (!parse_args(env, info, "finnff", "softmaxXent(logits: F32, labels: I32, N, V, loss: F32, probs: F32)",
+                  &logits, &nx, &labels, &nl, &N, &V, &loss, &nloss, &probs, &np)) return NULL;
+  if (N < 0 || V <= 0 || nx < (size_t)(N * V) || np < (size_t)(N * V) || nl < (size_t)N || nloss < (size_t)N)
+    return range_error(env, "softmaxXent: arrays too small for N x V");
+  llmrec_softmax_xent(logits, labels, N, V, loss, probs);
   return NULL;
 }
 
 static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   float *probs, *dy, *out;
   int32_t *labels;
-  size_t np, nlab, ndy, no;
+  size_t np, nl, ndy, no;
   int64_t N, V;
-  if (argc != 6 || get_f32(env, argv[0], &probs, &np) != napi_ok ||
-      get_i32arr(env, argv[1], &labels, &nlab) != napi_ok ||
-      get_f32(env, argv[2], &dy, &ndy) != napi_ok ||
-      get_i64(env, argv[3], &N) != napi_ok || get_i64(env, argv[4], &V) != napi_ok ||
-      get_f32(env, argv[5], &out, &no) != napi_ok) {
-    napi_throw_type_error(env, "LLMREC_BLAS", "softmaxXentGrad(probs: F32, labels: I32, dy: F32, N, V, out: F32)");
+  if (!parse_args(env, info, "fifnnf", "softmaxXentGrad(probs: F32, labels: I32, dy: F32, N, V, out: F32)",
+                  &probs, &np, &labels, &nl, &dy, &ndy, &N, &V, &out, &no)) return NULL;
+  if (N < 0 || V <= 0 || np < (size_t)(N * V) || no < (size_t)(N * V) || nl < (size_t)N || ndy < (size_t)N)
+    return range_error(env, "softmaxXentGrad: arrays too small for N x V");
+  llmrec_softmax_xent_grad(probs, labels, dy, N, V, out);
+  return NULL;
+}
+
+static napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  float *x, *gamma, *beta, *y, *mean, *rstd;
+  size_t nx, ng, nb, ny, nm, nr;
+  int64_t N, D;
+  double eps;
+  if (!parse_args(env, info, "fffnndfff", "layerNorm(x, gamma, beta: F32, N, D, eps, y, mean, rstd: F32)",
+                  &x, &nx, &gamma, &ng, &beta, &nb, &N, &D, &eps, &y, &ny, &mean, &nm, &rstd, &nr)) return NULL;
+  if (N < 0 || D < 0 || nx < (size_t)(N * D) || ny < (size_t)(N * D) || ng < (size_t)D || nb < (size_t)D ||
+      nm < (size_t)N || nr < (size_t)N)
+    return range_error(env, "layerNorm: arrays too small for N x D");
+  llmrec_layer_norm(x, gamma, beta, N, D, eps, y, mean, rstd);
+  return NULL;
+}
+
+static napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  float *dy, *x, *mean, *rstd, *gamma, *dx, *dgamma, *dbeta;
+  size_t ndy, nx, nm, nr, ng, ndx, ndg, ndb;
+  int64_t N, D;
+  if (!parse_args(env, info, "fffffnnfff", "layerNormGrad(dy, x, mean, rstd, gamma: F32, N, D, dx, dgamma, dbeta: F32)",
+                  &dy, &ndy, &x, &nx, &mean, &nm, &rstd, &nr, &gamma, &ng, &N, &D, &dx, &ndx, &dgamma, &ndg, &dbeta, &ndb))
     return NULL;
-  }
-  if (N < 0 || V <= 0 || np < (size_t)(N * V) || no < (size_t)(N * V) || nlab < (size_t)N || ndy < (size_t)N) {
-    napi_throw_range_error(env, "LLMREC_BLAS", "softmaxXentGrad: arrays too small for N x V");
+  if (N < 0 || D < 0 || ndy < (size_t)(N * D) || nx < (size_t)(N * D) || ndx < (size_t)(N * D) || nm < (size_t)N ||
+      nr < (size_t)N || ng < (size_t)D || ndg < (size_t)D || ndb < (size_t)D)
+    return range_error(env, "layerNormGrad: arrays too small for N x D");
+  llmrec_layer_norm_grad(dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta);
+  return NULL;
+}
+
+static napi_value ReduceMiddle(napi_env env, napi_callback_info info) {
+  float *x, *out;
+  size_t nx, no;
+  int64_t outer, R, inner;
+  double scale;
+  if (!parse_args(env, info, "fnnnfd", "reduceMiddle(x: F32, outer, R, inner, out: F32, scale)",
+                  &x, &nx, &outer, &R, &inner, &out, &no, &scale)) return NULL;
+  if (outer < 0 || R < 0 || inner < 0 || nx < (size_t)(outer * R * inner) || no < (size_t)(outer * inner))
+    return range_error(env, "reduceMiddle: arrays too small for outer x R x inner");
+  llmrec_reduce_middle(x, outer, R, inner, out, scale);
+  return NULL;
+}
+
+static napi_value GruCell(napi_env env, napi_callback_info info) {
+  float *gx, *gh, *h, *ho, *gates;
+  size_t ngx, ngh, nh, nho, ng;
+  int64_t B, d;
+  if (!parse_args(env, info, "fffnnff", "gruCell(gx, gh, h: F32, B, d, hOut, gates: F32)",
+                  &gx, &ngx, &gh, &ngh, &h, &nh, &B, &d, &ho, &nho, &gates, &ng)) return NULL;
+  if (B < 0 || d < 0 || ngx < (size_t)(3 * B * d) || ngh < (size_t)(3 * B * d) || ng < (size_t)(3 * B * d) ||
+      nh < (size_t)(B * d) || nho < (size_t)(B * d))
+    return range_error(env, "gruCell: arrays too small for B x d");
+  llmrec_gru_cell(gx, gh, h, B, d, ho, gates);
+  return NULL;
+}
+
+static napi_value GruCellGrad(napi_env env, napi_callback_info info) {
+  float *dhn, *gates, *gh, *h, *dgx, *dgh, *dh;
+  size_t ndhn, ng, ngh, nh, ndgx, ndgh, ndh;
+  int64_t B, d;
+  if (!parse_args(env, info, "ffffnnfff", "gruCellGrad(dhNew, gates, gh, h: F32, B, d, dgx, dgh, dh: F32)",
+                  &dhn, &ndhn, &gates, &ng, &gh, &ngh, &h, &nh, &B, &d, &dgx, &ndgx, &dgh, &ndgh, &dh, &ndh)) return NULL;
+  size_t n1 = (size_t)(B * d), n3 = 3 * n1;
+  if (B < 0 || d < 0 || ndhn < n1 || nh < n1 || ndh < n1 || ng < n3 || ngh < n3 || ndgx < n3 || ndgh < n3)
+    return range_error(env, "gruCellGrad: arrays too small for B x d");
+  llmrec_gru_cell_grad(dhn, gates, gh, h, B, d, dgx, dgh, dh);
+  return NULL;
+}
+
+static napi_value SegmentSum(napi_env env, napi_callback_info info) {
+  float *x, *out;
+  int32_t *ids;
+  size_t nx, nids, no;
+  int64_t n, inner, segs;
+  if (!parse_args(env, info, "finnnf", "segmentSum(x: F32, ids: I32, n, inner, numSegments, out: F32)",
+                  &x, &nx, &ids, &nids, &n, &inner, &segs, &out, &no)) return NULL;
+  if (n < 0 || inner < 0 || segs < 0 || nids < (size_t)n || nx < (size_t)(n * inner) || no < (size_t)(segs * inner))
+    return range_error(env, "segmentSum: arrays too small");
+  llmrec_segment_sum(x, ids, n, inner, segs, out);
+  return NULL;
+}
+
+static napi_value GatherRows(napi_env env, napi_callback_info info) {
+  float *x, *out;
+  int32_t *ids;
+  size_t nx, nids, no;
+  int64_t n, inner;
+  if (!parse_args(env, info, "finnf", "gatherRows(x: F32, ids: I32, n, inner, out: F32)", &x, &nx, &ids, &nids, &n, &inner,
+                  &out, &no)) return NULL;
+  if (n < 0 || inner < 0 || nids < (size_t)n || no < (size_t)(n * inner)) return range_error(env, "gatherRows: arrays too small");
+  int64_t rows = inner > 0 ? (int64_t)nx / inner : 0;
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= rows) return range_error(env, "gatherRows: index out of range");
+  llmrec_gather_rows(x, ids, n, inner, out);
+  return NULL;
+}
+
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  float *p, *g, *m, *v, *po, *mo, *vo;
+  size_t np, ng, nm, nv, npo, nmo, nvo;
+  double lr, b1, b2, eps, wd, bc1, bc2, gs;
+  if (!parse_args(env, info, "ffffddddddddfff",
+                  "adamw(p, g, m, v: F32, lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale, pOut, mOut, vOut: F32)",
+                  &p, &np, &g, &ng, &m, &nm, &v, &nv, &lr, &b1, &b2, &eps, &wd, &bc1, &bc2, &gs, &po, &npo, &mo, &nmo, &vo, &nvo))
     return NULL;
-  }
-  for (int64_t n = 0; n < N; n++) {
-    const float *p = probs + n * V;
-    float *o = out + n * V;
-    int32_t y = labels[n];
-    float g = (y >= 0 && y < V) ? dy[n] : 0.f;
-    for (int64_t v = 0; v < V; v++) o[v] = g * p[v];
-    if (y >= 0 && y < V) o[y] -= g;
-  }
+  if (ng < np || nm < np || nv < np || npo < np || nmo < np || nvo < np)
+    return range_error(env, "adamw: arrays shorter than p");
+  llmrec_adamw(p, g, m, v, (int64_t)np, lr, b1, b2, eps, wd, bc1, bc2, gs, po, mo, vo);
   return NULL;
 }
 
@@ -270,8 +385,16 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
+      {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"reduceMiddle", NULL, ReduceMiddle, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_default, NULL},
+      {"segmentSum", NULL, SegmentSum, NULL, NULL, NULL, napi_default, NULL},
+      {"gatherRows", NULL, GatherRows, NULL, NULL, NULL, napi_default, NULL},
+      {"gruCell", NULL, GruCell, NULL, NULL, NULL, napi_default, NULL},
+      {"gruCellGrad", NULL, GruCellGrad, NULL, NULL, NULL, napi_default, NULL},
   };
-  if (napi_define_properties(env, exports, 5, props) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;
 }
 

@@ -44,14 +44,19 @@ if (headerDirs.length === 0) {
 const cc = process.env.CC || 'cc';
 const tmpOut = `${target}.tmp-${process.pid}`;
 const args = [
-  '-O3', '-shared', '-fPIC', '-Wall',
+  '-O3', '-fno-math-errno', '-shared', '-fPIC', '-Wall',
   `-I${headerDirs[0]}`,
   '-DNODE_GYP_MODULE_NAME=llmrec_blas',
   join(root, 'native', 'blas.c'),
+  join(root, 'native', 'kernels.c'),
   '-o', tmpOut,
   '-lopenblas', '-lm',
 ];
-const res = spawnSync(cc, args, { encoding: 'utf8' });
+// Built on the machine that runs it, so tune for its CPU; compilers that do
+// not know -march=native get a second, portable attempt.
+let res = spawnSync(cc, ['-march=native', ...args], { encoding: 'utf8' });
+if (res.error || res.status !== 0) res = spawnSync(cc, args, { encoding: 'utf8' });
+else args.unshift('-march=native');
 if (res.error || res.status !== 0) {
   rmSync(tmpOut, { force: true });
   const detail = res.error ? res.error.message : (res.stderr || '').trim().split('\n').slice(-3).join(' | ');

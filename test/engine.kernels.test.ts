@@ -3,17 +3,15 @@
  * against the tfjs 'cpu' reference backend: values and gradients, on seeded
  * random shapes and on edge cases (empty dims, broadcasting, out-of-range ids).
  */
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type MatmulPath } from '../src/engine/index.js';
 import {
-  MATMUL_PATHS, Rng, assertClose, assertCloseArrays, onBackend, randn, ready, size, skipPath, wasmDataIds, withMatmulPath,
+  MATMUL_PATHS, Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, size, skipPath, wasmDataIds, withMatmulPath,
   type Plain,
 } from './helpers.js';
 
-before(async () => {
-  await ready();
-});
+await ready();
 
 // ---------------------------------------------------------------------------
 // BatchMatMul
@@ -332,7 +330,7 @@ async function checkSegmentSum(xShape: number[], ids: number[], numSegments: num
   return { got: got.y, ref: ref.y };
 }
 
-describe('UnsortedSegmentSum vs cpu', () => {
+onEachPath('UnsortedSegmentSum vs cpu', () => {
   it('1-D x, repeated ids, hand-checked', async () => {
     const compute = () => ({ y: tf.unsortedSegmentSum(tf.tensor1d([1, 2, 3, 4, 5]), tf.tensor1d([0, 2, 0, 2, 1], 'int32'), 4) });
     const got = await onBackend('wasm', compute);
@@ -447,7 +445,7 @@ async function checkGather(xShape: number[], idx: number[], idxShape: number[], 
   return got.y;
 }
 
-describe('GatherV2 vs cpu', () => {
+onEachPath('GatherV2 vs cpu', () => {
   it('axis 0, repeated indices, hand-checked', async () => {
     const got = await onBackend('wasm', () => ({ y: tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([2, 0, 2, 2], 'int32')) }));
     assert.deepEqual(got.y.values, [5, 6, 1, 2, 5, 6, 5, 6]);

@@ -4,6 +4,7 @@
  * elementwise comparison with a tolerance.
  */
 import assert from 'node:assert/strict';
+import { after, before, describe } from 'node:test';
 import { engineInfo, initEngine, nativeAvailable, setMatmulPath, tf, type MatmulPath } from '../src/engine/index.js';
 import { Rng } from '../src/nn/rng.js';
 
@@ -126,4 +127,21 @@ export function skipPath(t: { skip(msg?: string): void }, path: MatmulPath): boo
   const reason = path === 'blas' ? blasSkipReason() : null;
   if (reason) t.skip(reason);
   return reason != null;
+}
+
+/**
+ * A describe() block per engine path (native addon, pure wasm), switching the
+ * path around its tests; the blas block is skipped with a reason when the
+ * addon is absent. Call after `await ready()` (top-level in the test file).
+ */
+export function onEachPath(title: string, body: () => void): void {
+  for (const path of MATMUL_PATHS) {
+    const skip = path === 'blas' ? blasSkipReason() : null;
+    describe(`${title} [${path}]`, { skip: skip ?? false }, () => {
+      let prev: MatmulPath = 'wasm';
+      before(() => { prev = engineInfo().matmulPath; setMatmulPath(path); });
+      after(() => setMatmulPath(prev));
+      body();
+    });
+  }
 }

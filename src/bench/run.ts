@@ -47,7 +47,7 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-function makeWorkload(c: TrainCase): Workload {
+export function makeWorkload(c: TrainCase): Workload {
   switch (c) {
     case 'sasrec': return sasrecWorkload();
     case 'gru4rec': return gru4recWorkload();

@@ -7,7 +7,7 @@
  *    AdamW; LoRA r=8, alpha=16 on q and v with everything else frozen.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, causalMask, fastTanh, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
+import { tf, causalMask, gruCell, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -116,12 +116,7 @@ export function gru4recWorkload(s: SeqShape = GRU4REC_SHAPE, seed = 0): Workload
     let h: tf.Tensor = tf.zeros([B, d]);
     const outs: tf.Tensor[] = [];
     for (let t = 0; t < L; t++) {
-      const [xr, xz, xn] = tf.split(xs[t], 3, -1);
-      const [hr, hz, hn] = tf.split(hh.apply(h), 3, -1);
-      const r = tf.sigmoid(tf.add(xr, hr));
-      const z = tf.sigmoid(tf.add(xz, hz));
-      const n = fastTanh(tf.add(xn, tf.mul(r, hn)));
-      h = tf.add(n, tf.mul(z, tf.sub(h, n)));
+      h = gruCell(xs[t] as tf.Tensor2D, hh.apply(h) as tf.Tensor2D, h as tf.Tensor2D);
       outs.push(h);
     }
     return bceNextItem(tf.stack(outs, 1), itemEmb, pos, neg, valid);

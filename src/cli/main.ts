@@ -8,8 +8,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../engine/native.js';
-import { engineInfo, initEngine } from '../engine/index.js';
-import { runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
+import { engineInfo, initEngine, setMatmulPath } from '../engine/index.js';
+import { makeWorkload, runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
+import { profileStep } from '../bench/profile.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -68,7 +69,21 @@ export function buildCli(): Command {
     .option('--no-torch', 'skip the PyTorch reference')
     .option('--no-gemm', 'skip the GEMM throughput cases')
     .addOption(new Option('--out <file>', 'where to write the JSON results'))
-    .action(async (o: { cases?: TrainCase[]; steps: number; warmup: number; quick?: boolean; torch: boolean; gemm: boolean; out?: string }) => {
+    .option('--profile', 'print a per-kernel profile of one training step of each case instead of timing')
+    .option('--path <path>', 'matmul path for --profile (blas or wasm)')
+    .action(async (o: { cases?: TrainCase[]; steps: number; warmup: number; quick?: boolean; torch: boolean; gemm: boolean; out?: string; profile?: boolean; path?: string }) => {
+      if (o.profile) {
+        await initEngine();
+        if (o.path) setMatmulPath(o.path === 'wasm' ? 'wasm' : 'blas');
+        for (const c of o.cases ?? TRAIN_CASES) {
+          const w = makeWorkload(c);
+          const p = await profileStep(w, o.warmup);
+          w.dispose();
+          console.log(`${c}: step ${p.stepMs.toFixed(1)} ms (under tf.profile), kernels ${p.kernelMs.toFixed(1)} ms`);
+          for (const r of p.rows.slice(0, 25)) console.log(`  ${r.kernel.padEnd(28)} ${String(r.calls).padStart(5)} calls ${r.ms.toFixed(2).padStart(9)} ms`);
+        }
+        return;
+      }
       await runBench({
         cases: o.cases,
         steps: o.quick ? 3 : o.steps,

@@ -18,10 +18,15 @@ import { gatherState, gatherV2Config } from './kernels/gather.js';
 import { unsortedSegmentSumConfig } from './kernels/segment_sum.js';
 import { sliceConfig, sliceState, splitVConfig, unpackConfig } from './kernels/slice.js';
 import { loadBlas, type NativeStatus } from './native.js';
-import { xentConfigs, xentState } from './kernels/xent.js';
+import { xentConfigs } from './kernels/xent.js';
+import { engineState } from './state.js';
+import { castConfig, castState, identityConfig } from './kernels/identity.js';
+import { meanConfig, reduceState, sumConfig } from './kernels/reduce.js';
+import { fusedConfigs } from './kernels/registry.js';
 
 export { tf };
-export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh } from './ops.js';
+export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
+export type { AdamWAttrs } from './kernels/adamw.js';
 export type { MatmulPath } from './kernels/matmul.js';
 
 export interface EngineOptions {
@@ -43,7 +48,10 @@ export interface EngineInfo {
   kernels: string[];
 }
 
-const OWN_KERNELS: KernelConfig[] = [unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig];
+const OWN_KERNELS: KernelConfig[] = [
+  unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig,
+  identityConfig, castConfig, sumConfig, meanConfig,
+];
 let initialised: Promise<EngineInfo> | null = null;
 let nativeStatus: NativeStatus = { loaded: false, path: '', reason: 'engine not initialised' };
 
@@ -68,18 +76,22 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
   // Stock kernels we delegate to, captured before our overrides replace them.
   matmulState.stockTranspose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
   matmulState.stockReshape = tf.getKernel('Reshape', 'wasm')!.kernelFunc;
-  const stock = OWN_KERNELS.map(override);
-  for (const k of xentConfigs) if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
-  matmulState.stockBatchMatMul = stock[1].kernelFunc;
-  gatherState.stock = stock[2].kernelFunc;
-  sliceState.stock = stock[3].kernelFunc;
+  const stockList = OWN_KERNELS.map(override);
+  const stock = new Map(stockList.map((k) => [k.kernelName, k.kernelFunc]));
+  for (const k of [...xentConfigs, ...fusedConfigs]) if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
+  matmulState.stockBatchMatMul = stock.get('BatchMatMul')!;
+  gatherState.stock = stock.get('GatherV2')!;
+  sliceState.stock = stock.get('Slice')!;
+  castState.stock = stock.get('Cast')!;
+  reduceState.stockSum = stock.get('Sum')!;
+  reduceState.stockMean = stock.get('Mean')!;
 
   if (!(await tf.setBackend('wasm'))) throw new Error('llmrec engine: the tfjs wasm backend failed to initialise');
   await tf.ready();
   // The backend ran the setup of the kernels registered at init (ours); the
   // stock kernels we delegate to still need theirs (they bind wasm functions).
   const backend = wasmBackend();
-  for (const k of stock) k.setupFunc?.(backend as unknown as tf.KernelBackend);
+  for (const k of stockList) k.setupFunc?.(backend as unknown as tf.KernelBackend);
 
   if (mode === 'off') {
     nativeStatus = { loaded: false, path: '', reason: 'disabled (native: off)' };
@@ -90,13 +102,12 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
       addon.setThreadPolicy(
         opts.blasThreads ?? envNumber('LLMREC_BLAS_THREADS') ?? 2,
         opts.blasMinFlops ?? envNumber('LLMREC_BLAS_MIN_FLOPS') ?? 8e6);
-      matmulState.blas = addon;
-      xentState.native = addon;
+      engineState.addon = addon;
     } else if (mode === 'require') {
       throw new Error(`llmrec engine: the OpenBLAS addon is required but unavailable: ${status.reason}`);
     }
   }
-  matmulState.path = matmulState.blas ? 'blas' : 'wasm';
+  engineState.path = engineState.addon ? 'blas' : 'wasm';
   return engineInfo();
 }
 
@@ -106,30 +117,33 @@ export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   return initialised;
 }
 
-/** Switches BatchMatMul between the OpenBLAS addon and pure wasm (for benchmarks and tests). */
+/**
+ * Switches the engine between the native addon (OpenBLAS matmul and the C
+ * kernels) and pure wasm/JS kernels, for benchmarks and tests.
+ */
 export function setMatmulPath(path: MatmulPath): void {
-  if (path === 'blas' && !matmulState.blas) throw new Error(`OpenBLAS addon unavailable: ${nativeStatus.reason}`);
-  matmulState.path = path;
+  if (path === 'blas' && !engineState.addon) throw new Error(`OpenBLAS addon unavailable: ${nativeStatus.reason}`);
+  engineState.path = path;
 }
 
 export function nativeAvailable(): boolean {
-  return matmulState.blas != null;
+  return engineState.addon != null;
 }
 
 /** The native addon itself (for benchmarks that call OpenBLAS directly). */
 export function blasAddon() {
-  return matmulState.blas;
+  return engineState.addon;
 }
 
 /** What the engine is running on: backend, SIMD, threads, matmul path, native addon. */
 export function engineInfo(): EngineInfo {
-  const blasInfo = matmulState.blas?.info();
+  const blasInfo = engineState.addon?.info();
   return {
     backend: tf.getBackend(),
     tfjsVersion: tf.version_core,
     simd: Boolean(tf.env().getBool('WASM_HAS_SIMD_SUPPORT')),
     wasmThreads: getThreadsCount(),
-    matmulPath: matmulState.path,
+    matmulPath: engineState.path,
     native: {
       ...nativeStatus,
       openblas: blasInfo?.config,
@@ -137,6 +151,6 @@ export function engineInfo(): EngineInfo {
       maxThreads: blasInfo?.maxThreads,
       minFlopsForMaxThreads: blasInfo?.minFlopsForMaxThreads,
     },
-    kernels: [...OWN_KERNELS.map((k) => k.kernelName), 'LlmrecSoftmaxXent', 'LlmrecSoftmaxXentGrad'],
+    kernels: [...OWN_KERNELS.map((k) => k.kernelName), ...new Set([...xentConfigs, ...fusedConfigs].map((k) => k.kernelName))],
   };
 }

@@ -8,6 +8,9 @@
  */
 import { tf } from './backend.js';
 import { XENT, XENT_GRAD } from './kernels/xent.js';
+import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
+import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
+import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -82,4 +85,46 @@ export function softmaxCrossEntropyWithLabels(logits: tf.Tensor2D, labels: tf.Te
 /** tanh(x) = 2 sigmoid(2x) - 1: the wasm Tanh kernel is ~10x slower than Sigmoid. */
 export function fastTanh(x: tf.Tensor): tf.Tensor {
   return tf.sub(tf.mul(tf.sigmoid(tf.mul(x, 2)), 2), 1);
+}
+
+/**
+ * LayerNorm over the last axis, (x - mean) / sqrt(var + eps) * gamma + beta
+ * (biased variance, as torch.nn.LayerNorm), as one fused kernel each way.
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-5): tf.Tensor {
+  const body = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM, { x: xi, gamma: g, beta: b }, { eps }) as tf.Tensor[];
+    save([xi, mean, rstd, g]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, m, r, gs] = saved;
+      return tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x: xs, mean: m, rstd: r, gamma: gs }, {}) as tf.Tensor[];
+    };
+    return { value: y, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma, beta);
+}
+
+/** One fused AdamW step for one parameter: returns new [p, m, v] (see kernels/adamw.ts). */
+export function adamwStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(ADAMW, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/**
+ * One GRU step (PyTorch gate order r, z, n) from the input and hidden
+ * projections gx = x W_ih + b_ih and gh = h W_hh + b_hh ([B, 3d] each) and the
+ * previous state h [B, d]; returns h' [B, d]. One fused kernel each way.
+ */
+export function gruCell(gx: tf.Tensor2D, gh: tf.Tensor2D, h: tf.Tensor2D): tf.Tensor2D {
+  const body = (x: tf.Tensor, hp: tf.Tensor, hPrev: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [hNew, gates] = tf.engine().runKernel(GRU_CELL, { gx: x, gh: hp, h: hPrev }, {}) as tf.Tensor[];
+    save([gates, hp, hPrev]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [g, ghs, hs] = saved;
+      return tf.engine().runKernel(GRU_CELL_GRAD, { dh: dy, gates: g, gh: ghs, h: hs }, {}) as tf.Tensor[];
+    };
+    return { value: hNew, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(gx, gh, h) as tf.Tensor2D;
 }

@@ -3,7 +3,7 @@
  * 2-D before the matmul: a [B, T, d] @ [d, o] product with broadcasting would
  * make tfjs compute the weight gradient as a batched product plus a sum.
  */
-import { tf } from '../engine/index.js';
+import { layerNorm, tf } from '../engine/index.js';
 import type { ParamStore } from './params.js';
 
 export interface LoraConfig {
@@ -62,8 +62,7 @@ export class LayerNorm {
     this.beta = store.add(`${name}.bias`, [dim], { kind: 'zeros' });
   }
   apply(x: tf.Tensor): tf.Tensor {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps))), this.gamma), this.beta);
+    return layerNorm(x, this.gamma as tf.Tensor1D, this.beta as tf.Tensor1D, this.eps);
   }
 }
 

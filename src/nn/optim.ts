@@ -4,7 +4,7 @@
  *   p = p - lr * wd * p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * With weightDecay = 0 it is Adam. Optional global-norm gradient clipping.
  */
-import { tf } from '../engine/index.js';
+import { adamwStep, tf } from '../engine/index.js';
 
 export interface AdamWConfig {
   lr: number;
@@ -57,19 +57,17 @@ export class AdamW {
     this.t += 1;
     const t = this.t;
     tf.tidy(() => {
-      let scale: tf.Scalar | null = null;
+      let gradScale = 1;
       if (this.clipNorm !== undefined) {
-        const sq = tf.addN(grads.map((g) => tf.sum(tf.square(g))));
-        const norm = tf.sqrt(sq);
-        scale = tf.minimum(tf.scalar(1), tf.div(tf.scalar(this.clipNorm), tf.add(norm, 1e-6))) as tf.Scalar;
+        const norm = Math.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+        gradScale = Math.min(1, this.clipNorm / (norm + 1e-6));
       }
-      const bc1 = 1 - Math.pow(this.beta1, t);
-      const bc2 = 1 - Math.pow(this.beta2, t);
-      const stepSize = this.lr / bc1;
+      const attrs = {
+        lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay,
+        bc1: 1 - Math.pow(this.beta1, t), bc2: 1 - Math.pow(this.beta2, t), gradScale,
+      };
       for (let i = 0; i < vars.length; i++) {
         const p = vars[i];
-        let g = grads[i];
-        if (scale) g = tf.mul(g, scale);
         let m = this.m.get(p);
         let v = this.v.get(p);
         if (!m || !v) {
@@ -78,14 +76,10 @@ export class AdamW {
           this.m.set(p, m);
           this.v.set(p, v);
         }
-        const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+        const [p1, m1, v1] = adamwStep(p, grads[i], m, v, attrs);
         m.assign(m1);
         v.assign(v1);
-        const denom = tf.add(tf.sqrt(tf.div(v1, bc2)), this.eps);
-        let upd = tf.mul(tf.div(m1, denom), stepSize);
-        if (this.weightDecay !== 0) upd = tf.add(upd, tf.mul(p, this.lr * this.weightDecay));
-        p.assign(tf.sub(p, upd));
+        p.assign(p1);
       }
     });
   }

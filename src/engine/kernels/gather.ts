@@ -8,6 +8,7 @@
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BackendWasm, heapBuffer } from '../backend.js';
+import { activeAddon } from '../state.js';
 
 export const gatherState: { stock: KernelFunc | null } = { stock: null };
 
@@ -27,6 +28,17 @@ function gatherV2(args: {
     axis, attrs.batchDims);
   const idx = backend.typedArrayFromHeap(indices);
   const axisDim = x.shape[axis];
+  const addon = activeAddon();
+  if (addon && x.dtype === 'float32' && info.batchSize === 1 && info.outerSize === 1) {
+    // Axis-0 lookup (embeddings): one native call, indices range-checked there.
+    const bad = (idx as Int32Array).findIndex((v) => v < 0 || v >= axisDim);
+    util.assert(bad < 0, () => `GatherV2: the index value ${idx[bad]} is not in [0, ${axisDim - 1}]`);
+    const out = backend.makeOutput(info.outputShape, x.dtype);
+    if (util.sizeFromShape(info.outputShape) === 0) return out;
+    addon.gatherRows(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(indices) as Int32Array,
+      idx.length, info.sliceSize, backend.typedArrayFromHeap(out) as Float32Array);
+    return out;
+  }
   for (let i = 0; i < idx.length; i++) {
     const v = idx[i];
     util.assert(v <= axisDim - 1 && v >= 0, () => `GatherV2: the index value ${v} is not in [0, ${axisDim - 1}]`);

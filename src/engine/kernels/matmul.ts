@@ -13,21 +13,17 @@
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BackendWasm, heapF32, heapOffset } from '../backend.js';
-import type { BlasAddon } from '../native.js';
+import { activeAddon, type EnginePath } from '../state.js';
 
-export type MatmulPath = 'blas' | 'wasm';
+export type MatmulPath = EnginePath;
 
 interface MatmulState {
-  path: MatmulPath;
-  blas: BlasAddon | null;
   stockBatchMatMul: KernelFunc | null;
   stockTranspose: KernelFunc | null;
   stockReshape: KernelFunc | null;
 }
 
 export const matmulState: MatmulState = {
-  path: 'wasm',
-  blas: null,
   stockBatchMatMul: null,
   stockTranspose: null,
   stockReshape: null,
@@ -88,7 +84,7 @@ export function matmulGeometry(aShape: number[], bShape: number[], transposeA: b
 }
 
 function blasMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, g: MatmulGeometry, out: TensorInfo): void {
-  const blas = matmulState.blas!;
+  const blas = activeAddon()!;
   const { M, N, K } = g;
   const batch = util.sizeFromShape(g.outOuter);
   const heap = heapF32(backend);
@@ -195,7 +191,7 @@ function batchMatMul(args: { inputs: { a: TensorInfo; b: TensorInfo }; backend: 
     backend.typedArrayFromHeap(out).fill(0);
     return out;
   }
-  if (matmulState.path === 'blas' && matmulState.blas) {
+  if (activeAddon()) {
     const out = backend.makeOutput(outShape, 'float32');
     blasMatmul(backend, a, b, tA, tB, g, out);
     return out;

@@ -9,6 +9,7 @@
 import { util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '../backend.js';
+import { activeAddon } from '../state.js';
 
 function unsortedSegmentSum(args: {
   inputs: { x: TensorInfo; segmentIds: TensorInfo };
@@ -30,10 +31,15 @@ function unsortedSegmentSum(args: {
   const out = backend.makeOutput([numSegments, ...innerShape], x.dtype);
   // Views only after makeOutput: allocation may grow (and detach) the heap.
   const o = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
-  o.fill(0);
-  if (n === 0 || inner === 0) return out;
   const xs = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
   const ids = backend.typedArrayFromHeap(segmentIds) as Int32Array;
+  const addon = activeAddon();
+  if (addon && x.dtype === 'float32') {
+    addon.segmentSum(xs as Float32Array, ids, n, inner, numSegments, o as Float32Array);
+    return out;
+  }
+  o.fill(0);
+  if (n === 0 || inner === 0) return out;
   for (let i = 0; i < n; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;

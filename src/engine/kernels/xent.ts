@@ -10,13 +10,12 @@
  * Labels outside [0, V) are ignored (zero loss and zero gradient), like
  * PyTorch's ignore_index.
  */
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import type { BackendWasm } from '../backend.js';
-import type { BlasAddon } from '../native.js';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { activeAddon } from '../state.js';
+import { fusedKernelConfigs } from './fused.js';
 
 export const XENT = 'LlmrecSoftmaxXent';
 export const XENT_GRAD = 'LlmrecSoftmaxXentGrad';
-export const xentState: { native: BlasAddon | null } = { native: null };
 
 function check(logits: TensorInfo, labels: TensorInfo): [number, number] {
   if (logits.shape.length !== 2) throw new Error(`softmax cross-entropy: logits must be [N, V], got [${logits.shape}]`);
@@ -50,59 +49,26 @@ export function xentBackwardJs(p: Float32Array, y: Int32Array, dy: Float32Array,
   }
 }
 
-// wasm: in place on the heap.
-function xentWasm(args: { inputs: { logits: TensorInfo; labels: TensorInfo }; backend: BackendWasm }): TensorInfo[] {
-  const { inputs: { logits, labels }, backend } = args;
-  const [N, V] = check(logits, labels);
-  const loss = backend.makeOutput([N], 'float32');
-  const probs = backend.makeOutput([N, V], 'float32');
-  const x = backend.typedArrayFromHeap(logits) as Float32Array;
-  const y = backend.typedArrayFromHeap(labels) as Int32Array;
-  const l = backend.typedArrayFromHeap(loss) as Float32Array;
-  const p = backend.typedArrayFromHeap(probs) as Float32Array;
-  if (N > 0) (xentState.native ? xentState.native.softmaxXent.bind(xentState.native) : xentForwardJs)(x, y, N, V, l, p);
-  return [loss, probs];
-}
-
-function xentGradWasm(args: { inputs: { probs: TensorInfo; labels: TensorInfo; dy: TensorInfo }; backend: BackendWasm }): TensorInfo {
-  const { inputs: { probs, labels, dy }, backend } = args;
-  const [N, V] = check(probs, labels);
-  const out = backend.makeOutput([N, V], 'float32');
-  const p = backend.typedArrayFromHeap(probs) as Float32Array;
-  const y = backend.typedArrayFromHeap(labels) as Int32Array;
-  const g = backend.typedArrayFromHeap(dy) as Float32Array;
-  const o = backend.typedArrayFromHeap(out) as Float32Array;
-  if (N > 0) (xentState.native ? xentState.native.softmaxXentGrad.bind(xentState.native) : xentBackwardJs)(p, y, g, N, V, o);
-  return out;
-}
-
-// cpu (the reference backend in tests): copies through readSync/makeTensorInfo.
-interface CpuLike {
-  readSync(dataId: object): Float32Array | Int32Array;
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo;
-}
-
-function xentCpu(args: { inputs: { logits: TensorInfo; labels: TensorInfo }; backend: CpuLike }): TensorInfo[] {
-  const { inputs: { logits, labels }, backend } = args;
-  const [N, V] = check(logits, labels);
-  const l = new Float32Array(N);
-  const p = new Float32Array(N * V);
-  xentForwardJs(backend.readSync(logits.dataId) as Float32Array, backend.readSync(labels.dataId) as Int32Array, N, V, l, p);
-  return [backend.makeTensorInfo([N], 'float32', l), backend.makeTensorInfo([N, V], 'float32', p)];
-}
-
-function xentGradCpu(args: { inputs: { probs: TensorInfo; labels: TensorInfo; dy: TensorInfo }; backend: CpuLike }): TensorInfo {
-  const { inputs: { probs, labels, dy }, backend } = args;
-  const [N, V] = check(probs, labels);
-  const o = new Float32Array(N * V);
-  xentBackwardJs(backend.readSync(probs.dataId) as Float32Array, backend.readSync(labels.dataId) as Int32Array,
-    backend.readSync(dy.dataId) as Float32Array, N, V, o);
-  return backend.makeTensorInfo([N, V], 'float32', o);
-}
-
-export const xentConfigs: KernelConfig[] = [
-  { kernelName: XENT, backendName: 'wasm', kernelFunc: xentWasm as unknown as KernelFunc },
-  { kernelName: XENT_GRAD, backendName: 'wasm', kernelFunc: xentGradWasm as unknown as KernelFunc },
-  { kernelName: XENT, backendName: 'cpu', kernelFunc: xentCpu as unknown as KernelFunc },
-  { kernelName: XENT_GRAD, backendName: 'cpu', kernelFunc: xentGradCpu as unknown as KernelFunc },
+export const xentConfigs = [
+  ...fusedKernelConfigs<Record<string, never>>({
+    name: XENT,
+    inputs: ['logits', 'labels'],
+    outputs: ([logits, labels]) => {
+      const [N, V] = check(logits, labels);
+      return [{ shape: [N], dtype: 'float32' }, { shape: [N, V], dtype: 'float32' }];
+    },
+    run: ([x, y], [l, p], [logits, labels]) => {
+      const [N, V] = check(logits, labels);
+      if (N > 0) (activeAddon()?.softmaxXent ?? xentForwardJs)(x as Float32Array, y as Int32Array, N, V, l as Float32Array, p as Float32Array);
+    },
+  }),
+  ...fusedKernelConfigs<Record<string, never>>({
+    name: XENT_GRAD,
+    inputs: ['probs', 'labels', 'dy'],
+    outputs: ([probs, labels]) => [{ shape: check(probs, labels), dtype: 'float32' }],
+    run: ([p, y, g], [o], [probs, labels]) => {
+      const [N, V] = check(probs, labels);
+      if (N > 0) (activeAddon()?.softmaxXentGrad ?? xentBackwardJs)(p as Float32Array, y as Int32Array, g as Float32Array, N, V, o as Float32Array);
+    },
+  }),
 ];

@@ -1,0 +1,6 @@
+/** Project-defined fused kernels (not overriding any tfjs kernel), registered for wasm and cpu. */
+import { adamwConfigs } from './adamw.js';
+import { gruConfigs } from './gru.js';
+import { layerNormConfigs } from './layernorm.js';
+
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs];

@@ -1,0 +1,209 @@
+/**
+ * The second round of engine kernels, each on both engine paths (native addon
+ * and pure wasm/JS) against the tfjs cpu backend or a float64 formula:
+ * zero-copy Identity/Cast, transpose-free Sum/Mean, fused LayerNorm, fused
+ * AdamW update and the fused GRU cell (values and gradients).
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { adamwStep, gruCell, layerNorm, tf } from '../src/engine/index.js';
+import { LayerNorm, ParamStore } from '../src/nn/index.js';
+import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
+
+await ready();
+
+onEachPath('Identity and Cast share the buffer', () => {
+  it('clone and same-dtype cast share data; disposing either keeps the other valid', () => {
+    const before0 = wasmDataIds();
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x);
+    const z = tf.cast(x, 'float32');
+    assert.equal(wasmDataIds(), before0 + 1, 'no new buffer for clone or same-dtype cast');
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+    y.dispose();
+    assert.deepEqual(Array.from(z.dataSync()), [1, 2, 3]);
+    z.dispose();
+    assert.equal(wasmDataIds(), before0, 'buffer freed with its last reference');
+  });
+
+  it('cast to another dtype still converts (stock kernel)', () => {
+    const r = tf.tidy(() => Array.from(tf.cast(tf.tensor1d([1.7, -2.2, 0]), 'int32').dataSync()));
+    assert.deepEqual(r, [1, -2, 0]);
+    const b = tf.tidy(() => Array.from(tf.cast(tf.tensor1d([0, 3, -1, 256], 'int32'), 'bool').dataSync()));
+    assert.deepEqual(b, [0, 1, 1, 1], 'int32 -> bool is x != 0 (the stock wasm kernel wrapped 256 to 0)');
+    const fb = tf.tidy(() => Array.from(tf.cast(tf.tensor1d([0, 0.5, -2, NaN]), 'bool').dataSync()));
+    assert.deepEqual(fb, [0, 1, 1, 1], 'float32 -> bool is x != 0 (NaN is true, as on cpu)');
+  });
+
+  it('a variable assigned after a clone does not change the clone', () => {
+    const v = tf.variable(tf.tensor1d([1, 2]));
+    const c = tf.clone(v);
+    v.assign(tf.tensor1d([5, 6]));
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2]);
+    assert.deepEqual(Array.from(v.dataSync()), [5, 6]);
+    tf.dispose([v, c]);
+  });
+});
+
+onEachPath('Sum and Mean vs cpu', () => {
+  const cases: Array<[number[], number | number[], boolean]> = [
+    [[12, 5], 0, false], [[12, 5], 1, false], [[12, 5], [0, 1], false], [[4, 6, 5], [0, 1], false],
+    [[4, 6, 5], 1, true], [[4, 6, 5], -1, false], [[3, 4, 5, 2], [1, 2], true], [[7], 0, false],
+    [[3, 4, 5], [0, 2], false], // not contiguous: stock kernel
+    [[0, 4], 0, false], [[4, 0], 1, true], [[2, 3], [], false],
+  ];
+  for (const [shape, axis, keepDims] of cases) {
+    it(`shape [${shape}] axis ${JSON.stringify(axis)} keepDims ${keepDims}`, async () => {
+      const data = randn(new Rng(shape.length * 31 + shape[0]), shape);
+      const f = () => {
+        const x = tf.tensor(data, shape);
+        return {
+          s: tf.sum(x, axis, keepDims), m: tf.mean(x, axis, keepDims),
+          ds: tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tf.sum(z, axis, keepDims), 2)))(x),
+        };
+      };
+      const got = await onBackend('wasm', f);
+      const ref = await onBackend('cpu', f);
+      for (const k of ['s', 'm', 'ds'] as const) assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, k);
+    });
+  }
+
+  it('hand-checked column sums and NaN/Inf propagation', async () => {
+    const got = await onBackend('wasm', () => {
+      const x = tf.tensor2d([[1, 2], [3, NaN], [5, Infinity]]);
+      return { s: tf.sum(x, 0), m: tf.mean(x, 0), r: tf.sum(x, 1) };
+    });
+    assert.deepEqual(got.s.values.slice(0, 1), [9]);
+    assert.ok(Number.isNaN(got.s.values[1]));
+    assert.deepEqual(got.m.values.slice(0, 1), [3]);
+    assert.deepEqual(got.r.values.slice(0, 1), [3]);
+    assert.ok(Number.isNaN(got.r.values[1]));
+    assert.equal(got.r.values[2], Infinity);
+  });
+});
+
+onEachPath('fused LayerNorm vs the tfjs formula on cpu', () => {
+  const formula = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+  };
+  for (const [shape, eps] of [[[6, 8], 1e-5], [[3, 5, 16], 1e-8], [[1, 1], 1e-5], [[2, 3, 4, 7], 1e-6], [[0, 4], 1e-5]] as Array<[number[], number]>) {
+    it(`values and gradients (x, gamma, beta), shape [${shape}], eps ${eps}`, async () => {
+      const rng = new Rng(shape.reduce((a, b) => a * 7 + b, 3));
+      const D = shape[shape.length - 1];
+      const xd = randn(rng, shape);
+      const gd = randn(rng, [D]);
+      const bd = randn(rng, [D]);
+      const wd = randn(rng, shape);
+      const run = (fused: boolean) => () => {
+        const x = tf.tensor(xd, shape);
+        const g = tf.tensor1d(gd);
+        const b = tf.tensor1d(bd);
+        const w = tf.tensor(wd, shape);
+        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(tf.mul(fused ? layerNorm(xx, gg as tf.Tensor1D, bb as tf.Tensor1D, eps) : formula(xx, gg, bb, eps), w));
+        const [dx, dg, db] = tf.grads(f)([x, g, b]);
+        return { y: fused ? layerNorm(x, g, b, eps) : formula(x, g, b, eps), dx, dg, db };
+      };
+      const got = await onBackend('wasm', run(true));
+      const ref = await onBackend('cpu', run(false));
+      const fusedCpu = await onBackend('cpu', run(true));
+      for (const k of ['y', 'dx', 'dg', 'db'] as const) {
+        assertClose(got[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `wasm ${k}`);
+        assertClose(fusedCpu[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `cpu ${k}`);
+      }
+    });
+  }
+
+  it('the nn LayerNorm layer uses it and matches torch semantics on a hand-checked row', async () => {
+    const got = await onBackend('wasm', () => {
+      const store = new ParamStore(0);
+      const ln = new LayerNorm(store, 'ln', 4, 0);
+      const y = ln.apply(tf.tensor2d([[1, 2, 3, 4]]));
+      const out = tf.clone(y);
+      store.dispose();
+      return { y: out };
+    });
+    const s = Math.sqrt(1.25);
+    assertCloseArrays(got.y.values, [-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], { atol: 1e-6 });
+  });
+
+  it('rejects a gamma of the wrong size with a clear error', () => {
+    assert.throws(() => tf.tidy(() => layerNorm(tf.ones([2, 3]), tf.ones([4]) as tf.Tensor1D, tf.zeros([3]) as tf.Tensor1D)), /gamma\/beta must be \[3\]/);
+  });
+});
+
+onEachPath('fused AdamW step vs a float64 formula', () => {
+  it('matches torch.optim.AdamW arithmetic, with decay and gradient scale', () => {
+    const rng = new Rng(77);
+    const n = 257;
+    const p = randn(rng, [n]);
+    const g = randn(rng, [n]);
+    const m = randn(rng, [n]).map((v) => v * 0.1);
+    const v = randn(rng, [n]).map((x) => x * x * 0.01);
+    const a = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.05, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.99 ** 3, gradScale: 0.5 };
+    const [p1, m1, v1] = tf.tidy(() => adamwStep(tf.tensor1d(p), tf.tensor1d(g), tf.tensor1d(m), tf.tensor1d(v), a)
+      .map((t) => Array.from(t.dataSync())));
+    const ep: number[] = [];
+    const em: number[] = [];
+    const ev: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const gi = g[i] * a.gradScale;
+      const mi = a.beta1 * m[i] + (1 - a.beta1) * gi;
+      const vi = a.beta2 * v[i] + (1 - a.beta2) * gi * gi;
+      em.push(mi);
+      ev.push(vi);
+      ep.push(p[i] * (1 - a.lr * a.weightDecay) - (a.lr / a.bc1) * mi / (Math.sqrt(vi / a.bc2) + a.eps));
+    }
+    assertCloseArrays(m1, em, { atol: 1e-6, rtol: 1e-5 }, 'm');
+    assertCloseArrays(v1, ev, { atol: 1e-7, rtol: 1e-5 }, 'v');
+    assertCloseArrays(p1, ep, { atol: 1e-6, rtol: 1e-5 }, 'p');
+  });
+
+  it('rejects mismatched shapes', () => {
+    assert.throws(() => tf.tidy(() => adamwStep(tf.ones([3]), tf.ones([4]), tf.zeros([3]), tf.zeros([3]),
+      { lr: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, bc1: 1, bc2: 1, gradScale: 1 })), /'g' must be float32 \[3\]/);
+  });
+});
+
+onEachPath('fused GRU cell vs tfjs ops on cpu', () => {
+  const composite = (gx: tf.Tensor, gh: tf.Tensor, h: tf.Tensor) => {
+    const [xr, xz, xn] = tf.split(gx, 3, -1);
+    const [hr, hz, hn] = tf.split(gh, 3, -1);
+    const r = tf.sigmoid(tf.add(xr, hr));
+    const z = tf.sigmoid(tf.add(xz, hz));
+    const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
+    return tf.add(tf.mul(tf.sub(1, z), n), tf.mul(z, h));
+  };
+  for (const [B, d, scale] of [[5, 4, 1], [1, 1, 1], [7, 9, 6], [0, 3, 1]]) {
+    it(`values and gradients, B=${B} d=${d}, inputs x${scale}`, async () => {
+      const rng = new Rng(B * 100 + d);
+      const gxd = randn(rng, [B, 3 * d]).map((v) => v * scale);
+      const ghd = randn(rng, [B, 3 * d]).map((v) => v * scale);
+      const hd = randn(rng, [B, d]);
+      const wd = randn(rng, [B, d]);
+      const run = (fused: boolean) => () => {
+        const gx = tf.tensor2d(gxd, [B, 3 * d]);
+        const gh = tf.tensor2d(ghd, [B, 3 * d]);
+        const h = tf.tensor2d(hd, [B, d]);
+        const w = tf.tensor2d(wd, [B, d]);
+        const cell = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          (fused ? gruCell(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D) : composite(a, b, c));
+        const [dgx, dgh, dh] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(cell(a, b, c), w)))([gx, gh, h]);
+        return { y: cell(gx, gh, h), dgx, dgh, dh };
+      };
+      const got = await onBackend('wasm', run(true));
+      const ref = await onBackend('cpu', run(false));
+      const fusedCpu = await onBackend('cpu', run(true));
+      for (const k of ['y', 'dgx', 'dgh', 'dh'] as const) {
+        assertClose(got[k], ref[k], { atol: 2e-6, rtol: 1e-5 }, `wasm ${k}`);
+        assertClose(fusedCpu[k], ref[k], { atol: 2e-6, rtol: 1e-5 }, `cpu ${k}`);
+      }
+    });
+  }
+
+  it('rejects inconsistent shapes', () => {
+    assert.throws(() => tf.tidy(() => gruCell(tf.ones([2, 6]), tf.ones([2, 6]), tf.ones([2, 3]))), /gx, gh \[B, 3d\] and h \[B, d\]/);
+  });
+});
