@@ -106,6 +106,17 @@ describe('softmaxCrossEntropyWithLabels', () => {
     assert.deepEqual(r.g.values.slice(6), [0, 0, 0]);
     assert.ok(Math.abs(r.g.values[1] - (-1 / 3)) < 1e-6);
   });
+  it('works inside variableGrads with labels created in the loss function (regression)', () => {
+    const w = tf.variable(tf.tensor2d([[0.1, -0.2, 0.3], [0.0, 0.5, -0.1]]));
+    const x = tf.tensor2d([[1, 2], [3, -1]]);
+    const { value, grads } = tf.variableGrads(() => softmaxCrossEntropyWithLabels(tf.matMul(x, w) as tf.Tensor2D, tf.tensor1d([2, 0], 'int32')), [w]);
+    const g = Array.from(grads[w.name].dataSync());
+    assert.ok(Number.isFinite(value.dataSync()[0]));
+    assert.equal(g.length, 6);
+    assert.ok(g.every(Number.isFinite) && g.some((v) => v !== 0));
+    tf.dispose([w, x, value, ...Object.values(grads)]);
+  });
+
   it('rejects bad label shapes and dtypes with a clear message', async () => {
     await ready();
     const x = tf.zeros([2, 3]) as tf.Tensor2D;

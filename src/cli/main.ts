@@ -3,6 +3,7 @@
  * The llmrec command line. Subcommands:
  *   doctor   what the engine runs on (backend, SIMD, native OpenBLAS addon and why not)
  *   bench    engine benchmark against PyTorch and OpenBLAS; writes bench/results.json
+ *   data stats, train, benchmark, eval   experiments (experiment_commands.ts)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
@@ -11,6 +12,7 @@ import { packageRoot } from '../engine/native.js';
 import { engineInfo, initEngine, setMatmulPath } from '../engine/index.js';
 import { makeWorkload, runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
 import { profileStep } from '../bench/profile.js';
+import { addExperimentCommands } from './experiment_commands.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -94,6 +96,7 @@ export function buildCli(): Command {
         out: o.out ?? (o.quick ? join(packageRoot, 'bench', 'results-quick.json') : undefined),
       });
     });
+  addExperimentCommands(program);
   return program;
 }
 

@@ -67,19 +67,22 @@ export function timestepMask(ids: Int32Array, B: number, T: number, padId = 0): 
  * counted in the mean's denominator N). One fused kernel each way.
  */
 export function softmaxCrossEntropyWithLabels(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const body = (x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [rowLoss, probs] = tf.engine().runKernel(XENT, { logits: x, labels }, {}) as tf.Tensor[];
-    save([probs]);
+  const body = (x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [rowLoss, probs] = tf.engine().runKernel(XENT, { logits: x, labels: y }, {}) as tf.Tensor[];
+    // Labels are saved too: inside variableGrads the forward's tensors (labels
+    // made in the loss function included) are disposed before the backward runs.
+    save([probs, y]);
     const value = tf.mean(rowLoss) as tf.Scalar;
     const N = x.shape[0];
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const dRow = tf.fill([N], 1 / Math.max(N, 1)).mul(dy);
-      return tf.engine().runKernel(XENT_GRAD, { probs: saved[0], labels, dy: dRow }, {}) as tf.Tensor;
+      // No gradient flows to integer labels.
+      return [tf.engine().runKernel(XENT_GRAD, { probs: saved[0], labels: saved[1], dy: dRow }, {}) as tf.Tensor, tf.zerosLike(saved[1])];
     };
     return { value, gradFunc };
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(logits) as tf.Scalar;
+  return f(logits, labels) as tf.Scalar;
 }
 
 /** tanh(x) = 2 sigmoid(2x) - 1: the wasm Tanh kernel is ~10x slower than Sigmoid. */

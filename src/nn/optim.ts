@@ -84,6 +84,29 @@ export class AdamW {
     });
   }
 
+  /** First and second moments of a parameter (copies), or undefined before its first update. */
+  moments(p: tf.Variable): { m: Float32Array; v: Float32Array } | undefined {
+    const m = this.m.get(p);
+    const v = this.v.get(p);
+    if (!m || !v) return undefined;
+    return { m: (m.dataSync() as Float32Array).slice(), v: (v.dataSync() as Float32Array).slice() };
+  }
+
+  /** Restores the optimizer state (for checkpoints): the step count and the moments of each parameter given. */
+  loadState(step: number, moments: Map<tf.Variable, { m: Float32Array; v: Float32Array }>): void {
+    if (!Number.isInteger(step) || step < 0) throw new Error(`AdamW.loadState: step must be a non-negative integer, got ${step}`);
+    this.dispose();
+    const mk = (p: tf.Variable, data: Float32Array) => {
+      if (data.length !== p.size) throw new Error(`AdamW.loadState: moment of ${p.name} has ${data.length} values, expected ${p.size}`);
+      return tf.tidy(() => tf.variable(tf.tensor(data, p.shape, 'float32'), false));
+    };
+    for (const [p, st] of moments) {
+      this.m.set(p, mk(p, st.m));
+      this.v.set(p, mk(p, st.v));
+    }
+    this.t = step;
+  }
+
   dispose(): void {
     for (const x of this.m.values()) x.dispose();
     for (const x of this.v.values()) x.dispose();

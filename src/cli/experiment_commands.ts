@@ -1,0 +1,209 @@
+/**
+ * The experiment subcommands of the llmrec CLI:
+ *   data stats   dataset statistics, raw and after the protocol
+ *   train        fit the configured models, evaluate them, write a run directory
+ *   benchmark    the same with Random and Pop always included (the main job)
+ *   eval         re-evaluate the saved models of a run (another protocol, other k)
+ * Every command takes `--config FILE` (JSON, validated by the schema in
+ * config.ts) and flags that override it. Ctrl-C stops after the current batch
+ * and leaves a checkpoint; `--resume RUN_DIR` continues.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { initEngine } from '../engine/index.js';
+import { datasetStats, formatStats } from '../data/stats.js';
+import { evaluateRecommender } from '../eval/evaluate.js';
+import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
+import { loadRecommender } from '../models/registry.js';
+import { loadConfiguredData, prepareSplit, runExperiment } from '../experiment/run.js';
+import { type RunConfig, parseRunConfig, resolveRunConfig } from './config.js';
+
+const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
+  return n;
+};
+const int = (v: string): number => {
+  const n = num(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
+  return n;
+};
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const intList = (v: string): number[] => list(v).map(int);
+
+interface CommonFlags {
+  config?: string; data?: string; format?: string; skipBadRows?: boolean;
+  kCore?: number; maxHistory?: number; ratingThreshold?: string; negatives?: number; seed?: number;
+  models?: string[]; epochs?: number; batchSize?: number; lr?: number; patience?: number; validMetric?: string; validProtocol?: string;
+  protocols?: string[]; ks?: number[]; fullKs?: number[]; runsDir?: string; name?: string;
+}
+
+function addCommonOptions(cmd: Command, withTraining: boolean): Command {
+  cmd.option('-c, --config <file>', 'JSON config file (flags override it)')
+    .option('--data <name|path>', "dataset: a name under LLMREC_DATA_DIR, a path, or 'synthetic-shop'")
+    .option('--format <format>', 'force a loader format instead of detecting it')
+    .option('--skip-bad-rows', 'skip malformed rows (counted and reported) instead of failing')
+    .option('--k-core <k>', 'k-core filter (0 disables)', int)
+    .option('--max-history <L>', 'max history length L', int)
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
+    .option('--negatives <n>', 'sampled negatives per evaluation target', int)
+    .option('--seed <n>', 'seed of the protocol and of training', int);
+  if (withTraining) {
+    cmd.option('--models <list>', 'models to run, comma-separated (e.g. pop,bprmf,sasrec)', list)
+      .option('--epochs <n>', 'max epochs', int)
+      .option('--batch-size <n>', 'batch size', int)
+      .option('--lr <x>', 'learning rate', num)
+      .option('--patience <n>', 'early-stopping patience (epochs)', int)
+      .option('--valid-metric <m>', "validation metric for early stopping, e.g. 'ndcg@10'")
+      .option('--valid-protocol <p>', "'sampled' or 'full'")
+      .option('--protocols <list>', "test protocols: 'sampled', 'full' or both", list)
+      .option('--ks <list>', 'cut-offs of the sampled protocol, e.g. 1,3,5', intList)
+      .option('--full-ks <list>', 'cut-offs of the full-ranking protocol, e.g. 10,20', intList)
+      .option('--runs-dir <dir>', 'where run directories go (default runs)')
+      .option('--name <name>', 'run directory name (default: dataset + time)');
+  }
+  return cmd;
+}
+
+/** Flags -> a partial config object (only what was given), for resolveRunConfig. */
+function flagsToConfig(f: CommonFlags): Record<string, unknown> {
+  const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
+  const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return clean({
+    data: clean({ name: f.data, format: f.format, skipBadRows: f.skipBadRows }),
+    protocol: clean({ kCore: f.kCore, maxHistory: f.maxHistory, ratingThreshold: threshold, numNegatives: f.negatives, seed: f.seed }),
+    models: f.models,
+    train: clean({ epochs: f.epochs, batchSize: f.batchSize, lr: f.lr, patience: f.patience, validMetric: f.validMetric, validProtocol: f.validProtocol, seed: f.seed }),
+    eval: clean({ protocols: f.protocols, ks: f.ks, fullKs: f.fullKs }),
+    output: clean({ runsDir: f.runsDir, name: f.name }),
+  });
+}
+
+/** Progress bars with ETA on a terminal; one log line per epoch otherwise. */
+function progressHooks(signal: AbortSignal) {
+  const tty = Boolean(process.stderr.isTTY);
+  let bar: cliProgress.SingleBar | null = null;
+  let maxEpochs = 0;
+  let epoch = 1;
+  return {
+    signal,
+    log: (l: string) => { bar?.stop(); bar = null; console.log(l); },
+    onModelStart: (model: string, epochs: number) => { maxEpochs = epochs; epoch = 1; console.log(`${model}: training (up to ${epochs} epochs)`); },
+    onBatch: (model: string, done: number, total: number, loss: number) => {
+      if (!tty) return;
+      if (!bar) {
+        bar = new cliProgress.SingleBar({
+          format: `${model} epoch {epoch}/${maxEpochs} [{bar}] {value}/{total} batches | loss {loss} | ETA {eta_formatted}`,
+          stream: process.stderr, hideCursor: true, clearOnComplete: true,
+        }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0, { epoch, loss: '-' });
+      }
+      bar.update(done, { epoch, loss: loss.toFixed(4) });
+    },
+    onEpoch: (model: string, e: { epoch: number; loss: number; valid: Record<string, number>; seconds: number; best: boolean }) => {
+      bar?.stop();
+      bar = null;
+      epoch = e.epoch + 1;
+      const v = Object.entries(e.valid).filter(([k]) => k !== 'count').slice(0, 3).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(' ');
+      console.log(`${model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} | valid ${v} | ${e.seconds.toFixed(1)} s${e.best ? ' *' : ''}`);
+    },
+  };
+}
+
+/** SIGINT -> abort after the current batch (checkpoint saved); a second Ctrl-C exits at once. */
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  process.once('SIGINT', () => {
+    console.error('\nllmrec: stopping after this batch and saving a checkpoint (Ctrl-C again to quit now)');
+    ac.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return ac.signal;
+}
+
+async function runCommand(flags: CommonFlags & { resume?: string }, requireBaselines: boolean): Promise<void> {
+  let cfg: RunConfig;
+  if (flags.resume) {
+    const file = join(flags.resume, 'config.json');
+    if (!existsSync(file)) throw new Error(`--resume ${flags.resume}: no config.json there (not a run directory)`);
+    cfg = resolveRunConfig(file, flagsToConfig(flags));
+  } else {
+    cfg = resolveRunConfig(flags.config, flagsToConfig(flags));
+  }
+  if (requireBaselines) {
+    const names = cfg.models.map((m) => (typeof m === 'string' ? m : m.name));
+    for (const b of ['pop', 'random']) if (!names.includes(b)) cfg.models.unshift(b);
+  }
+  const res = await runExperiment(cfg, progressHooks(interruptSignal()), flags.resume);
+  if (res.interrupted) {
+    console.log(`interrupted: resume with  llmrec ${requireBaselines ? 'benchmark' : 'train'} --resume ${res.dir}`);
+    process.exitCode = 130;
+    return;
+  }
+  if (requireBaselines) assertBaselinesPresent(res.rows);
+  console.log('');
+  console.log(readFileSync(join(res.dir, 'results.md'), 'utf8'));
+  console.log(`run directory: ${res.dir}`);
+}
+
+export function addExperimentCommands(program: Command): void {
+  const data = program.command('data').description('datasets: statistics');
+  addCommonOptions(data.command('stats').description('users, items, interactions, sparsity, mean history (raw and after the protocol)'), false)
+    .option('--json', 'print JSON')
+    .action(async (f: CommonFlags & { json?: boolean }) => {
+      const cfg = resolveRunConfig(f.config, flagsToConfig(f));
+      const raw = await loadConfiguredData(cfg);
+      const rawStats = datasetStats(raw);
+      const split = prepareSplit(raw, cfg);
+      const splitStats = datasetStats(split);
+      if (f.json) {
+        console.log(JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, raw: rawStats, split: splitStats }, null, 2));
+        return;
+      }
+      console.log(`${raw.name} (${raw.source})${raw.skippedRows ? `: ${raw.skippedRows} bad rows skipped` : ''}`);
+      console.log('raw:');
+      console.log(formatStats(rawStats));
+      console.log(`after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core):`);
+      console.log(formatStats(splitStats));
+    });
+
+  addCommonOptions(program.command('train').description('fit the configured models and evaluate them; writes a run directory'), true)
+    .option('--resume <runDir>', 'continue an interrupted run')
+    .action((f: CommonFlags & { resume?: string }) => runCommand(f, false));
+
+  addCommonOptions(program.command('benchmark').description('train and evaluate every configured model beside Random and Pop (the main job)'), true)
+    .option('--resume <runDir>', 'continue an interrupted run')
+    .action((f: CommonFlags & { resume?: string }) => runCommand(f, true));
+
+  program.command('eval').description('re-evaluate the saved models of a run directory')
+    .requiredOption('--run <dir>', 'run directory')
+    .option('--protocols <list>', "'sampled', 'full' or both", list)
+    .option('--ks <list>', 'cut-offs', intList)
+    .option('--split <split>', "'test' or 'valid'", 'test')
+    .action(async (f: { run: string; protocols?: string[]; ks?: number[]; split: string }) => {
+      const file = join(f.run, 'config.json');
+      if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
+      const cfg = parseRunConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+      if (f.split !== 'test' && f.split !== 'valid') throw new Error(`--split must be 'test' or 'valid', got '${f.split}'`);
+      await initEngine();
+      const data = prepareSplit(await loadConfiguredData(cfg), cfg);
+      const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
+      for (const protocol of protocols) {
+        const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
+        const rows = [];
+        for (const m of cfg.models) {
+          const label = typeof m === 'string' ? m : (m.label ?? m.name);
+          const dir = join(f.run, 'models', label);
+          if (!existsSync(join(dir, 'config.json'))) { console.log(`${label}: no saved model in ${dir}, skipped`); continue; }
+          const model = await loadRecommender(dir);
+          rows.push({ model: label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
+          model.dispose();
+        }
+        const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
+        console.log(`\n## ${f.split}, ${protocol}\n`);
+        console.log(metricsTable(rows, cols));
+      }
+    });
+}

@@ -1,0 +1,108 @@
+/**
+ * Typed contracts of the data layer (RecBole3.0's split between the *parser*
+ * output and the *task dataset*):
+ *
+ *   loader  -> RawDataset      every row of the source, ids as strings, input order kept
+ *   protocol(RawDataset, ProtocolConfig) -> SplitDataset
+ *                              filtered, re-indexed, chronological, leave-one-out,
+ *                              seeded negatives stored with the split
+ *
+ * Index conventions of a SplitDataset: items are 1..numItems (0 is padding in
+ * every history), users are 0..numUsers-1. Histories are left-padded with 0.
+ */
+
+/** Metadata of one item: a title and key-value attributes (brand, category, ...). */
+export interface ItemMeta {
+  title: string;
+  attributes: Record<string, string>;
+}
+
+/** The parser's output: every valid row of the source in input order. */
+export interface RawDataset {
+  /** Dataset name, e.g. 'ml-100k', 'amazon-beauty', 'synthetic-shop'. */
+  name: string;
+  /** Where it came from (path or generator description), for reports. */
+  source: string;
+  /** External ids, indexed by the row arrays below. */
+  userIds: string[];
+  itemIds: string[];
+  /** Row -> user / item index (into userIds / itemIds). */
+  user: Int32Array;
+  item: Int32Array;
+  /** Unix seconds per row, or null when the source only gives an order. */
+  time: Float64Array | null;
+  /** Explicit rating per row, or null for implicit feedback. */
+  rating: Float32Array | null;
+  /** Item metadata by item index (missing entries: no text known). */
+  itemMeta: Map<number, ItemMeta>;
+  /** Rows skipped as malformed (only when the loader was asked to skip bad rows). */
+  skippedRows: number;
+}
+
+/** Section 1 of the spec, every choice a named option. */
+export interface ProtocolConfig {
+  /** Keep rows with rating > threshold (spec: 3); null keeps every row. Ignored for implicit data. */
+  ratingThreshold: number | null;
+  /** Iterative k-core on users and items (spec default 5; 0 or 1 disables). */
+  kCore: number;
+  /** Max history length L of training samples and evaluation histories (GANPrompt: 10; SASRec papers: 50). */
+  maxHistory: number;
+  /** Sampled negatives per validation/test target (GANPrompt: 9); 0 = full ranking only. */
+  numNegatives: number;
+  /** Seed of the negative sampler (and of anything else random in the protocol). */
+  seed: number;
+  /** Drop consecutive repeats of the same item in a user's sequence (default false). */
+  dedupeConsecutive?: boolean;
+}
+
+export const DEFAULT_PROTOCOL: ProtocolConfig = { ratingThreshold: 3, kCore: 5, maxHistory: 10, numNegatives: 9, seed: 2024 };
+
+/** Sliding-window training samples: row r predicts target[r] from history row r. */
+export interface TrainSamples {
+  count: number;
+  L: number;
+  user: Int32Array;
+  /** [count * L], left-padded with 0. */
+  history: Int32Array;
+  target: Int32Array;
+}
+
+/** One evaluation split (validation or test): one target per user. */
+export interface EvalSplit {
+  count: number;
+  L: number;
+  user: Int32Array;
+  /** [count * L] the history before the target, left-padded with 0. */
+  history: Int32Array;
+  target: Int32Array;
+  /** [count * numNegatives] sampled items the user never interacted with (empty when numNegatives = 0). */
+  negatives: Int32Array;
+  numNegatives: number;
+}
+
+/** The task dataset every model and evaluator consumes. */
+export interface SplitDataset {
+  name: string;
+  config: ProtocolConfig;
+  numUsers: number;
+  numItems: number;
+  /** itemIds[0] = '[PAD]'; itemIds[i] is the external id of item i. */
+  itemIds: string[];
+  userIds: string[];
+  itemMeta: Map<number, ItemMeta>;
+  /** Full chronological sequence per user (after filtering), item indices 1..numItems. */
+  sequences: Int32Array[];
+  /** Per user: the training part of the sequence (all but the last two). */
+  trainSeqs: Int32Array[];
+  train: TrainSamples;
+  valid: EvalSplit;
+  test: EvalSplit;
+}
+
+export interface DatasetStats {
+  users: number;
+  items: number;
+  interactions: number;
+  sparsity: number;
+  meanHistory: number;
+}

@@ -1,0 +1,42 @@
+/**
+ * Report helpers: a Markdown table of metric rows (4 decimals) and the rule
+ * that every report carries the Random and Pop baselines (a model that does
+ * not beat them is not learning; cf. LLMRank #8 in shared/research/anchors.md,
+ * where an untrained "baseline" silently produced random-level numbers).
+ */
+import type { EvalRow } from './evaluate.js';
+
+/** A row of the table: { model, metrics } (what evaluateAll returns). */
+export type ReportRow = EvalRow;
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function formatValue(column: string, v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '-';
+  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (column === 'count' && Number.isInteger(v)) return String(v);
+  return v.toFixed(4);
+}
+
+/**
+ * Markdown table: one row per model, one column per metric name (e.g.
+ * ['auc', 'hr@1', 'ndcg@5']), values with 4 decimals ('count' as an integer);
+ * a metric missing from a row (or NaN) is shown as '-'.
+ */
+export function metricsTable(rows: readonly ReportRow[], columns: readonly string[]): string {
+  const header = `| model | ${columns.map(cell).join(' | ')} |`;
+  const sep = `|---|${columns.map(() => '---:').join('|')}|`;
+  const body = rows.map((r) => `| ${cell(r.model)} | ${columns.map((c) => formatValue(c, r.metrics[c])).join(' | ')} |`);
+  return [header, columns.length > 0 ? sep : '|---|', ...body].join('\n') + '\n';
+}
+
+/** Throws unless rows contain a 'random' and a 'pop' model (names compared case-insensitively). */
+export function assertBaselinesPresent(rows: readonly ReportRow[]): void {
+  const names = new Set(rows.map((r) => r.model.trim().toLowerCase()));
+  const missing = ['random', 'pop'].filter((b) => !names.has(b));
+  if (missing.length > 0) {
+    throw new Error(`report: every report carries the Random and Pop baselines; missing: ${missing.join(', ')}`);
+  }
+}

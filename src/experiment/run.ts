@@ -1,0 +1,171 @@
+/**
+ * An experiment run: load -> protocol -> fit each model -> evaluate -> report,
+ * in a run directory that makes the run repeatable and resumable:
+ *
+ *   <runsDir>/<name>/
+ *     config.json        the resolved configuration
+ *     data.json          dataset statistics (raw and after the protocol)
+ *     models/<label>/    checkpoints while training, the fitted model after
+ *     metrics.json       one row per (model, protocol): metrics + fit summary
+ *     results.md         the Markdown tables (Random and Pop rows always present)
+ *
+ * Interrupting (AbortSignal, e.g. Ctrl-C) stops after the current batch; the
+ * model's trainer writes a checkpoint and the run returns `interrupted`.
+ * `resume` continues: finished models are kept from metrics.json, the
+ * interrupted one resumes from its checkpoint.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { initEngine } from '../engine/index.js';
+import { applyProtocol } from '../data/protocol.js';
+import { datasetStats } from '../data/stats.js';
+import { generateShop } from '../data/synthetic.js';
+import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
+import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
+import { evaluateRecommender } from '../eval/evaluate.js';
+import { metricsTable } from '../eval/report.js';
+import type { MetricValues } from '../eval/types.js';
+import { createRecommender } from '../models/registry.js';
+import type { EpochReport, FitReport } from '../models/types.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { type RunConfig, modelSpecs } from '../cli/config.js';
+
+export interface RunRow {
+  model: string;
+  name: string;
+  protocol: 'sampled' | 'full';
+  split: 'test';
+  metrics: MetricValues;
+  fit: Omit<FitReport, 'epochs'> & { epochs: number; peakRssMiB: number; fitSeconds: number };
+}
+
+export interface RunHooks {
+  log?: (line: string) => void;
+  onEpoch?: (model: string, e: EpochReport) => void;
+  onBatch?: (model: string, done: number, total: number, loss: number) => void;
+  onModelStart?: (model: string, epochs: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  dir: string;
+  rows: RunRow[];
+  interrupted: boolean;
+  stats: { raw: DatasetStats; split: DatasetStats };
+}
+
+/** Loads the configured dataset: the embedded synthetic shop or a loader (name or path). */
+export async function loadConfiguredData(cfg: RunConfig): Promise<RawDataset> {
+  if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic);
+  return loadDataset(cfg.data.name, {
+    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows,
+  });
+}
+
+export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
+  return applyProtocol(raw, { ...cfg.protocol });
+}
+
+function runName(cfg: RunConfig): string {
+  if (cfg.output.name) return cfg.output.name;
+  const base = cfg.data.name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'data';
+  return `${base}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+}
+
+function readRows(file: string): RunRow[] {
+  if (!existsSync(file)) return [];
+  const v = JSON.parse(readFileSync(file, 'utf8')) as { rows?: RunRow[] };
+  return v.rows ?? [];
+}
+
+/** Runs (or resumes, when `resumeDir` is given) an experiment. */
+export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resumeDir?: string): Promise<RunResult> {
+  const log = hooks.log ?? ((l: string) => console.log(l));
+  await initEngine();
+  const dir = resolve(resumeDir ?? join(cfg.output.runsDir, runName(cfg)));
+  if (!resumeDir && existsSync(join(dir, 'metrics.json'))) {
+    throw new Error(`run directory ${dir} already holds results: continue it with --resume ${dir}, or choose another --name`);
+  }
+  mkdirSync(join(dir, 'models'), { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+
+  const t0 = performance.now();
+  const raw = await loadConfiguredData(cfg);
+  const data = prepareSplit(raw, cfg);
+  const stats = { raw: datasetStats(raw), split: datasetStats(data) };
+  writeFileAtomic(join(dir, 'data.json'), JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, ...stats }, null, 2) + '\n');
+  log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
+    `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  const metricsFile = join(dir, 'metrics.json');
+  const rows = readRows(metricsFile);
+  const done = new Set(rows.map((r) => r.model));
+  let interrupted = false;
+  for (const spec of modelSpecs(cfg)) {
+    if (done.has(spec.label)) {
+      log(`${spec.label}: already evaluated in this run, kept`);
+      continue;
+    }
+    const model = createRecommender(spec.name, spec.config);
+    const ckpt = join(dir, 'models', spec.label);
+    hooks.onModelStart?.(spec.label, cfg.train.epochs);
+    const fitStart = performance.now();
+    const fit = await model.fit(data, {
+      ...cfg.train,
+      ...Object.fromEntries(Object.entries(spec.train).filter(([, v]) => v !== undefined)),
+      checkpointDir: ckpt,
+      resume: resumeDir != null && existsSync(ckpt),
+      signal: hooks.signal,
+      onEpoch: (e) => hooks.onEpoch?.(spec.label, e),
+      onBatch: (d, t, l) => hooks.onBatch?.(spec.label, d, t, l),
+    });
+    const fitSeconds = (performance.now() - fitStart) / 1000;
+    // Process-wide peak (the wasm heap never shrinks): per model when one model runs per process.
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    if (fit.interrupted) {
+      log(`${spec.label}: interrupted; checkpoint in ${ckpt}; continue with --resume ${dir}`);
+      model.dispose();
+      interrupted = true;
+      break;
+    }
+    await model.save(ckpt);
+    for (const protocol of cfg.eval.protocols) {
+      const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
+      const metrics = evaluateRecommender(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
+      const { epochs, ...fitRest } = fit;
+      rows.push({
+        model: spec.label, name: spec.name, protocol, split: 'test', metrics,
+        fit: { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 },
+      });
+    }
+    model.dispose();
+    writeFileAtomic(metricsFile, JSON.stringify({ dataset: raw.name, rows }, null, 2) + '\n');
+    const first = rows.filter((r) => r.model === spec.label);
+    log(`${spec.label}: ${first.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
+  }
+  writeFileAtomic(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
+  return { dir, rows, interrupted, stats };
+}
+
+/** The Markdown report of a run: data statistics and one table per protocol. */
+export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult['stats'], rows: RunRow[]): string {
+  const out: string[] = [`# ${dataset}`, ''];
+  const s = stats.split;
+  out.push(`After the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core, leave-one-out, L = ${cfg.protocol.maxHistory}): ` +
+    `${s.users} users, ${s.items} items, ${s.interactions} interactions, sparsity ${(s.sparsity * 100).toFixed(2)}%, mean history ${s.meanHistory.toFixed(2)}.`, '');
+  for (const protocol of cfg.eval.protocols) {
+    const pr = rows.filter((r) => r.protocol === protocol);
+    if (pr.length === 0) continue;
+    const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
+    const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.filter((k) => k > 1).map((k) => `ndcg@${k}`),
+      ...ks.filter((k) => k > 1).map((k) => `mrr@${k}`)];
+    const title = protocol === 'sampled' ? `1 positive + ${cfg.protocol.numNegatives} sampled negatives` : 'full ranking (history excluded)';
+    out.push(`## Test, ${title}`, '');
+    out.push(metricsTable(pr.map((r) => ({ model: r.model, metrics: r.metrics })), cols), '');
+  }
+  const fitRows = rows.filter((r, i) => rows.findIndex((x) => x.model === r.model) === i);
+  out.push('## Training', '', '| model | epochs | best epoch | s/epoch | fit s | peak RSS MiB |', '|---|---|---|---|---|---|');
+  for (const r of fitRows) out.push(`| ${r.model} | ${r.fit.epochs} | ${r.fit.bestEpoch} | ${r.fit.secondsPerEpoch.toFixed(2)} | ${r.fit.fitSeconds} | ${r.fit.peakRssMiB} |`);
+  out.push('');
+  return out.join('\n');
+}

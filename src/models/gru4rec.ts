@@ -1,0 +1,105 @@
+/**
+ * GRU4Rec (Hidasi et al. 2016, in its RecBole form): item embedding ->
+ * dropout -> one GRU layer (the fused `gruCell` op, PyTorch gate order) ->
+ * last hidden state -> (a dense layer to d when hidden != d) = the sequence
+ * representation h; score(i) = <h, E[i]>.
+ *
+ * Left padding: leading all-padding columns of a batch are skipped; in the
+ * remaining columns a row's hidden state is carried unchanged through its own
+ * padding (h_t = h_{t-1} + m_t (GRU(x_t, h_{t-1}) - h_{t-1})), so padding never
+ * changes a sequence's state.
+ *
+ * Losses: 'ce' (default, softmax over every item id as in RecBole) or 'bce'
+ * (numNegatives sampled negatives, log-sigmoid), on the last position of each
+ * sliding-window sample.
+ */
+import { gruCell, tf } from '../engine/index.js';
+import { Embedding, Linear, type Rng } from '../nn/index.js';
+import type { UserBatch } from './types.js';
+import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { bceLoss, trimHistory } from './sasrec.js';
+
+export type GRU4RecConfig = {
+  /** Item embedding size (and of the sequence representation). */
+  d: number;
+  /** GRU hidden size (null: d). */
+  hidden: number | null;
+  /** Dropout on the item embeddings (RecBole dropout_prob). */
+  dropout: number;
+  /** 'ce' or 'bce'. */
+  loss: string;
+  /** Negatives per row for loss 'bce'. */
+  numNegatives: number;
+  /** Std of the normal initialisation of the item embeddings. */
+  initStd: number;
+  /** Global gradient-norm clipping (null: off). */
+  clipNorm: number | null;
+};
+
+export const GRU4REC_DEFAULTS: GRU4RecConfig = { d: 64, hidden: null, dropout: 0.2, loss: 'ce', numNegatives: 1, initStd: 0.1, clipNorm: null };
+
+export class GRU4Rec extends NeuralRecommender<GRU4RecConfig> {
+  readonly name = 'gru4rec';
+  private itemEmb!: Embedding;
+  private ih!: Linear;
+  private hh!: Linear;
+  private dense: Linear | null = null;
+  private H = 0;
+
+  constructor(config: Record<string, unknown> = {}) {
+    const c = parseConfig('gru4rec', config, GRU4REC_DEFAULTS);
+    checkInt('gru4rec', 'd', c.d);
+    if (c.hidden !== null) checkInt('gru4rec', 'hidden', c.hidden);
+    checkRate('gru4rec', 'dropout', c.dropout);
+    if (c.loss !== 'ce' && c.loss !== 'bce') throw new Error(`gru4rec: config 'loss' must be 'ce' or 'bce', got '${c.loss}'`);
+    checkInt('gru4rec', 'numNegatives', c.numNegatives);
+    super(c);
+  }
+
+  protected override get numTrainNegatives(): number {
+    return this.config.loss === 'bce' ? this.config.numNegatives : 0;
+  }
+
+  protected build(dims: ModelDims, _rng: Rng): void {
+    const d = this.config.d;
+    const H = (this.H = this.config.hidden ?? d);
+    this.itemEmb = new Embedding(this.store, 'item_emb', dims.numItems + 1, d, this.config.initStd);
+    this.ih = new Linear(this.store, 'gru.ih', d, 3 * H);
+    this.hh = new Linear(this.store, 'gru.hh', H, 3 * H);
+    this.dense = H !== d ? new Linear(this.store, 'dense', H, d) : null;
+  }
+
+  protected userVectors(batch: UserBatch): tf.Tensor2D {
+    const B = batch.size;
+    const H = this.H;
+    const { ids, T } = trimHistory(batch.history, B, batch.L, batch.L);
+    const x = this.dropout(this.itemEmb.apply(this.ids(ids, B, T)), this.config.dropout); // [B, T, d]
+    // Input projections of all steps at once, split along time (contiguous copies).
+    const gx = tf.split(tf.transpose(this.ih.apply(x), [1, 0, 2]), T, 0).map((t) => tf.reshape(t, [B, 3 * H]) as tf.Tensor2D);
+    let h = tf.zeros([B, H]) as tf.Tensor2D;
+    const m = new Float32Array(B);
+    for (let t = 0; t < T; t++) {
+      const hn = gruCell(gx[t], this.hh.apply(h) as tf.Tensor2D, h);
+      let pad = false;
+      for (let b = 0; b < B; b++) {
+        m[b] = ids[b * T + t] === 0 ? 0 : 1;
+        if (m[b] === 0) pad = true;
+      }
+      h = pad ? (tf.add(h, tf.mul(tf.sub(hn, h), tf.tensor2d(m, [B, 1]))) as tf.Tensor2D) : hn;
+    }
+    return (this.dense ? this.dense.apply(h) : h) as tf.Tensor2D;
+  }
+
+  protected itemVectors(): tf.Tensor2D {
+    return this.itemEmb.table as tf.Tensor2D;
+  }
+
+  protected trainLoss(batch: TrainBatch): tf.Scalar {
+    const h = this.userVectors(batch);
+    if (this.config.loss === 'ce') {
+      const logits = tf.matMul(h, this.itemEmb.table as tf.Tensor2D, false, true) as tf.Tensor2D;
+      return this.crossEntropy(logits, batch.target);
+    }
+    return bceLoss(h, this.itemEmb, batch);
+  }
+}

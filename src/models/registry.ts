@@ -1,0 +1,114 @@
+/**
+ * The model registry: an explicit table from a model name to its factory,
+ * its hyper-parameter defaults and its default training options, plus
+ * `createRecommender(name, config)` and `loadRecommender(dir)`.
+ *
+ * To add a model: implement it (a NeuralRecommender subclass, see neural.ts,
+ * or a Recommender & Restorable), then add one entry to MODELS below.
+ */
+import type { FitOptions, Recommender } from './types.js';
+import { readModelDir, type Restorable } from './neural.js';
+import { Pop, POP_DEFAULTS } from './pop.js';
+import { RandomRecommender, RANDOM_DEFAULTS } from './random.js';
+import { BPRMF, BPRMF_DEFAULTS } from './bprmf.js';
+import { SASRec, SASREC_DEFAULTS } from './sasrec.js';
+import { GRU4Rec, GRU4REC_DEFAULTS } from './gru4rec.js';
+import { Caser, CASER_DEFAULTS } from './caser.js';
+import { BERT4Rec, BERT4REC_DEFAULTS } from './bert4rec.js';
+import { DIN, DIN_DEFAULTS } from './din.js';
+
+/** Default training options of a model (the caller adds seed and callbacks). */
+export type FitDefaults = Pick<FitOptions, 'epochs' | 'batchSize' | 'lr' | 'patience' | 'validMetric' | 'validProtocol' | 'weightDecay'>;
+
+export interface ModelEntry {
+  /** One line for `llmrec models` / help texts. */
+  description: string;
+  /** Hyper-parameter defaults (the model's config; JSON values). */
+  defaults: Readonly<Record<string, unknown>>;
+  /** Default training options. */
+  fit: Readonly<FitDefaults>;
+  /** A new, unfitted model; config keys override the defaults (unknown keys throw). */
+  create(config?: Record<string, unknown>): Recommender & Restorable;
+}
+
+const NEURAL_FIT: FitDefaults = { epochs: 200, batchSize: 256, lr: 1e-3, patience: 10, validMetric: 'ndcg@10', validProtocol: 'full', weightDecay: 0 };
+const NO_TRAINING_FIT: FitDefaults = { ...NEURAL_FIT, epochs: 1, patience: 1 };
+
+export const MODELS: Readonly<Record<string, ModelEntry>> = {
+  random: {
+    description: 'uniform random scores, seeded (the floor every model must beat)',
+    defaults: RANDOM_DEFAULTS,
+    fit: NO_TRAINING_FIT,
+    create: (c = {}) => new RandomRecommender(c),
+  },
+  pop: {
+    description: 'popularity: item counts in the training sequences',
+    defaults: POP_DEFAULTS,
+    fit: NO_TRAINING_FIT,
+    create: (c = {}) => new Pop(c),
+  },
+  bprmf: {
+    description: 'BPR-MF: user/item embeddings, BPR loss with sampled negatives',
+    defaults: BPRMF_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new BPRMF(c),
+  },
+  sasrec: {
+    description: 'SASRec: causal self-attention over the history (CE over all items or BCE)',
+    defaults: SASREC_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new SASRec(c),
+  },
+  gru4rec: {
+    description: 'GRU4Rec: a GRU over the history (CE over all items or BCE)',
+    defaults: GRU4REC_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new GRU4Rec(c),
+  },
+  caser: {
+    description: 'Caser: horizontal + vertical convolutions over the last L item embeddings (CE over all items or BCE)',
+    defaults: CASER_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new Caser(c),
+  },
+  bert4rec: {
+    description: 'BERT4Rec: bidirectional transformer trained with the cloze (masked item) task',
+    defaults: BERT4REC_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new BERT4Rec(c),
+  },
+  din: {
+    description: 'DIN: target-aware attention over the history + MLP, pointwise BCE (not a dot product)',
+    defaults: DIN_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new DIN(c),
+  },
+};
+
+export function modelNames(): string[] {
+  return Object.keys(MODELS);
+}
+
+export function modelEntry(name: string): ModelEntry {
+  const e = Object.prototype.hasOwnProperty.call(MODELS, name) ? MODELS[name] : undefined;
+  if (!e) throw new Error(`unknown model '${name}' (known: ${modelNames().join(', ')})`);
+  return e;
+}
+
+/** A new, unfitted model by name. */
+export function createRecommender(name: string, config: Record<string, unknown> = {}): Recommender & Restorable {
+  return modelEntry(name).create(config);
+}
+
+/** Loads a model written by `save(dir)`: config.json (name, config, dims) + weights.safetensors. */
+export async function loadRecommender(dir: string): Promise<Recommender> {
+  const saved = readModelDir(dir);
+  const model = createRecommender(saved.name, saved.config);
+  try {
+    model.restore(saved);
+  } catch (e) {
+    model.dispose();
+    throw new Error(`cannot load model from ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  return model;
+}

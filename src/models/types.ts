@@ -1,0 +1,74 @@
+/**
+ * The one interface every collaborative model implements (spec section 3):
+ * fit with validation-based early stopping, score candidates, full-ranking
+ * scores, user/sequence and item embeddings, save/load.
+ */
+import type { SplitDataset } from '../data/types.js';
+
+/** A batch of users with their histories ([B * L], left-padded with 0). */
+export interface UserBatch {
+  size: number;
+  L: number;
+  user: Int32Array;
+  history: Int32Array;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Stop after this many epochs without improvement of the validation metric. */
+  patience: number;
+  /** Validation metric that drives early stopping, e.g. 'ndcg@10' (full ranking) or 'auc' (sampled). */
+  validMetric: string;
+  /** Validation protocol for early stopping. */
+  validProtocol: 'full' | 'sampled';
+  seed: number;
+  /** Weight decay (L2) for the optimizer. */
+  weightDecay?: number;
+  /** Called after every epoch (progress bars, logs). */
+  onEpoch?: (e: EpochReport) => void;
+  /** Called every few batches within an epoch. */
+  onBatch?: (done: number, total: number, loss: number) => void;
+  /** Aborting (Ctrl-C) stops after the current batch; the trainer checkpoints and returns. */
+  signal?: AbortSignal;
+  /** Directory for checkpoints; with `resume` the fit continues from the last one. */
+  checkpointDir?: string;
+  resume?: boolean;
+}
+
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+  valid: Record<string, number>;
+  seconds: number;
+  best: boolean;
+}
+
+export interface FitReport {
+  epochs: EpochReport[];
+  bestEpoch: number;
+  bestValid: Record<string, number>;
+  stoppedEarly: boolean;
+  interrupted: boolean;
+  secondsPerEpoch: number;
+}
+
+export interface Recommender {
+  /** Registered model name ('pop', 'bprmf', 'sasrec', ...). */
+  readonly name: string;
+  /** JSON-serialisable hyper-parameters (round-trip through save/load). */
+  readonly config: Record<string, unknown>;
+  fit(data: SplitDataset, opts: FitOptions): Promise<FitReport>;
+  /** Scores of candidates [size * C] for each user of the batch: [size * C]. Higher is better. */
+  scoreCandidates(batch: UserBatch, candidates: Int32Array, C: number): Float32Array;
+  /** Scores of every item for each user: [size * (numItems + 1)]; index 0 (padding) is -Infinity. */
+  scoreAll(batch: UserBatch): Float32Array;
+  /** User / sequence representation: [size * dim] (null for models without one, e.g. Pop). */
+  userEmbedding(batch: UserBatch): Float32Array | null;
+  /** Item representations [(numItems + 1) * dim] (null for models without one). */
+  itemEmbeddings(): { dim: number; data: Float32Array } | null;
+  /** Writes config.json + weights.safetensors into dir (atomically). */
+  save(dir: string): Promise<void>;
+  dispose(): void;
+}

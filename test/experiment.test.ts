@@ -1,0 +1,93 @@
+/**
+ * The experiment layer end to end on a small synthetic shop: config schema
+ * (defaults < file < flags, clear errors), a run directory with config,
+ * data stats, metrics JSON and a Markdown report carrying Random and Pop rows,
+ * Ctrl-C-style interruption and --resume, and refusal to overwrite a run.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/cli/config.js';
+import { runExperiment, type RunRow } from '../src/experiment/run.js';
+import { ready } from './helpers.js';
+
+await ready();
+
+const small = (dir: string, name: string, models: unknown[]) => parseRunConfig({
+  data: { name: 'synthetic-shop', synthetic: { users: 150, items: 90, seed: 7 } },
+  protocol: { kCore: 3, maxHistory: 8, numNegatives: 9, seed: 1 },
+  models,
+  train: { epochs: 2, batchSize: 64, patience: 2, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: 3 },
+  eval: { protocols: ['sampled', 'full'], ks: [1, 5], fullKs: [10] },
+  output: { runsDir: dir, name },
+}, 'test');
+
+describe('run configuration', () => {
+  it('fills defaults, and flags override the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ protocol: { kCore: 10 }, train: { epochs: 7 }, models: ['pop', { name: 'sasrec', label: 's2', config: { loss: 'bce' }, train: { lr: 0.01 } }] }));
+    const cfg = resolveRunConfig(file, { train: { epochs: 3 } });
+    assert.equal(cfg.protocol.kCore, 10);
+    assert.equal(cfg.protocol.maxHistory, 10);
+    assert.equal(cfg.train.epochs, 3);
+    assert.equal(cfg.data.name, 'synthetic-shop');
+    const specs = modelSpecs(cfg);
+    assert.deepEqual(specs.map((s) => s.label), ['pop', 's2']);
+    assert.deepEqual(specs[1].config, { loss: 'bce' });
+    assert.equal(specs[1].train.lr, 0.01);
+  });
+
+  it('rejects unknown keys, bad values and bad files with the file and key path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-cfg-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ protocol: { kcore: 5 } }));
+    assert.throws(() => resolveRunConfig(file, {}), (e: Error) => e instanceof ConfigError && e.message.includes(file) && /protocol/.test(e.message));
+    writeFileSync(file, JSON.stringify({ train: { epochs: 0 } }));
+    assert.throws(() => resolveRunConfig(file, {}), /train\.epochs/);
+    writeFileSync(file, '{ not json');
+    assert.throws(() => resolveRunConfig(file, {}), /not valid JSON/);
+    assert.throws(() => resolveRunConfig(join(dir, 'missing.json'), {}), /cannot read config file/);
+    assert.throws(() => modelSpecs(parseRunConfig({ models: ['pop', 'pop'] }, 'x')), /label 'pop' appears twice/);
+  });
+});
+
+describe('runExperiment', () => {
+  it('writes a complete run directory with Random and Pop rows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const cfg = small(dir, 'r1', ['random', 'pop', 'sasrec']);
+    const res = await runExperiment(cfg, { log: () => {} });
+    assert.equal(res.interrupted, false);
+    for (const f of ['config.json', 'data.json', 'metrics.json', 'results.md', 'models/sasrec/config.json']) assert.ok(existsSync(join(res.dir, f)), f);
+    const metrics = JSON.parse(readFileSync(join(res.dir, 'metrics.json'), 'utf8')) as { rows: RunRow[] };
+    assert.deepEqual([...new Set(metrics.rows.map((r) => r.model))], ['random', 'pop', 'sasrec']);
+    const sampled = metrics.rows.filter((r) => r.protocol === 'sampled');
+    for (const r of sampled) assert.ok(r.metrics.auc >= 0 && r.metrics.auc <= 1 && 'hr@5' in r.metrics);
+    const full = metrics.rows.filter((r) => r.protocol === 'full');
+    for (const r of full) assert.ok('ndcg@10' in r.metrics);
+    const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
+    assert.match(md, /\| random \|/);
+    assert.match(md, /\| pop \|/);
+    assert.match(md, /1 positive \+ 9 sampled negatives/);
+    // Same seeds, same numbers.
+    const again = await runExperiment(small(dir, 'r2', ['random', 'pop', 'sasrec']), { log: () => {} });
+    assert.deepEqual(again.rows.map((r) => r.metrics), res.rows.map((r) => r.metrics));
+    // A fresh run never writes into a finished one.
+    await assert.rejects(runExperiment(cfg, { log: () => {} }), /already holds results/);
+  });
+
+  it('stops on abort with a checkpoint and --resume finishes the run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const cfg = small(dir, 'r3', ['pop', 'gru4rec']);
+    const ac = new AbortController();
+    const first = await runExperiment(cfg, { log: () => {}, signal: ac.signal, onBatch: (m) => { if (m === 'gru4rec') ac.abort(); } });
+    assert.equal(first.interrupted, true);
+    assert.deepEqual([...new Set(first.rows.map((r) => r.model))], ['pop']);
+    assert.ok(existsSync(join(first.dir, 'models', 'gru4rec')), 'checkpoint directory written');
+    const resumed = await runExperiment(cfg, { log: () => {} }, first.dir);
+    assert.equal(resumed.interrupted, false);
+    assert.deepEqual([...new Set(resumed.rows.map((r) => r.model))], ['pop', 'gru4rec']);
+  });
+});
