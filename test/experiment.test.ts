@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/cli/config.js';
 import { runExperiment, type RunRow } from '../src/experiment/run.js';
+import { dataAvailable } from '../src/data/resolve.js';
 import { ready } from './helpers.js';
 
 await ready();
@@ -89,5 +90,26 @@ describe('runExperiment', () => {
     const resumed = await runExperiment(cfg, { log: () => {} }, first.dir);
     assert.equal(resumed.interrupted, false);
     assert.deepEqual([...new Set(resumed.rows.map((r) => r.model))], ['pop', 'gru4rec']);
+  });
+});
+
+describe('real data (ml-100k, GANPrompt protocol)', () => {
+  const skip = dataAvailable('ml-100k') ? false : 'real dataset ml-100k not found (set LLMREC_DATA_DIR)';
+  it('Pop and a briefly trained BPR-MF beat Random on 1 + 9 candidates', { skip }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const cfg = parseRunConfig({
+      data: { name: 'ml-100k' },
+      models: ['random', 'pop', { name: 'bprmf', train: { lr: 0.01 } }],
+      train: { epochs: 2, validMetric: 'ndcg@5', validProtocol: 'sampled', patience: 2 },
+      eval: { protocols: ['sampled'], ks: [1, 3, 5] },
+      output: { runsDir: dir, name: 'ml' },
+    }, 'test');
+    const res = await runExperiment(cfg, { log: () => {} });
+    assert.equal(res.stats.split.users, 938);
+    assert.equal(res.stats.split.items, 1008);
+    const auc = Object.fromEntries(res.rows.map((r) => [r.model, r.metrics.auc]));
+    assert.ok(Math.abs(auc.random - 0.5) < 0.06, `random AUC ${auc.random}`);
+    assert.ok(auc.pop > auc.random + 0.1, `pop AUC ${auc.pop}`);
+    assert.ok(auc.bprmf > auc.random + 0.1, `bprmf AUC ${auc.bprmf}`);
   });
 });

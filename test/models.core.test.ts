@@ -156,7 +156,7 @@ function testMetric(model: Recommender, protocol: 'sampled' | 'full', metric: st
 
 describe('registry', () => {
   it('lists the models with JSON-round-tripping defaults', () => {
-    for (const n of ['random', 'pop', 'bprmf', 'sasrec', 'gru4rec']) assert.ok(modelNames().includes(n), n);
+    for (const n of ['random', 'pop', 'bprmf', 'sasrec', 'gru4rec', 'caser', 'bert4rec', 'din']) assert.ok(modelNames().includes(n), n);
     for (const name of modelNames()) {
       const e = MODELS[name];
       assert.deepEqual(JSON.parse(JSON.stringify(e.defaults)), e.defaults, name);

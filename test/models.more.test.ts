@@ -20,6 +20,7 @@ import { evaluateRecommender } from '../src/eval/evaluate.js';
 import type { FitOptions, FitReport, Recommender, UserBatch } from '../src/models/types.js';
 import { createRecommender, loadRecommender, MODELS } from '../src/models/registry.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { readModelDir } from '../src/models/neural.js';
 import { caserWindows, maxOverTime } from '../src/models/caser.js';
 import { userClozeSamples } from '../src/models/bert4rec.js';
 import { ready } from './helpers.js';
@@ -309,8 +310,7 @@ describe('caser, bert4rec, din on the i -> i+1 pattern', () => {
     // Same weights, blocks of at most 7 rows (1 user x 1 candidate per block, as L = 5).
     const small = createRecommender('din', { ...entry.model.config, scoreChunk: 7 });
     try {
-      const saved = (await import('../src/models/neural.js')).readModelDir(dir);
-      small.restore(saved);
+      small.restore(readModelDir(dir));
       // Different block shapes change the matmul summation order: equal up to float rounding.
       const close = (a: Float32Array, b: Float32Array, what: string) => {
         assert.equal(a.length, b.length, what);

@@ -74,11 +74,18 @@ function flagsToConfig(f: CommonFlags): Record<string, unknown> {
   return clean({
     data: clean({ name: f.data, format: f.format, skipBadRows: f.skipBadRows }),
     protocol: clean({ kCore: f.kCore, maxHistory: f.maxHistory, ratingThreshold: threshold, numNegatives: f.negatives, seed: f.seed }),
-    models: f.models,
     train: clean({ epochs: f.epochs, batchSize: f.batchSize, lr: f.lr, patience: f.patience, validMetric: f.validMetric, validProtocol: f.validProtocol, seed: f.seed }),
     eval: clean({ protocols: f.protocols, ks: f.ks, fullKs: f.fullKs }),
     output: clean({ runsDir: f.runsDir, name: f.name }),
   });
+}
+
+/**
+ * `--models a,b`: picks the config's entries by label (keeping their config and
+ * training overrides); names the config does not list are added with defaults.
+ */
+export function selectModels(entries: RunConfig['models'], names: string[]): RunConfig['models'] {
+  return names.map((n) => entries.find((m) => (typeof m === 'string' ? m : (m.label ?? m.name)) === n) ?? n);
 }
 
 /** Progress bars with ETA on a terminal; one log line per epoch otherwise. */
@@ -132,6 +139,7 @@ async function runCommand(flags: CommonFlags & { resume?: string }, requireBasel
   } else {
     cfg = resolveRunConfig(flags.config, flagsToConfig(flags));
   }
+  if (flags.models) cfg = { ...cfg, models: selectModels(cfg.models, flags.models) };
   if (requireBaselines) {
     const names = cfg.models.map((m) => (typeof m === 'string' ? m : m.name));
     for (const b of ['pop', 'random']) if (!names.includes(b)) cfg.models.unshift(b);
@@ -163,10 +171,10 @@ export function addExperimentCommands(program: Command): void {
         return;
       }
       console.log(`${raw.name} (${raw.source})${raw.skippedRows ? `: ${raw.skippedRows} bad rows skipped` : ''}`);
-      console.log('raw:');
-      console.log(formatStats(rawStats));
-      console.log(`after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core):`);
-      console.log(formatStats(splitStats));
+      console.log(formatStats([
+        { name: 'raw', stats: rawStats },
+        { name: `after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core)`, stats: splitStats },
+      ]));
     });
 
   addCommonOptions(program.command('train').description('fit the configured models and evaluate them; writes a run directory'), true)

@@ -10,7 +10,7 @@
  *   per block (post-LN, as the paper / BERT / RecBole):
  *       x = LN(x + dropout(MultiHeadAttn(x)))      bidirectional, padding keys masked
  *       x = LN(x + dropout(W2 GELU(W1 x)))
- *   output at slot t (paper eq. 7): P(v) = softmax(GELU(h_t W_P + b_P) E^T + b_O)
+ *   output at slot t (the paper's output layer): P(v) = softmax(GELU(h_t W_P + b_P) E^T + b_O)
  *       (E = the input item embedding, shared; b_O an output bias per item)
  *
  * Training (cloze task): each training sequence has every non-padding item
@@ -44,8 +44,11 @@
  * Deviations: GELU is the tanh approximation (as the original BERT code),
  * computed as x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)); masked items are
  * always replaced by [MASK] (no BERT 80/10/10 random/keep replacement, as the
- * paper and RecBole); the output head has no LayerNorm (paper eq. 7, unlike
+ * paper and RecBole); the output head has no LayerNorm (as the paper's formula, unlike
  * BERT's masked-LM head).
+ *
+ * Cost: a training step at B = 256, L = 10, 1,000 items takes ~70 ms with the
+ * defaults (the 4x-wide FFN dominates; SASRec's step: ~35 ms).
  */
 import { keyPaddingMask, softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
@@ -102,7 +105,8 @@ const GELU_C = 2 * Math.sqrt(2 / Math.PI);
 
 /** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) = x sigmoid(2 sqrt(2/pi)(x + 0.044715 x^3)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C)));
+  // x + 0.044715 x^3 written as x (1 + 0.044715 x^2): tf.pow's gradient costs ~70 ms per batch here.
+  return tf.mul(x, tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715), 1)), GELU_C)));
 }
 
 /**

@@ -80,7 +80,7 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
   din: {
     description: 'DIN: target-aware attention over the history + MLP, pointwise BCE (not a dot product)',
     defaults: DIN_DEFAULTS,
-    fit: NEURAL_FIT,
+    fit: { ...NEURAL_FIT, validMetric: 'auc', validProtocol: 'sampled' }, // full ranking runs the MLP per (user, item): slow
     create: (c = {}) => new DIN(c),
   },
 };
