@@ -340,11 +340,15 @@ describe('synthetic shop: options, speed, docs', () => {
     assert.match(text, /synthetic-shop/);
   });
 
-  it('the generator imports no tfjs (nothing but the data types)', () => {
-    const src = readFileSync(fileURLToPath(new URL('../src/data/synthetic.ts', import.meta.url)), 'utf8');
+  it('the generator imports no tfjs (nothing but the data types and the import-free PRNG)', () => {
+    const read = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
+    const importsOf = (src: string) => [...src.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    const src = read('../src/data/synthetic.ts');
     assert.ok(!/tfjs/.test(src));
-    const imports = [...src.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    assert.deepEqual(imports, ['./types.js']);
+    assert.deepEqual(importsOf(src), ['./types.js', '../util/random.js']);
     assert.ok(!/Math\.random/.test(src));
+    const rng = read('../src/util/random.ts');
+    assert.deepEqual(importsOf(rng), []);
+    assert.ok(!/Math\.random/.test(rng));
   });
 });

@@ -1,112 +1,29 @@
 /**
  * The collaborative-model framework on a tiny synthetic dataset with a
- * deterministic sequential pattern (item i is always followed by item i + 1
- * on the cycle 1..20; items 21..40 never occur, so Pop has a signal): every model fits in seconds, its loss goes down, it beats Random,
+ * deterministic sequential pattern (test/fixtures/pattern_data.ts: item i is
+ * always followed by item i + 1 on the cycle 1..20; items 21..40 never occur,
+ * so Pop has a signal): every model fits in seconds, its loss goes down, it beats Random,
  * sequence models reach HR@1 ~ 1; score shapes and padding; save -> load gives
  * identical scores; seeded reproducibility; interrupt (AbortSignal) + resume
  * ends with the same weights as an uninterrupted run; best weights restored on
  * early stopping; no tensor leak across epochs; scoring before fit throws.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../src/engine/index.js';
-import type { EvalSplit, SplitDataset, TrainSamples } from '../src/data/types.js';
 import { evaluateRecommender } from '../src/eval/evaluate.js';
-import type { FitOptions, FitReport, Recommender, UserBatch } from '../src/models/types.js';
+import type { FitOptions } from '../src/models/types.js';
 import { createRecommender, loadRecommender, MODELS, modelNames } from '../src/models/registry.js';
 import { readSafetensors } from '../src/io/safetensors.js';
-import { ready } from './helpers.js';
-
-// ------------------------------------------------------------------ dataset
-
-const NUM_USERS = 60;
-const NUM_ITEMS = 40;
-const L = 5;
-const NEG = 9;
-const CYCLE = 20;
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function leftPadded(seq: Int32Array, end: number, out: Int32Array, offset: number): void {
-  const start = Math.max(0, end - L);
-  out.set(seq.subarray(start, end), offset + L - (end - start));
-}
-
-function evalSplit(sequences: Int32Array[], which: 'valid' | 'test', rand: () => number): EvalSplit {
-  const U = sequences.length;
-  const user = new Int32Array(U);
-  const history = new Int32Array(U * L);
-  const target = new Int32Array(U);
-  const negatives = new Int32Array(U * NEG);
-  for (let u = 0; u < U; u++) {
-    const s = sequences[u];
-    const t = which === 'valid' ? s.length - 2 : s.length - 1;
-    user[u] = u;
-    target[u] = s[t];
-    leftPadded(s, t, history, u * L);
-    const seen = new Set(s);
-    const picked = new Set<number>();
-    while (picked.size < NEG) {
-      const x = 1 + Math.floor(rand() * NUM_ITEMS);
-      if (!seen.has(x) && !picked.has(x)) picked.add(x);
-    }
-    negatives.set([...picked], u * NEG);
-  }
-  return { count: U, L, user, history, target, negatives, numNegatives: NEG };
-}
-
-/**
- * 60 users walking the cycle 1 -> 2 -> ... -> 20 -> 1 from start (u % 20) + 1
- * for 8..12 items: every transition occurs in training, items 21..40 never
- * occur (so popularity has a signal against sampled negatives).
- */
-function patternData(): SplitDataset {
-  const sequences: Int32Array[] = [];
-  for (let u = 0; u < NUM_USERS; u++) {
-    const start = u % CYCLE;
-    const n = 8 + ((u + Math.floor(u / CYCLE)) % 5);
-    sequences.push(Int32Array.from({ length: n }, (_, j) => ((start + j) % CYCLE) + 1));
-  }
-  const trainSeqs = sequences.map((s) => s.slice(0, s.length - 2));
-  let count = 0;
-  for (const s of trainSeqs) count += s.length - 1;
-  const train: TrainSamples = { count, L, user: new Int32Array(count), history: new Int32Array(count * L), target: new Int32Array(count) };
-  let r = 0;
-  trainSeqs.forEach((s, u) => {
-    for (let j = 1; j < s.length; j++, r++) {
-      train.user[r] = u;
-      train.target[r] = s[j];
-      leftPadded(s, j, train.history, r * L);
-    }
-  });
-  const rand = lcg(7);
-  const itemIds = ['[PAD]', ...Array.from({ length: NUM_ITEMS }, (_, i) => `i${i + 1}`)];
-  return {
-    name: 'pattern', config: { ratingThreshold: null, kCore: 0, maxHistory: L, numNegatives: NEG, seed: 7 },
-    numUsers: NUM_USERS, numItems: NUM_ITEMS, itemIds, userIds: sequences.map((_, u) => `u${u}`), itemMeta: new Map(),
-    sequences, trainSeqs, train, valid: evalSplit(sequences, 'valid', rand), test: evalSplit(sequences, 'test', rand),
-  };
-}
+import { BASE_FIT, assertEmbeddingShapes, assertLossDecreases, assertRegistryEntry, assertSaveLoad, assertScoreShapes, firstUsers as firstUsersOf, fitSetup, type Fitted, type ModelSetup, patternData, seededRun, setupModelTests, testMetric } from './fixtures/pattern_data.js';
 
 const data = patternData();
-const firstUsers: UserBatch = { size: 4, L, user: data.test.user.subarray(0, 4), history: data.test.history.subarray(0, 4 * L) };
+const firstUsers = firstUsersOf(data);
 
 // -------------------------------------------------------------- model setups
 
-interface Setup {
-  label: string;
-  name: string;
-  config: Record<string, unknown>;
-  fit: Partial<FitOptions>;
+interface Setup extends ModelSetup {
   neural: boolean;
   /** The test metric (sampled protocol, 1 + 9 candidates) that must reach `min` and beat Random by 0.2. */
   metric: 'hr@1' | 'auc';
@@ -114,8 +31,6 @@ interface Setup {
   /** Minimum test HR@1 over the full ranking (sequence models). */
   minFullHr1?: number;
 }
-
-const BASE_FIT: FitOptions = { epochs: 1, batchSize: 64, lr: 5e-3, patience: 100, validMetric: 'ndcg@10', validProtocol: 'full', seed: 11 };
 
 const SETUPS: Setup[] = [
   { label: 'random', name: 'random', config: {}, fit: {}, neural: false, metric: 'auc', min: 0 },
@@ -127,30 +42,7 @@ const SETUPS: Setup[] = [
   { label: 'gru4rec (bce, hidden 24)', name: 'gru4rec', config: { d: 32, hidden: 24, loss: 'bce', numNegatives: 4, dropout: 0.1 }, fit: { epochs: 30 }, neural: true, metric: 'hr@1', min: 0.95, minFullHr1: 0.95 },
 ];
 
-function fitOpts(s: Setup, extra: Partial<FitOptions> = {}): FitOptions {
-  return { ...BASE_FIT, ...s.fit, ...extra };
-}
-
-const tmpDirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'llmrec-models-'));
-  tmpDirs.push(d);
-  return d;
-}
-
-before(async () => {
-  await ready();
-});
-
-after(() => {
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-});
-
-function testMetric(model: Recommender, protocol: 'sampled' | 'full', metric: string): number {
-  const v = evaluateRecommender(model, data, 'test', { protocol, ks: [1, 5] })[metric];
-  assert.equal(typeof v, 'number', `metric ${metric}`);
-  return v;
-}
+const tmp = setupModelTests('llmrec-models-');
 
 // -------------------------------------------------------------------- tests
 
@@ -158,11 +50,8 @@ describe('registry', () => {
   it('lists the models with JSON-round-tripping defaults', () => {
     for (const n of ['random', 'pop', 'bprmf', 'sasrec', 'gru4rec', 'caser', 'bert4rec', 'din']) assert.ok(modelNames().includes(n), n);
     for (const name of modelNames()) {
+      assertRegistryEntry(name);
       const e = MODELS[name];
-      assert.deepEqual(JSON.parse(JSON.stringify(e.defaults)), e.defaults, name);
-      const m = createRecommender(name);
-      assert.equal(m.name, name);
-      assert.deepEqual(JSON.parse(JSON.stringify(m.config)), e.defaults, `${name}: config equals defaults`);
       assert.ok(e.fit.batchSize >= 1 && e.fit.lr > 0 && e.fit.weightDecay === 0, name);
     }
   });
@@ -195,7 +84,7 @@ describe('registry', () => {
 });
 
 describe('models on the i -> i+1 pattern', () => {
-  const fitted = new Map<string, { model: Recommender; report: FitReport }>();
+  const fitted: Fitted = new Map();
 
   after(() => {
     for (const { model } of fitted.values()) model.dispose();
@@ -210,9 +99,9 @@ describe('models on the i -> i+1 pattern', () => {
     await c.fit(data, { ...BASE_FIT, seed: 12 });
     assert.deepEqual(a.scoreAll(firstUsers), b.scoreAll(firstUsers));
     assert.notDeepEqual(a.scoreAll(firstUsers), c.scoreAll(firstUsers));
-    const h = testMetric(a, 'sampled', 'hr@1');
+    const h = testMetric(a, data, 'sampled', 'hr@1');
     assert.ok(h < 0.3, `random HR@1 ${h} (chance 0.1)`);
-    const auc = testMetric(a, 'sampled', 'auc');
+    const auc = testMetric(a, data, 'sampled', 'auc');
     assert.ok(auc > 0.3 && auc < 0.7, `random AUC ${auc} (chance 0.5)`);
     fitted.set('random', { model: a, report: await b.fit(data, BASE_FIT) });
     b.dispose();
@@ -221,26 +110,18 @@ describe('models on the i -> i+1 pattern', () => {
 
   for (const s of SETUPS.filter((x) => x.name !== 'random')) {
     it(`${s.label}: fits, loss decreases, beats random`, async () => {
-      const model = createRecommender(s.name, s.config);
-      const t0 = performance.now();
-      const report = await model.fit(data, fitOpts(s));
-      const secs = (performance.now() - t0) / 1000;
-      fitted.set(s.label, { model, report });
-      assert.ok(secs < 30, `${s.label}: fit took ${secs.toFixed(1)} s`);
-      assert.equal(report.interrupted, false);
+      const { model, report } = await fitSetup(s, data, fitted);
       assert.ok(report.epochs.length >= 1);
       if (s.neural) {
-        const losses = report.epochs.map((e) => e.loss);
-        assert.ok(losses.every(Number.isFinite), `${s.label}: losses ${losses}`);
-        assert.ok(losses[losses.length - 1] < 0.5 * losses[0], `${s.label}: loss ${losses[0].toFixed(4)} -> ${losses[losses.length - 1].toFixed(4)}`);
+        assertLossDecreases(s.label, report);
         assert.ok(report.secondsPerEpoch > 0);
       }
       const random = fitted.get('random')!.model;
-      const h = testMetric(model, 'sampled', s.metric);
-      const hRandom = testMetric(random, 'sampled', s.metric);
+      const h = testMetric(model, data, 'sampled', s.metric);
+      const hRandom = testMetric(random, data, 'sampled', s.metric);
       assert.ok(h >= s.min && h > hRandom + 0.2, `${s.label}: test ${s.metric} ${h} vs random ${hRandom} (need >= ${s.min})`);
       if (s.minFullHr1 !== undefined) {
-        const hf = testMetric(model, 'full', 'hr@1');
+        const hf = testMetric(model, data, 'full', 'hr@1');
         assert.ok(hf >= s.minFullHr1, `${s.label}: full-ranking test HR@1 ${hf}`);
       }
       assert.deepEqual(report.bestValid, report.epochs[report.bestEpoch].valid);
@@ -252,30 +133,12 @@ describe('models on the i -> i+1 pattern', () => {
       const entry = fitted.get(s.label);
       if (!entry) continue; // its fit test failed
       const m = entry.model;
-      const all = m.scoreAll(firstUsers);
-      assert.equal(all.length, 4 * (NUM_ITEMS + 1), s.label);
-      for (let b = 0; b < 4; b++) {
-        assert.equal(all[b * (NUM_ITEMS + 1)], Number.NEGATIVE_INFINITY, `${s.label}: padding score`);
-        for (let i = 1; i <= NUM_ITEMS; i++) assert.ok(Number.isFinite(all[b * (NUM_ITEMS + 1) + i]), `${s.label}: finite score`);
-      }
-      const cands = new Int32Array([3, 4, 5, 1, 2, 3, 7, 8, 9, 40, 39, 38]);
-      const some = m.scoreCandidates(firstUsers, cands, 3);
-      assert.equal(some.length, 12, s.label);
-      for (let b = 0; b < 4; b++) {
-        for (let c = 0; c < 3; c++) {
-          const want = all[b * (NUM_ITEMS + 1) + cands[b * 3 + c]];
-          assert.ok(Math.abs(some[b * 3 + c] - want) <= 1e-4 * Math.max(1, Math.abs(want)), `${s.label}: candidate score = full score`);
-        }
-      }
-      assert.throws(() => m.scoreCandidates(firstUsers, cands, 2), /expected/);
-      const ue = m.userEmbedding(firstUsers);
-      const ie = m.itemEmbeddings();
+      assertScoreShapes(s.label, m, firstUsers);
       if (s.neural) {
-        assert.ok(ie && ie.data.length === (NUM_ITEMS + 1) * ie.dim, `${s.label}: item embeddings`);
-        assert.ok(ue && ue.length === 4 * ie.dim, `${s.label}: user embedding`);
+        assertEmbeddingShapes(s.label, m, firstUsers);
       } else {
-        assert.equal(ue, null);
-        assert.equal(ie, null);
+        assert.equal(m.userEmbedding(firstUsers), null);
+        assert.equal(m.itemEmbeddings(), null);
       }
     }
   });
@@ -285,18 +148,10 @@ describe('models on the i -> i+1 pattern', () => {
       const entry = fitted.get(s.label);
       if (!entry) continue;
       const dir = tmp();
-      await entry.model.save(dir);
-      const loaded = await loadRecommender(dir);
-      try {
-        assert.equal(loaded.name, entry.model.name);
-        assert.deepEqual(loaded.config, entry.model.config, s.label);
-        assert.deepEqual(loaded.scoreAll(firstUsers), entry.model.scoreAll(firstUsers), `${s.label}: scores after load`);
-        if (s.neural) {
-          const w = readSafetensors(join(dir, 'weights.safetensors'));
-          assert.ok([...w.tensors.keys()].includes('item_emb.weight'), `${s.label}: HF-style names ${[...w.tensors.keys()]}`);
-        }
-      } finally {
-        loaded.dispose();
+      await assertSaveLoad(s.label, entry.model, dir, firstUsers);
+      if (s.neural) {
+        const w = readSafetensors(join(dir, 'weights.safetensors'));
+        assert.ok([...w.tensors.keys()].includes('item_emb.weight'), `${s.label}: HF-style names ${[...w.tensors.keys()]}`);
       }
     }
     await assert.rejects(loadRecommender(tmp()), /cannot read model config/);
@@ -307,13 +162,7 @@ describe('training loop', () => {
   const SAS = { d: 16, blocks: 1, dropout: 0.2 };
 
   it('same seed -> identical losses and weights; another seed differs', async () => {
-    const run = async (seed: number) => {
-      const m = createRecommender('sasrec', SAS);
-      const r = await m.fit(data, { ...BASE_FIT, epochs: 3, seed });
-      const scores = m.scoreAll(firstUsers);
-      m.dispose();
-      return { losses: r.epochs.map((e) => e.loss), scores };
-    };
+    const run = (seed: number) => seededRun('sasrec', SAS, data, { ...BASE_FIT, epochs: 3, seed });
     const a = await run(5);
     const b = await run(5);
     const c = await run(6);

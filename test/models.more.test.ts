@@ -1,6 +1,6 @@
 /**
- * Caser, BERT4Rec and DIN on the tiny synthetic i -> i+1 pattern (the same
- * construction as test/models.core.test.ts, copied: it is not exported):
+ * Caser, BERT4Rec and DIN on the tiny synthetic i -> i+1 pattern (shared with
+ * test/models.core.test.ts: test/fixtures/pattern_data.ts):
  * each fits in seconds, its loss decreases, it clearly beats Random (and DIN
  * beats Pop), sequence models approach HR@1 = 1; score shapes, padding at
  * -Infinity, candidate scores = full scores; save -> loadRecommender gives
@@ -11,114 +11,27 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../src/engine/index.js';
-import type { EvalSplit, SplitDataset, TrainSamples } from '../src/data/types.js';
-import { evaluateRecommender } from '../src/eval/evaluate.js';
-import type { FitOptions, FitReport, Recommender, UserBatch } from '../src/models/types.js';
-import { createRecommender, loadRecommender, MODELS } from '../src/models/registry.js';
+import type { Recommender } from '../src/models/types.js';
+import { createRecommender, loadRecommender } from '../src/models/registry.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { readModelDir } from '../src/models/neural.js';
 import { caserWindows, maxOverTime } from '../src/models/caser.js';
 import { userClozeSamples } from '../src/models/bert4rec.js';
-import { ready } from './helpers.js';
-
-// ------------------------------------------------------------------ dataset
-
-const NUM_USERS = 60;
-const NUM_ITEMS = 40;
-const L = 5;
-const NEG = 9;
-const CYCLE = 20;
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function leftPadded(seq: Int32Array, end: number, out: Int32Array, offset: number): void {
-  const start = Math.max(0, end - L);
-  out.set(seq.subarray(start, end), offset + L - (end - start));
-}
-
-function evalSplit(sequences: Int32Array[], which: 'valid' | 'test', rand: () => number): EvalSplit {
-  const U = sequences.length;
-  const user = new Int32Array(U);
-  const history = new Int32Array(U * L);
-  const target = new Int32Array(U);
-  const negatives = new Int32Array(U * NEG);
-  for (let u = 0; u < U; u++) {
-    const s = sequences[u];
-    const t = which === 'valid' ? s.length - 2 : s.length - 1;
-    user[u] = u;
-    target[u] = s[t];
-    leftPadded(s, t, history, u * L);
-    const seen = new Set(s);
-    const picked = new Set<number>();
-    while (picked.size < NEG) {
-      const x = 1 + Math.floor(rand() * NUM_ITEMS);
-      if (!seen.has(x) && !picked.has(x)) picked.add(x);
-    }
-    negatives.set([...picked], u * NEG);
-  }
-  return { count: U, L, user, history, target, negatives, numNegatives: NEG };
-}
-
-/**
- * 60 users walking the cycle 1 -> 2 -> ... -> 20 -> 1 from start (u % 20) + 1
- * for 8..12 items: every transition occurs in training, items 21..40 never
- * occur (so popularity has a signal against sampled negatives).
- */
-function patternData(): SplitDataset {
-  const sequences: Int32Array[] = [];
-  for (let u = 0; u < NUM_USERS; u++) {
-    const start = u % CYCLE;
-    const n = 8 + ((u + Math.floor(u / CYCLE)) % 5);
-    sequences.push(Int32Array.from({ length: n }, (_, j) => ((start + j) % CYCLE) + 1));
-  }
-  const trainSeqs = sequences.map((s) => s.slice(0, s.length - 2));
-  let count = 0;
-  for (const s of trainSeqs) count += s.length - 1;
-  const train: TrainSamples = { count, L, user: new Int32Array(count), history: new Int32Array(count * L), target: new Int32Array(count) };
-  let r = 0;
-  trainSeqs.forEach((s, u) => {
-    for (let j = 1; j < s.length; j++, r++) {
-      train.user[r] = u;
-      train.target[r] = s[j];
-      leftPadded(s, j, train.history, r * L);
-    }
-  });
-  const rand = lcg(7);
-  const itemIds = ['[PAD]', ...Array.from({ length: NUM_ITEMS }, (_, i) => `i${i + 1}`)];
-  return {
-    name: 'pattern', config: { ratingThreshold: null, kCore: 0, maxHistory: L, numNegatives: NEG, seed: 7 },
-    numUsers: NUM_USERS, numItems: NUM_ITEMS, itemIds, userIds: sequences.map((_, u) => `u${u}`), itemMeta: new Map(),
-    sequences, trainSeqs, train, valid: evalSplit(sequences, 'valid', rand), test: evalSplit(sequences, 'test', rand),
-  };
-}
+import { BASE_FIT, NEG, NUM_ITEMS, assertEmbeddingShapes, assertLossDecreases, assertRegistryEntry, assertSaveLoad, assertScoreShapes, firstUsers as firstUsersOf, fitSetup, type Fitted, type ModelSetup, patternData, seededRun, setupModelTests, testMetric } from './fixtures/pattern_data.js';
 
 const data = patternData();
-const firstUsers: UserBatch = { size: 4, L, user: data.test.user.subarray(0, 4), history: data.test.history.subarray(0, 4 * L) };
+const firstUsers = firstUsersOf(data);
 
 // -------------------------------------------------------------- model setups
 
-interface Setup {
-  label: string;
-  name: string;
-  config: Record<string, unknown>;
-  fit: Partial<FitOptions>;
+interface Setup extends ModelSetup {
   /** Minimum test HR@1, sampled protocol (1 + 9 candidates). */
   minHr1: number;
   /** Minimum test HR@1 over the full ranking. */
   minFullHr1: number;
 }
-
-const BASE_FIT: FitOptions = { epochs: 1, batchSize: 64, lr: 5e-3, patience: 100, validMetric: 'ndcg@10', validProtocol: 'full', seed: 11 };
 
 const SETUPS: Setup[] = [
   { label: 'caser (ce)', name: 'caser', config: { d: 32, nh: 8, dropout: 0.2 }, fit: { epochs: 20 }, minHr1: 0.95, minFullHr1: 0.9 },
@@ -127,44 +40,13 @@ const SETUPS: Setup[] = [
   { label: 'din', name: 'din', config: { d: 32, attnHidden: [32, 16], mlpHidden: [64, 32], numNegatives: 4 }, fit: { epochs: 20 }, minHr1: 0.9, minFullHr1: 0.8 },
 ];
 
-function fitOpts(s: Setup, extra: Partial<FitOptions> = {}): FitOptions {
-  return { ...BASE_FIT, ...s.fit, ...extra };
-}
-
-const tmpDirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'llmrec-models-more-'));
-  tmpDirs.push(d);
-  return d;
-}
-
-before(async () => {
-  await ready();
-});
-
-after(() => {
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-});
-
-function testMetric(model: Recommender, protocol: 'sampled' | 'full', metric: string): number {
-  const v = evaluateRecommender(model, data, 'test', { protocol, ks: [1, 5] })[metric];
-  assert.equal(typeof v, 'number', `metric ${metric}`);
-  return v;
-}
+const tmp = setupModelTests('llmrec-models-more-');
 
 // -------------------------------------------------------------------- tests
 
 describe('registry entries of caser, bert4rec, din', () => {
   it('are registered with JSON-round-tripping defaults', () => {
-    for (const name of ['caser', 'bert4rec', 'din']) {
-      const e = MODELS[name];
-      assert.ok(e, name);
-      assert.deepEqual(JSON.parse(JSON.stringify(e.defaults)), e.defaults, name);
-      const m = createRecommender(name);
-      assert.equal(m.name, name);
-      assert.deepEqual(JSON.parse(JSON.stringify(m.config)), e.defaults, `${name}: config equals defaults`);
-      m.dispose();
-    }
+    for (const name of ['caser', 'bert4rec', 'din']) assertRegistryEntry(name);
   });
 
   it('reject bad configs', () => {
@@ -219,7 +101,7 @@ describe('model pieces', () => {
 });
 
 describe('caser, bert4rec, din on the i -> i+1 pattern', () => {
-  const fitted = new Map<string, { model: Recommender; report: FitReport }>();
+  const fitted: Fitted = new Map();
   let random: Recommender;
   let pop: Recommender;
 
@@ -238,26 +120,18 @@ describe('caser, bert4rec, din on the i -> i+1 pattern', () => {
 
   for (const s of SETUPS) {
     it(`${s.label}: fits in seconds, loss decreases, beats random${s.name === 'din' ? ' and pop' : ''}`, async () => {
-      const model = createRecommender(s.name, s.config);
-      const t0 = performance.now();
-      const report = await model.fit(data, fitOpts(s));
-      const secs = (performance.now() - t0) / 1000;
-      fitted.set(s.label, { model, report });
-      assert.ok(secs < 30, `${s.label}: fit took ${secs.toFixed(1)} s`);
-      assert.equal(report.interrupted, false);
-      const losses = report.epochs.map((e) => e.loss);
-      assert.ok(losses.every(Number.isFinite), `${s.label}: losses ${losses}`);
-      assert.ok(losses[losses.length - 1] < 0.5 * losses[0], `${s.label}: loss ${losses[0].toFixed(4)} -> ${losses[losses.length - 1].toFixed(4)}`);
-      const h = testMetric(model, 'sampled', 'hr@1');
-      const hRandom = testMetric(random, 'sampled', 'hr@1');
+      const { model, report } = await fitSetup(s, data, fitted);
+      assertLossDecreases(s.label, report);
+      const h = testMetric(model, data, 'sampled', 'hr@1');
+      const hRandom = testMetric(random, data, 'sampled', 'hr@1');
       assert.ok(h >= s.minHr1 && h > hRandom + 0.3, `${s.label}: test HR@1 ${h} vs random ${hRandom} (need >= ${s.minHr1})`);
-      const hf = testMetric(model, 'full', 'hr@1');
+      const hf = testMetric(model, data, 'full', 'hr@1');
       assert.ok(hf >= s.minFullHr1, `${s.label}: full-ranking test HR@1 ${hf} (need >= ${s.minFullHr1})`);
       if (s.name === 'din') {
         for (const metric of ['hr@1', 'auc']) {
-          const v = testMetric(model, 'sampled', metric);
-          const vPop = testMetric(pop, 'sampled', metric);
-          const vRandom = testMetric(random, 'sampled', metric);
+          const v = testMetric(model, data, 'sampled', metric);
+          const vPop = testMetric(pop, data, 'sampled', metric);
+          const vRandom = testMetric(random, data, 'sampled', metric);
           assert.ok(v > vPop + 0.1 && v > vRandom + 0.2, `din: test ${metric} ${v} vs pop ${vPop}, random ${vRandom}`);
         }
       }
@@ -270,26 +144,8 @@ describe('caser, bert4rec, din on the i -> i+1 pattern', () => {
       const entry = fitted.get(s.label);
       if (!entry) continue; // its fit test failed
       const m = entry.model;
-      const all = m.scoreAll(firstUsers);
-      assert.equal(all.length, 4 * (NUM_ITEMS + 1), s.label);
-      for (let b = 0; b < 4; b++) {
-        assert.equal(all[b * (NUM_ITEMS + 1)], Number.NEGATIVE_INFINITY, `${s.label}: padding score`);
-        for (let i = 1; i <= NUM_ITEMS; i++) assert.ok(Number.isFinite(all[b * (NUM_ITEMS + 1) + i]), `${s.label}: finite score`);
-      }
-      const cands = new Int32Array([3, 4, 5, 1, 2, 3, 7, 8, 9, 40, 39, 38]);
-      const some = m.scoreCandidates(firstUsers, cands, 3);
-      assert.equal(some.length, 12, s.label);
-      for (let b = 0; b < 4; b++) {
-        for (let c = 0; c < 3; c++) {
-          const want = all[b * (NUM_ITEMS + 1) + cands[b * 3 + c]];
-          assert.ok(Math.abs(some[b * 3 + c] - want) <= 1e-4 * Math.max(1, Math.abs(want)), `${s.label}: candidate score ${some[b * 3 + c]} = full score ${want}`);
-        }
-      }
-      assert.throws(() => m.scoreCandidates(firstUsers, cands, 2), /expected/);
-      const ue = m.userEmbedding(firstUsers);
-      const ie = m.itemEmbeddings();
-      assert.ok(ie && ie.data.length === (NUM_ITEMS + 1) * ie.dim, `${s.label}: item embeddings`);
-      assert.ok(ue && ue.length === 4 * ie.dim, `${s.label}: user embedding`);
+      const all = assertScoreShapes(s.label, m, firstUsers);
+      const { ue, ie } = assertEmbeddingShapes(s.label, m, firstUsers);
       if (s.name !== 'din') {
         // a dot-product model: the embeddings reproduce the scores
         for (let i = 1; i <= NUM_ITEMS; i++) {
@@ -333,19 +189,12 @@ describe('caser, bert4rec, din on the i -> i+1 pattern', () => {
       const entry = fitted.get(s.label);
       if (!entry) continue;
       const dir = tmp();
-      await entry.model.save(dir);
-      const loaded = await loadRecommender(dir);
-      try {
-        assert.equal(loaded.name, entry.model.name);
-        assert.deepEqual(loaded.config, entry.model.config, s.label);
-        assert.deepEqual(loaded.scoreAll(firstUsers), entry.model.scoreAll(firstUsers), `${s.label}: scores after load`);
+      await assertSaveLoad(s.label, entry.model, dir, firstUsers, (loaded) => {
         const cands = data.test.negatives.subarray(0, 4 * NEG);
         assert.deepEqual(loaded.scoreCandidates(firstUsers, cands, NEG), entry.model.scoreCandidates(firstUsers, cands, NEG), `${s.label}: candidate scores after load`);
-        const w = readSafetensors(join(dir, 'weights.safetensors'));
-        assert.ok([...w.tensors.keys()].includes('item_emb.weight'), `${s.label}: HF-style names ${[...w.tensors.keys()]}`);
-      } finally {
-        loaded.dispose();
-      }
+      });
+      const w = readSafetensors(join(dir, 'weights.safetensors'));
+      assert.ok([...w.tensors.keys()].includes('item_emb.weight'), `${s.label}: HF-style names ${[...w.tensors.keys()]}`);
     }
   });
 });
@@ -359,13 +208,7 @@ describe('training: reproducibility and memory', () => {
 
   it('same seed -> identical losses and scores; another seed differs', async () => {
     for (const [name, config] of Object.entries(SMALL)) {
-      const run = async (seed: number) => {
-        const m = createRecommender(name, config);
-        const r = await m.fit(data, { ...BASE_FIT, epochs: 2, seed });
-        const scores = m.scoreAll(firstUsers);
-        m.dispose();
-        return { losses: r.epochs.map((e) => e.loss), scores };
-      };
+      const run = (seed: number) => seededRun(name, config, data, { ...BASE_FIT, epochs: 2, seed });
       const a = await run(5);
       const b = await run(5);
       const c = await run(6);

@@ -65,6 +65,8 @@ export const RunConfigSchema = z.strictObject({
     name: z.string().default('synthetic-shop'),
     format: z.string().optional(),
     skipBadRows: z.boolean().default(false),
+    /** Keep parsed rows in the typed on-disk cache: true, false or 'auto' (large sources only). */
+    cache: z.union([z.boolean(), z.literal('auto')]).default('auto'),
     /** Options of the synthetic generator (users, items, seed, ...). */
     synthetic: z.record(z.string(), z.number()).default({}),
   }).prefault({}),

@@ -8,8 +8,10 @@
  * config.ts) and flags that override it. Ctrl-C stops after the current batch
  * and leaves a checkpoint; `--resume RUN_DIR` continues.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 import { type Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
@@ -17,8 +19,8 @@ import { datasetStats, formatStats } from '../data/stats.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
 import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
 import { loadRecommender } from '../models/registry.js';
-import { loadConfiguredData, prepareSplit, runExperiment } from '../experiment/run.js';
-import { type RunConfig, parseRunConfig, resolveRunConfig } from './config.js';
+import { loadConfiguredData, prepareSplit, runExperiment, runName } from '../experiment/run.js';
+import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from './config.js';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -130,7 +132,9 @@ function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
-async function runCommand(flags: CommonFlags & { resume?: string }, requireBaselines: boolean): Promise<void> {
+type RunFlags = CommonFlags & { resume?: string; only?: string[]; isolate?: boolean };
+
+async function runCommand(command: string, flags: RunFlags, requireBaselines: boolean): Promise<void> {
   let cfg: RunConfig;
   if (flags.resume) {
     const file = join(flags.resume, 'config.json');
@@ -144,16 +148,45 @@ async function runCommand(flags: CommonFlags & { resume?: string }, requireBasel
     const names = cfg.models.map((m) => (typeof m === 'string' ? m : m.name));
     for (const b of ['pop', 'random']) if (!names.includes(b)) cfg.models.unshift(b);
   }
-  const res = await runExperiment(cfg, progressHooks(interruptSignal()), flags.resume);
+  if (flags.isolate) return runIsolated(command, cfg, flags.resume, requireBaselines);
+  const res = await runExperiment(cfg, progressHooks(interruptSignal()), flags.resume, flags.only);
   if (res.interrupted) {
-    console.log(`interrupted: resume with  llmrec ${requireBaselines ? 'benchmark' : 'train'} --resume ${res.dir}`);
+    console.log(`interrupted: resume with  llmrec ${command} --resume ${res.dir}`);
     process.exitCode = 130;
     return;
   }
-  if (requireBaselines) assertBaselinesPresent(res.rows);
+  if (requireBaselines && !flags.only) assertBaselinesPresent(res.rows);
+  if (process.env.LLMREC_ISOLATED_CHILD === '1') return; // the parent prints the report once
   console.log('');
   console.log(readFileSync(join(res.dir, 'results.md'), 'utf8'));
   console.log(`run directory: ${res.dir}`);
+}
+
+/**
+ * `--isolate`: each model in its own child process (`--resume DIR --only
+ * LABEL`), so its time and peak memory are its own and a crash stays local.
+ */
+function runIsolated(command: string, cfg: RunConfig, resumeDir: string | undefined, requireBaselines: boolean): void {
+  const dir = resolve(resumeDir ?? join(cfg.output.runsDir, runName(cfg)));
+  mkdirSync(dir, { recursive: true });
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  // Ctrl-C reaches the child too (same process group): it checkpoints and exits
+  // 130; the parent only has to survive the signal and report.
+  process.on('SIGINT', () => {});
+  for (const spec of modelSpecs(cfg)) {
+    const r = spawnSync(process.execPath, [process.argv[1], command, '--resume', dir, '--only', spec.label], {
+      stdio: 'inherit', env: { ...process.env, LLMREC_ISOLATED_CHILD: '1' },
+    });
+    if (r.status !== 0) {
+      process.exitCode = r.status ?? 1;
+      console.log(r.status === 130 ? `interrupted: resume with  llmrec ${command} --resume ${dir} --isolate` : `${spec.label}: child process failed (exit ${r.status}); run directory ${dir}`);
+      return;
+    }
+  }
+  if (requireBaselines) assertBaselinesPresent((JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { rows: Array<{ model: string; metrics: Record<string, number> }> }).rows);
+  console.log('');
+  console.log(readFileSync(join(dir, 'results.md'), 'utf8'));
+  console.log(`run directory: ${dir}`);
 }
 
 export function addExperimentCommands(program: Command): void {
@@ -179,11 +212,15 @@ export function addExperimentCommands(program: Command): void {
 
   addCommonOptions(program.command('train').description('fit the configured models and evaluate them; writes a run directory'), true)
     .option('--resume <runDir>', 'continue an interrupted run')
-    .action((f: CommonFlags & { resume?: string }) => runCommand(f, false));
+    .option('--only <labels>', 'run only these model labels of the config (others are kept as they are)', list)
+    .option('--isolate', 'run each model in its own process (own time and peak memory)')
+    .action((f: RunFlags) => runCommand('train', f, false));
 
   addCommonOptions(program.command('benchmark').description('train and evaluate every configured model beside Random and Pop (the main job)'), true)
     .option('--resume <runDir>', 'continue an interrupted run')
-    .action((f: CommonFlags & { resume?: string }) => runCommand(f, true));
+    .option('--only <labels>', 'run only these model labels of the config (others are kept as they are)', list)
+    .option('--isolate', 'run each model in its own process (own time and peak memory)')
+    .action((f: RunFlags) => runCommand('benchmark', f, true));
 
   program.command('eval').description('re-evaluate the saved models of a run directory')
     .requiredOption('--run <dir>', 'run directory')

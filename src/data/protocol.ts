@@ -29,36 +29,16 @@
  * objects are allocated; 200k interactions take a few tens of milliseconds.
  */
 import type { EvalSplit, ItemMeta, ProtocolConfig, RawDataset, SplitDataset, TrainSamples } from './types.js';
+import { Mulberry32, mixSeed } from '../util/random.js';
 
 // ---------------------------------------------------------------------------
 // Seeded PRNG (no Math.random anywhere in the protocol)
 
-/** Mixes a seed with a stream id into a well-spread 32-bit state (splitmix32-style finaliser). */
-export function mixSeed(seed: number, stream: number): number {
-  let h = (Math.trunc(seed) ^ Math.imul(Math.trunc(stream) + 0x9e3779b9, 0x85ebca6b)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+/** The negatives' seed hash (defined in src/util/random.ts), re-exported as part of the protocol's API. */
+export { mixSeed };
 
-/** A small deterministic PRNG (mulberry32) with an unbiased integer sampler. */
-export class SeededRng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  /** Uniform 32-bit unsigned integer. */
-  uint32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.uint32() / 4294967296;
-  }
+/** The protocol's PRNG: mulberry32 (src/util/random.ts, seed used as given) with an unbiased integer sampler. */
+export class SeededRng extends Mulberry32 {
   /** Uniform integer in [0, n), exactly uniform (rejection of the biased tail); 1 <= n <= 2^32. */
   below(n: number): number {
     if (!(n >= 1 && n <= 4294967296)) throw new RangeError(`SeededRng.below: n must be in [1, 2^32], got ${n}`);
@@ -84,17 +64,8 @@ export interface UserGroups {
   rows: Int32Array;
 }
 
-/** Output of the re-indexing step. */
-export interface Reindexed {
-  numUsers: number;
-  numItems: number;
-  /** itemIds[0] = '[PAD]'. */
-  itemIds: string[];
-  userIds: string[];
-  itemMeta: Map<number, ItemMeta>;
-  /** Per new user index: the chronological sequence of new item indices (1..numItems). */
-  sequences: Int32Array[];
-}
+/** Output of the re-indexing step: the index fields of the SplitDataset (see types.ts). */
+export type Reindexed = Pick<SplitDataset, 'numUsers' | 'numItems' | 'itemIds' | 'userIds' | 'itemMeta' | 'sequences'>;
 
 /** Output of leave-one-out: per user, train part, validation target and test target. */
 export interface LeaveOneOut {

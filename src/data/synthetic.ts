@@ -26,45 +26,20 @@
  * `describeShop()` explains the generative process in one paragraph.
  */
 import type { ItemMeta, RawDataset } from './types.js';
+import { Mulberry32, mixSeedShop } from '../util/random.js';
 
 // ---------------------------------------------------------------------------
 // Seeded random numbers
 // ---------------------------------------------------------------------------
 
-/** Hash of a seed and a stream id (murmur3 finalizer), to derive independent sub-streams. */
-function mixSeed(seed: number, stream: number): number {
-  let h = (Math.trunc(seed) ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** A small seeded PRNG (mulberry32) with the samplers the generator needs. */
-export class ShopRng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+/** The shop's seeded PRNG: mulberry32 (src/util/random.ts, seed used as given) with the samplers the generator needs. */
+export class ShopRng extends Mulberry32 {
   /** Integer in [0, n). */
   int(n: number): number {
     return Math.floor(this.next() * n);
   }
   uniform(lo: number, hi: number): number {
     return lo + (hi - lo) * this.next();
-  }
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    let u = 0;
-    while (u === 0) u = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
   /** Exponential with the given mean. */
   exp(mean: number): number {
@@ -498,7 +473,7 @@ function allocate(total: number, weights: number[], min: number): number[] {
 }
 
 function buildCatalog(o: ResolvedShopOptions): Catalog {
-  const rng = new ShopRng(mixSeed(o.seed, 1));
+  const rng = new ShopRng(mixSeedShop(o.seed, 1));
   const tops = TAXONOMY.slice(0, o.categories);
   const categories = tops.map((t) => t.name);
   const catWeight = Float64Array.from(tops, (t) => t.weight);
@@ -723,7 +698,7 @@ function priceMultiplier(rank: number, level: number): number {
 }
 
 function buildUsers(o: ResolvedShopOptions, cat: Catalog): Users {
-  const rng = new ShopRng(mixSeed(o.seed, 2));
+  const rng = new ShopRng(mixSeedShop(o.seed, 2));
   const C = cat.categories.length;
   let wSum = 0;
   for (let c = 0; c < C; c++) wSum += cat.catWeight[c];
@@ -756,7 +731,7 @@ interface Log {
 }
 
 function simulate(o: ResolvedShopOptions, cat: Catalog, users: Users): Log {
-  const rng = new ShopRng(mixSeed(o.seed, 3));
+  const rng = new ShopRng(mixSeedShop(o.seed, 3));
   const n = cat.itemIds.length;
   const C = cat.categories.length;
   const catSubs: Int32Array[] = cat.categories.map((_, c) => Int32Array.from(cat.subcategories.map((_, s) => s).filter((s) => cat.subParent[s] === c)));

@@ -58,7 +58,7 @@ export interface RunResult {
 export async function loadConfiguredData(cfg: RunConfig): Promise<RawDataset> {
   if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic);
   return loadDataset(cfg.data.name, {
-    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows,
+    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows, cache: cfg.data.cache,
   });
 }
 
@@ -66,7 +66,7 @@ export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
   return applyProtocol(raw, { ...cfg.protocol });
 }
 
-function runName(cfg: RunConfig): string {
+export function runName(cfg: RunConfig): string {
   if (cfg.output.name) return cfg.output.name;
   const base = cfg.data.name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'data';
   return `${base}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -78,8 +78,12 @@ function readRows(file: string): RunRow[] {
   return v.rows ?? [];
 }
 
-/** Runs (or resumes, when `resumeDir` is given) an experiment. */
-export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resumeDir?: string): Promise<RunResult> {
+/**
+ * Runs (or resumes, when `resumeDir` is given) an experiment. `only` restricts
+ * this call to some model labels of the config (the others are neither run nor
+ * dropped: `--isolate` runs each model in its own process this way).
+ */
+export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resumeDir?: string, only?: string[]): Promise<RunResult> {
   const log = hooks.log ?? ((l: string) => console.log(l));
   await initEngine();
   const dir = resolve(resumeDir ?? join(cfg.output.runsDir, runName(cfg)));
@@ -101,7 +105,12 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
   const rows = readRows(metricsFile);
   const done = new Set(rows.map((r) => r.model));
   let interrupted = false;
-  for (const spec of modelSpecs(cfg)) {
+  const specs = modelSpecs(cfg);
+  for (const o of only ?? []) {
+    if (!specs.some((sp) => sp.label === o)) throw new Error(`--only ${o}: no model with that label in the run's config (${specs.map((sp) => sp.label).join(', ')})`);
+  }
+  for (const spec of specs) {
+    if (only && !only.includes(spec.label)) continue;
     if (done.has(spec.label)) {
       log(`${spec.label}: already evaluated in this run, kept`);
       continue;

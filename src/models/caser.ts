@@ -54,6 +54,7 @@ import { logSigmoid, softmaxCrossEntropyWithLabels, tf } from '../engine/index.j
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
 import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { checkLossConfig, lossNegatives } from './heads.js';
 
 export type CaserConfig = {
   /** Embedding size d. */
@@ -168,14 +169,13 @@ export class Caser extends NeuralRecommender<CaserConfig> {
     checkInt('caser', 'nv', c.nv);
     checkRate('caser', 'dropout', c.dropout);
     if (c.maxLen !== null) checkInt('caser', 'maxLen', c.maxLen);
-    if (c.loss !== 'ce' && c.loss !== 'bce') throw new Error(`caser: config 'loss' must be 'ce' or 'bce', got '${c.loss}'`);
-    checkInt('caser', 'numNegatives', c.numNegatives);
+    checkLossConfig('caser', c);
     if (c.initStd !== null && !(c.initStd > 0)) throw new Error(`caser: config 'initStd' must be > 0 or null, got ${c.initStd}`);
     super(c);
   }
 
   protected override get numTrainNegatives(): number {
-    return this.config.loss === 'bce' ? this.config.numNegatives : 0;
+    return lossNegatives(this.config);
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {

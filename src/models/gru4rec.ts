@@ -11,13 +11,14 @@
  *
  * Losses: 'ce' (default, softmax over every item id as in RecBole) or 'bce'
  * (numNegatives sampled negatives, log-sigmoid), on the last position of each
- * sliding-window sample.
+ * sliding-window sample (src/models/heads.ts).
  */
 import { gruCell, tf } from '../engine/index.js';
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
-import { bceLoss, trimHistory } from './sasrec.js';
+import { checkInt, checkRate, parseConfig, type ModelDims } from './neural.js';
+import { TiedEmbeddingRecommender, checkLossConfig } from './heads.js';
+import { trimHistory } from './sasrec.js';
 
 export type GRU4RecConfig = {
   /** Item embedding size (and of the sequence representation). */
@@ -38,9 +39,8 @@ export type GRU4RecConfig = {
 
 export const GRU4REC_DEFAULTS: GRU4RecConfig = { d: 64, hidden: null, dropout: 0.2, loss: 'ce', numNegatives: 1, initStd: 0.1, clipNorm: null };
 
-export class GRU4Rec extends NeuralRecommender<GRU4RecConfig> {
+export class GRU4Rec extends TiedEmbeddingRecommender<GRU4RecConfig> {
   readonly name = 'gru4rec';
-  private itemEmb!: Embedding;
   private ih!: Linear;
   private hh!: Linear;
   private dense: Linear | null = null;
@@ -51,13 +51,8 @@ export class GRU4Rec extends NeuralRecommender<GRU4RecConfig> {
     checkInt('gru4rec', 'd', c.d);
     if (c.hidden !== null) checkInt('gru4rec', 'hidden', c.hidden);
     checkRate('gru4rec', 'dropout', c.dropout);
-    if (c.loss !== 'ce' && c.loss !== 'bce') throw new Error(`gru4rec: config 'loss' must be 'ce' or 'bce', got '${c.loss}'`);
-    checkInt('gru4rec', 'numNegatives', c.numNegatives);
+    checkLossConfig('gru4rec', c);
     super(c);
-  }
-
-  protected override get numTrainNegatives(): number {
-    return this.config.loss === 'bce' ? this.config.numNegatives : 0;
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
@@ -88,18 +83,5 @@ export class GRU4Rec extends NeuralRecommender<GRU4RecConfig> {
       h = pad ? (tf.add(h, tf.mul(tf.sub(hn, h), tf.tensor2d(m, [B, 1]))) as tf.Tensor2D) : hn;
     }
     return (this.dense ? this.dense.apply(h) : h) as tf.Tensor2D;
-  }
-
-  protected itemVectors(): tf.Tensor2D {
-    return this.itemEmb.table as tf.Tensor2D;
-  }
-
-  protected trainLoss(batch: TrainBatch): tf.Scalar {
-    const h = this.userVectors(batch);
-    if (this.config.loss === 'ce') {
-      const logits = tf.matMul(h, this.itemEmb.table as tf.Tensor2D, false, true) as tf.Tensor2D;
-      return this.crossEntropy(logits, batch.target);
-    }
-    return bceLoss(h, this.itemEmb, batch);
   }
 }

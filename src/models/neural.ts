@@ -26,7 +26,10 @@
  *   protected trainLoss(batch: TrainBatch): tf.Scalar { ... }          // mean loss of the batch
  * }
  * ```
- * then add it to the table in registry.ts.
+ * then add it to the table in registry.ts. A sequence model scored by <h, E[i]>
+ * with its input item embeddings E (SASRec, GRU4Rec) can extend
+ * `TiedEmbeddingRecommender` (heads.ts), which supplies itemVectors, trainLoss
+ * ('ce' / 'bce') and numTrainNegatives.
  *
  * ## The contract (what the base class calls, and when)
  *
@@ -82,7 +85,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { ParamStore, Rng } from '../nn/index.js';
-import { mixSeed } from '../data/protocol.js';
+import { MULBERRY32_INCREMENT, mixSeed, mulberry32Mix } from '../util/random.js';
 import type { TrainBatch as DataTrainBatch } from '../data/batches.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
@@ -279,11 +282,8 @@ export abstract class NeuralRecommender<C extends Record<string, unknown> = Reco
     let s = mixSeed(this.dropSeed, this.dropCalls++) | 0;
     for (let i = 0; i < n; i += 2) {
       // mulberry32, two 16-bit draws per step
-      s = (s + 0x6d2b79f5) | 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      t = (t ^ (t >>> 14)) >>> 0;
+      s = (s + MULBERRY32_INCREMENT) | 0;
+      const t = mulberry32Mix(s);
       mask[i] = (t & 0xffff) < thr ? 0 : keep;
       if (i + 1 < n) mask[i + 1] = t >>> 16 < thr ? 0 : keep;
     }

@@ -6,26 +6,21 @@
  * score then item index breaks them by index).
  */
 import type { SplitDataset } from '../data/types.js';
-import type { FitOptions, FitReport, Recommender, UserBatch } from './types.js';
-import { dimsOf, parseConfig, writeModelDir, type ModelDims, type Restorable, type SavedModel } from './neural.js';
+import type { SafeTensor } from '../io/safetensors.js';
+import type { FitOptions, FitReport, UserBatch } from './types.js';
+import { dimsOf, parseConfig, type SavedModel } from './neural.js';
+import { SimpleRecommender } from './simple.js';
 import { validateOnce } from './trainer.js';
 
 export type PopConfig = Record<string, never>;
 export const POP_DEFAULTS: PopConfig = {};
 
-export class Pop implements Recommender, Restorable {
+/** The fitted state: the count of every item (index 0 = padding, always 0). */
+export class Pop extends SimpleRecommender<Float32Array> {
   readonly name = 'pop';
-  readonly config: PopConfig;
-  private counts: Float32Array | null = null;
-  private dims: ModelDims | null = null;
 
   constructor(config: Record<string, unknown> = {}) {
-    this.config = parseConfig('pop', config, POP_DEFAULTS);
-  }
-
-  private ready(): Float32Array {
-    if (!this.counts) throw new Error('pop: model not fitted (call fit() or loadRecommender() before scoring)');
-    return this.counts;
+    super(parseConfig('pop', config, POP_DEFAULTS));
   }
 
   async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
@@ -38,26 +33,25 @@ export class Pop implements Recommender, Restorable {
         counts[it]++;
       }
     }
-    this.counts = counts;
-    this.dims = dimsOf(data);
+    this.setFitted(counts, dimsOf(data));
     return validateOnce(this, data, opts, (performance.now() - t0) / 1000);
   }
 
   /** The popularity count of each item (index 0 = padding, always 0). */
   itemCounts(): Float32Array {
-    return this.ready().slice();
+    return this.ready().state.slice();
   }
 
   scoreCandidates(batch: UserBatch, candidates: Int32Array, C: number): Float32Array {
-    const counts = this.ready();
-    if (candidates.length !== batch.size * C) throw new Error(`pop.scoreCandidates: ${candidates.length} candidates, expected size * C = ${batch.size * C}`);
+    const counts = this.ready().state;
+    this.checkCandidates(batch, candidates, C);
     const out = new Float32Array(candidates.length);
     for (let i = 0; i < candidates.length; i++) out[i] = counts[candidates[i]];
     return out;
   }
 
   scoreAll(batch: UserBatch): Float32Array {
-    const counts = this.ready();
+    const counts = this.ready().state;
     const V = counts.length;
     const out = new Float32Array(batch.size * V);
     for (let b = 0; b < batch.size; b++) {
@@ -67,34 +61,14 @@ export class Pop implements Recommender, Restorable {
     return out;
   }
 
-  userEmbedding(): Float32Array | null {
-    this.ready();
-    return null;
+  protected toTensor(counts: Float32Array): [string, SafeTensor] {
+    return ['counts', { dtype: 'F32', shape: [counts.length], data: counts.slice() }];
   }
 
-  itemEmbeddings(): { dim: number; data: Float32Array } | null {
-    this.ready();
-    return null;
-  }
-
-  async save(dir: string): Promise<void> {
-    const counts = this.ready();
-    writeModelDir(dir, {
-      name: this.name, config: this.config, dims: this.dims!,
-      tensors: new Map([['counts', { dtype: 'F32', shape: [counts.length], data: counts.slice() }]]),
-    });
-  }
-
-  restore(saved: SavedModel): void {
+  protected fromSaved(saved: SavedModel): Float32Array {
     const t = saved.tensors.get('counts');
     const V = saved.dims.numItems + 1;
     if (!t || t.dtype !== 'F32' || t.shape.length !== 1 || t.shape[0] !== V) throw new Error(`pop: saved weights need an F32 'counts' tensor of shape [${V}]`);
-    this.counts = (t.data as Float32Array).slice();
-    this.dims = { ...saved.dims };
-  }
-
-  dispose(): void {
-    this.counts = null;
-    this.dims = null;
+    return (t.data as Float32Array).slice();
   }
 }

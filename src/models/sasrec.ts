@@ -22,16 +22,18 @@
  *    that is never a label, as in RecBole);
  *  - 'bce' (the original paper): -log sigma(<h, E[pos]>) - sum_j log sigma(-<h, E[neg_j]>)
  *    with numNegatives uniform negatives.
- * Training uses the last position of each sliding-window sample.
+ * Training uses the last position of each sliding-window sample (both losses:
+ * src/models/heads.ts).
  *
  * Defaults: d 64, 2 blocks, 1 head, inner = d, dropout 0.2 (the paper uses
  * 0.2 on MovieLens-1M and 0.5 on the sparse Amazon data; RecBole defaults to
  * 0.5 with CE), maxLen = data.config.maxHistory.
  */
-import { causalPaddingMask, keyPaddingMask, logSigmoid, tf, timestepMask } from '../engine/index.js';
+import { causalPaddingMask, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { checkInt, checkRate, parseConfig, type ModelDims } from './neural.js';
+import { TiedEmbeddingRecommender, checkLossConfig } from './heads.js';
 
 export type SASRecConfig = {
   /** Hidden size (item and position embeddings). */
@@ -92,9 +94,8 @@ export function trimHistory(history: Int32Array, B: number, L: number, maxLen: n
   return { ids, T };
 }
 
-export class SASRec extends NeuralRecommender<SASRecConfig> {
+export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
   readonly name = 'sasrec';
-  private itemEmb!: Embedding;
   private posEmb!: tf.Variable;
   private layers: Block[] = [];
   private lnF!: LayerNorm;
@@ -110,13 +111,8 @@ export class SASRec extends NeuralRecommender<SASRecConfig> {
     if (c.maxLen !== null) checkInt('sasrec', 'maxLen', c.maxLen);
     checkRate('sasrec', 'dropout', c.dropout);
     if (c.attnDropout !== null) checkRate('sasrec', 'attnDropout', c.attnDropout);
-    if (c.loss !== 'ce' && c.loss !== 'bce') throw new Error(`sasrec: config 'loss' must be 'ce' or 'bce', got '${c.loss}'`);
-    checkInt('sasrec', 'numNegatives', c.numNegatives);
+    checkLossConfig('sasrec', c);
     super(c);
-  }
-
-  protected override get numTrainNegatives(): number {
-    return this.config.loss === 'bce' ? this.config.numNegatives : 0;
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
@@ -193,34 +189,5 @@ export class SASRec extends NeuralRecommender<SASRecConfig> {
     }
     return this.lnF.apply(tf.reshape(x, [B, d])) as tf.Tensor2D;
   }
-
-  protected itemVectors(): tf.Tensor2D {
-    return this.itemEmb.table as tf.Tensor2D;
-  }
-
-  protected trainLoss(batch: TrainBatch): tf.Scalar {
-    const h = this.userVectors(batch);
-    if (this.config.loss === 'ce') {
-      const logits = tf.matMul(h, this.itemEmb.table as tf.Tensor2D, false, true) as tf.Tensor2D;
-      return this.crossEntropy(logits, batch.target);
-    }
-    return bceLoss(h, this.itemEmb, batch);
-  }
 }
 
-/**
- * Mean over rows of -log sigma(<h, E[target]>) - sum_j log sigma(-<h, E[neg_j]>)
- * (the BCE of SASRec/GRU4Rec with sampled negatives).
- */
-export function bceLoss(h: tf.Tensor2D, emb: Embedding, batch: TrainBatch): tf.Scalar {
-  const B = batch.size;
-  const k = batch.numNegatives;
-  const d = h.shape[1];
-  if (k < 1) throw new Error('bce loss needs at least one negative per row');
-  const pos = emb.apply(tf.tensor1d(batch.target, 'int32')) as tf.Tensor2D;
-  const neg = tf.reshape(emb.apply(tf.tensor1d(batch.negatives, 'int32')), [B, k, d]);
-  const sPos = tf.sum(tf.mul(h, pos), -1); // [B]
-  const sNeg = tf.sum(tf.mul(neg, tf.reshape(h, [B, 1, d])), -1); // [B, k]
-  const perRow = tf.add(logSigmoid(sPos), tf.sum(logSigmoid(tf.neg(sNeg)), -1));
-  return tf.neg(tf.mean(perRow)) as tf.Scalar;
-}

@@ -2,29 +2,18 @@
  * Seeded random numbers for initialisation and sampling. Parameters are
  * initialised from these JS arrays, not from backend RNGs, so the same seed
  * gives the same weights on every backend (tests compare wasm against cpu).
+ * The generator (mulberry32; next, uint32, normal) is src/util/random.ts.
  */
-export class Rng {
-  private s: number;
+import { Mulberry32 } from '../util/random.js';
+
+export class Rng extends Mulberry32 {
+  /** Seed 0 is mapped to 0x9e3779b9 (mulberry32 itself accepts 0; kept for the recorded weights). */
   constructor(seed: number) {
-    this.s = (seed >>> 0) || 0x9e3779b9;
-  }
-  /** Uniform in [0, 1) (mulberry32). */
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    super((seed >>> 0) || 0x9e3779b9);
   }
   /** Integer in [lo, hi). */
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo));
-  }
-  /** Standard normal (Box-Muller). */
-  normal(): number {
-    let u = 0;
-    while (u === 0) u = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
   uniformArray(n: number, lo: number, hi: number): Float32Array {
     const a = new Float32Array(n);

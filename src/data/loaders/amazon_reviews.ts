@@ -39,11 +39,15 @@ import {
 } from './common.js';
 import { PyLiteralError, parsePythonLiteral } from './pyliteral.js';
 
-export interface AmazonReviewsOptions extends LoadOptions {
+/** The options of both Amazon review loaders. */
+export interface AmazonLoadOptions extends LoadOptions {
   /** Metadata file; default: the sibling `meta_<Category>.json(l)(.gz)` when it exists; null: none. */
   meta?: string | null;
   /** Every reviewed item must have a metadata entry (default false). */
   requireMeta?: boolean;
+}
+
+export interface AmazonReviewsOptions extends AmazonLoadOptions {
   /** Accept Python-dict lines (2014 metadata) besides strict JSON (default true). */
   loose?: boolean;
 }
@@ -165,27 +169,65 @@ export function checkRequiredMeta(b: RowBuilder, file: string, metaFile: string 
   }
 }
 
-/** Loads raw Amazon 2014/2018 reviews (a folder with one reviews file, or the file). */
-export async function loadAmazonReviews(path: string, opts: AmazonReviewsOptions = {}): Promise<RawDataset> {
+
+
+/** How one Amazon release writes its reviews and metadata (see loadAmazonReviews, loadAmazon2023). */
+export interface AmazonFormat {
+  /** One reviews line as an object. */
+  parse(line: string): JsonObject;
+  /** Keys of the user id, the item id, the rating and the time. */
+  user: string;
+  item: string;
+  rating: string;
+  time: string;
+  /** The time key holds unix milliseconds (stored as seconds); else unix seconds. */
+  timeInMs: boolean;
+  /** Item id key of the metadata lines. */
+  metaItem: string;
+  /** Metadata lines may be Python dict literals. */
+  looseMeta: boolean;
+  toMeta(obj: JsonObject): ItemMeta;
+}
+
+/**
+ * Loads Amazon reviews (a folder with one reviews file, or the file), then
+ * the metadata of the reviewed items (opts.meta, else the sibling meta file).
+ */
+export async function loadAmazonJsonl(path: string, opts: AmazonLoadOptions, format: AmazonFormat): Promise<RawDataset> {
   const isDir = existsSync(path) && statSync(path).isDirectory();
   const file = isDir ? await findReviewsFile(path) : path;
-  const loose = opts.loose ?? true;
   const b = new RowBuilder(true, true);
   const firstLines: number[] = [];
   const skipped = await forEachLine(file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line, lineNo, invalid) => {
-    const obj = parseRecord(line, loose);
-    const user = jsonId(obj, 'reviewerID');
-    const item = jsonId(obj, 'asin');
-    const rating = jsonNumber(obj, 'overall');
-    const time = jsonNumber(obj, 'unixReviewTime');
+    const obj = format.parse(line);
+    const user = jsonId(obj, format.user);
+    const item = jsonId(obj, format.item);
+    const rating = jsonNumber(obj, format.rating);
+    const time = jsonNumber(obj, format.time);
     if (invalid) checkJsonText(true, obj);
-    b.push(user, item, time, rating);
+    b.push(user, item, format.timeInMs ? time / 1000 : time, rating);
     if (b.items.size > firstLines.length) firstLines.push(lineNo);
   });
   requireRows(b, file, skipped);
   const metaFile = opts.meta === null ? null : (opts.meta ?? (await findMetaFile(file)));
   let metaSkipped = 0;
-  if (metaFile !== null) metaSkipped = await readAmazonMeta(b, metaFile, 'asin', { skipBadRows: opts.skipBadRows, loose }, meta2014);
-  if (opts.requireMeta) checkRequiredMeta(b, file, metaFile, firstLines, 'asin');
+  if (metaFile !== null) metaSkipped = await readAmazonMeta(b, metaFile, format.metaItem, { skipBadRows: opts.skipBadRows, loose: format.looseMeta }, format.toMeta);
+  if (opts.requireMeta) checkRequiredMeta(b, file, metaFile, firstLines, format.item);
   return b.build(opts.name ?? defaultName(isDir ? path : file, isDir), file, skipped + metaSkipped);
+}
+
+/** Loads raw Amazon 2014/2018 reviews (a folder with one reviews file, or the file). */
+export async function loadAmazonReviews(path: string, opts: AmazonReviewsOptions = {}): Promise<RawDataset> {
+  const loose = opts.loose ?? true;
+  return loadAmazonJsonl(path, opts, {
+    parse: (line) => parseRecord(line, loose),
+    user: 'reviewerID',
+    item: 'asin',
+    rating: 'overall',
+    time: 'unixReviewTime',
+    timeInMs: false,
+    metaItem: 'asin',
+    looseMeta: loose,
+    toMeta: meta2014,
+  });
 }

@@ -163,3 +163,12 @@ export function requireRows(b: RowBuilder, file: string, skipped: number): void 
   if (b.rows > 0) return;
   throw new DataError(file, undefined, undefined, skipped > 0 ? `no valid rows (${skipped} bad rows skipped)` : 'no data rows');
 }
+
+/** Fills `b.itemMeta` from an external-id table (ids not in the interactions are ignored). */
+export function attachMeta(b: RowBuilder, table: Map<string, ItemMeta>): void {
+  const ids = b.items.ids;
+  for (let i = 0; i < ids.length; i++) {
+    const m = table.get(ids[i]);
+    if (m !== undefined) b.itemMeta.set(i, m);
+  }
+}

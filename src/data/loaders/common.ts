@@ -431,6 +431,11 @@ export async function sniffEncoding(file: string): Promise<TextEncoding> {
   }
 }
 
+/** The encoding to read a file with: the given one, or (undefined / 'auto') the one `sniffEncoding` picks. */
+export async function resolveEncoding(file: string, encoding: TextEncoding | 'auto' | undefined): Promise<TextEncoding> {
+  return encoding === undefined || encoding === 'auto' ? await sniffEncoding(file) : encoding;
+}
+
 /** Names of the entries of a folder (empty when it is not a folder). */
 export async function listDir(dir: string): Promise<string[]> {
   try {

@@ -22,7 +22,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { DataError } from '../errors.js';
 import type { ItemMeta, RawDataset } from '../types.js';
-import { RowBuilder, own, requireRows } from './builder.js';
+import { RowBuilder, attachMeta, own, requireRows } from './builder.js';
 import {
   type Json,
   type JsonObject,
@@ -42,7 +42,6 @@ import {
   parseJsonObject,
   parseNumber,
 } from './common.js';
-import { attachMeta } from './ml100k.js';
 
 /** A column: a header name (or JSON key), or a 0-based index. */
 export type Column = string | number;

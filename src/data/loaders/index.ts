@@ -28,6 +28,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DataError } from '../errors.js';
 import { resolveDataset } from '../resolve.js';
+import { cacheFile, readCachedDataset, sourceBytes, writeCachedDataset } from '../cache.js';
 import type { RawDataset } from '../types.js';
 import { type Amazon2023Options, loadAmazon2023 } from './amazon2023.js';
 import { type AmazonReviewsOptions, findReviewsFile, loadAmazonReviews, parseRecord } from './amazon_reviews.js';
@@ -77,7 +78,15 @@ export type LoadDatasetOptions = LoadOptions &
   Partial<GenericOptions> & {
     /** Skip detection (a name of DatasetFormat or FORMAT_ALIASES). */
     format?: DatasetFormat | keyof typeof FORMAT_ALIASES;
+    /**
+     * Keep the parsed rows in the on-disk typed cache (data/cache.ts): true,
+     * false, or 'auto' (default: only sources above CACHE_MIN_BYTES).
+     */
+    cache?: boolean | 'auto';
   };
+
+/** Sources at least this large are cached by default (parsing them takes seconds or more). */
+export const CACHE_MIN_BYTES = 64 * 2 ** 20;
 
 export interface LoaderEntry {
   description: string;
@@ -192,5 +201,13 @@ export async function detectFormat(path: string): Promise<DatasetFormat> {
 export async function loadDataset(nameOrPath: string, opts: LoadDatasetOptions = {}): Promise<RawDataset> {
   const path = resolveDataset(nameOrPath);
   const format = opts.format !== undefined ? canonicalFormat(opts.format) : opts.columns !== undefined ? 'generic' : await detectFormat(path);
-  return LOADERS[format].load(path, opts);
+  const { cache = 'auto', ...loaderOpts } = opts;
+  const useCache = cache === true || (cache === 'auto' && sourceBytes(path) >= CACHE_MIN_BYTES);
+  if (!useCache) return LOADERS[format].load(path, loaderOpts);
+  const file = cacheFile(path, { format, ...loaderOpts });
+  const hit = readCachedDataset(file);
+  if (hit) return hit;
+  const raw = await LOADERS[format].load(path, loaderOpts);
+  writeCachedDataset(file, raw);
+  return raw;
 }

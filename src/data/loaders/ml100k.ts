@@ -7,21 +7,8 @@
  * rating of an item it lacks is an error.
  */
 import type { ItemMeta, RawDataset } from '../types.js';
-import { RowBuilder, requireRows } from './builder.js';
-import {
-  type LoadOptions,
-  type TextEncoding,
-  RowError,
-  checkText,
-  defaultName,
-  expectFields,
-  fileIn,
-  forEachLine,
-  parseId,
-  parseNumber,
-  sniffEncoding,
-  target,
-} from './common.js';
+import { type LoadOptions, type TextEncoding, RowError, checkText, fileIn, forEachLine, parseId, parseNumber, resolveEncoding, sniffEncoding, target } from './common.js';
+import { type ItemTable, type RatingsFormat, loadSeparatedRatings } from './movielens.js';
 import { DataError } from '../errors.js';
 
 /** The 19 genres of ML-100K in flag order (u.genre lists the same). */
@@ -69,8 +56,8 @@ export async function readMl100kItems(
   file: string,
   genres: readonly string[] = ML100K_GENRES,
   opts: { skipBadRows?: boolean; encoding?: TextEncoding | 'auto' } = {},
-): Promise<{ items: Map<string, ItemMeta>; skipped: number }> {
-  const encoding = opts.encoding === undefined || opts.encoding === 'auto' ? await sniffEncoding(file) : opts.encoding;
+): Promise<ItemTable> {
+  const encoding = await resolveEncoding(file, opts.encoding);
   const items = new Map<string, ItemMeta>();
   const expected = ITEM_FIELDS.length + genres.length;
   const skipped = await forEachLine(file, { encoding, skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
@@ -98,16 +85,7 @@ export async function readMl100kItems(
   return { items, skipped };
 }
 
-/** Fills `b.itemMeta` from an external-id table (ids not in the interactions are ignored). */
-export function attachMeta(b: RowBuilder, table: Map<string, ItemMeta>): void {
-  const ids = b.items.ids;
-  for (let i = 0; i < ids.length; i++) {
-    const m = table.get(ids[i]);
-    if (m !== undefined) b.itemMeta.set(i, m);
-  }
-}
-
-const DATA_FIELDS = ['user', 'item', 'rating', 'timestamp'] as const;
+const DATA_FORMAT: RatingsFormat = { sep: '\t', sepName: 'tab', fields: ['user', 'item', 'rating', 'timestamp'], itemNoun: 'item', tableFile: 'u.item' };
 
 /** Loads an ML-100K folder (or its u.data / u1.base / ... file). */
 export async function loadMl100k(path: string, opts: Ml100kOptions = {}): Promise<RawDataset> {
@@ -115,25 +93,6 @@ export async function loadMl100k(path: string, opts: Ml100kOptions = {}): Promis
   const genreFile = fileIn(t.dir, 'u.genre');
   const genres = genreFile !== null ? await readMl100kGenres(genreFile) : ML100K_GENRES;
   const itemFile = fileIn(t.dir, 'u.item');
-  let itemSkipped = 0;
-  let table: Map<string, ItemMeta> | null = null;
-  if (itemFile !== null) {
-    const r = await readMl100kItems(itemFile, genres, { skipBadRows: opts.skipBadRows, encoding: opts.itemEncoding });
-    table = r.items;
-    itemSkipped = r.skipped;
-  }
-  const b = new RowBuilder(true, true);
-  const skipped = await forEachLine(t.file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line) => {
-    const f = line.split('\t');
-    expectFields(f, DATA_FIELDS, 'tab');
-    const user = parseId(f[0], 'user');
-    const item = parseId(f[1], 'item');
-    const rating = parseNumber(f[2], 'rating');
-    const time = parseNumber(f[3], 'timestamp');
-    if (table !== null && !table.has(item)) throw new RowError('item', `item '${item}' is not in u.item`);
-    b.push(user, item, time, rating);
-  });
-  requireRows(b, t.file, skipped);
-  if (table !== null) attachMeta(b, table);
-  return b.build(opts.name ?? defaultName(t.dir, true), t.file, skipped + itemSkipped);
+  const table = itemFile !== null ? await readMl100kItems(itemFile, genres, { skipBadRows: opts.skipBadRows, encoding: opts.itemEncoding }) : null;
+  return loadSeparatedRatings(t, opts, DATA_FORMAT, table);
 }

@@ -10,22 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import type { ItemMeta, RawDataset } from '../types.js';
-import { RowBuilder, requireRows } from './builder.js';
-import {
-  type LoadOptions,
-  type TextEncoding,
-  RowError,
-  checkText,
-  defaultName,
-  expectFields,
-  fileIn,
-  forEachLine,
-  parseId,
-  parseNumber,
-  sniffEncoding,
-  target,
-} from './common.js';
-import { attachMeta } from './ml100k.js';
+import { type LoadOptions, type TextEncoding, RowError, checkText, expectFields, fileIn, forEachLine, parseId, resolveEncoding, target } from './common.js';
+import { type ItemTable, type RatingsFormat, loadSeparatedRatings } from './movielens.js';
 
 export interface MlDatOptions extends LoadOptions {
   /** Encoding of movies.dat: 'auto' (default) picks UTF-8 when the bytes are valid UTF-8, else latin-1. */
@@ -33,14 +19,14 @@ export interface MlDatOptions extends LoadOptions {
 }
 
 const MOVIE_FIELDS = ['MovieID', 'Title', 'Genres'] as const;
-const RATING_FIELDS = ['UserID', 'MovieID', 'Rating', 'Timestamp'] as const;
+const RATINGS_FORMAT: RatingsFormat = { sep: '::', sepName: "'::'", fields: ['UserID', 'MovieID', 'Rating', 'Timestamp'], itemNoun: 'movie', tableFile: 'movies.dat' };
 
 /** Reads a `MovieID::Title::Genres` file into external id -> ItemMeta. */
 export async function readMovielensDatItems(
   file: string,
   opts: { skipBadRows?: boolean; encoding?: TextEncoding | 'auto' } = {},
-): Promise<{ items: Map<string, ItemMeta>; skipped: number }> {
-  const encoding = opts.encoding === undefined || opts.encoding === 'auto' ? await sniffEncoding(file) : opts.encoding;
+): Promise<ItemTable> {
+  const encoding = await resolveEncoding(file, opts.encoding);
   const items = new Map<string, ItemMeta>();
   const skipped = await forEachLine(file, { encoding, skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
     const f = line.split('::');
@@ -65,25 +51,6 @@ export async function loadMovielensDat(path: string, opts: MlDatOptions = {}): P
     throw new DataError(t.file, undefined, undefined, 'not found: this MovieLens folder has movies.dat but no ratings.dat (metadata only; use readMovielensDatItems for item text)');
   }
   const movies = fileIn(t.dir, 'movies.dat') ?? join(t.dir, 'movies.dat');
-  let table: Map<string, ItemMeta> | null = null;
-  let itemSkipped = 0;
-  if (existsSync(movies)) {
-    const r = await readMovielensDatItems(movies, { skipBadRows: opts.skipBadRows, encoding: opts.itemEncoding });
-    table = r.items;
-    itemSkipped = r.skipped;
-  }
-  const b = new RowBuilder(true, true);
-  const skipped = await forEachLine(t.file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line) => {
-    const f = line.split('::');
-    expectFields(f, RATING_FIELDS, "'::'");
-    const user = parseId(f[0], 'UserID');
-    const item = parseId(f[1], 'MovieID');
-    const rating = parseNumber(f[2], 'Rating');
-    const time = parseNumber(f[3], 'Timestamp');
-    if (table !== null && !table.has(item)) throw new RowError('MovieID', `movie '${item}' is not in movies.dat`);
-    b.push(user, item, time, rating);
-  });
-  requireRows(b, t.file, skipped);
-  if (table !== null) attachMeta(b, table);
-  return b.build(opts.name ?? defaultName(t.dir, true), t.file, skipped + itemSkipped);
+  const table = existsSync(movies) ? await readMovielensDatItems(movies, { skipBadRows: opts.skipBadRows, encoding: opts.itemEncoding }) : null;
+  return loadSeparatedRatings(t, opts, RATINGS_FORMAT, table);
 }

@@ -9,9 +9,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import type { ItemMeta, RawDataset } from '../types.js';
-import { RowBuilder, requireRows } from './builder.js';
+import { RowBuilder, attachMeta, requireRows } from './builder.js';
 import { type LoadOptions, RowError, checkText, defaultName, forEachRecord, parseId, parseNumber, target } from './common.js';
-import { attachMeta } from './ml100k.js';
 
 /**
  * Maps required column names (case-insensitive) to their indices in a header

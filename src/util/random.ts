@@ -1,0 +1,87 @@
+/**
+ * Seeded random numbers: the one mulberry32 generator behind every seeded
+ * draw of the project, and the two seed hashes that derive sub-stream seeds.
+ *
+ * The generator classes of the layers are thin subclasses of `Mulberry32`
+ * that add their own samplers and keep their own seeding rule:
+ *   - `Rng` (src/nn/rng.ts: weight initialisation, tests) maps seed 0 to 0x9e3779b9;
+ *   - `SeededRng` (src/data/protocol.ts: negatives, batches) and `ShopRng`
+ *     (src/data/synthetic.ts: the synthetic shop) use the seed as given.
+ * The dropout masks of the neural models (src/models/neural.ts) run the same
+ * step inline through `mulberry32Mix`.
+ *
+ * Every output here is part of the recorded results (datasets, negatives,
+ * initial weights, dropout masks): changing any constant changes them.
+ */
+
+/** The Weyl increment of mulberry32's 32-bit state. */
+export const MULBERRY32_INCREMENT = 0x6d2b79f5;
+
+/**
+ * mulberry32's output function: a well-mixed uint32 of an (already advanced)
+ * state. The state may be given signed or unsigned (the same 32 bits give the
+ * same output).
+ */
+export function mulberry32Mix(state: number): number {
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
+/**
+ * A mulberry32 generator (32-bit state). The state starts at `state >>> 0`
+ * exactly (no remapping of 0: a subclass that wants one does it before
+ * calling super).
+ */
+export class Mulberry32 {
+  private s: number;
+  constructor(state: number) {
+    this.s = state >>> 0;
+  }
+  /** Uniform 32-bit unsigned integer. */
+  uint32(): number {
+    this.s = (this.s + MULBERRY32_INCREMENT) >>> 0;
+    return mulberry32Mix(this.s);
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.uint32() / 4294967296;
+  }
+  /** Standard normal (Box-Muller). */
+  normal(): number {
+    let u = 0;
+    while (u === 0) u = this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Seed hashes. Two different functions, both kept bit-exact: `mixSeed` seeds
+// the protocol's negatives, the training batches, dropout, weight init and the
+// Random model; `mixSeedShop` seeds the sub-streams of the synthetic shop.
+// Unifying them would change the synthetic dataset or every sampled negative.
+// ---------------------------------------------------------------------------
+
+/**
+ * Mixes a seed with a stream id into a well-spread 32-bit state (splitmix32-style
+ * finaliser). The seed hash of the protocol, the trainer and the models.
+ */
+export function mixSeed(seed: number, stream: number): number {
+  let h = (Math.trunc(seed) ^ Math.imul(Math.trunc(stream) + 0x9e3779b9, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Hash of a seed and a stream id (murmur3 finaliser), to derive the independent
+ * sub-streams of the synthetic shop (src/data/synthetic.ts: catalog, users,
+ * simulation). Not interchangeable with `mixSeed`: other constants, other values.
+ */
+export function mixSeedShop(seed: number, stream: number): number {
+  let h = (Math.trunc(seed) ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}

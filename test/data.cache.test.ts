@@ -1,0 +1,61 @@
+/**
+ * The on-disk typed cache of ingested datasets (src/data/cache.ts): a cached
+ * load equals a fresh parse, the entry is reused, and a changed source or
+ * different options never hit a stale entry.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, readdirSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheFile, readCachedDataset } from '../src/data/cache.js';
+import { loadDataset } from '../src/data/loaders/index.js';
+import type { RawDataset } from '../src/data/types.js';
+
+const fixture = join(import.meta.dirname, 'fixtures', 'loaders', 'ml-100k');
+
+function same(a: RawDataset, b: RawDataset): void {
+  assert.equal(a.name, b.name);
+  assert.deepEqual(a.userIds, b.userIds);
+  assert.deepEqual(a.itemIds, b.itemIds);
+  assert.deepEqual(Array.from(a.user), Array.from(b.user));
+  assert.deepEqual(Array.from(a.item), Array.from(b.item));
+  assert.deepEqual(a.time && Array.from(a.time), b.time && Array.from(b.time));
+  assert.deepEqual(a.rating && Array.from(a.rating), b.rating && Array.from(b.rating));
+  assert.deepEqual([...a.itemMeta.entries()], [...b.itemMeta.entries()]);
+  assert.equal(a.skippedRows, b.skippedRows);
+}
+
+describe('dataset cache', () => {
+  it('round-trips, is reused, and is keyed by source and options', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'llmrec-cache-'));
+    const src = mkdtempSync(join(tmpdir(), 'llmrec-src-'));
+    cpSync(fixture, src, { recursive: true });
+    process.env.LLMREC_CACHE_DIR = cache;
+    try {
+      const fresh = await loadDataset(src, { cache: false });
+      assert.equal(readdirSync(cache).length, 0, 'cache: false writes nothing');
+      const first = await loadDataset(src, { cache: true });
+      same(first, fresh);
+      const entry = cacheFile(src, { format: 'ml-100k' });
+      assert.ok(existsSync(entry), 'entry written under LLMREC_CACHE_DIR');
+      const cached = readCachedDataset(entry);
+      assert.ok(cached);
+      same(cached, fresh);
+      same(await loadDataset(src, { cache: true }), fresh);
+      assert.equal(readdirSync(cache).length, 1, 'second load reuses the entry');
+      await loadDataset(src, { cache: true, skipBadRows: true });
+      assert.equal(readdirSync(cache).length, 2, 'other options, other entry');
+      const later = new Date(Date.now() + 5000);
+      utimesSync(join(src, 'u.data'), later, later);
+      await loadDataset(src, { cache: true });
+      assert.equal(readdirSync(cache).length, 3, 'a touched source is a new entry');
+      // 'auto' leaves small sources alone.
+      const before = readdirSync(cache).length;
+      await loadDataset(fixture);
+      assert.equal(readdirSync(cache).length, before);
+    } finally {
+      delete process.env.LLMREC_CACHE_DIR;
+    }
+  });
+});
