@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/cli/config.js';
-import { runExperiment, type RunRow } from '../src/experiment/run.js';
+import { rerenderRun, runExperiment, type RunRow } from '../src/experiment/run.js';
 import { dataAvailable } from '../src/data/resolve.js';
 import { ready } from './helpers.js';
 
@@ -90,6 +90,19 @@ describe('runExperiment', () => {
     const resumed = await runExperiment(cfg, { log: () => {} }, first.dir);
     assert.equal(resumed.interrupted, false);
     assert.deepEqual([...new Set(resumed.rows.map((r) => r.model))], ['pop', 'gru4rec']);
+  });
+
+  it('--only runs some models; the report keeps the config order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const cfg = small(dir, 'r4', ['random', 'pop', 'bprmf']);
+    const a = await runExperiment(cfg, { log: () => {} }, undefined, ['bprmf']);
+    assert.deepEqual(a.rows.map((r) => r.model), ['bprmf', 'bprmf']);
+    await assert.rejects(runExperiment(cfg, { log: () => {} }, a.dir, ['nope']), /--only nope/);
+    const b = await runExperiment(cfg, { log: () => {} }, a.dir, ['random', 'pop']);
+    assert.deepEqual([...new Set(b.rows.map((r) => r.model))], ['bprmf', 'random', 'pop']);
+    const md = rerenderRun(a.dir);
+    const at = (m: string) => md.indexOf(`| ${m} |`);
+    assert.ok(at('random') < at('pop') && at('pop') < at('bprmf'), 'rows follow the config order');
   });
 });
 

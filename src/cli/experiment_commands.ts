@@ -19,7 +19,7 @@ import { datasetStats, formatStats } from '../data/stats.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
 import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
 import { loadRecommender } from '../models/registry.js';
-import { loadConfiguredData, prepareSplit, runExperiment, runName } from '../experiment/run.js';
+import { loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from './config.js';
 
 const num = (v: string): number => {
@@ -197,17 +197,22 @@ export function addExperimentCommands(program: Command): void {
       const cfg = resolveRunConfig(f.config, flagsToConfig(f));
       const raw = await loadConfiguredData(cfg);
       const rawStats = datasetStats(raw);
-      const split = prepareSplit(raw, cfg);
-      const splitStats = datasetStats(split);
+      // The raw statistics are shown even when the protocol leaves nothing to split.
+      let splitStats: ReturnType<typeof datasetStats> | null = null;
+      let protocolError: string | null = null;
+      try {
+        splitStats = datasetStats(prepareSplit(raw, cfg));
+      } catch (e) {
+        protocolError = (e as Error).message;
+      }
       if (f.json) {
-        console.log(JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, raw: rawStats, split: splitStats }, null, 2));
+        console.log(JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, raw: rawStats, split: splitStats, protocolError }, null, 2));
         return;
       }
       console.log(`${raw.name} (${raw.source})${raw.skippedRows ? `: ${raw.skippedRows} bad rows skipped` : ''}`);
-      console.log(formatStats([
-        { name: 'raw', stats: rawStats },
-        { name: `after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core)`, stats: splitStats },
-      ]));
+      const label = `after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core)`;
+      console.log(formatStats(splitStats ? [{ name: 'raw', stats: rawStats }, { name: label, stats: splitStats }] : [{ name: 'raw', stats: rawStats }]));
+      if (protocolError) console.log(`${label}: ${protocolError}`);
     });
 
   addCommonOptions(program.command('train').description('fit the configured models and evaluate them; writes a run directory'), true)
@@ -221,6 +226,10 @@ export function addExperimentCommands(program: Command): void {
     .option('--only <labels>', 'run only these model labels of the config (others are kept as they are)', list)
     .option('--isolate', 'run each model in its own process (own time and peak memory)')
     .action((f: RunFlags) => runCommand('benchmark', f, true));
+
+  program.command('report').description('re-render results.md of a run directory from its metrics.json')
+    .requiredOption('--run <dir>', 'run directory')
+    .action((f: { run: string }) => { console.log(rerenderRun(f.run)); });
 
   program.command('eval').description('re-evaluate the saved models of a run directory')
     .requiredOption('--run <dir>', 'run directory')

@@ -28,7 +28,7 @@ import type { MetricValues } from '../eval/types.js';
 import { createRecommender } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { type RunConfig, modelSpecs } from '../cli/config.js';
+import { type RunConfig, modelSpecs, parseRunConfig } from '../cli/config.js';
 
 export interface RunRow {
   model: string;
@@ -157,7 +157,11 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
 }
 
 /** The Markdown report of a run: data statistics and one table per protocol. */
-export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult['stats'], rows: RunRow[]): string {
+export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult['stats'], unordered: RunRow[]): string {
+  // Rows in the config's model order, whatever order they finished in.
+  const order = modelSpecs(cfg).map((sp) => sp.label);
+  const rank = (r: RunRow) => { const i = order.indexOf(r.model); return i < 0 ? order.length : i; };
+  const rows = [...unordered].sort((a, b) => rank(a) - rank(b));
   const out: string[] = [`# ${dataset}`, ''];
   const s = stats.split;
   out.push(`After the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core, leave-one-out, L = ${cfg.protocol.maxHistory}): ` +
@@ -177,4 +181,15 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
   for (const r of fitRows) out.push(`| ${r.model} | ${r.fit.epochs} | ${r.fit.bestEpoch} | ${r.fit.secondsPerEpoch.toFixed(2)} | ${r.fit.fitSeconds} | ${r.fit.peakRssMiB} |`);
   out.push('');
   return out.join('\n');
+}
+
+/** Re-renders results.md of a run directory from its config.json, data.json and metrics.json. */
+export function rerenderRun(dir: string): string {
+  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown;
+  const cfg = parseRunConfig(read('config.json'), join(dir, 'config.json'));
+  const data = read('data.json') as { name: string; raw: DatasetStats; split: DatasetStats };
+  const { rows } = read('metrics.json') as { rows: RunRow[] };
+  const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows);
+  writeFileAtomic(join(dir, 'results.md'), md);
+  return md;
 }
