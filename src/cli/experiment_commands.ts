@@ -95,11 +95,12 @@ function progressHooks(signal: AbortSignal) {
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let maxEpochs = 0;
+  let validMetric = 'auc';
   let epoch = 1;
   return {
     signal,
     log: (l: string) => { bar?.stop(); bar = null; console.log(l); },
-    onModelStart: (model: string, epochs: number) => { maxEpochs = epochs; epoch = 1; console.log(`${model}: training (up to ${epochs} epochs)`); },
+    onModelStart: (model: string, epochs: number, metric: string) => { validMetric = metric; maxEpochs = epochs; epoch = 1; console.log(`${model}: training (up to ${epochs} epochs)`); },
     onBatch: (model: string, done: number, total: number, loss: number) => {
       if (!tty) return;
       if (!bar) {
@@ -115,7 +116,9 @@ function progressHooks(signal: AbortSignal) {
       bar?.stop();
       bar = null;
       epoch = e.epoch + 1;
-      const v = Object.entries(e.valid).filter(([k]) => k !== 'count').slice(0, 3).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(' ');
+      // The early-stopping metric first, then AUC.
+      const keys = [validMetric, 'auc'].filter((k, i, a) => k in e.valid && a.indexOf(k) === i);
+      const v = keys.map((k) => `${k} ${e.valid[k].toFixed(4)}`).join(' ');
       console.log(`${model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} | valid ${v} | ${e.seconds.toFixed(1)} s${e.best ? ' *' : ''}`);
     },
   };

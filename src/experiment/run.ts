@@ -43,7 +43,7 @@ export interface RunHooks {
   log?: (line: string) => void;
   onEpoch?: (model: string, e: EpochReport) => void;
   onBatch?: (model: string, done: number, total: number, loss: number) => void;
-  onModelStart?: (model: string, epochs: number) => void;
+  onModelStart?: (model: string, epochs: number, validMetric: string) => void;
   signal?: AbortSignal;
 }
 
@@ -117,7 +117,7 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
     }
     const model = createRecommender(spec.name, spec.config);
     const ckpt = join(dir, 'models', spec.label);
-    hooks.onModelStart?.(spec.label, cfg.train.epochs);
+    hooks.onModelStart?.(spec.label, spec.train.epochs ?? cfg.train.epochs, spec.train.validMetric ?? cfg.train.validMetric);
     const fitStart = performance.now();
     const fit = await model.fit(data, {
       ...cfg.train,

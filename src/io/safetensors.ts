@@ -7,7 +7,8 @@
  *              "__metadata__": { "<key>": "<string value>" } }   (padded with spaces to a multiple of 8)
  *   [rest]     raw little-endian tensor data; offsets are relative to the start of this block
  *
- * Supported dtypes: F32, F64, I32, I64 (read as BigInt64Array), U8, I8, I16, U16, BOOL (as U8).
+ * Supported dtypes: F32, F64, I32, I64 (read as BigInt64Array), U8, I8, I16, U16, BOOL (as U8),
+ * F16 and BF16 (raw bits in a Uint16Array; `toFloat32` converts).
  * Writes are atomic (temp file + rename, `writeFileAtomic`). Reading validates
  * the header (JSON, dtypes, shapes, offsets inside the data block, no overlap,
  * byte counts matching the shapes) and throws an error naming the file.
@@ -15,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/fs.js';
 
-export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'I16' | 'U16' | 'BOOL';
+export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'I16' | 'U16' | 'BOOL' | 'F16' | 'BF16';
 
 export type SafeArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array | Uint16Array;
 
@@ -31,7 +32,7 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, I32: 4, I64: 8, U8: 1, I8: 1, I16: 2, U16: 2, BOOL: 1 };
+const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, I32: 4, I64: 8, U8: 1, I8: 1, I16: 2, U16: 2, BOOL: 1, F16: 2, BF16: 2 };
 
 /** The natural typed array of a dtype. */
 function arrayCtor(dtype: SafeDType): { new (buf: ArrayBuffer): SafeArray } {
@@ -43,7 +44,7 @@ function arrayCtor(dtype: SafeDType): { new (buf: ArrayBuffer): SafeArray } {
     case 'U8': case 'BOOL': return Uint8Array;
     case 'I8': return Int8Array;
     case 'I16': return Int16Array;
-    case 'U16': return Uint16Array;
+    case 'U16': case 'F16': case 'BF16': return Uint16Array;
   }
 }
 
@@ -179,6 +180,38 @@ export function readSafetensors(path: string): SafetensorsFile {
     throw new Error(`safetensors: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   return decodeSafetensors(bytes, path);
+}
+
+/** IEEE half-precision bits to float. */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** Converts any floating-point (or integer) tensor's values to Float32Array; F16 and BF16 are decoded from their bits. */
+export function toFloat32(t: SafeTensor): Float32Array {
+  const d = t.data;
+  if (t.dtype === 'F32') return d as Float32Array;
+  if (t.dtype === 'BF16') {
+    const src = d as Uint16Array;
+    const out = new Uint32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = src[i] << 16;
+    return new Float32Array(out.buffer);
+  }
+  if (t.dtype === 'F16') {
+    const src = d as Uint16Array;
+    const lut = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) lut[i] = halfToFloat(i);
+    const out = new Float32Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = lut[src[i]];
+    return out;
+  }
+  if (t.dtype === 'I64') return Float32Array.from(d as BigInt64Array, (x) => Number(x));
+  return Float32Array.from(d as ArrayLike<number>);
 }
 
 /** Shorthand for an F32 tensor entry. */

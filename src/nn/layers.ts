@@ -4,34 +4,83 @@
  * make tfjs compute the weight gradient as a batched product plus a sum.
  */
 import { layerNorm, tf } from '../engine/index.js';
-import type { ParamStore } from './params.js';
+import type { Init, ParamStore } from './params.js';
 
 export interface LoraConfig {
   r: number;
   alpha: number;
+  /** Dropout on the adapter's input while the store is in training mode (default 0). */
+  dropout?: number;
 }
 
-/** y = x W (+ b) (+ (alpha / r) * x A B), W: [in, out]. LoRA's B starts at zero (PEFT semantics). */
+/**
+ * Where a Linear's weight sits in PyTorch checkpoints: 'out_in' for
+ * torch.nn.Linear ([out, in], transposed on load/save), 'in_out' for GPT-2's
+ * Conv1D ([in, out], as stored here).
+ */
+export type TorchLayout = 'out_in' | 'in_out';
+
+/**
+ * y = x W (+ b) (+ (alpha / r) * dropout(x) A B), W: [in, out]. LoRA's B
+ * starts at zero (PEFT semantics), so an adapter starts as the identity
+ * change; `merge` folds it into W and `unmerge` takes it out again.
+ */
 export class Linear {
   readonly W: tf.Variable;
   readonly b?: tf.Variable;
   A?: tf.Variable;
   B?: tf.Variable;
   scaling = 0;
+  loraDropout = 0;
+  /** The adapter is folded into W (and skipped in apply). */
+  merged = false;
 
-  constructor(store: ParamStore, readonly name: string, readonly inDim: number, readonly outDim: number, bias = true) {
+  constructor(private readonly store: ParamStore, readonly name: string, readonly inDim: number, readonly outDim: number, bias = true,
+    layout: TorchLayout = 'out_in', init?: Init) {
     // Kaiming-uniform(a = sqrt(5)) as in torch.nn.Linear: limit = 1 / sqrt(in).
     const limit = 1 / Math.sqrt(inDim);
-    this.W = store.add(`${name}.weight`, [inDim, outDim], { kind: 'uniform', limit });
-    if (bias) this.b = store.add(`${name}.bias`, [outDim], { kind: 'uniform', limit });
+    this.W = store.add(`${name}.weight`, [inDim, outDim], init ?? { kind: 'uniform', limit });
+    if (layout === 'out_in') store.markTransposed(`${name}.weight`);
+    if (bias) this.b = store.add(`${name}.bias`, [outDim], init ? { kind: 'zeros' } : { kind: 'uniform', limit });
+    store.modules.set(name, this);
   }
 
-  /** Adds a LoRA adapter (A: [in, r] Kaiming-uniform, B: [r, out] zeros). */
+  /** Adds a LoRA adapter (A: [in, r] Kaiming-uniform as PEFT's, B: [r, out] zeros). */
   addLora(store: ParamStore, cfg: LoraConfig): void {
-    if (cfg.r <= 0) throw new Error(`LoRA rank must be positive, got ${cfg.r}`);
+    if (!Number.isInteger(cfg.r) || cfg.r <= 0) throw new Error(`LoRA rank must be a positive integer, got ${cfg.r}`);
+    if (this.A) throw new Error(`${this.name} already has a LoRA adapter`);
     this.A = store.add(`${this.name}.lora_A.weight`, [this.inDim, cfg.r], { kind: 'uniform', limit: 1 / Math.sqrt(this.inDim) });
     this.B = store.add(`${this.name}.lora_B.weight`, [cfg.r, this.outDim], { kind: 'zeros' });
+    // PEFT stores lora_A.weight as [r, in] and lora_B.weight as [out, r].
+    store.markTransposed(`${this.name}.lora_A.weight`);
+    store.markTransposed(`${this.name}.lora_B.weight`);
     this.scaling = cfg.alpha / cfg.r;
+    this.loraDropout = cfg.dropout ?? 0;
+  }
+
+  /** W += scaling * A B (inference without the adapter's extra matmuls). */
+  merge(): void {
+    if (!this.A || !this.B) throw new Error(`${this.name} has no LoRA adapter to merge`);
+    if (this.merged) return;
+    tf.tidy(() => this.W.assign(tf.add(this.W, tf.mul(tf.matMul(this.A!, this.B!), this.scaling))));
+    this.merged = true;
+  }
+
+  /** W -= scaling * A B. */
+  unmerge(): void {
+    if (!this.merged) return;
+    tf.tidy(() => this.W.assign(tf.sub(this.W, tf.mul(tf.matMul(this.A!, this.B!), this.scaling))));
+    this.merged = false;
+  }
+
+  /** Drops the adapter (unmerged first unless `keepMerged`). */
+  removeLora(keepMerged = false): void {
+    if (!this.A) return;
+    if (this.merged && !keepMerged) this.unmerge();
+    this.store.remove(`${this.name}.lora_A.weight`);
+    this.store.remove(`${this.name}.lora_B.weight`);
+    this.A = this.B = undefined;
+    this.merged = false;
   }
 
   apply(x: tf.Tensor): tf.Tensor {
@@ -39,7 +88,10 @@ export class Linear {
     const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, this.inDim]);
     let y = tf.matMul(x2 as tf.Tensor2D, this.W);
     if (this.b) y = tf.add(y, this.b);
-    if (this.A && this.B) y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x2 as tf.Tensor2D, this.A), this.B), this.scaling));
+    if (this.A && this.B && !this.merged) {
+      const xa = this.store.training && this.loraDropout > 0 ? tf.dropout(x2, this.loraDropout) : x2;
+      y = tf.add(y, tf.mul(tf.matMul(tf.matMul(xa as tf.Tensor2D, this.A), this.B), this.scaling));
+    }
     return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outDim]);
   }
 }

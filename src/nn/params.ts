@@ -17,6 +17,16 @@ let variableCounter = 0;
 
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
+  /**
+   * Parameters stored here as the transpose of their Hugging Face / PyTorch
+   * layout: nn.Linear keeps weight as [out, in], llmrec's Linear as [in, out].
+   * Checkpoint readers and writers transpose exactly these names.
+   */
+  readonly transposed = new Set<string>();
+  /** Modules by name (Linear layers register here, so adapters can find them). */
+  readonly modules = new Map<string, object>();
+  /** Training mode: modules apply their dropout (e.g. LoRA's) only when true. */
+  training = false;
   private readonly rng: Rng;
 
   constructor(seed = 0) {
@@ -30,7 +40,7 @@ export class ParamStore {
     switch (init.kind) {
       case 'zeros': values = new Float32Array(n); break;
       case 'ones': values = new Float32Array(n).fill(1); break;
-      case 'normal': values = this.rng.normalArray(n, init.std); break;
+      case 'normal': values = init.std === 0 ? new Float32Array(n) : this.rng.normalArray(n, init.std); break;
       case 'uniform': values = this.rng.uniformArray(n, -init.limit, init.limit); break;
     }
     const init0 = tf.tensor(values, shape, 'float32');
@@ -38,6 +48,26 @@ export class ParamStore {
     init0.dispose(); // the variable holds its own reference to the data
     this.vars.set(name, v);
     return v;
+  }
+
+  /** Marks a registered 2-D parameter as stored transposed relative to the PyTorch layout. */
+  markTransposed(name: string): void {
+    const v = this.get(name);
+    if (v.rank !== 2) throw new Error(`markTransposed: parameter '${name}' has rank ${v.rank}, expected 2`);
+    this.transposed.add(name);
+  }
+
+  /** Unregisters and disposes a parameter. */
+  remove(name: string): void {
+    const v = this.vars.get(name);
+    if (!v) throw new Error(`unknown parameter '${name}'`);
+    v.dispose();
+    this.vars.delete(name);
+    this.transposed.delete(name);
+  }
+
+  has(name: string): boolean {
+    return this.vars.has(name);
   }
 
   get(name: string): tf.Variable {
@@ -64,5 +94,7 @@ export class ParamStore {
   dispose(): void {
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
+    this.transposed.clear();
+    this.modules.clear();
   }
 }

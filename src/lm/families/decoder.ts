@@ -1,0 +1,198 @@
+/**
+ * What every decoder-only family (LLaMA, GPT-2) shares: the forward-pass
+ * contract, the key/value cache, attention masks with padding and caches,
+ * position ids, and attention itself (grouped-query aware).
+ *
+ * Shapes: B batch, T new tokens, P cached tokens, H query heads, G key/value
+ * heads, D head size, V vocabulary.
+ */
+import { MASK_NEG, tf } from '../../engine/index.js';
+import type { ParamStore } from '../../nn/index.js';
+
+/** Keys and values of every layer for the tokens seen so far: [B, G, P, D] each. */
+export interface KVCache {
+  layers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }>;
+  /** Cached positions P. */
+  length: number;
+  /** 1/0 per cached key [B * P] (padding is 0). */
+  keyMask: Uint8Array;
+  /** Next position id per row (after the cached tokens). */
+  nextPosition: Int32Array;
+}
+
+export interface DecoderInput {
+  /** Token ids [B, T], row-major; needs `batch` when flat. */
+  inputIds?: Int32Array | number[][];
+  batch?: number;
+  /** Input vectors [B, T, d] instead of looked-up token embeddings (see lm/inject.ts). */
+  inputsEmbeds?: tf.Tensor3D;
+  /** 1 for real tokens, 0 for padding, [B * T] (the new tokens only; cached keys keep their own). */
+  attentionMask?: ArrayLike<number>;
+  /** Position ids [B * T]; default: continue each row's count of real tokens (left padding works). */
+  positionIds?: Int32Array;
+  cache?: KVCache;
+  /** Return the cache extended by these tokens (tensors kept; dispose with disposeCache). */
+  useCache?: boolean;
+  /** Dropout on (for families that have it). */
+  training?: boolean;
+}
+
+export interface DecoderOutput {
+  logits: tf.Tensor3D;
+  /** Final hidden states (after the last norm) [B, T, d]. */
+  hidden: tf.Tensor3D;
+  cache?: KVCache;
+}
+
+/** A decoder-only language model. */
+export interface CausalLM {
+  readonly family: string;
+  readonly store: ParamStore;
+  readonly hiddenSize: number;
+  readonly vocabSize: number;
+  /** Token embeddings [B, T, d] of ids (what `inputsEmbeds` replaces). */
+  embed(ids: Int32Array, batch: number): tf.Tensor3D;
+  forward(input: DecoderInput): DecoderOutput;
+  /** Tensor names real checkpoints carry that are not parameters here (buffers, tied aliases). */
+  stateDictIgnore(name: string): boolean;
+  /** The Hugging Face config.json object. */
+  configJSON(): Record<string, unknown>;
+  dispose(): void;
+}
+
+/** Normalises ids to a flat Int32Array plus [B, T]. */
+export function flatIds(ids: Int32Array | number[][], batch?: number): { ids: Int32Array; B: number; T: number } {
+  if (ids instanceof Int32Array) {
+    const B = batch ?? 1;
+    if (B <= 0 || ids.length % B !== 0) throw new Error(`inputIds: ${ids.length} ids do not split into batch ${B}`);
+    return { ids, B, T: ids.length / B };
+  }
+  const B = ids.length;
+  const T = B > 0 ? ids[0].length : 0;
+  const out = new Int32Array(B * T);
+  ids.forEach((row, b) => {
+    if (row.length !== T) throw new Error(`inputIds: row ${b} has ${row.length} ids, row 0 has ${T} (pad them)`);
+    out.set(row, b * T);
+  });
+  return { ids: out, B, T };
+}
+
+/** Resolves batch size, length, key mask and positions of a forward call. */
+export function resolveSteps(input: DecoderInput, B: number, T: number): { keyMask: Uint8Array; positions: Int32Array; P: number } {
+  const cache = input.cache;
+  const P = cache?.length ?? 0;
+  if (cache && cache.nextPosition.length !== B) throw new Error(`cache holds batch ${cache.nextPosition.length}, input has ${B}`);
+  const keyMask = new Uint8Array(B * (P + T));
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < P; j++) keyMask[b * (P + T) + j] = cache!.keyMask[b * P + j];
+    for (let t = 0; t < T; t++) {
+      const m = input.attentionMask ? input.attentionMask[b * T + t] : 1;
+      if (m !== 0 && m !== 1) throw new Error(`attentionMask must be 0/1, got ${m} at [${b}, ${t}]`);
+      keyMask[b * (P + T) + P + t] = m;
+    }
+  }
+  let positions = input.positionIds;
+  if (positions) {
+    if (positions.length !== B * T) throw new Error(`positionIds: ${positions.length} values, expected ${B * T}`);
+  } else {
+    positions = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      let next = cache ? cache.nextPosition[b] : 0;
+      for (let t = 0; t < T; t++) {
+        positions[b * T + t] = next;
+        if (keyMask[b * (P + T) + P + t]) next++;
+      }
+    }
+  }
+  return { keyMask, positions, P };
+}
+
+/**
+ * Additive mask [B, 1, T, P + T]: query t (absolute index P + t) sees key j
+ * when j <= P + t, key j is not padding and, with a sliding window w,
+ * (P + t) - j < w (indices, as Hugging Face's Mistral masks). A query whose keys are all masked (a padding
+ * query) sees only itself, so its softmax stays finite.
+ */
+export function attentionMask(keyMask: Uint8Array, B: number, T: number, P: number, window?: number): tf.Tensor4D {
+  const K = P + T;
+  const m = new Float32Array(B * T * K);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * K;
+      let any = false;
+      for (let j = 0; j < K; j++) {
+        const ok = j <= P + t && keyMask[b * K + j] === 1 && (window === undefined || P + t - j < window);
+        if (ok) any = true; else m[row + j] = MASK_NEG;
+      }
+      if (!any) m[row + P + t] = 0;
+    }
+  }
+  return tf.tensor4d(m, [B, 1, T, K]);
+}
+
+/** [B, T, H*D] → [B, H, T, D]. */
+export function splitHeads(x: tf.Tensor, B: number, T: number, H: number, D: number): tf.Tensor4D {
+  return tf.transpose(tf.reshape(x, [B, T, H, D]), [0, 2, 1, 3]);
+}
+
+/** [B, H, T, D] → [B, T, H*D]. */
+export function mergeHeads(x: tf.Tensor, B: number, T: number, H: number, D: number): tf.Tensor3D {
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
+}
+
+/** Repeats G key/value heads to H query heads ([B, G, K, D] → [B, H, K, D]; grouped-query attention). */
+export function repeatKv(x: tf.Tensor4D, H: number): tf.Tensor4D {
+  const [B, G, K, D] = x.shape;
+  if (G === H) return x;
+  if (H % G !== 0) throw new Error(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${G}`);
+  // Rank-3 tile (tfjs has no rank-5 Tile gradient); head h reads kv head floor(h / (H / G)).
+  return tf.reshape(tf.tile(tf.reshape(x, [B * G, 1, K * D]), [1, H / G, 1]), [B, H, K, D]);
+}
+
+/** softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask [B, 1, T, K]. */
+export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, dropout = 0): tf.Tensor4D {
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
+  let probs = tf.softmax(scores);
+  if (dropout > 0) probs = tf.dropout(probs, dropout);
+  return tf.matMul(probs, v) as tf.Tensor4D;
+}
+
+/** Appends this step's keys/values to the cache's (along the position axis). */
+export function extendKv(cached: { k: tf.Tensor4D; v: tf.Tensor4D } | undefined, k: tf.Tensor4D, v: tf.Tensor4D): { k: tf.Tensor4D; v: tf.Tensor4D } {
+  if (!cached) return { k, v };
+  return { k: tf.concat([cached.k, k], 2) as tf.Tensor4D, v: tf.concat([cached.v, v], 2) as tf.Tensor4D };
+}
+
+/** Builds the cache a forward call returns (tensors kept out of any tidy). */
+export function makeCache(layers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }>, keyMask: Uint8Array, positions: Int32Array, B: number, T: number, prev?: KVCache): KVCache {
+  const K = keyMask.length / B;
+  const nextPosition = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    let next = prev ? prev.nextPosition[b] : 0;
+    for (let t = 0; t < T; t++) if (keyMask[b * K + (K - T) + t]) next = Math.max(next, positions[b * T + t] + 1);
+    nextPosition[b] = next;
+  }
+  for (const l of layers) { tf.keep(l.k); tf.keep(l.v); }
+  return { layers, length: K, keyMask, nextPosition };
+}
+
+export function disposeCache(cache: KVCache | undefined): void {
+  if (!cache) return;
+  for (const l of cache.layers) tf.dispose([l.k, l.v]);
+  cache.layers = [];
+}
+
+/**
+ * A cache for B = 1 repeated n times (the shared prompt of n candidates).
+ * The result owns new tensors; the source cache is left as is.
+ */
+export function repeatCache(cache: KVCache, n: number): KVCache {
+  if (cache.nextPosition.length !== 1) throw new Error(`repeatCache needs a batch-1 cache, got batch ${cache.nextPosition.length}`);
+  const layers = cache.layers.map((l) => ({
+    k: tf.keep(tf.tile(l.k, [n, 1, 1, 1])) as tf.Tensor4D,
+    v: tf.keep(tf.tile(l.v, [n, 1, 1, 1])) as tf.Tensor4D,
+  }));
+  const keyMask = new Uint8Array(n * cache.length);
+  for (let i = 0; i < n; i++) keyMask.set(cache.keyMask, i * cache.length);
+  return { layers, length: cache.length, keyMask, nextPosition: new Int32Array(n).fill(cache.nextPosition[0]) };
+}
