@@ -6,6 +6,8 @@
 import type { ParamStore } from '../../nn/index.js';
 import { LlamaForCausalLM, parseLlamaConfig, type ModelInitOptions } from './llama.js';
 import { Gpt2LMHeadModel, parseGpt2Config } from './gpt2.js';
+import { parseT5Config, T5Model } from './t5.js';
+import { BertForMaskedLM, parseBertConfig } from './bert.js';
 
 /** What every family's model offers to checkpoints, LoRA and trainers. */
 export interface LanguageModel {
@@ -40,6 +42,14 @@ export const FAMILIES: FamilyEntry[] = [
   {
     family: 'gpt2', modelTypes: ['gpt2'], kind: 'causal',
     create: (c, o) => new Gpt2LMHeadModel(parseGpt2Config(c, o.source), o),
+  },
+  {
+    family: 't5', modelTypes: ['t5'], kind: 'seq2seq',
+    create: (c, o) => new T5Model(parseT5Config(c, o.source), o),
+  },
+  {
+    family: 'bert', modelTypes: ['bert'], kind: 'masked',
+    create: (c, o) => new BertForMaskedLM(parseBertConfig(c, o.source), o),
   },
 ];
 
