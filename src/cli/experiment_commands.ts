@@ -125,7 +125,7 @@ function progressHooks(signal: AbortSignal) {
 }
 
 /** SIGINT -> abort after the current batch (checkpoint saved); a second Ctrl-C exits at once. */
-function interruptSignal(): AbortSignal {
+export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
   process.once('SIGINT', () => {
     console.error('\nllmrec: stopping after this batch and saving a checkpoint (Ctrl-C again to quit now)');

@@ -13,6 +13,7 @@ import { engineInfo, initEngine, setMatmulPath } from '../engine/index.js';
 import { makeWorkload, runBench, TRAIN_CASES, type TrainCase } from '../bench/run.js';
 import { profileStep } from '../bench/profile.js';
 import { addExperimentCommands } from './experiment_commands.js';
+import { addLmCommands } from './lm_commands.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -97,6 +98,7 @@ export function buildCli(): Command {
       });
     });
   addExperimentCommands(program);
+  addLmCommands(program);
   return program;
 }
 

@@ -1,11 +1,15 @@
 /**
- * From-scratch causal-LM pre-training: documents are tokenised, joined with
+ * From-scratch pre-training of any family: documents are tokenised, joined with
  * an end-of-text token and cut into fixed blocks; blocks are visited in a
  * seeded order (a fresh permutation per epoch, a pure function of the step
  * so a resumed run sees exactly the batches it would have seen); AdamW with
  * warmup + cosine decay and global-norm clipping. Checkpoints (weights,
  * optimizer moments, step) are written atomically every `checkpointEvery`
  * steps and when interrupted; `resume` continues from the last one.
+ *
+ * What is learned from a batch of blocks is an `Objective`: causal LM for
+ * decoders (`causalObjective`), span corruption for T5 and masked LM for
+ * BERT (lm/objectives.ts).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +20,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { Mulberry32, mixSeed } from '../util/random.js';
 import { savePretrained } from './checkpoint.js';
 import type { CausalLM } from './families/decoder.js';
+import type { LanguageModel } from './families/index.js';
 import { causalLmLoss } from './loss.js';
 import { warmupCosine } from './schedule.js';
 import { loadStateDict } from './state_dict.js';
@@ -37,6 +42,22 @@ export interface PretrainOptions {
   onStep?: (s: StepReport) => void;
   onEval?: (step: number, perplexity: number) => void;
 }
+
+/**
+ * A pre-training objective: the loss of a batch of token blocks ([B * T],
+ * row-major). `step` seeds any corruption so a resumed run repeats it.
+ * `training` is false for held-out evaluation (deterministic corruption).
+ */
+export interface Objective<M extends LanguageModel = LanguageModel> {
+  name: string;
+  loss(model: M, ids: Int32Array, B: number, T: number, step: number, training: boolean): tf.Scalar;
+}
+
+/** Next-token prediction on every position (decoder-only families). */
+export const causalObjective: Objective<CausalLM> = {
+  name: 'causal-lm',
+  loss: (model, ids, B, _T, _step, training) => causalLmLoss(model.forward({ inputIds: ids, batch: B, training }).logits, ids),
+};
 
 export interface StepReport { step: number; maxSteps: number; loss: number; lr: number; tokensPerSecond: number }
 
@@ -83,27 +104,31 @@ export function batchIndices(numBlocks: number, batchSize: number, step: number,
   return out;
 }
 
-/** exp(mean next-token NLL) over blocks, `batch` blocks per forward pass. */
+/** exp(mean next-token NLL) over blocks, `batch` blocks per forward pass (causal LM). */
 export function perplexity(model: CausalLM, blocks: readonly Int32Array[], batch = 8): number {
+  return Math.exp(heldOutLoss(model, blocks, causalObjective, batch));
+}
+
+/** Mean objective loss over held-out blocks (each batch weighted by its block count). */
+export function heldOutLoss<M extends LanguageModel>(model: M, blocks: readonly Int32Array[], objective: Objective<M>, batch = 8): number {
   if (blocks.length === 0) throw new Error('perplexity: no held-out blocks (corpus too small for the block size?)');
-  let nll = 0;
+  let sum = 0;
   let count = 0;
   for (let s = 0; s < blocks.length; s += batch) {
     const group = blocks.slice(s, s + batch);
     const T = group[0].length;
     const ids = new Int32Array(group.length * T);
     group.forEach((b, i) => ids.set(b, i * T));
-    const loss = tf.tidy(() => causalLmLoss(model.forward({ inputIds: ids, batch: group.length }).logits, ids).dataSync()[0]);
-    const n = group.length * (T - 1);
-    nll += loss * n;
-    count += n;
+    const loss = tf.tidy(() => objective.loss(model, ids, group.length, T, s, false).dataSync()[0]);
+    sum += loss * group.length;
+    count += group.length;
   }
-  return Math.exp(nll / count);
+  return sum / count;
 }
 
 const CKPT = 'checkpoint';
 
-function saveCheckpoint(dir: string, model: CausalLM, opt: AdamW, step: number, seed: number): void {
+function saveCheckpoint(dir: string, model: LanguageModel, opt: AdamW, step: number, seed: number): void {
   const tmp = join(dir, `${CKPT}.tmp`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -126,7 +151,7 @@ function saveCheckpoint(dir: string, model: CausalLM, opt: AdamW, step: number, 
   rmSync(old, { recursive: true, force: true });
 }
 
-function loadCheckpoint(dir: string, model: CausalLM, opt: AdamW, seed: number): number {
+function loadCheckpoint(dir: string, model: LanguageModel, opt: AdamW, seed: number): number {
   const ck = join(dir, CKPT);
   const state = JSON.parse(readFileSync(join(ck, 'trainer_state.json'), 'utf8')) as { step: number; seed: number };
   if (state.seed !== seed) throw new Error(`resume: checkpoint ${ck} was trained with seed ${state.seed}, this run uses ${seed}`);
@@ -147,11 +172,17 @@ export function hasCheckpoint(dir: string): boolean {
   return existsSync(join(dir, CKPT, 'trainer_state.json'));
 }
 
-/**
- * Trains `model` on `train` blocks; `heldOut` blocks give the perplexity.
- * With `dir`, checkpoints go to `dir/checkpoint`; `resume` continues from it.
- */
+/** Causal-LM pre-training of a decoder (see `pretrain`). */
 export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): PretrainResult {
+  return pretrain(model, causalObjective, train, heldOut, o, dir, resume);
+}
+
+/**
+ * Trains `model` with `objective` on `train` blocks; `heldOut` blocks give
+ * the held-out loss (reported as its exponential, a perplexity). With `dir`,
+ * checkpoints go to `dir/checkpoint`; `resume` continues from it.
+ */
+export function pretrain<M extends LanguageModel>(model: M, objective: Objective<M>, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): PretrainResult {
   if (train.length === 0) throw new Error('pretrain: no training blocks (corpus smaller than one block?)');
   const seed = o.seed ?? 0;
   const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay ?? 0.01, clipNorm: o.clipNorm ?? 1 });
@@ -178,7 +209,7 @@ export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], 
         ids.set(train[b], i * T);
       });
       opt.lr = warmupCosine(step, o.lr, o.warmupSteps, o.maxSteps);
-      const loss = opt.minimize(() => causalLmLoss(model.forward({ inputIds: ids, batch: idx.length, training: true }).logits, ids), vars);
+      const loss = opt.minimize(() => objective.loss(model, ids, idx.length, T, step, true), vars);
       if (!Number.isFinite(loss)) throw new Error(`pretrain: loss became ${loss} at step ${step} (lower the learning rate?)`);
       step++;
       tokens += ids.length;
@@ -188,7 +219,7 @@ export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], 
       if (dir && o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.maxSteps) saveCheckpoint(dir, model, opt, step, seed);
       if (o.evalEvery && step % o.evalEvery === 0 && heldOut.length > 0 && step < o.maxSteps) {
         model.store.training = false;
-        o.onEval?.(step, perplexity(model, heldOut));
+        o.onEval?.(step, Math.exp(heldOutLoss(model, heldOut, objective)));
         model.store.training = true;
       }
     }
@@ -197,7 +228,7 @@ export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], 
   }
   if (dir && (interrupted || step > 0)) saveCheckpoint(dir, model, opt, step, seed);
   opt.dispose();
-  const ppl = heldOut.length > 0 && !interrupted ? perplexity(model, heldOut) : NaN;
+  const ppl = heldOut.length > 0 && !interrupted ? Math.exp(heldOutLoss(model, heldOut, objective)) : NaN;
   if (!interrupted) o.onEval?.(step, ppl);
   const seconds = (performance.now() - t0) / 1000;
   return {

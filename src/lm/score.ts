@@ -31,7 +31,7 @@ function promptInput(p: Prompt): { inputIds?: Int32Array; inputsEmbeds?: tf.Tens
 
 /** Runs the prompt; returns its cache and the log-softmax of the next token [V]. */
 export function encodePrompt(model: CausalLM, prompt: Prompt): { cache: KVCache; nextLogProbs: Float32Array } {
-  const out = model.forward({ ...promptInput(prompt), useCache: true });
+  const out = model.forward({ ...promptInput(prompt), useCache: true, lastLogitsOnly: true });
   const P = out.logits.shape[1];
   const next = tf.tidy(() => tf.logSoftmax(tf.reshape(tf.slice(out.logits, [0, P - 1, 0], [1, 1, -1]), [-1])).dataSync() as Float32Array);
   tf.dispose([out.logits, out.hidden]);

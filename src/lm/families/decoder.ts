@@ -35,9 +35,12 @@ export interface DecoderInput {
   useCache?: boolean;
   /** Dropout on (for families that have it). */
   training?: boolean;
+  /** Compute logits for the last position only ([B, 1, V]; prompts before scoring or generation). */
+  lastLogitsOnly?: boolean;
 }
 
 export interface DecoderOutput {
+  /** [B, T, V], or [B, 1, V] with lastLogitsOnly. */
   logits: tf.Tensor3D;
   /** Final hidden states (after the last norm) [B, T, d]. */
   hidden: tf.Tensor3D;
@@ -195,4 +198,11 @@ export function repeatCache(cache: KVCache, n: number): KVCache {
   const keyMask = new Uint8Array(n * cache.length);
   for (let i = 0; i < n; i++) keyMask.set(cache.keyMask, i * cache.length);
   return { layers, length: cache.length, keyMask, nextPosition: new Int32Array(n).fill(cache.nextPosition[0]) };
+}
+
+/** The hidden states the LM head needs: all positions, or the last one ([B, 1, d]). */
+export function headInput(hidden: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3D {
+  if (!lastOnly) return hidden;
+  const [B, T, d] = hidden.shape;
+  return tf.slice(hidden, [0, T - 1, 0], [B, 1, d]);
 }

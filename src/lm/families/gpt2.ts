@@ -8,7 +8,7 @@ import { fastTanh, tf } from '../../engine/index.js';
 import { Embedding, LayerNorm, Linear, ParamStore } from '../../nn/index.js';
 import { configToJSON, parseConfig } from './config_util.js';
 import {
-  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, makeCache,
+  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, headInput, makeCache,
   mergeHeads, resolveSteps, splitHeads,
 } from './decoder.js';
 import type { ModelInitOptions } from './llama.js';
@@ -160,7 +160,9 @@ export class Gpt2LMHeadModel implements CausalLM {
       x = tf.add(x, drop(b.out.apply(this.act(b.fc.apply(b.ln2.apply(x)))), c.resid_pdrop)) as tf.Tensor3D;
     });
     const hidden = this.lnF.apply(x) as tf.Tensor3D;
-    const logits = tf.reshape(tf.matMul(tf.reshape(hidden, [B * T, d]), this.wte.table, false, true), [B, T, this.vocabSize]) as tf.Tensor3D;
+    const h = headInput(hidden, input.lastLogitsOnly);
+    const Th = h.shape[1];
+    const logits = tf.reshape(tf.matMul(tf.reshape(h, [B * Th, d]), this.wte.table, false, true), [B, Th, this.vocabSize]) as tf.Tensor3D;
     const out: DecoderOutput = { logits, hidden };
     if (input.useCache) out.cache = makeCache(newLayers, keyMask, positions, B, T, input.cache);
     return out;

@@ -10,7 +10,7 @@ import { tf } from '../../engine/index.js';
 import { Embedding, Linear, ParamStore, RMSNorm, silu } from '../../nn/index.js';
 import { parseConfig, configToJSON } from './config_util.js';
 import {
-  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, makeCache,
+  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, headInput, makeCache,
   mergeHeads, repeatKv, resolveSteps, splitHeads,
 } from './decoder.js';
 
@@ -223,9 +223,11 @@ export class LlamaForCausalLM implements CausalLM {
       x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(h2)), l.up.apply(h2)))) as tf.Tensor3D;
     });
     const hidden = this.norm.apply(x) as tf.Tensor3D;
+    const h = headInput(hidden, input.lastLogitsOnly);
+    const Th = h.shape[1];
     const logits = this.lmHead
-      ? this.lmHead.apply(hidden) as tf.Tensor3D
-      : tf.reshape(tf.matMul(tf.reshape(hidden, [B * T, this.hiddenSize]), this.embedTokens.table, false, true), [B, T, this.vocabSize]) as tf.Tensor3D;
+      ? this.lmHead.apply(h) as tf.Tensor3D
+      : tf.reshape(tf.matMul(tf.reshape(h, [B * Th, this.hiddenSize]), this.embedTokens.table, false, true), [B, Th, this.vocabSize]) as tf.Tensor3D;
     const out: DecoderOutput = { logits, hidden };
     if (input.useCache) out.cache = makeCache(newLayers, keyMask, positions, B, T, input.cache);
     return out;

@@ -1,0 +1,141 @@
+/**
+ * Language-model subcommands:
+ *   lm pretrain   train the small default LM (tokenizer + LLaMA-style decoder) on a dataset's train-split text
+ *   lm info       describe a checkpoint folder (family, parameters, tokenizer)
+ *   lm memcheck   write a random-weight checkpoint with Qwen2-0.5B's shapes, load it and score a prompt (time, peak RSS)
+ * Ctrl-C stops after the current step with a checkpoint; `--resume` continues.
+ */
+import { join } from 'node:path';
+import { type Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { initEngine } from '../engine/index.js';
+import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
+import { resolveRunConfig } from './config.js';
+import { interruptSignal } from './experiment_commands.js';
+import { DEFAULT_SMALL_LM, renderSmallLmReport, type SmallLmOptions, trainSmallLm } from '../lm/small_lm.js';
+import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
+import { familyOf } from '../lm/families/index.js';
+import { measureInChild, measureLoadAndScore, QWEN2_0_5B, writeRandomCheckpoint } from '../bench/lm_memory.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
+  return n;
+};
+const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
+  return n;
+};
+
+interface PretrainFlags {
+  data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
+  vocab?: number; hidden?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number;
+  block?: number; batchSize?: number; steps?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number;
+}
+
+export function addLmCommands(program: Command): void {
+  const lm = program.command('lm').description('language models: pre-train the small default LM, inspect checkpoints');
+  lm.command('pretrain')
+    .description('train a byte-level BPE tokenizer and a small LLaMA-style LM on the train-split text of a dataset')
+    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
+    .option('--out <dir>', 'output folder (default runs/lm-<dataset>)')
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
+    .option('--k-core <k>', 'k-core filter', int)
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--vocab <n>', `BPE vocabulary size (default ${DEFAULT_SMALL_LM.vocabSize})`, int)
+    .option('--hidden <d>', `hidden size (default ${DEFAULT_SMALL_LM.hiddenSize})`, int)
+    .option('--layers <n>', `decoder layers (default ${DEFAULT_SMALL_LM.layers})`, int)
+    .option('--heads <n>', `attention heads (default ${DEFAULT_SMALL_LM.heads})`, int)
+    .option('--kv-heads <n>', `key/value heads (default ${DEFAULT_SMALL_LM.kvHeads})`, int)
+    .option('--ffn <n>', `feed-forward size (default ${DEFAULT_SMALL_LM.intermediateSize})`, int)
+    .option('--block <n>', `tokens per training block (default ${DEFAULT_SMALL_LM.blockSize})`, int)
+    .option('--batch-size <n>', `blocks per step (default ${DEFAULT_SMALL_LM.batchSize})`, int)
+    .option('--steps <n>', `training steps (default ${DEFAULT_SMALL_LM.steps})`, int)
+    .option('--lr <x>', `peak learning rate (default ${DEFAULT_SMALL_LM.lr})`, num)
+    .option('--warmup <n>', `warmup steps (default ${DEFAULT_SMALL_LM.warmupSteps})`, int)
+    .option('--seed <n>', `seed (default ${DEFAULT_SMALL_LM.seed})`, int)
+    .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
+    .action(async (f: PretrainFlags) => {
+      await initEngine();
+      const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
+      const cfg = resolveRunConfig(undefined, { data: { name: f.data }, protocol: { ratingThreshold: threshold, kCore: f.kCore, maxHistory: 10, numNegatives: 9 } });
+      const raw = await loadConfiguredData(cfg);
+      const data = prepareSplit(raw, cfg);
+      const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+      const opts: Partial<SmallLmOptions> = Object.fromEntries(Object.entries({
+        vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
+        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
+      }).filter(([, v]) => v !== undefined));
+      console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
+      const tty = Boolean(process.stderr.isTTY);
+      let bar: cliProgress.SingleBar | null = null;
+      let lastLog = 0;
+      const report = trainSmallLm(data, opts, out, {
+        signal: interruptSignal(),
+        log: (s) => console.log(s),
+        onStep: (s) => {
+          if (tty) {
+            if (!bar) {
+              bar = new cliProgress.SingleBar({ format: 'pretrain [{bar}] {value}/{total} steps | loss {loss} | {tps} tok/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+              bar.start(s.maxSteps, s.step - 1, { loss: '-', tps: '-' });
+            }
+            bar.update(s.step, { loss: s.loss.toFixed(3), tps: s.tokensPerSecond.toFixed(0) });
+          } else if (s.step === s.maxSteps || performance.now() - lastLog > 30000) {
+            lastLog = performance.now();
+            console.log(`step ${s.step}/${s.maxSteps}: loss ${s.loss.toFixed(3)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSecond.toFixed(0)} tokens/s`);
+          }
+        },
+        onEvalProgress: (d, t) => { if (!tty && (d === t || d % 200 === 0)) console.log(`next-title evaluation: ${d}/${t} users`); },
+      }, f.resume === true);
+      (bar as cliProgress.SingleBar | null)?.stop();
+      if (report.training.interrupted) {
+        console.log(`interrupted at step ${report.training.steps}; checkpoint in ${join(out, 'checkpoint')}; continue with --resume --out ${out}`);
+        process.exitCode = 130;
+        return;
+      }
+      console.log(renderSmallLmReport(report));
+    });
+
+  lm.command('info <dir>')
+    .description('describe a Hugging Face checkpoint folder: family, parameters, weight size, load time')
+    .action(async (dir: string) => {
+      await initEngine();
+      const cfg = readConfig(dir);
+      const fam = familyOf(cfg, join(dir, 'config.json'));
+      const { model, seconds } = loadPretrained(dir);
+      console.log(`${dir}: ${fam.family} (${String(cfg.model_type)}), ${(model.store.count() / 1e6).toFixed(2)}M parameters, ${(weightBytes(dir) / 2 ** 20).toFixed(1)} MiB of weights, loaded in ${seconds.toFixed(2)} s`);
+      model.dispose();
+    });
+
+  lm.command('memcheck')
+    .description("random-weight checkpoint with Qwen2-0.5B's shapes (bf16): load time, scoring latency and peak RSS, measured in a fresh process")
+    .option('--dir <dir>', 'where to write the checkpoint (default: a temp folder, removed afterwards)')
+    .option('--prompt <n>', 'prompt tokens to score', int, 200)
+    .option('--measure <dir>', 'internal: load and score this checkpoint, print JSON')
+    .option('--out <file>', 'write the measurement as JSON (default bench/lm-memory.json)')
+    .action(async (f: { dir?: string; prompt: number; measure?: string; out?: string }) => {
+      await initEngine();
+      if (f.measure) {
+        console.log(JSON.stringify(measureLoadAndScore(f.measure, f.prompt)));
+        return;
+      }
+      const dir = f.dir ?? mkdtempSync(join(tmpdir(), 'llmrec-qwen2-shapes-'));
+      try {
+        if (!existsSync(join(dir, 'config.json'))) {
+          const t0 = performance.now();
+          const n = writeRandomCheckpoint(QWEN2_0_5B, dir);
+          console.log(`wrote ${(n / 1e6).toFixed(1)}M random bf16 parameters with Qwen2-0.5B's shapes to ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        }
+        const m = measureInChild(process.argv[1], dir, f.prompt);
+        const rec = { model: 'Qwen2-0.5B shapes, random bf16 weights', ...m, weightBytes: weightBytes(dir), date: new Date().toISOString() };
+        console.log(`load ${m.loadSeconds.toFixed(1)} s; score ${m.promptTokens}-token prompt: first ${m.firstScoreSeconds.toFixed(2)} s, then ${m.scoreSeconds.toFixed(2)} s; peak RSS ${(m.peakRssBytes / 2 ** 30).toFixed(2)} GiB; wasm heap in use ${(m.wasmHeapBytes / 2 ** 30).toFixed(2)} GiB`);
+        writeFileAtomic(f.out ?? join('bench', 'lm-memory.json'), JSON.stringify(rec, null, 2) + '\n');
+      } finally {
+        if (!f.dir) rmSync(dir, { recursive: true, force: true });
+      }
+    });
+}

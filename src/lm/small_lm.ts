@@ -1,0 +1,164 @@
+/**
+ * The embedded default language model: a small LLaMA-style decoder trained
+ * from scratch on a dataset's own text (train split only: item sentences
+ * and training histories), with a byte-level BPE tokenizer trained on the
+ * same text. Later methods use it when no pretrained checkpoint is given.
+ *
+ *   outDir/tokenizer.json, tokenizer_config.json   (written first; a resume reuses them)
+ *   outDir/checkpoint/                             resumable training state
+ *   outDir/config.json, model.safetensors          the final model (Hugging Face layout)
+ *   outDir/report.json, report.md                  options, perplexities, next-title metrics
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SplitDataset } from '../data/types.js';
+import { Mulberry32, mixSeed } from '../util/random.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { Tokenizer, trainBpe, withRecSpecialTokens } from './tokenizer/index.js';
+import { LlamaForCausalLM, parseLlamaConfig } from './families/llama.js';
+import { savePretrained } from './checkpoint.js';
+import { buildCorpus, TITLE_SEPARATOR } from './corpus.js';
+import { hasCheckpoint, packBlocks, pretrainCausalLM, type PretrainResult, type StepReport } from './pretrain.js';
+import { evaluateNextTitle, type NextTitleResult } from './next_title.js';
+
+export interface SmallLmOptions {
+  vocabSize: number;
+  hiddenSize: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  intermediateSize: number;
+  blockSize: number;
+  batchSize: number;
+  steps: number;
+  lr: number;
+  warmupSteps: number;
+  seed: number;
+  /** Share of the corpus's documents held out for perplexity (default 0.05). */
+  heldOutFraction: number;
+  /** Users of the test split for the next-title evaluation (0 skips it). */
+  evalUsers: number;
+  checkpointEvery: number;
+}
+
+export const DEFAULT_SMALL_LM: SmallLmOptions = {
+  vocabSize: 4096, hiddenSize: 128, layers: 4, heads: 4, kvHeads: 2, intermediateSize: 344,
+  blockSize: 128, batchSize: 16, steps: 1500, lr: 3e-3, warmupSteps: 100, seed: 2024,
+  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200,
+};
+
+export interface SmallLmReport {
+  dataset: string;
+  options: SmallLmOptions;
+  parameters: number;
+  corpus: { documents: number; heldOutDocuments: number; trainTokens: number; heldOutTokens: number; trainBlocks: number; heldOutBlocks: number };
+  training: PretrainResult;
+  nextTitle?: NextTitleResult;
+}
+
+export interface SmallLmHooks {
+  signal?: AbortSignal;
+  log?: (s: string) => void;
+  onStep?: (s: StepReport) => void;
+  onEvalProgress?: (done: number, total: number) => void;
+}
+
+/** Splits documents into train / held-out with a seeded shuffle. */
+function splitDocs(docs: string[], fraction: number, seed: number): { train: string[]; heldOut: string[] } {
+  const idx = docs.map((_, i) => i);
+  const rng = new Mulberry32(mixSeed(seed, 77));
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  const nHeld = Math.round(docs.length * fraction);
+  const held = new Set(idx.slice(0, nHeld));
+  return { train: docs.filter((_, i) => !held.has(i)), heldOut: docs.filter((_, i) => held.has(i)) };
+}
+
+export function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): SmallLmReport {
+  const o = { ...DEFAULT_SMALL_LM, ...opts };
+  const log = hooks.log ?? (() => {});
+  const docs = buildCorpus(data);
+  const { train, heldOut } = splitDocs(docs, o.heldOutFraction, o.seed);
+  let tok: Tokenizer;
+  if (resume && existsSync(join(outDir, 'tokenizer.json'))) {
+    tok = Tokenizer.fromFile(outDir);
+    log(`tokenizer: reused ${join(outDir, 'tokenizer.json')} (${tok.vocabSize} tokens)`);
+  } else {
+    const t0 = performance.now();
+    tok = trainBpe(train, { vocabSize: o.vocabSize });
+    withRecSpecialTokens(tok);
+    tok.save(outDir);
+    log(`tokenizer: byte-level BPE, ${tok.vocabSize} tokens, trained in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const eos = tok.specialTokens.eos?.id;
+  if (eos === undefined) throw new Error('small LM: the tokenizer has no eos token');
+  const enc = (t: string) => tok.encode(t, { addSpecialTokens: false });
+  const t1 = performance.now();
+  const trainBlocks = packBlocks(train.map(enc), eos, o.blockSize);
+  const heldBlocks = packBlocks(heldOut.map(enc), eos, o.blockSize);
+  log(`corpus: ${docs.length} documents (${heldOut.length} held out), ${trainBlocks.length} + ${heldBlocks.length} blocks of ${o.blockSize} tokens, encoded in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  const config = parseLlamaConfig({
+    model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: o.hiddenSize, intermediate_size: o.intermediateSize,
+    num_hidden_layers: o.layers, num_attention_heads: o.heads, num_key_value_heads: o.kvHeads,
+    max_position_embeddings: Math.max(512, o.blockSize * 4), tie_word_embeddings: true, rms_norm_eps: 1e-6,
+    bos_token_id: tok.specialTokens.bos?.id ?? null, eos_token_id: eos, pad_token_id: tok.specialTokens.pad?.id ?? null,
+  });
+  const model = new LlamaForCausalLM(config, { seed: o.seed });
+  try {
+    const parameters = model.store.count();
+    log(`model: LLaMA-style, d=${o.hiddenSize}, ${o.layers} layers, ${o.heads} heads (${o.kvHeads} kv), ${(parameters / 1e6).toFixed(2)}M parameters`);
+    const training = pretrainCausalLM(model, trainBlocks, heldBlocks, {
+      blockSize: o.blockSize, batchSize: o.batchSize, lr: o.lr, warmupSteps: o.warmupSteps, maxSteps: o.steps,
+      seed: o.seed, checkpointEvery: o.checkpointEvery, signal: hooks.signal, onStep: hooks.onStep,
+    }, outDir, resume && hasCheckpoint(outDir));
+    const report: SmallLmReport = {
+      dataset: data.name, options: o, parameters,
+      corpus: {
+        documents: docs.length, heldOutDocuments: heldOut.length,
+        trainTokens: trainBlocks.length * o.blockSize, heldOutTokens: heldBlocks.length * o.blockSize,
+        trainBlocks: trainBlocks.length, heldOutBlocks: heldBlocks.length,
+      },
+      training,
+    };
+    if (training.interrupted) return report;
+    savePretrained(model, outDir);
+    if (o.evalUsers > 0 && data.test.numNegatives > 0) {
+      const sep = enc(TITLE_SEPARATOR);
+      report.nextTitle = evaluateNextTitle(model, data, data.test, {
+        maxUsers: o.evalUsers, encode: enc, endIds: sep, onProgress: hooks.onEvalProgress,
+      });
+    }
+    writeFileAtomic(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileAtomic(join(outDir, 'report.md'), renderSmallLmReport(report));
+    return report;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function renderSmallLmReport(r: SmallLmReport): string {
+  const f = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
+  const lines = [
+    `# Small LM on ${r.dataset}`, '',
+    `${(r.parameters / 1e6).toFixed(2)}M parameters; ${r.training.steps} steps of ${r.options.batchSize} x ${r.options.blockSize} tokens; ` +
+      `${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held-out tokens.`, '',
+    `| held-out perplexity | final train loss | tokens/s | seconds |`, `|---|---|---|---|`,
+    `| ${r.training.heldOutPerplexity.toFixed(2)} | ${r.training.trainLoss.toFixed(3)} | ${r.training.tokensPerSecond.toFixed(0)} | ${r.training.seconds.toFixed(0)} |`, '',
+  ];
+  if (r.nextTitle) {
+    const n = r.nextTitle;
+    lines.push(`Next-title ranking on the test split: ${n.users} users, ${n.candidates} candidates (target + the split's stored negatives), target-title perplexity ${n.targetPerplexity.toFixed(2)}.`, '');
+    const keys = ['auc', ...Object.keys(n.mean).filter((k) => k !== 'auc')];
+    lines.push(`| scoring | ${keys.join(' | ')} |`, `|---|${keys.map(() => '---').join('|')}|`);
+    lines.push(`| mean log-prob | ${keys.map((k) => f(n.mean[k])).join(' | ')} |`);
+    lines.push(`| sum log-prob | ${keys.map((k) => f(n.sum[k])).join(' | ')} |`, '');
+  }
+  return lines.join('\n');
+}
+
+/** Reads a finished small LM's report. */
+export function readSmallLmReport(dir: string): SmallLmReport {
+  return JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as SmallLmReport;
+}
