@@ -34,7 +34,7 @@ const num = (v: string): number => {
 interface PretrainFlags {
   data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
   vocab?: number; hidden?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number;
-  block?: number; batchSize?: number; steps?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number;
+  block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number;
 }
 
 export function addLmCommands(program: Command): void {
@@ -54,7 +54,8 @@ export function addLmCommands(program: Command): void {
     .option('--ffn <n>', `feed-forward size (default ${DEFAULT_SMALL_LM.intermediateSize})`, int)
     .option('--block <n>', `tokens per training block (default ${DEFAULT_SMALL_LM.blockSize})`, int)
     .option('--batch-size <n>', `blocks per step (default ${DEFAULT_SMALL_LM.batchSize})`, int)
-    .option('--steps <n>', `training steps (default ${DEFAULT_SMALL_LM.steps})`, int)
+    .option('--steps <n>', `training steps (default: ${DEFAULT_SMALL_LM.epochs} epochs, at most ${DEFAULT_SMALL_LM.maxAutoSteps} steps)`, int)
+    .option('--epochs <n>', `passes over the corpus when --steps is not given (default ${DEFAULT_SMALL_LM.epochs})`, num)
     .option('--lr <x>', `peak learning rate (default ${DEFAULT_SMALL_LM.lr})`, num)
     .option('--warmup <n>', `warmup steps (default ${DEFAULT_SMALL_LM.warmupSteps})`, int)
     .option('--seed <n>', `seed (default ${DEFAULT_SMALL_LM.seed})`, int)
@@ -68,7 +69,7 @@ export function addLmCommands(program: Command): void {
       const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
       const opts: Partial<SmallLmOptions> = Object.fromEntries(Object.entries({
         vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
-        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
+        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
       }).filter(([, v]) => v !== undefined));
       console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
       const tty = Boolean(process.stderr.isTTY);

@@ -30,7 +30,10 @@ export interface SmallLmOptions {
   intermediateSize: number;
   blockSize: number;
   batchSize: number;
+  /** Training steps; 0 = `epochs` passes over the training blocks, at most `maxAutoSteps`. */
   steps: number;
+  epochs: number;
+  maxAutoSteps: number;
   lr: number;
   warmupSteps: number;
   seed: number;
@@ -43,7 +46,7 @@ export interface SmallLmOptions {
 
 export const DEFAULT_SMALL_LM: SmallLmOptions = {
   vocabSize: 4096, hiddenSize: 128, layers: 4, heads: 4, kvHeads: 2, intermediateSize: 344,
-  blockSize: 128, batchSize: 16, steps: 1500, lr: 3e-3, warmupSteps: 100, seed: 2024,
+  blockSize: 128, batchSize: 16, steps: 0, epochs: 2, maxAutoSteps: 2000, lr: 3e-3, warmupSteps: 100, seed: 2024,
   heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200,
 };
 
@@ -105,16 +108,17 @@ export function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, 
     max_position_embeddings: Math.max(512, o.blockSize * 4), tie_word_embeddings: true, rms_norm_eps: 1e-6,
     bos_token_id: tok.specialTokens.bos?.id ?? null, eos_token_id: eos, pad_token_id: tok.specialTokens.pad?.id ?? null,
   });
+  const steps = o.steps > 0 ? o.steps : Math.min(o.maxAutoSteps, Math.ceil((o.epochs * trainBlocks.length) / o.batchSize));
   const model = new LlamaForCausalLM(config, { seed: o.seed });
   try {
     const parameters = model.store.count();
     log(`model: LLaMA-style, d=${o.hiddenSize}, ${o.layers} layers, ${o.heads} heads (${o.kvHeads} kv), ${(parameters / 1e6).toFixed(2)}M parameters`);
     const training = pretrainCausalLM(model, trainBlocks, heldBlocks, {
-      blockSize: o.blockSize, batchSize: o.batchSize, lr: o.lr, warmupSteps: o.warmupSteps, maxSteps: o.steps,
+      blockSize: o.blockSize, batchSize: o.batchSize, lr: o.lr, warmupSteps: Math.min(o.warmupSteps, Math.max(1, Math.floor(steps / 10))), maxSteps: steps,
       seed: o.seed, checkpointEvery: o.checkpointEvery, signal: hooks.signal, onStep: hooks.onStep,
     }, outDir, resume && hasCheckpoint(outDir));
     const report: SmallLmReport = {
-      dataset: data.name, options: o, parameters,
+      dataset: data.name, options: { ...o, steps }, parameters,
       corpus: {
         documents: docs.length, heldOutDocuments: heldOut.length,
         trainTokens: trainBlocks.length * o.blockSize, heldOutTokens: heldBlocks.length * o.blockSize,

@@ -22,7 +22,7 @@ import { tf } from '../../engine/index.js';
 import { Embedding, LayerNorm, Linear, ParamStore, type Init } from '../../nn/index.js';
 import { maskedCrossEntropy } from '../loss.js';
 import { configToJSON, parseConfig } from './config_util.js';
-import { additiveKeyMask, flattenIds, hfActivation, SeededDropout, type TokenIds } from './t5.js';
+import { additiveKeyMask, flattenIds, hfActivation, lookupEmbeddings, SeededDropout, type TokenIds } from './common.js';
 
 const ACTS = ['gelu', 'relu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'silu', 'swish', 'tanh'] as const;
 
@@ -194,10 +194,7 @@ export class BertForMaskedLM {
   }
 
   private embedFlat(ids: Int32Array, B: number, T: number): tf.Tensor3D {
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] < 0 || ids[i] >= this.vocabSize) throw new Error(`token id ${ids[i]} at index ${i} is outside [0, ${this.vocabSize})`);
-    }
-    return tf.reshape(this.wordEmbeddings.apply(tf.tensor1d(ids, 'int32')), [B, T, this.hiddenSize]);
+    return lookupEmbeddings(this.wordEmbeddings, ids, B, T);
   }
 
   private drop(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {

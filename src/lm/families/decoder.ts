@@ -8,6 +8,9 @@
  */
 import { MASK_NEG, tf } from '../../engine/index.js';
 import type { ParamStore } from '../../nn/index.js';
+import { flattenIds } from './common.js';
+
+export { mergeHeads, splitHeads } from './common.js';
 
 /** Keys and values of every layer for the tokens seen so far: [B, G, P, D] each. */
 export interface KVCache {
@@ -63,23 +66,6 @@ export interface CausalLM {
   dispose(): void;
 }
 
-/** Normalises ids to a flat Int32Array plus [B, T]. */
-export function flatIds(ids: Int32Array | number[][], batch?: number): { ids: Int32Array; B: number; T: number } {
-  if (ids instanceof Int32Array) {
-    const B = batch ?? 1;
-    if (B <= 0 || ids.length % B !== 0) throw new Error(`inputIds: ${ids.length} ids do not split into batch ${B}`);
-    return { ids, B, T: ids.length / B };
-  }
-  const B = ids.length;
-  const T = B > 0 ? ids[0].length : 0;
-  const out = new Int32Array(B * T);
-  ids.forEach((row, b) => {
-    if (row.length !== T) throw new Error(`inputIds: row ${b} has ${row.length} ids, row 0 has ${T} (pad them)`);
-    out.set(row, b * T);
-  });
-  return { ids: out, B, T };
-}
-
 /** Resolves batch size, length, key mask and positions of a forward call. */
 export function resolveSteps(input: DecoderInput, B: number, T: number): { keyMask: Uint8Array; positions: Int32Array; P: number } {
   const cache = input.cache;
@@ -131,16 +117,6 @@ export function attentionMask(keyMask: Uint8Array, B: number, T: number, P: numb
     }
   }
   return tf.tensor4d(m, [B, 1, T, K]);
-}
-
-/** [B, T, H*D] → [B, H, T, D]. */
-export function splitHeads(x: tf.Tensor, B: number, T: number, H: number, D: number): tf.Tensor4D {
-  return tf.transpose(tf.reshape(x, [B, T, H, D]), [0, 2, 1, 3]);
-}
-
-/** [B, H, T, D] → [B, T, H*D]. */
-export function mergeHeads(x: tf.Tensor, B: number, T: number, H: number, D: number): tf.Tensor3D {
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * D]);
 }
 
 /** Repeats G key/value heads to H query heads ([B, G, K, D] → [B, H, K, D]; grouped-query attention). */
@@ -205,4 +181,29 @@ export function headInput(hidden: tf.Tensor3D, lastOnly: boolean | undefined): t
   if (!lastOnly) return hidden;
   const [B, T, d] = hidden.shape;
   return tf.slice(hidden, [0, T - 1, 0], [B, 1, d]);
+}
+
+/**
+ * Runs a decoder's raw forward in a tidy: only logits, hidden states and the
+ * new cache (whose tensors the raw forward kept) outlive the call.
+ */
+export function tidyForward(raw: () => DecoderOutput): DecoderOutput {
+  let cache: DecoderOutput['cache'];
+  const out = tf.tidy(() => {
+    const r = raw();
+    cache = r.cache;
+    return { logits: r.logits, hidden: r.hidden };
+  });
+  return cache ? { ...out, cache } : out;
+}
+
+/** The input vectors of a forward call: `inputsEmbeds`, or the embeddings of `inputIds`. */
+export function inputVectors(input: DecoderInput, embed: (ids: Int32Array, batch: number) => tf.Tensor3D): { x: tf.Tensor3D; B: number; T: number } {
+  if (input.inputsEmbeds) {
+    const [B, T] = input.inputsEmbeds.shape;
+    return { x: input.inputsEmbeds, B, T };
+  }
+  if (!input.inputIds) throw new Error('forward needs inputIds or inputsEmbeds');
+  const f = flattenIds(input.inputIds, input.batch, 'inputIds');
+  return { x: embed(f.ids, f.B), B: f.B, T: f.T };
 }

@@ -4,13 +4,14 @@
  * Parameter names follow Hugging Face's GPT2LMHeadModel (`transformer.h.0.attn.c_attn.weight`).
  */
 import { z } from 'zod';
-import { fastTanh, tf } from '../../engine/index.js';
+import { tf } from '../../engine/index.js';
 import { Embedding, LayerNorm, Linear, ParamStore } from '../../nn/index.js';
 import { configToJSON, parseConfig } from './config_util.js';
 import {
-  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, headInput, makeCache,
-  mergeHeads, resolveSteps, splitHeads,
+  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
+  mergeHeads, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
+import { hfActivation, lookupEmbeddings } from './common.js';
 import type { ModelInitOptions } from './llama.js';
 
 export const Gpt2ConfigSchema = z.looseObject({
@@ -43,12 +44,6 @@ export function parseGpt2Config(json: unknown, source?: string): Gpt2Config {
   return cfg;
 }
 
-/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-function geluTanh(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-  return tf.mul(tf.mul(x, 0.5), tf.add(fastTanh(inner), 1));
-}
-
 interface Gpt2Block { ln1: LayerNorm; attn: Linear; proj: Linear; ln2: LayerNorm; fc: Linear; out: Linear }
 
 export class Gpt2LMHeadModel implements CausalLM {
@@ -61,6 +56,7 @@ export class Gpt2LMHeadModel implements CausalLM {
   private readonly wpe: Embedding;
   private readonly blocks: Gpt2Block[];
   private readonly lnF: LayerNorm;
+  private readonly act: (x: tf.Tensor) => tf.Tensor;
 
   constructor(config: Gpt2Config, opts: ModelInitOptions = {}) {
     this.config = config;
@@ -88,6 +84,7 @@ export class Gpt2LMHeadModel implements CausalLM {
       };
     });
     this.lnF = new LayerNorm(s, 'transformer.ln_f', d, c.layer_norm_epsilon);
+    this.act = hfActivation(c.activation_function);
   }
 
   configJSON(): Record<string, unknown> {
@@ -100,42 +97,19 @@ export class Gpt2LMHeadModel implements CausalLM {
   }
 
   embed(ids: Int32Array, batch: number): tf.Tensor3D {
-    const T = ids.length / batch;
-    return tf.reshape(this.wte.apply(tf.tensor1d(ids, 'int32')), [batch, T, this.hiddenSize]) as tf.Tensor3D;
+    return lookupEmbeddings(this.wte, ids, batch, ids.length / batch);
   }
 
-  private act(x: tf.Tensor): tf.Tensor {
-    switch (this.config.activation_function) {
-      case 'relu': return tf.relu(x);
-      case 'gelu': return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1));
-      default: return geluTanh(x);
-    }
-  }
 
   /** Tidy: only logits, hidden and the new cache (kept) outlive the call. */
   forward(input: DecoderInput): DecoderOutput {
-    let cache: DecoderOutput['cache'];
-    const out = tf.tidy(() => {
-      const r = this.forwardRaw(input);
-      cache = r.cache;
-      return { logits: r.logits, hidden: r.hidden };
-    });
-    return cache ? { ...out, cache } : out;
+    return tidyForward(() => this.forwardRaw(input));
   }
 
   private forwardRaw(input: DecoderInput): DecoderOutput {
-    let x: tf.Tensor3D;
-    let B: number;
-    let T: number;
-    if (input.inputsEmbeds) {
-      [B, T] = input.inputsEmbeds.shape;
-      x = input.inputsEmbeds;
-    } else {
-      if (!input.inputIds) throw new Error('forward needs inputIds or inputsEmbeds');
-      const f = flatIds(input.inputIds, input.batch);
-      ({ B, T } = f);
-      x = this.embed(f.ids, B);
-    }
+    const v = inputVectors(input, (ids, b) => this.embed(ids, b));
+    let x = v.x;
+    const { B, T } = v;
     const { keyMask, positions, P } = resolveSteps(input, B, T);
     for (const p of positions) {
       if (p < 0 || p >= this.config.n_positions) throw new Error(`position id ${p} is outside GPT-2's n_positions ${this.config.n_positions}`);

@@ -10,9 +10,10 @@ import { tf } from '../../engine/index.js';
 import { Embedding, Linear, ParamStore, RMSNorm, silu } from '../../nn/index.js';
 import { parseConfig, configToJSON } from './config_util.js';
 import {
-  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, flatIds, headInput, makeCache,
-  mergeHeads, repeatKv, resolveSteps, splitHeads,
+  attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
+  mergeHeads, repeatKv, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
+import { lookupEmbeddings } from './common.js';
 
 const RopeScaling = z.union([z.null(), z.looseObject({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number().optional() })]);
 
@@ -134,8 +135,7 @@ export class LlamaForCausalLM implements CausalLM {
   }
 
   embed(ids: Int32Array, batch: number): tf.Tensor3D {
-    const T = ids.length / batch;
-    return tf.reshape(this.embedTokens.apply(tf.tensor1d(ids, 'int32')), [batch, T, this.hiddenSize]) as tf.Tensor3D;
+    return lookupEmbeddings(this.embedTokens, ids, batch, ids.length / batch);
   }
 
   /** cos/sin rows for position ids [B*T] → [B, 1, T, D] each (tables grown on demand, kept). */
@@ -174,28 +174,13 @@ export class LlamaForCausalLM implements CausalLM {
 
   /** Tidy: only logits, hidden and the new cache (kept) outlive the call. */
   forward(input: DecoderInput): DecoderOutput {
-    let cache: DecoderOutput['cache'];
-    const out = tf.tidy(() => {
-      const r = this.forwardRaw(input);
-      cache = r.cache;
-      return { logits: r.logits, hidden: r.hidden };
-    });
-    return cache ? { ...out, cache } : out;
+    return tidyForward(() => this.forwardRaw(input));
   }
 
   private forwardRaw(input: DecoderInput): DecoderOutput {
-    let x: tf.Tensor3D;
-    let B: number;
-    let T: number;
-    if (input.inputsEmbeds) {
-      [B, T] = input.inputsEmbeds.shape;
-      x = input.inputsEmbeds;
-    } else {
-      if (!input.inputIds) throw new Error('forward needs inputIds or inputsEmbeds');
-      const f = flatIds(input.inputIds, input.batch);
-      ({ B, T } = f);
-      x = this.embed(f.ids, B);
-    }
+    const v = inputVectors(input, (ids, b) => this.embed(ids, b));
+    let x = v.x;
+    const { B, T } = v;
     const { keyMask, positions, P } = resolveSteps(input, B, T);
     const c = this.config;
     const window = c.model_type === 'mistral' || c.use_sliding_window ? (c.sliding_window ?? undefined) : undefined;
