@@ -11,6 +11,7 @@ import { engineInfo, initEngine, nativeAvailable, setMatmulPath, type MatmulPath
 import { packageRoot } from '../engine/native.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { gemmFlops, gemmShape, timeDirectBlas, timeEngineGemm, type GemmVariant } from './gemm.js';
+import { runLmBench, type LmBenchRecord } from './lm.js';
 import { median } from './stats.js';
 import { runTorch, torchAvailable } from './torch.js';
 import { gru4recWorkload, llamaWorkload, sasrecWorkload, type Workload } from './workloads.js';
@@ -43,6 +44,8 @@ export interface BenchOptions {
   torch?: boolean;
   gemm?: boolean;
   gemmSizes?: number[];
+  /** LM cases: training tokens/s and prefix-shared scoring against PyTorch, onnxruntime and llama.cpp (default on). */
+  lm?: boolean;
   out?: string;
   log?: (line: string) => void;
 }
@@ -83,7 +86,7 @@ export async function runBench(opts: BenchOptions = {}) {
   const torch = opts.torch === false ? { ok: false, reason: 'disabled (--no-torch)' } : torchAvailable();
   log(`engine: ${info.backend} (simd ${info.simd}), native addon: ${info.native.loaded ? info.native.openblas : `unavailable (${info.native.reason})`}`);
   log(`reference: ${torch.ok ? `PyTorch ${torch.version}` : `PyTorch unavailable: ${torch.reason}`}`);
-  const records: BenchRecord[] = [];
+  const records: Array<BenchRecord | LmBenchRecord> = [];
 
   for (const c of cases) {
     let ref: { ms: number; threads: string } | null = null;
@@ -135,6 +138,8 @@ export async function runBench(opts: BenchOptions = {}) {
     }
     setMatmulPath(paths[0]);
   }
+
+  if (opts.lm !== false) records.push(...await runLmBench({ steps, warmup, log }));
 
   const result = {
     generated_at: new Date().toISOString(),

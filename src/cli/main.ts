@@ -71,10 +71,11 @@ export function buildCli(): Command {
     .option('--quick', 'fewer steps and no GEMM sweep (a few minutes); writes bench/results-quick.json')
     .option('--no-torch', 'skip the PyTorch reference')
     .option('--no-gemm', 'skip the GEMM throughput cases')
+    .option('--no-lm', 'skip the language-model cases (training tokens/s, prefix-shared scoring vs PyTorch, onnxruntime, llama.cpp)')
     .addOption(new Option('--out <file>', 'where to write the JSON results'))
     .option('--profile', 'print a per-kernel profile of one training step of each case instead of timing')
     .option('--path <path>', 'matmul path for --profile (blas or wasm)')
-    .action(async (o: { cases?: TrainCase[]; steps: number; warmup: number; quick?: boolean; torch: boolean; gemm: boolean; out?: string; profile?: boolean; path?: string }) => {
+    .action(async (o: { cases?: TrainCase[]; steps: number; warmup: number; quick?: boolean; torch: boolean; gemm: boolean; lm: boolean; out?: string; profile?: boolean; path?: string }) => {
       if (o.profile) {
         await initEngine();
         if (o.path) setMatmulPath(o.path === 'wasm' ? 'wasm' : 'blas');
@@ -93,6 +94,7 @@ export function buildCli(): Command {
         warmup: o.quick ? 1 : o.warmup,
         torch: o.torch,
         gemm: o.quick ? false : o.gemm,
+        lm: o.lm,
         // Quick runs never overwrite the full record in bench/results.json.
         out: o.out ?? (o.quick ? join(packageRoot, 'bench', 'results-quick.json') : undefined),
       });
