@@ -119,13 +119,20 @@ export function attentionMask(keyMask: Uint8Array, B: number, T: number, P: numb
   return tf.tensor4d(m, [B, 1, T, K]);
 }
 
-/** Repeats G key/value heads to H query heads ([B, G, K, D] → [B, H, K, D]; grouped-query attention). */
+/**
+ * Repeats G key/value heads to H query heads ([B, G, K, D] → [B, H, K, D];
+ * grouped-query attention, head h reads kv head floor(h / (H / G))). A row
+ * gather (block copies, a segment-sum gradient) rather than Tile, whose wasm
+ * kernel copies element by element.
+ */
 export function repeatKv(x: tf.Tensor4D, H: number): tf.Tensor4D {
   const [B, G, K, D] = x.shape;
   if (G === H) return x;
   if (H % G !== 0) throw new Error(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${G}`);
-  // Rank-3 tile (tfjs has no rank-5 Tile gradient); head h reads kv head floor(h / (H / G)).
-  return tf.reshape(tf.tile(tf.reshape(x, [B * G, 1, K * D]), [1, H / G, 1]), [B, H, K, D]);
+  const rep = H / G;
+  const idx = new Int32Array(B * H);
+  for (let r = 0; r < B * G; r++) idx.fill(r, r * rep, (r + 1) * rep);
+  return tf.reshape(tf.gather(tf.reshape(x, [B * G, K * D]), tf.tensor1d(idx, 'int32')), [B, H, K, D]);
 }
 
 /** softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask [B, 1, T, K]. */
@@ -167,10 +174,11 @@ export function disposeCache(cache: KVCache | undefined): void {
  */
 export function repeatCache(cache: KVCache, n: number): KVCache {
   if (cache.nextPosition.length !== 1) throw new Error(`repeatCache needs a batch-1 cache, got batch ${cache.nextPosition.length}`);
-  const layers = cache.layers.map((l) => ({
-    k: tf.keep(tf.tile(l.k, [n, 1, 1, 1])) as tf.Tensor4D,
-    v: tf.keep(tf.tile(l.v, [n, 1, 1, 1])) as tf.Tensor4D,
-  }));
+  const rows = (t: tf.Tensor4D) => tf.tidy(() => {
+    const [, G, K, D] = t.shape;
+    return tf.keep(tf.reshape(tf.gather(tf.reshape(t, [1, G * K * D]), tf.zeros([n], 'int32')), [n, G, K, D])) as tf.Tensor4D;
+  });
+  const layers = cache.layers.map((l) => ({ k: rows(l.k), v: rows(l.v) }));
   const keyMask = new Uint8Array(n * cache.length);
   for (let i = 0; i < n; i++) keyMask.set(cache.keyMask, i * cache.length);
   return { layers, length: cache.length, keyMask, nextPosition: new Int32Array(n).fill(cache.nextPosition[0]) };
