@@ -18,6 +18,7 @@ import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js'
 import { Gpt2LMHeadModel, parseGpt2Config } from '../src/lm/families/gpt2.js';
 import { trainBpe, trainWordPiece, type Tokenizer } from '../src/lm/tokenizer/index.js';
 import { exportStateDict } from '../src/lm/state_dict.js';
+import { packBlocks, pretrainCausalLM } from '../src/lm/pretrain.js';
 import {
   exportGguf, floatToHalf, gguf, GGUF_TOKEN_TYPE, ggufMetadata, type GgufValue, permuteRopeRows, readGguf, readGgufTensor, writeGguf,
 } from '../src/lm/interop/gguf.js';
@@ -346,6 +347,27 @@ describe('llama.cpp parity (node-llama-cpp)', { skip: skipReason }, () => {
       assert.ok(worstLogProb <= v.tol, `max log-prob difference ${worstLogProb} > ${v.tol}`);
       model.dispose();
     });
+  });
+
+  test('a model llmrec trained (causal-LM pre-training on the shop text) gives llama.cpp the same next-token logits', async () => {
+    const model = new LlamaForCausalLM(parseLlamaConfig({
+      model_type: 'llama', vocab_size: tokenizer.vocabSize, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-5, max_position_embeddings: 256, tie_word_embeddings: true,
+    }), { seed: 41 });
+    const eos = tokenizer.specialTokens.eos!.id;
+    const blocks = packBlocks(sentences.map((t) => tokenizer.encode(t, { addSpecialTokens: false })), eos, 32);
+    const held = blocks.slice(0, 4);
+    const r = pretrainCausalLM(model, blocks.slice(4), held, { blockSize: 32, batchSize: 8, lr: 1e-2, warmupSteps: 3, maxSteps: 30, seed: 1 });
+    assert.ok(r.heldOutPerplexity < tokenizer.vocabSize / 3, `trained: held-out perplexity ${r.heldOutPerplexity}`);
+    const path = join(dir, 'trained.gguf');
+    exportGguf(model, tokenizer, path, { dtype: 'f32' });
+    const h = await loadGguf(path);
+    handles.push(h);
+    let worst = 0;
+    for (const ids of prompts) worst = Math.max(worst, maxAbsDiff(await nextTokenLogits(h, ids), refLogits(model, ids)));
+    console.log(`# trained model (perplexity ${r.heldOutPerplexity.toFixed(1)}): max |Δ logit| ${worst.toExponential(2)}`);
+    assert.ok(worst <= 1e-3, `max logit difference ${worst}`);
+    model.dispose();
   });
 
   test('scoreContinuations matches summed log-probs of model.forward, sharing the prompt', async () => {
