@@ -113,6 +113,15 @@ describe('decoder-only families', () => {
       const out = model.forward({ inputIds: x.ids, batch: x.B, attentionMask: x.mask });
       const V = model.vocabSize;
       const d = model.hiddenSize;
+      const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
+      const dl = maxDiff(realRows(out.logits.dataSync(), x, V), realRows(ref.get('logits')!, x, V));
+      const dh = maxDiff(realRows(out.hidden.dataSync(), x, d), realRows(ref.get('hidden')!, x, d));
+      const dg = Math.max(...gradNames.map((n) => {
+        const g = grads[model.store.get(n).name];
+        const ours = model.store.transposed.has(n) ? tf.tidy(() => tf.transpose(g).dataSync()) : g.dataSync();
+        return maxDiff(ours, ref.get(`grad.${n}`)!);
+      }));
+      console.log(`# ${name}: max |diff| logits ${dl.toExponential(1)}, hidden ${dh.toExponential(1)}, loss ${Math.abs(value.dataSync()[0] - ref.get('loss')![0]).toExponential(1)}, gradients ${dg.toExponential(1)}`);
       assertCloseArrays(realRows(out.logits.dataSync(), x, V), realRows(ref.get('logits')!, x, V), { atol: 1e-4, rtol: 1e-4 }, 'logits');
       assertCloseArrays(realRows(out.hidden.dataSync(), x, d), realRows(ref.get('hidden')!, x, d), { atol: 1e-4, rtol: 1e-4 }, 'hidden');
       assertCloseArrays(value.dataSync(), ref.get('loss')!, { atol: 1e-5, rtol: 1e-5 }, 'loss');

@@ -148,6 +148,11 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
       });
     }
     model.dispose();
+    // Re-read before writing: other processes (`--only` runs of the same run
+    // directory) may have added their models' rows meanwhile.
+    const mine = rows.filter((r) => r.model === spec.label);
+    const merged = [...readRows(metricsFile).filter((r) => r.model !== spec.label), ...mine];
+    rows.splice(0, rows.length, ...merged);
     writeFileAtomic(metricsFile, JSON.stringify({ dataset: raw.name, rows }, null, 2) + '\n');
     const first = rows.filter((r) => r.model === spec.label);
     log(`${spec.label}: ${first.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
