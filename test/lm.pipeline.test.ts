@@ -17,7 +17,9 @@ import { buildCorpus, itemTitle } from '../src/lm/corpus.js';
 import { loadPretrained } from '../src/lm/checkpoint.js';
 import { trainSmallLm, type SmallLmOptions } from '../src/lm/small_lm.js';
 import { Tokenizer } from '../src/lm/tokenizer/index.js';
-import { ready } from './helpers.js';
+import { ready, Rng } from './helpers.js';
+import { Gpt2LMHeadModel, parseGpt2Config } from '../src/lm/families/gpt2.js';
+import { pretrainCausalLM } from '../src/lm/pretrain.js';
 
 const TINY: Partial<SmallLmOptions> = {
   vocabSize: 400, hiddenSize: 32, layers: 1, heads: 2, kvHeads: 1, intermediateSize: 64,
@@ -74,5 +76,26 @@ describe('small LM pipeline', () => {
     assert.deepEqual(Array.from(m2.store.get('model.layers.0.mlp.up_proj.weight').dataSync()), Array.from(model.store.get('model.layers.0.mlp.up_proj.weight').dataSync()));
     model.dispose();
     m2.dispose();
+  });
+
+  test('with dropout on (GPT-2, 0.1 everywhere), an interrupted and resumed run equals the uninterrupted one', () => {
+    const cfg = parseGpt2Config({ vocab_size: 50, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2 });
+    const rng = new Rng(9);
+    const blocks = Array.from({ length: 12 }, () => rng.intArray(16, 0, 50));
+    const opts = { blockSize: 16, batchSize: 4, lr: 1e-2, warmupSteps: 1, maxSteps: 6, seed: 3 };
+    const a = new Gpt2LMHeadModel(cfg, { seed: 1 });
+    pretrainCausalLM(a, blocks, [], opts, join(dir, 'gpt2-a'));
+    const b = new Gpt2LMHeadModel(cfg, { seed: 1 });
+    const ac = new AbortController();
+    const first = pretrainCausalLM(b, blocks, [], { ...opts, signal: ac.signal, onStep: (s) => { if (s.step === 3) ac.abort(); } }, join(dir, 'gpt2-b'));
+    assert.equal(first.steps, 3);
+    b.dispose();
+    const c = new Gpt2LMHeadModel(cfg, { seed: 1 });
+    pretrainCausalLM(c, blocks, [], opts, join(dir, 'gpt2-b'), true);
+    for (const name of ['transformer.h.0.mlp.c_fc.weight', 'transformer.wte.weight']) {
+      assert.deepEqual(Array.from(c.store.get(name).dataSync()), Array.from(a.store.get(name).dataSync()), name);
+    }
+    a.dispose();
+    c.dispose();
   });
 });

@@ -209,6 +209,7 @@ export function pretrain<M extends LanguageModel>(model: M, objective: Objective
         ids.set(train[b], i * T);
       });
       opt.lr = warmupCosine(step, o.lr, o.warmupSteps, o.maxSteps);
+      model.store.dropoutStream = step + 1;
       const loss = opt.minimize(() => objective.loss(model, ids, idx.length, T, step, true), vars);
       if (!Number.isFinite(loss)) throw new Error(`pretrain: loss became ${loss} at step ${step} (lower the learning rate?)`);
       step++;

@@ -27,6 +27,12 @@ export class ParamStore {
   readonly modules = new Map<string, object>();
   /** Training mode: modules apply their dropout (e.g. LoRA's) only when true. */
   training = false;
+  /**
+   * Dropout stream: seeded dropout re-seeds from (its seed, this value) when
+   * it changes. Trainers set it to the step, so masks do not depend on how
+   * many steps ran in this process (exact resume).
+   */
+  dropoutStream = 0;
   private readonly rng: Rng;
 
   constructor(seed = 0) {

@@ -132,7 +132,7 @@ export class BertForMaskedLM {
     const c = config;
     const seed = opts.seed ?? 0;
     const s = this.store = new ParamStore(seed);
-    this.dropout = new SeededDropout((seed ^ 0x5eed_d70b) >>> 0);
+    this.dropout = new SeededDropout((seed ^ 0x5eed_d70b) >>> 0, this.store);
     const zero = opts.init === 'zeros';
     const std = zero ? 0 : c.initializer_range;
     const init: Init = zero ? { kind: 'zeros' } : { kind: 'normal', std };

@@ -136,10 +136,10 @@ export function repeatKv(x: tf.Tensor4D, H: number): tf.Tensor4D {
 }
 
 /** softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask [B, 1, T, K]. */
-export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, dropout = 0): tf.Tensor4D {
+export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, dropProbs?: (t: tf.Tensor) => tf.Tensor): tf.Tensor4D {
   const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
   let probs = tf.softmax(scores);
-  if (dropout > 0) probs = tf.dropout(probs, dropout);
+  if (dropProbs) probs = dropProbs(probs);
   return tf.matMul(probs, v) as tf.Tensor4D;
 }
 

@@ -11,7 +11,7 @@ import {
   attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
   mergeHeads, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
-import { hfActivation, lookupEmbeddings } from './common.js';
+import { hfActivation, lookupEmbeddings, SeededDropout } from './common.js';
 import type { ModelInitOptions } from './llama.js';
 
 export const Gpt2ConfigSchema = z.looseObject({
@@ -57,11 +57,13 @@ export class Gpt2LMHeadModel implements CausalLM {
   private readonly blocks: Gpt2Block[];
   private readonly lnF: LayerNorm;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
+  private readonly dropout: SeededDropout;
 
   constructor(config: Gpt2Config, opts: ModelInitOptions = {}) {
     this.config = config;
     const c = config;
     const s = this.store = new ParamStore(opts.seed ?? 0);
+    this.dropout = new SeededDropout(((opts.seed ?? 0) ^ 0x5eed_d70b) >>> 0, s);
     const d = this.hiddenSize = c.n_embd;
     this.vocabSize = c.vocab_size;
     const zero = opts.init === 'zeros';
@@ -119,7 +121,7 @@ export class Gpt2LMHeadModel implements CausalLM {
     const H = c.n_head;
     const D = d / H;
     const train = input.training === true;
-    const drop = (t: tf.Tensor, rate: number): tf.Tensor => (train && rate > 0 ? tf.dropout(t, rate) : t);
+    const drop = (t: tf.Tensor, rate: number): tf.Tensor => (train && rate > 0 ? this.dropout.apply(t, rate) : t);
     x = drop(tf.add(x, tf.reshape(this.wpe.apply(tf.tensor1d(positions, 'int32')), [B, T, d])), c.embd_pdrop) as tf.Tensor3D;
     const mask = attentionMask(keyMask, B, T, P);
     const scale = c.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
@@ -129,7 +131,7 @@ export class Gpt2LMHeadModel implements CausalLM {
       const [q, k, v] = tf.split(qkv, 3, -1);
       const kv = extendKv(input.cache?.layers[i], splitHeads(k, B, T, H, D), splitHeads(v, B, T, H, D));
       if (input.useCache) newLayers.push(kv);
-      const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train ? c.attn_pdrop : 0);
+      const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train && c.attn_pdrop > 0 ? (t) => this.dropout.apply(t, c.attn_pdrop) : undefined);
       x = tf.add(x, drop(b.proj.apply(mergeHeads(att, B, T, H, D)), c.resid_pdrop)) as tf.Tensor3D;
       x = tf.add(x, drop(b.out.apply(this.act(b.fc.apply(b.ln2.apply(x)))), c.resid_pdrop)) as tf.Tensor3D;
     });

@@ -13,7 +13,7 @@ import {
   attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
   mergeHeads, repeatKv, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
-import { lookupEmbeddings } from './common.js';
+import { lookupEmbeddings, SeededDropout } from './common.js';
 
 const RopeScaling = z.union([z.null(), z.looseObject({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number().optional() })]);
 
@@ -89,11 +89,13 @@ export class LlamaForCausalLM implements CausalLM {
   private readonly norm: RMSNorm;
   private readonly lmHead?: Linear;
   private rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; size: number } | null = null;
+  private readonly dropout: SeededDropout;
 
   constructor(config: LlamaConfig, opts: ModelInitOptions = {}) {
     this.config = config;
     const c = config;
     this.store = new ParamStore(opts.seed ?? 0);
+    this.dropout = new SeededDropout(((opts.seed ?? 0) ^ 0x5eed_d70b) >>> 0, this.store);
     const std = c.initializer_range;
     const init = opts.init === 'zeros' ? { kind: 'zeros' as const } : { kind: 'normal' as const, std };
     const d = c.hidden_size;
@@ -194,7 +196,8 @@ export class LlamaForCausalLM implements CausalLM {
       return tf.add(tf.mul(t, cos), tf.mul(tf.concat([tf.neg(b), a], -1), sin)) as tf.Tensor4D;
     };
     const newLayers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
-    const drop = input.training ? c.attention_dropout : 0;
+    const rate = input.training ? c.attention_dropout : 0;
+    const drop = rate > 0 ? (t: tf.Tensor) => this.dropout.apply(t, rate) : undefined;
     this.layers.forEach((l, i) => {
       const h = l.inputNorm.apply(x);
       const q = rotate(splitHeads(l.q.apply(h), B, T, H, D));

@@ -283,7 +283,7 @@ export class T5Model {
     const c = config;
     const seed = opts.seed ?? 0;
     const s = this.store = new ParamStore(seed);
-    this.dropout = new SeededDropout((seed ^ 0x5eed_d70b) >>> 0);
+    this.dropout = new SeededDropout((seed ^ 0x5eed_d70b) >>> 0, this.store);
     const zero = opts.init === 'zeros';
     this.hiddenSize = c.d_model;
     this.vocabSize = c.vocab_size;
