@@ -357,7 +357,7 @@ describe('llama.cpp parity (node-llama-cpp)', { skip: skipReason }, () => {
     const eos = tokenizer.specialTokens.eos!.id;
     const blocks = packBlocks(sentences.map((t) => tokenizer.encode(t, { addSpecialTokens: false })), eos, 32);
     const held = blocks.slice(0, 4);
-    const r = pretrainCausalLM(model, blocks.slice(4), held, { blockSize: 32, batchSize: 8, lr: 1e-2, warmupSteps: 3, maxSteps: 30, seed: 1 });
+    const r = await pretrainCausalLM(model, blocks.slice(4), held, { blockSize: 32, batchSize: 8, lr: 1e-2, warmupSteps: 3, maxSteps: 30, seed: 1 });
     assert.ok(r.heldOutPerplexity < tokenizer.vocabSize / 3, `trained: held-out perplexity ${r.heldOutPerplexity}`);
     const path = join(dir, 'trained.gguf');
     exportGguf(model, tokenizer, path, { dtype: 'f32' });

@@ -278,11 +278,11 @@ function weightsOf(m: LanguageModel): Map<string, Float32Array> {
 const OPTS: PretrainOptions = { blockSize: 64, batchSize: 8, lr: 1e-2, warmupSteps: 4, maxSteps: 40, seed: 3 };
 
 /** Trains a fresh model for `OPTS.maxSteps` steps; returns the held-out loss before and after. */
-function trainFresh<M extends LanguageModel>(make: () => M, objective: Objective<M>, c: Corpus): { before: number; after: number; trainLoss: number } {
+async function trainFresh<M extends LanguageModel>(make: () => M, objective: Objective<M>, c: Corpus): Promise<{ before: number; after: number; trainLoss: number }> {
   const model = make();
   try {
     const before = heldOutLoss(model, c.heldOut, objective);
-    const r = pretrain(model, objective, c.train, c.heldOut, OPTS);
+    const r = await pretrain(model, objective, c.train, c.heldOut, OPTS);
     return { before, after: Math.log(r.heldOutPerplexity), trainLoss: r.trainLoss };
   } finally {
     model.dispose();
@@ -290,23 +290,23 @@ function trainFresh<M extends LanguageModel>(make: () => M, objective: Objective
 }
 
 /** 20 straight steps vs 10 steps, interrupted (checkpoint), then resumed to 20: identical weights. */
-function checkResume<M extends LanguageModel>(make: () => M, objective: Objective<M>, c: Corpus, tag: string): void {
+async function checkResume<M extends LanguageModel>(make: () => M, objective: Objective<M>, c: Corpus, tag: string): Promise<void> {
   const o: PretrainOptions = { ...OPTS, maxSteps: 20 };
   const straight = make();
-  pretrain(straight, objective, c.train, c.heldOut, o);
+  await pretrain(straight, objective, c.train, c.heldOut, o);
   const expected = weightsOf(straight);
   straight.dispose();
 
   const dir = join(work, tag);
   const first = make();
   const ac = new AbortController();
-  const r1 = pretrain(first, objective, c.train, c.heldOut, { ...o, signal: ac.signal, onStep: (s) => { if (s.step === 10) ac.abort(); } }, dir);
+  const r1 = await pretrain(first, objective, c.train, c.heldOut, { ...o, signal: ac.signal, onStep: (s) => { if (s.step === 10) ac.abort(); } }, dir);
   assert.equal(r1.steps, 10);
   assert.ok(r1.interrupted);
   first.dispose();
 
   const resumed = make();
-  const r2 = pretrain(resumed, objective, c.train, c.heldOut, o, dir, true);
+  const r2 = await pretrain(resumed, objective, c.train, c.heldOut, o, dir, true);
   assert.equal(r2.steps, 20);
   const got = weightsOf(resumed);
   resumed.dispose();
@@ -315,7 +315,7 @@ function checkResume<M extends LanguageModel>(make: () => M, objective: Objectiv
 }
 
 describe('objectives end to end', () => {
-  test('T5 span corruption from scratch: held-out loss falls; resume equals a straight run', (t) => {
+  test('T5 span corruption from scratch: held-out loss falls; resume equals a straight run', async (t) => {
     const tok = trainBpe(shopSentences(), { vocabSize: 400 });
     addSentinelTokens(tok, 20);
     const eos = tok.specialTokens.eos?.id ?? assert.fail('no eos');
@@ -331,13 +331,13 @@ describe('objectives end to end', () => {
     assert.equal(objective.name, 'span-corruption');
     const c = blocksOf(tok, eos, OPTS.blockSize);
     const t0 = performance.now();
-    const r = trainFresh(make, objective, c);
+    const r = await trainFresh(make, objective, c);
     t.diagnostic(`T5 (d_model 32, 2+2 layers, vocab ${tok.vocabSize}), ${OPTS.maxSteps} steps of ${OPTS.batchSize}x${OPTS.blockSize}: held-out loss ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (train ${r.trainLoss.toFixed(3)}), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     assert.ok(r.after < r.before - 0.5, `held-out loss ${r.before} → ${r.after}`);
-    checkResume(make, objective, c, 't5');
+    await checkResume(make, objective, c, 't5');
   });
 
-  test('BERT masked LM from scratch: held-out loss falls; resume equals a straight run', (t) => {
+  test('BERT masked LM from scratch: held-out loss falls; resume equals a straight run', async (t) => {
     const tok = trainWordPiece(shopSentences(), { vocabSize: 400 });
     const sep = tok.specialTokens.sep?.id ?? assert.fail('no [SEP]');
     const cfg = parseBertConfig({
@@ -351,10 +351,10 @@ describe('objectives end to end', () => {
     assert.equal(objective.name, 'masked-lm');
     const c = blocksOf(tok, sep, OPTS.blockSize);
     const t0 = performance.now();
-    const r = trainFresh(make, objective, c);
+    const r = await trainFresh(make, objective, c);
     t.diagnostic(`BERT (hidden 32, 2 layers, vocab ${tok.vocabSize}), ${OPTS.maxSteps} steps of ${OPTS.batchSize}x${OPTS.blockSize}: held-out loss ${r.before.toFixed(3)} → ${r.after.toFixed(3)} (train ${r.trainLoss.toFixed(3)}), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     assert.ok(r.after < r.before - 0.5, `held-out loss ${r.before} → ${r.after}`);
-    checkResume(make, objective, c, 'bert');
+    await checkResume(make, objective, c, 'bert');
   });
 
   test('objectiveFor: causal for decoders, ids from the tokenizer, errors name what is missing', () => {

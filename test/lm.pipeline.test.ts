@@ -51,9 +51,9 @@ describe('small LM pipeline', () => {
     assert.equal(buildCorpus(data, { historyDocs: false }).length, data.numItems);
   });
 
-  test('trains, reports, saves a loadable folder; resume reproduces the uninterrupted run', () => {
+  test('trains, reports, saves a loadable folder; resume reproduces the uninterrupted run', async () => {
     const straight = join(dir, 'straight');
-    const r = trainSmallLm(data, TINY, straight);
+    const r = await trainSmallLm(data, TINY, straight);
     assert.equal(r.training.steps, 24);
     assert.ok(r.training.heldOutPerplexity < r.parameters, 'finite');
     const vocab = Tokenizer.fromFile(straight).vocabSize;
@@ -66,10 +66,10 @@ describe('small LM pipeline', () => {
 
     const resumed = join(dir, 'resumed');
     const ac = new AbortController();
-    const first = trainSmallLm(data, TINY, resumed, { signal: ac.signal, onStep: (s) => { if (s.step === 10) ac.abort(); } });
+    const first = await trainSmallLm(data, TINY, resumed, { signal: ac.signal, onStep: (s) => { if (s.step === 10) ac.abort(); } });
     assert.equal(first.training.interrupted, true);
     assert.equal(first.training.steps, 10);
-    const second = trainSmallLm(data, TINY, resumed, {}, true);
+    const second = await trainSmallLm(data, TINY, resumed, {}, true);
     assert.equal(second.training.steps, 24);
     const { model: m2 } = loadPretrained(resumed);
     assert.deepEqual(Array.from(m2.store.get('model.norm.weight').dataSync()), w1, 'same weights after resume');
@@ -78,24 +78,39 @@ describe('small LM pipeline', () => {
     m2.dispose();
   });
 
-  test('with dropout on (GPT-2, 0.1 everywhere), an interrupted and resumed run equals the uninterrupted one', () => {
+  test('with dropout on (GPT-2, 0.1 everywhere), an interrupted and resumed run equals the uninterrupted one', async () => {
     const cfg = parseGpt2Config({ vocab_size: 50, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2 });
     const rng = new Rng(9);
     const blocks = Array.from({ length: 12 }, () => rng.intArray(16, 0, 50));
     const opts = { blockSize: 16, batchSize: 4, lr: 1e-2, warmupSteps: 1, maxSteps: 6, seed: 3 };
     const a = new Gpt2LMHeadModel(cfg, { seed: 1 });
-    pretrainCausalLM(a, blocks, [], opts, join(dir, 'gpt2-a'));
+    await pretrainCausalLM(a, blocks, [], opts, join(dir, 'gpt2-a'));
     const b = new Gpt2LMHeadModel(cfg, { seed: 1 });
     const ac = new AbortController();
-    const first = pretrainCausalLM(b, blocks, [], { ...opts, signal: ac.signal, onStep: (s) => { if (s.step === 3) ac.abort(); } }, join(dir, 'gpt2-b'));
+    const first = await pretrainCausalLM(b, blocks, [], { ...opts, signal: ac.signal, onStep: (s) => { if (s.step === 3) ac.abort(); } }, join(dir, 'gpt2-b'));
     assert.equal(first.steps, 3);
     b.dispose();
     const c = new Gpt2LMHeadModel(cfg, { seed: 1 });
-    pretrainCausalLM(c, blocks, [], opts, join(dir, 'gpt2-b'), true);
+    await pretrainCausalLM(c, blocks, [], opts, join(dir, 'gpt2-b'), true);
     for (const name of ['transformer.h.0.mlp.c_fc.weight', 'transformer.wte.weight']) {
       assert.deepEqual(Array.from(c.store.get(name).dataSync()), Array.from(a.store.get(name).dataSync()), name);
     }
     a.dispose();
     c.dispose();
+  });
+
+  test('an abort fired from the event loop (as a Ctrl-C handler does) stops pre-training with a checkpoint', async () => {
+    const cfg = parseGpt2Config({ vocab_size: 50, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2 });
+    const rng = new Rng(10);
+    const blocks = Array.from({ length: 8 }, () => rng.intArray(16, 0, 50));
+    const m = new Gpt2LMHeadModel(cfg, { seed: 2 });
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 300);
+    const r = await pretrainCausalLM(m, blocks, [], { blockSize: 16, batchSize: 2, lr: 1e-3, warmupSteps: 1, maxSteps: 100000, seed: 1, signal: ac.signal }, join(dir, 'abort'));
+    clearTimeout(timer);
+    assert.equal(r.interrupted, true);
+    assert.ok(r.steps > 0 && r.steps < 100000);
+    assert.ok(existsSync(join(dir, 'abort', 'checkpoint', 'trainer_state.json')));
+    m.dispose();
   });
 });

@@ -75,7 +75,7 @@ export function addLmCommands(program: Command): void {
       const tty = Boolean(process.stderr.isTTY);
       let bar: cliProgress.SingleBar | null = null;
       let lastLog = 0;
-      const report = trainSmallLm(data, opts, out, {
+      const report = await trainSmallLm(data, opts, out, {
         signal: interruptSignal(),
         log: (s) => console.log(s),
         onStep: (s) => {

@@ -173,16 +173,18 @@ export function hasCheckpoint(dir: string): boolean {
 }
 
 /** Causal-LM pre-training of a decoder (see `pretrain`). */
-export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): PretrainResult {
+export function pretrainCausalLM(model: CausalLM, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): Promise<PretrainResult> {
   return pretrain(model, causalObjective, train, heldOut, o, dir, resume);
 }
 
 /**
  * Trains `model` with `objective` on `train` blocks; `heldOut` blocks give
  * the held-out loss (reported as its exponential, a perplexity). With `dir`,
- * checkpoints go to `dir/checkpoint`; `resume` continues from it.
+ * checkpoints go to `dir/checkpoint`; `resume` continues from it. The loop
+ * yields to the event loop every step, so an AbortSignal fired from a signal
+ * handler (Ctrl-C) stops it after the current step with a checkpoint.
  */
-export function pretrain<M extends LanguageModel>(model: M, objective: Objective<M>, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): PretrainResult {
+export async function pretrain<M extends LanguageModel>(model: M, objective: Objective<M>, train: readonly Int32Array[], heldOut: readonly Int32Array[], o: PretrainOptions, dir?: string, resume = false): Promise<PretrainResult> {
   if (train.length === 0) throw new Error('pretrain: no training blocks (corpus smaller than one block?)');
   const seed = o.seed ?? 0;
   const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay ?? 0.01, clipNorm: o.clipNorm ?? 1 });
@@ -201,6 +203,8 @@ export function pretrain<M extends LanguageModel>(model: M, objective: Objective
   model.store.training = true;
   try {
     while (step < o.maxSteps) {
+      // Yield to the event loop so a SIGINT handler (Ctrl-C -> abort) can run.
+      await new Promise<void>((r) => setImmediate(r));
       if (o.signal?.aborted) { interrupted = true; break; }
       const idx = batchIndices(train.length, o.batchSize, step, seed);
       const ids = new Int32Array(idx.length * T);

@@ -79,7 +79,7 @@ function splitDocs(docs: string[], fraction: number, seed: number): { train: str
   return { train: docs.filter((_, i) => !held.has(i)), heldOut: docs.filter((_, i) => held.has(i)) };
 }
 
-export function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): SmallLmReport {
+export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): Promise<SmallLmReport> {
   const o = { ...DEFAULT_SMALL_LM, ...opts };
   const log = hooks.log ?? (() => {});
   const docs = buildCorpus(data);
@@ -113,7 +113,7 @@ export function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, 
   try {
     const parameters = model.store.count();
     log(`model: LLaMA-style, d=${o.hiddenSize}, ${o.layers} layers, ${o.heads} heads (${o.kvHeads} kv), ${(parameters / 1e6).toFixed(2)}M parameters`);
-    const training = pretrainCausalLM(model, trainBlocks, heldBlocks, {
+    const training = await pretrainCausalLM(model, trainBlocks, heldBlocks, {
       blockSize: o.blockSize, batchSize: o.batchSize, lr: o.lr, warmupSteps: Math.min(o.warmupSteps, Math.max(1, Math.floor(steps / 10))), maxSteps: steps,
       seed: o.seed, checkpointEvery: o.checkpointEvery, signal: hooks.signal, onStep: hooks.onStep,
     }, outDir, resume && hasCheckpoint(outDir));
