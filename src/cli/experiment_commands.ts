@@ -22,12 +22,13 @@ import { loadRecommender } from '../models/registry.js';
 import { loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from './config.js';
 
-const num = (v: string): number => {
+/** Commander parsers for numeric flags (shared by every subcommand). */
+export const num = (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
   return n;
 };
-const int = (v: string): number => {
+export const int = (v: string): number => {
   const n = num(v);
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
   return n;

@@ -6,12 +6,12 @@
  * Ctrl-C stops after the current step with a checkpoint; `--resume` continues.
  */
 import { join } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
 import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
 import { resolveRunConfig } from './config.js';
-import { interruptSignal } from './experiment_commands.js';
+import { int, interruptSignal, num } from './experiment_commands.js';
 import { DEFAULT_SMALL_LM, renderSmallLmReport, type SmallLmOptions, trainSmallLm } from '../lm/small_lm.js';
 import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
@@ -20,16 +20,6 @@ import { writeFileAtomic } from '../util/fs.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer, got '${v}'`);
-  return n;
-};
-const num = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got '${v}'`);
-  return n;
-};
 
 interface PretrainFlags {
   data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
