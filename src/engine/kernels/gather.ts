@@ -33,10 +33,14 @@ function gatherV2(args: {
     // Axis-0 lookup (embeddings): one native call, indices range-checked there.
     const bad = (idx as Int32Array).findIndex((v) => v < 0 || v >= axisDim);
     util.assert(bad < 0, () => `GatherV2: the index value ${idx[bad]} is not in [0, ${axisDim - 1}]`);
+    // Read the count before makeOutput: allocating may grow the wasm heap,
+    // which detaches every earlier view (idx.length would then read 0 and no
+    // row would be copied).
+    const count = idx.length;
     const out = backend.makeOutput(info.outputShape, x.dtype);
     if (util.sizeFromShape(info.outputShape) === 0) return out;
     addon.gatherRows(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(indices) as Int32Array,
-      idx.length, info.sliceSize, backend.typedArrayFromHeap(out) as Float32Array);
+      count, info.sliceSize, backend.typedArrayFromHeap(out) as Float32Array);
     return out;
   }
   for (let i = 0; i < idx.length; i++) {
