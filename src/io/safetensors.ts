@@ -192,6 +192,17 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+let HALF_TABLE: Float32Array | null = null;
+
+/** All 65,536 half-precision values as floats, built once per process. */
+function halfTable(): Float32Array {
+  if (!HALF_TABLE) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) HALF_TABLE[i] = halfToFloat(i);
+  }
+  return HALF_TABLE;
+}
+
 /** Converts any floating-point (or integer) tensor's values to Float32Array; F16 and BF16 are decoded from their bits. */
 export function toFloat32(t: SafeTensor): Float32Array {
   const d = t.data;
@@ -204,8 +215,7 @@ export function toFloat32(t: SafeTensor): Float32Array {
   }
   if (t.dtype === 'F16') {
     const src = d as Uint16Array;
-    const lut = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) lut[i] = halfToFloat(i);
+    const lut = halfTable();
     const out = new Float32Array(src.length);
     for (let i = 0; i < src.length; i++) out[i] = lut[src[i]];
     return out;
