@@ -6,7 +6,7 @@
  * an uninterrupted one. Also: the corpus never contains validation/test items.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -60,6 +60,9 @@ describe('small LM pipeline', () => {
     assert.ok(r.training.heldOutPerplexity < vocab / 3, `perplexity ${r.training.heldOutPerplexity} well below the vocabulary ${vocab}`);
     assert.ok(r.nextTitle && r.nextTitle.users === 20 && r.nextTitle.candidates === 10);
     assert.ok(r.nextTitle.mean.auc! >= 0 && r.nextTitle.mean.auc! <= 1);
+    // Random and Pop are reported beside the LM, on the same 20 users.
+    assert.ok(r.nextTitle.baselines.random.auc! >= 0 && r.nextTitle.baselines.pop['hr@1'] !== undefined);
+    assert.ok(readFileSync(join(straight, 'report.md'), 'utf8').includes('| Pop (same users) |'));
     for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'report.json', 'report.md']) assert.ok(existsSync(join(straight, f)), f);
     const { model } = loadPretrained(straight);
     const w1 = Array.from(model.store.get('model.norm.weight').dataSync());

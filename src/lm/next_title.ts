@@ -13,6 +13,8 @@ import type { MetricValues } from '../eval/types.js';
 import type { CausalLM } from './families/decoder.js';
 import { scoreContinuations } from './score.js';
 import { historyPrompt, itemTitle, TITLE_SEPARATOR } from './corpus.js';
+import { createRecommender } from '../models/registry.js';
+import { evaluateRecommender } from '../eval/evaluate.js';
 
 export interface NextTitleOptions {
   /** Evaluate at most this many users (a seeded-free prefix of the split's order; default all). */
@@ -38,9 +40,33 @@ export interface NextTitleResult {
   sum: MetricValues;
   /** exp(mean NLL per token) of the target titles (with their end token) given the history. */
   targetPerplexity: number;
+  /** Random and Pop (fitted on the training split) on the same users and candidates. */
+  baselines: { random: MetricValues; pop: MetricValues };
 }
 
-export function evaluateNextTitle(model: CausalLM, data: SplitDataset, split: EvalSplit, o: NextTitleOptions): NextTitleResult {
+/** Random and Pop ranked on the first `n` users of `split` (the LM's users), same candidates and ties rule. */
+async function baselinesOn(data: SplitDataset, which: 'valid' | 'test', n: number, ks: number[]): Promise<{ random: MetricValues; pop: MetricValues }> {
+  const s = data[which];
+  const sub: SplitDataset = {
+    ...data,
+    [which]: {
+      ...s, count: n, user: s.user.subarray(0, n), history: s.history.subarray(0, n * s.L),
+      target: s.target.subarray(0, n), negatives: s.negatives.subarray(0, n * s.numNegatives),
+    },
+  };
+  const out: Record<string, MetricValues> = {};
+  for (const name of ['random', 'pop']) {
+    const m = createRecommender(name);
+    await m.fit(data, { epochs: 1, batchSize: 256, lr: 1e-3, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: data.config.seed });
+    const { count: _count, ...metrics } = evaluateRecommender(m, sub, which, { protocol: 'sampled', ks });
+    out[name] = metrics;
+    m.dispose();
+  }
+  return { random: out.random, pop: out.pop };
+}
+
+export async function evaluateNextTitle(model: CausalLM, data: SplitDataset, which: 'valid' | 'test', o: NextTitleOptions): Promise<NextTitleResult> {
+  const split: EvalSplit = data[which];
   if (split.numNegatives === 0) throw new Error('evaluateNextTitle needs sampled negatives in the split (protocol numNegatives > 0)');
   const n = Math.min(split.count, o.maxUsers ?? split.count);
   const ks = o.ks ?? [1, 3, 5];
@@ -71,5 +97,8 @@ export function evaluateNextTitle(model: CausalLM, data: SplitDataset, split: Ev
     tokens += s.tokens[0];
     o.onProgress?.(u + 1, n);
   }
-  return { users: n, candidates: 1 + split.numNegatives, mean: accMean.result(), sum: accSum.result(), targetPerplexity: Math.exp(nll / Math.max(1, tokens)) };
+  return {
+    users: n, candidates: 1 + split.numNegatives, mean: accMean.result(), sum: accSum.result(),
+    targetPerplexity: Math.exp(nll / Math.max(1, tokens)), baselines: await baselinesOn(data, which, n, ks),
+  };
 }

@@ -130,7 +130,7 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
     savePretrained(model, outDir);
     if (o.evalUsers > 0 && data.test.numNegatives > 0) {
       const sep = enc(TITLE_SEPARATOR);
-      report.nextTitle = evaluateNextTitle(model, data, data.test, {
+      report.nextTitle = await evaluateNextTitle(model, data, 'test', {
         maxUsers: o.evalUsers, encode: enc, endIds: sep, onProgress: hooks.onEvalProgress,
       });
     }
@@ -156,6 +156,8 @@ export function renderSmallLmReport(r: SmallLmReport): string {
     lines.push(`Next-title ranking on the test split: ${n.users} users, ${n.candidates} candidates (target + the split's stored negatives), target-title perplexity ${n.targetPerplexity.toFixed(2)}.`, '');
     const keys = ['auc', ...Object.keys(n.mean).filter((k) => k !== 'auc')];
     lines.push(`| scoring | ${keys.join(' | ')} |`, `|---|${keys.map(() => '---').join('|')}|`);
+    lines.push(`| Random (same users) | ${keys.map((k) => f(n.baselines.random[k])).join(' | ')} |`);
+    lines.push(`| Pop (same users) | ${keys.map((k) => f(n.baselines.pop[k])).join(' | ')} |`);
     lines.push(`| mean log-prob | ${keys.map((k) => f(n.mean[k])).join(' | ')} |`);
     lines.push(`| sum log-prob | ${keys.map((k) => f(n.sum[k])).join(' | ')} |`, '');
   }
