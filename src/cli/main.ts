@@ -14,6 +14,7 @@ import { makeWorkload, runBench, TRAIN_CASES, type TrainCase } from '../bench/ru
 import { profileStep } from '../bench/profile.js';
 import { addExperimentCommands } from './experiment_commands.js';
 import { addLmCommands } from './lm_commands.js';
+import { addRunCommands } from './run_commands.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -101,6 +102,7 @@ export function buildCli(): Command {
     });
   addExperimentCommands(program);
   addLmCommands(program);
+  addRunCommands(program);
   return program;
 }
 

@@ -42,12 +42,14 @@ export interface SmallLmOptions {
   /** Users of the test split for the next-title evaluation (0 skips it). */
   evalUsers: number;
   checkpointEvery: number;
+  /** Extra documents for the tokenizer and the corpus (e.g. prompt templates' wording and answer words; never data). */
+  extraDocuments: string[];
 }
 
 export const DEFAULT_SMALL_LM: SmallLmOptions = {
   vocabSize: 4096, hiddenSize: 128, layers: 4, heads: 4, kvHeads: 2, intermediateSize: 344,
   blockSize: 128, batchSize: 16, steps: 0, epochs: 2, maxAutoSteps: 2000, lr: 3e-3, warmupSteps: 100, seed: 2024,
-  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200,
+  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200, extraDocuments: [],
 };
 
 export interface SmallLmReport {
@@ -82,7 +84,7 @@ function splitDocs(docs: string[], fraction: number, seed: number): { train: str
 export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): Promise<SmallLmReport> {
   const o = { ...DEFAULT_SMALL_LM, ...opts };
   const log = hooks.log ?? (() => {});
-  const docs = buildCorpus(data);
+  const docs = [...buildCorpus(data), ...o.extraDocuments];
   const { train, heldOut } = splitDocs(docs, o.heldOutFraction, o.seed);
   let tok: Tokenizer;
   if (resume && existsSync(join(outDir, 'tokenizer.json'))) {

@@ -115,6 +115,12 @@ export interface PromptInput {
   targetTitle: string;
   /** Expert guidance text (GANPrompt's <Guide> slot); omitted: the slot renders empty. */
   guidance?: string;
+  /**
+   * Render {user} / {item} as the <UserID> / <ItemID> placeholder tokens
+   * (default true). False renders them empty: the prompt of a model without
+   * collaborative vectors (TALLRec, CoLLM's first step).
+   */
+  idTokens?: boolean;
 }
 
 /** Renders a prompt (without the answer). Empty lines left by an empty {guide} are removed. */
@@ -123,12 +129,13 @@ export function renderPrompt(t: PromptTemplate, x: PromptInput): string {
     instruction: t.instruction,
     history: x.historyTitles.length > 0 ? x.historyTitles.join(t.historySeparator ?? ', ') : '(nothing yet)',
     target: x.targetTitle,
-    user: USER_ID_TOKEN,
-    item: ITEM_ID_TOKEN,
+    user: x.idTokens === false ? '' : USER_ID_TOKEN,
+    item: x.idTokens === false ? '' : ITEM_ID_TOKEN,
     guide: x.guidance ? `${GUIDE_TOKEN} ${x.guidance}` : '',
   };
   const text = t.text.replace(/\{([a-z]+)\}/g, (_, s: string) => values[s as Slot]);
-  return text.split('\n').filter((l) => l.trim() !== '').join('\n');
+  // Empty slots leave empty lines and doubled / trailing spaces: drop them.
+  return text.split('\n').map((l) => l.replace(/ {2,}/g, ' ').trim()).filter((l) => l !== '').join('\n');
 }
 
 /** The full training text: prompt, a space, the answer word. */

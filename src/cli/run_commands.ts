@@ -1,0 +1,94 @@
+/**
+ * `llmrec run ganprompt`: the GANPrompt study end to end (see
+ * src/methods/ganprompt/pipeline.ts) on the embedded dataset or real data.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { initEngine } from '../engine/index.js';
+import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
+import { readConfigFile, resolveRunConfig } from './config.js';
+import { int, interruptSignal } from './experiment_commands.js';
+import { RECIPES, renderGanPromptReport, runGanPrompt } from '../methods/ganprompt/pipeline.js';
+
+interface GanPromptFlags {
+  data: string;
+  config?: string;
+  out?: string;
+  resume?: boolean;
+  lm?: string;
+  collab?: string;
+  collabDir?: string;
+  baselines?: string[];
+  evalUsers?: number;
+  trainUsers?: number;
+  recipes?: string[];
+  ratingThreshold?: string;
+  kCore?: number;
+  seed?: number;
+}
+
+export function addRunCommands(program: Command): void {
+  const run = program.command('run').description('run a method end to end (staged, checkpointed, resumable)');
+  run.command('ganprompt')
+    .description('GANPrompt with TALLRec, CoLLM, the ablations and the prompt-robustness evaluation')
+    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
+    .option('-c, --config <file>', 'JSON file: { data?, protocol?, ganprompt? } (pipeline options, see docs)')
+    .option('--out <dir>', 'run directory (default runs/ganprompt-<dataset>)')
+    .option('--resume', 'continue the run in --out (finished stages are skipped)')
+    .option('--lm <dir>', 'a pretrained causal LM folder (default: train the small LM on the data)')
+    .option('--collab <model>', 'collaborative model to train (default sasrec)')
+    .option('--collab-dir <dir>', 'a saved collaborative model folder instead of training one')
+    .option('--baselines <dirs...>', 'saved baseline model folders to evaluate on the same users')
+    .option('--eval-users <n>', 'test users evaluated (seeded sample; default 1000)', int)
+    .option('--train-users <n>', 'validation users whose questions train the LoRA and mapping steps (default 3000)', int)
+    .option('--recipes <names...>', `which models to build (default all: ${RECIPES.join(' ')})`)
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all; default 3)")
+    .option('--k-core <k>', 'k-core filter (default 5)', int)
+    .option('--seed <n>', 'seed (default 2024)', int)
+    .action(async (f: GanPromptFlags) => {
+      await initEngine();
+      const file = f.config ? readConfigFile(f.config) : {};
+      const { ganprompt: fileOpts = {}, ...runPart } = file as { ganprompt?: Record<string, unknown> } & Record<string, unknown>;
+      const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : Number(f.ratingThreshold);
+      if (threshold !== undefined && threshold !== null && !Number.isFinite(threshold)) throw new Error(`--rating-threshold: '${f.ratingThreshold}' is not a number or 'none'`);
+      const cfg = resolveRunConfig(undefined, {
+        ...runPart,
+        data: { ...(runPart.data as object | undefined), ...(f.config && f.data === 'synthetic-shop' ? {} : { name: f.data }) },
+        protocol: { maxHistory: 10, numNegatives: 9, ...(runPart.protocol as object | undefined), ratingThreshold: threshold, kCore: f.kCore, seed: f.seed },
+      });
+      const opts: Record<string, unknown> = { ...fileOpts };
+      if (f.seed !== undefined) opts.seed = f.seed;
+      if (f.lm) opts.lm = { ...(opts.lm as object | undefined), dir: f.lm };
+      if (f.collab || f.collabDir) opts.collab = { ...(opts.collab as object | undefined), ...(f.collab ? { model: f.collab } : {}), ...(f.collabDir ? { dir: f.collabDir } : {}) };
+      if (f.baselines) opts.baselines = f.baselines;
+      if (f.evalUsers) opts.eval = { ...(opts.eval as object | undefined), users: f.evalUsers };
+      if (f.trainUsers) {
+        opts.loraStage = { ...(opts.loraStage as object | undefined), users: f.trainUsers };
+        opts.mappingStage = { ...(opts.mappingStage as object | undefined), users: f.trainUsers };
+      }
+      if (f.recipes) opts.recipes = f.recipes;
+      const raw = await loadConfiguredData(cfg);
+      const data = prepareSplit(raw, cfg);
+      const out = f.out ?? join(cfg.output.runsDir, `ganprompt-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+      console.log(`run directory ${out}`);
+      const t0 = performance.now();
+      let last = 0;
+      const report = await runGanPrompt(data, opts, out, {
+        signal: interruptSignal(),
+        log: (s) => console.log(s),
+        progress: (what, done, total) => {
+          if (performance.now() - last > 30000 || done === total) {
+            last = performance.now();
+            console.log(`  [${what}] ${done}/${total}`);
+          }
+        },
+      }, f.resume === true);
+      if (report.interrupted) {
+        console.log(`interrupted; continue with: llmrec run ganprompt --resume --out ${out} (same options)`);
+        process.exitCode = 130;
+        return;
+      }
+      console.log(renderGanPromptReport(report));
+      console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
+    });
+}

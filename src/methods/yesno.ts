@@ -1,0 +1,549 @@
+/**
+ * The yes/no LLM recommender shared by TALLRec, CoLLM and GANPrompt: a
+ * causal LM reads a prompt (template + history titles + target title, and
+ * optionally <UserID>/<ItemID> slots carrying mapped collaborative vectors
+ * and a <Guide> text) and the score of the target is P(Yes) from the logits
+ * of the two answer tokens at the answer position (spec sections 4-6).
+ *
+ * Scores for ranking are the logit difference l(yes) - l(no), which orders
+ * candidates exactly as P(Yes) = sigmoid(l(yes) - l(no)) but does not
+ * saturate to ties in float32.
+ *
+ * Scoring shares work between a user's candidates: the longest common token
+ * prefix of the candidates' prompts runs once, its KV cache is repeated,
+ * and only the differing suffixes run per candidate (same numbers as one
+ * full forward per prompt; tested).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tf } from '../engine/index.js';
+import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
+import { AdamW } from '../nn/index.js';
+import { disposeCache, repeatCache, type CausalLM } from '../lm/families/decoder.js';
+import { injectEmbeddings } from '../lm/inject.js';
+import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
+import { Mulberry32, mixSeed } from '../util/random.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { warmupCosine } from '../lm/schedule.js';
+import type { SplitDataset } from '../data/types.js';
+import { itemTitle } from '../lm/corpus.js';
+import { type Case, type CollabSignal, DEFAULT_GUIDE, type GuideOptions, guideText, topCandidates } from './collab.js';
+import type { MappingLayer } from './mapping.js';
+import { answerTokenIds, type PromptTemplate, renderPrompt } from './prompts.js';
+
+/** Item id -> title text (original titles, or GANPrompt's reconstructed ones). */
+export type TitleSource = (item: number) => string;
+
+export interface YesNoPromptOptions {
+  /** Titles are cut to this many tokens (default 20, spec 6 stage 2.1). */
+  maxTitleTokens: number;
+  /** Prompts longer than this drop their oldest history titles (default 512). */
+  maxPromptTokens: number;
+  /** Render and fill <UserID>/<ItemID> with mapped collaborative vectors (needs mapping + collab). */
+  idVectors: boolean;
+  /** Expert guidance from the collaborative model (null: no <Guide> text). */
+  guide: GuideOptions | null;
+}
+
+export const DEFAULT_PROMPT_OPTIONS: YesNoPromptOptions = { maxTitleTokens: 20, maxPromptTokens: 512, idVectors: false, guide: null };
+
+export type YesNoLoss = 'bce' | 'lm';
+
+/** One training question: candidate `cand` of case `caseIndex`, liked or not. */
+export interface YesNoExample {
+  caseIndex: number;
+  cand: number;
+  label: 0 | 1;
+}
+
+export interface YesNoFitOptions {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  /** 'bce': cross-entropy over the two answer logits (BCE on P(Yes)); 'lm': next-token loss over the vocabulary. */
+  loss: YesNoLoss;
+  seed: number;
+  /** Training templates; each example draws one (seeded). */
+  templates: PromptTemplate[];
+  /** Title sources; each example draws `alternative` with probability `alternativeShare`. */
+  titles: TitleSource;
+  alternativeTitles?: TitleSource;
+  alternativeShare?: number;
+  /** Parameters to train. */
+  vars: Map<string, tf.Variable>;
+  /** Checkpoint directory (periodic trainer checkpoints; resume continues from it). */
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onStep?: (step: number, steps: number, loss: number) => void;
+}
+
+export interface YesNoFitResult {
+  steps: number;
+  interrupted: boolean;
+  /** Mean loss over the last 50 steps. */
+  loss: number;
+  seconds: number;
+  examplesPerSecond: number;
+}
+
+interface Encoded {
+  ids: number[];
+  /** Position of <UserID> / <ItemID> in ids, -1 when absent. */
+  userPos: number;
+  itemPos: number;
+}
+
+export class YesNoLlm {
+  collab?: CollabSignal;
+  mapping?: MappingLayer;
+  /** Trainable copy of the collaborative item vectors (GANPrompt's Rec-sm variants). */
+  itemTable?: tf.Variable;
+  readonly prompt: YesNoPromptOptions;
+  private readonly userId: number;
+  private readonly itemId: number;
+  private readonly titleCache = new Map<TitleSource, Map<number, string>>();
+  private readonly answerCache = new Map<string, { yes: number; no: number }>();
+  private readonly guideCache = new Map<Case, number[]>();
+
+  constructor(readonly lm: CausalLM, readonly tok: Tokenizer, readonly data: SplitDataset, prompt: Partial<YesNoPromptOptions> = {}) {
+    this.prompt = { ...DEFAULT_PROMPT_OPTIONS, ...prompt };
+    const u = tok.tokenToId(USER_ID_TOKEN);
+    const i = tok.tokenToId(ITEM_ID_TOKEN);
+    if (u === undefined || i === undefined) throw new Error(`the tokenizer has no ${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} tokens (add them with withRecSpecialTokens before training the LM)`);
+    if (u >= lm.vocabSize || i >= lm.vocabSize) throw new Error(`${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} ids (${u}, ${i}) are outside the model's vocabulary (${lm.vocabSize}); resize the embeddings`);
+    this.userId = u;
+    this.itemId = i;
+  }
+
+  /** The data's original titles. */
+  readonly originalTitles: TitleSource = (item) => itemTitle(this.data, item);
+
+  /** A title cut to maxTitleTokens tokens. */
+  title(item: number, source: TitleSource): string {
+    let cache = this.titleCache.get(source);
+    if (!cache) { cache = new Map(); this.titleCache.set(source, cache); }
+    let t = cache.get(item);
+    if (t === undefined) {
+      const raw = source(item);
+      const ids = this.tok.encode(raw, { addSpecialTokens: false });
+      t = ids.length > this.prompt.maxTitleTokens ? this.tok.decode(ids.slice(0, this.prompt.maxTitleTokens), { skipSpecialTokens: true }).trim() : raw;
+      cache.set(item, t);
+    }
+    return t;
+  }
+
+  answers(t: PromptTemplate): { yes: number; no: number } {
+    let a = this.answerCache.get(t.id);
+    if (!a) { a = answerTokenIds(this.tok, t); this.answerCache.set(t.id, a); }
+    return a;
+  }
+
+  private useVectors(): boolean {
+    if (!this.prompt.idVectors) return false;
+    if (!this.mapping || !this.collab) throw new Error('idVectors needs a mapping layer and a collaborative model');
+    return true;
+  }
+
+  /** Guidance: the collaborative model's top candidates of each case (cached). */
+  private guideTops(cases: readonly Case[]): void {
+    if (!this.prompt.guide) return;
+    if (!this.collab) throw new Error('guidance needs a collaborative model');
+    const todo = cases.filter((c) => !this.guideCache.has(c));
+    for (let s = 0; s < todo.length; s += 256) {
+      const chunk = todo.slice(s, s + 256);
+      const C = chunk[0].candidates.length;
+      const scores = this.collab.candidateScores(chunk);
+      chunk.forEach((c, i) => this.guideCache.set(c, topCandidates(scores.subarray(i * C, (i + 1) * C), this.prompt.guide!.topK)));
+    }
+  }
+
+  /** The prompt text for candidate `cand` of case `c`. */
+  render(t: PromptTemplate, c: Case, cand: number, titles: TitleSource, historyLimit?: number): string {
+    const hist: string[] = [];
+    for (const item of c.history) if (item > 0) hist.push(this.title(item, titles));
+    const kept = historyLimit === undefined ? hist : hist.slice(Math.max(0, hist.length - historyLimit));
+    let guidance: string | undefined;
+    if (this.prompt.guide) {
+      this.guideTops([c]);
+      const top = this.guideCache.get(c)!;
+      guidance = guideText(top, cand, (k) => this.title(c.candidates[k], titles), this.prompt.guide);
+    }
+    return renderPrompt(t, { historyTitles: kept, targetTitle: this.title(c.candidates[cand], titles), guidance, idTokens: this.prompt.idVectors });
+  }
+
+  /** Token ids of the prompt (oldest history titles dropped until it fits maxPromptTokens). */
+  encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource): Encoded {
+    let limit: number | undefined;
+    for (;;) {
+      const ids = this.tok.encode(this.render(t, c, cand, titles, limit), { addSpecialTokens: false });
+      const n = c.history.filter((x) => x > 0).length;
+      if (ids.length <= this.prompt.maxPromptTokens || (limit ?? n) === 0) {
+        if (ids.length > this.prompt.maxPromptTokens) throw new Error(`template '${t.id}': prompt has ${ids.length} tokens without any history, above maxPromptTokens ${this.prompt.maxPromptTokens}`);
+        return { ids, userPos: ids.indexOf(this.userId), itemPos: ids.indexOf(this.itemId) };
+      }
+      limit = (limit ?? n) - 1;
+    }
+  }
+
+  /** Collaborative vectors [n, d_cf] of the cases' users and of the given candidates. */
+  private cfVectors(cases: readonly Case[], cands: readonly number[]): { user: tf.Tensor2D; item: tf.Tensor2D } {
+    const collab = this.collab!;
+    const table = collab.itemVectors();
+    const uv = collab.userVectors(cases);
+    const items = Int32Array.from(cases, (c, i) => c.candidates[cands[i]]);
+    const user = tf.tensor2d(uv, [cases.length, table.dim]);
+    const item = this.itemTable
+      ? tf.gather(this.itemTable, tf.tensor1d(items, 'int32')) as tf.Tensor2D
+      : tf.tensor2d(Float32Array.from({ length: items.length * table.dim }, (_, k) => table.data[items[Math.floor(k / table.dim)] * table.dim + (k % table.dim)]), [items.length, table.dim]);
+    return { user, item };
+  }
+
+  /** Input vectors of rows [B, T] (left-padded ids), with mapped vectors injected at the given flat slots. */
+  private inputs(ids: Int32Array, B: number, userSlots: number[], userVec: tf.Tensor2D | null, itemSlots: number[], itemVec: tf.Tensor2D | null): tf.Tensor3D {
+    const base = this.lm.embed(ids, B);
+    const slots: number[] = [];
+    const vecs: tf.Tensor2D[] = [];
+    if (userVec && userSlots.length) { slots.push(...userSlots); vecs.push(userVec); }
+    if (itemVec && itemSlots.length) { slots.push(...itemSlots); vecs.push(itemVec); }
+    if (slots.length === 0) return base;
+    const mapped = this.mapping!.apply(vecs.length === 1 ? vecs[0] : tf.concat(vecs, 0) as tf.Tensor2D);
+    return injectEmbeddings(base, slots, mapped);
+  }
+
+  /** Answer-position logits [B, V] of full prompts (left-padded); differentiable. */
+  private lastLogits(enc: readonly Encoded[], cases: readonly Case[], cands: readonly number[]): tf.Tensor2D {
+    const B = enc.length;
+    const T = Math.max(...enc.map((e) => e.ids.length));
+    const ids = new Int32Array(B * T);
+    const mask = new Int32Array(B * T);
+    const uSlots: number[] = [];
+    const iSlots: number[] = [];
+    const uRows: number[] = [];
+    const iRows: number[] = [];
+    enc.forEach((e, b) => {
+      const off = T - e.ids.length;
+      for (let t = 0; t < e.ids.length; t++) { ids[b * T + off + t] = e.ids[t]; mask[b * T + off + t] = 1; }
+      if (e.userPos >= 0) { uSlots.push(b * T + off + e.userPos); uRows.push(b); }
+      if (e.itemPos >= 0) { iSlots.push(b * T + off + e.itemPos); iRows.push(b); }
+    });
+    let x: tf.Tensor3D | undefined;
+    if (this.useVectors()) {
+      const v = this.cfVectors(cases, cands);
+      const pick = (t: tf.Tensor2D, rows: number[]) => (rows.length === B ? t : tf.gather(t, tf.tensor1d(Int32Array.from(rows), 'int32')) as tf.Tensor2D);
+      x = this.inputs(ids, B, uSlots, pick(v.user, uRows), iSlots, pick(v.item, iRows));
+    }
+    const out = this.lm.forward(x ? { inputsEmbeds: x, attentionMask: mask, lastLogitsOnly: true } : { inputIds: ids, batch: B, attentionMask: mask, lastLogitsOnly: true });
+    return tf.reshape(out.logits, [B, this.lm.vocabSize]) as tf.Tensor2D;
+  }
+
+  /** Loss of a batch of examples (mean over the batch). */
+  private lossOf(enc: readonly Encoded[], cases: readonly Case[], cands: readonly number[], labels: readonly number[], answers: readonly { yes: number; no: number }[], kind: YesNoLoss): tf.Scalar {
+    const logits = this.lastLogits(enc, cases, cands);
+    const B = enc.length;
+    const V = this.lm.vocabSize;
+    if (kind === 'lm') {
+      const lp = tf.reshape(tf.logSoftmax(logits), [B * V]);
+      const idx = Int32Array.from(labels, (y, b) => b * V + (y ? answers[b].yes : answers[b].no));
+      return tf.neg(tf.mean(tf.gather(lp, tf.tensor1d(idx, 'int32'))));
+    }
+    const flat = tf.reshape(logits, [B * V]);
+    const yes = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.yes), 'int32'));
+    const no = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.no), 'int32'));
+    const diff = tf.sub(yes, no);
+    // BCE with logit d = l(yes) - l(no): -[y log s(d) + (1 - y) log s(-d)] = softplus(d) - y d
+    const y = tf.tensor1d(Float32Array.from(labels));
+    return tf.mean(tf.sub(tf.softplus(diff), tf.mul(y, diff)));
+  }
+
+  /** Trainable variables by stable name: LoRA adapters, the mapping layer, the item table. */
+  trainables(which: { lora?: boolean; mapping?: boolean; itemTable?: boolean }): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    if (which.lora) {
+      for (const [n, v] of this.lm.store.vars) if (n.includes('.lora_A.') || n.includes('.lora_B.')) out.set(`lm.${n}`, v);
+      if (out.size === 0) throw new Error('training LoRA: the LM has no adapters (applyLora first)');
+    }
+    if (which.mapping) {
+      if (!this.mapping) throw new Error('training the mapping layer: none attached');
+      for (const [n, v] of this.mapping.store.vars) out.set(`mapping.${n}`, v);
+    }
+    if (which.itemTable) {
+      if (!this.itemTable) this.initItemTable();
+      out.set('collab.item_vectors', this.itemTable!);
+    }
+    return out;
+  }
+
+  /** A trainable copy of the collaborative model's item vectors. */
+  initItemTable(data?: Float32Array): void {
+    if (!this.collab) throw new Error('item table: no collaborative model');
+    const t = this.collab.itemVectors();
+    this.itemTable?.dispose();
+    this.itemTable = tf.variable(tf.tensor2d(data ?? t.data, [t.data.length / t.dim, t.dim]), true, `collab.item_vectors#${Date.now()}`);
+  }
+
+  /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible). */
+  async fit(cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
+    if (examples.length === 0) throw new Error('yes/no training: no examples');
+    if (o.templates.length === 0) throw new Error('yes/no training: no templates');
+    const vars = [...o.vars.values()];
+    if (vars.length === 0) throw new Error('yes/no training: nothing to train');
+    const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay, clipNorm: 1 });
+    let step = 0;
+    if (o.resume && o.checkpointDir && hasTrainerCheckpoint(o.checkpointDir)) step = loadTrainerCheckpoint(o.checkpointDir, o.vars, opt, o.seed);
+    this.guideTops(cases);
+    const perEpoch = Math.ceil(examples.length / o.batchSize);
+    const t0 = performance.now();
+    const startStep = step;
+    const recent: number[] = [];
+    let interrupted = false;
+    const wasTraining = this.lm.store.training;
+    this.lm.store.training = true;
+    try {
+      while (step < o.steps) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (o.signal?.aborted) { interrupted = true; break; }
+        const epoch = Math.floor(step / perEpoch);
+        const order = shuffled(examples.length, mixSeed(o.seed, epoch));
+        const pos = (step % perEpoch) * o.batchSize;
+        const idx = order.slice(pos, pos + o.batchSize);
+        const rng = new Mulberry32(mixSeed(o.seed ^ 0x5bd1e995, step));
+        const enc: Encoded[] = [];
+        const bc: Case[] = [];
+        const cands: number[] = [];
+        const labels: number[] = [];
+        const answers: { yes: number; no: number }[] = [];
+        for (const k of idx) {
+          const ex = examples[k];
+          const t = o.templates[Math.floor(rng.next() * o.templates.length)];
+          const alt = o.alternativeTitles && rng.next() < (o.alternativeShare ?? 0.5);
+          const c = cases[ex.caseIndex];
+          enc.push(this.encode(t, c, ex.cand, alt ? o.alternativeTitles! : o.titles));
+          bc.push(c);
+          cands.push(ex.cand);
+          labels.push(ex.label);
+          answers.push(this.answers(t));
+        }
+        opt.lr = warmupCosine(step, o.lr, o.warmupSteps, o.steps);
+        this.lm.store.dropoutStream = step + 1;
+        const loss = opt.minimize(() => this.lossOf(enc, bc, cands, labels, answers, o.loss), vars);
+        if (!Number.isFinite(loss)) throw new Error(`yes/no training: loss became ${loss} at step ${step} (lower the learning rate?)`);
+        step++;
+        recent.push(loss);
+        if (recent.length > 50) recent.shift();
+        o.onStep?.(step, o.steps, loss);
+        if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.steps) saveTrainerCheckpoint(o.checkpointDir, o.vars, opt, step, o.seed);
+      }
+    } finally {
+      this.lm.store.training = wasTraining;
+    }
+    if (o.checkpointDir && interrupted) saveTrainerCheckpoint(o.checkpointDir, o.vars, opt, step, o.seed);
+    opt.dispose();
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      steps: step, interrupted, loss: recent.reduce((a, b) => a + b, 0) / Math.max(1, recent.length), seconds,
+      examplesPerSecond: ((step - startStep) * o.batchSize) / Math.max(1e-9, seconds),
+    };
+  }
+
+  /**
+   * Scores [cases * C]: l(yes) - l(no) of every candidate's prompt under
+   * template `t` (prefix-shared; see the file comment).
+   */
+  score(cases: readonly Case[], t: PromptTemplate, titles: TitleSource, onProgress?: (done: number, total: number) => void): Float32Array {
+    const C = cases[0]?.candidates.length ?? 0;
+    const out = new Float32Array(cases.length * C);
+    const ans = this.answers(t);
+    const vectors = this.useVectors();
+    this.guideTops(cases);
+    const V = this.lm.vocabSize;
+    cases.forEach((c, ci) => {
+      if (c.candidates.length !== C) throw new Error('yes/no scoring: cases with different candidate counts');
+      const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
+      // Longest common prefix, leaving every candidate at least one token of its own.
+      let P = Math.min(...enc.map((e) => e.ids.length)) - 1;
+      for (let k = 1; k < C; k++) {
+        let j = 0;
+        while (j < P && enc[k].ids[j] === enc[0].ids[j]) j++;
+        P = j;
+      }
+      const diffs = tf.tidy(() => {
+        let v: { user: tf.Tensor2D; item: tf.Tensor2D } | undefined;
+        if (vectors) v = this.cfVectors(Array(C).fill(c), Array.from({ length: C }, (_, k) => k));
+        let cache;
+        if (P > 0) {
+          const pids = Int32Array.from(enc[0].ids.slice(0, P));
+          const uIn = vectors && enc[0].userPos >= 0 && enc[0].userPos < P;
+          const iIn = vectors && enc[0].itemPos >= 0 && enc[0].itemPos < P;
+          if (iIn && C > 1) throw new Error(`template '${t.id}': the <ItemID> slot is shared by all candidates' prompts`);
+          const x = vectors && (uIn || iIn)
+            ? this.inputs(pids, 1, uIn ? [enc[0].userPos] : [], uIn ? tf.slice(v!.user, [0, 0], [1, -1]) : null, iIn ? [enc[0].itemPos] : [], iIn ? tf.slice(v!.item, [0, 0], [1, -1]) : null)
+            : undefined;
+          const pre = this.lm.forward(x ? { inputsEmbeds: x, useCache: true, lastLogitsOnly: true } : { inputIds: pids, batch: 1, useCache: true, lastLogitsOnly: true });
+          cache = pre.cache!;
+        }
+        const S = Math.max(...enc.map((e) => e.ids.length - P));
+        const ids = new Int32Array(C * S);
+        const mask = new Int32Array(C * S);
+        const uSlots: number[] = [];
+        const iSlots: number[] = [];
+        const uRows: number[] = [];
+        const iRows: number[] = [];
+        enc.forEach((e, k) => {
+          const len = e.ids.length - P;
+          const off = S - len;
+          for (let j = 0; j < len; j++) { ids[k * S + off + j] = e.ids[P + j]; mask[k * S + off + j] = 1; }
+          if (e.userPos >= P) { uSlots.push(k * S + off + e.userPos - P); uRows.push(k); }
+          if (e.itemPos >= P) { iSlots.push(k * S + off + e.itemPos - P); iRows.push(k); }
+        });
+        const rep = cache ? repeatCache(cache, C) : undefined;
+        try {
+          let x: tf.Tensor3D | undefined;
+          if (vectors) {
+            const pick = (tt: tf.Tensor2D, rows: number[]) => (rows.length === C ? tt : tf.gather(tt, tf.tensor1d(Int32Array.from(rows), 'int32')) as tf.Tensor2D);
+            x = this.inputs(ids, C, uSlots, uSlots.length ? pick(v!.user, uRows) : null, iSlots, iSlots.length ? pick(v!.item, iRows) : null);
+          }
+          const outp = this.lm.forward(x ? { inputsEmbeds: x, attentionMask: mask, cache: rep, lastLogitsOnly: true } : { inputIds: ids, batch: C, attentionMask: mask, cache: rep, lastLogitsOnly: true });
+          const flat = tf.reshape(outp.logits, [C * V]);
+          const yes = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.yes), 'int32'));
+          const no = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.no), 'int32'));
+          return tf.sub(yes, no).dataSync() as Float32Array;
+        } finally {
+          disposeCache(rep);
+          disposeCache(cache);
+        }
+      });
+      out.set(diffs, ci * C);
+      onProgress?.(ci + 1, cases.length);
+    });
+    return out;
+  }
+
+  /** Scores by one full forward per prompt (reference for the prefix-shared path, and for tests). */
+  scoreFull(cases: readonly Case[], t: PromptTemplate, titles: TitleSource): Float32Array {
+    const C = cases[0]?.candidates.length ?? 0;
+    const out = new Float32Array(cases.length * C);
+    const ans = this.answers(t);
+    this.guideTops(cases);
+    const V = this.lm.vocabSize;
+    cases.forEach((c, ci) => {
+      const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
+      const d = tf.tidy(() => {
+        const logits = this.lastLogits(enc, Array(C).fill(c), Array.from({ length: C }, (_, k) => k));
+        const flat = tf.reshape(logits, [C * V]);
+        const yes = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.yes), 'int32'));
+        const no = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.no), 'int32'));
+        return tf.sub(yes, no).dataSync() as Float32Array;
+      });
+      out.set(d, ci * C);
+    });
+    return out;
+  }
+
+  dispose(): void {
+    this.itemTable?.dispose();
+    this.itemTable = undefined;
+  }
+}
+
+/** A seeded permutation of 0..n-1. */
+export function shuffled(n: number, seed: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  const rng = new Mulberry32(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Evaluation cases of a split: each user's history, the target first, then the stored negatives. */
+export function splitCases(data: SplitDataset, which: 'valid' | 'test', indices?: readonly number[]): Case[] {
+  const s = data[which];
+  if (s.numNegatives === 0) throw new Error(`yes/no evaluation needs sampled negatives in the ${which} split (protocol numNegatives > 0)`);
+  const rows = indices ?? Array.from({ length: s.count }, (_, i) => i);
+  return rows.map((u) => ({
+    user: s.user[u],
+    history: s.history.slice(u * s.L, (u + 1) * s.L),
+    candidates: Int32Array.from([s.target[u], ...s.negatives.subarray(u * s.numNegatives, (u + 1) * s.numNegatives)]),
+  }));
+}
+
+/** A seeded sample of n row indices of a split (sorted), or all rows when n >= count. */
+export function sampleRows(count: number, n: number, seed: number): number[] {
+  if (n >= count) return Array.from({ length: count }, (_, i) => i);
+  return shuffled(count, seed).slice(0, n).sort((a, b) => a - b);
+}
+
+/**
+ * Yes/no training examples from cases whose candidate 0 is the liked item:
+ * the positive and `negativesPerPositive` of the other candidates (seeded).
+ */
+export function yesNoExamples(cases: readonly Case[], negativesPerPositive: number, seed: number): YesNoExample[] {
+  const out: YesNoExample[] = [];
+  const rng = new Mulberry32(mixSeed(seed, 31));
+  cases.forEach((c, i) => {
+    out.push({ caseIndex: i, cand: 0, label: 1 });
+    const others = Array.from({ length: c.candidates.length - 1 }, (_, k) => k + 1);
+    for (let k = 0; k < Math.min(negativesPerPositive, others.length); k++) {
+      const j = k + Math.floor(rng.next() * (others.length - k));
+      [others[k], others[j]] = [others[j], others[k]];
+      out.push({ caseIndex: i, cand: others[k], label: 0 });
+    }
+  });
+  return out;
+}
+
+const TRAINER_CKPT = 'trainer-checkpoint';
+
+export function hasTrainerCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, TRAINER_CKPT, 'state.json'));
+}
+
+function saveTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, step: number, seed: number): void {
+  const tmp = join(dir, `${TRAINER_CKPT}.tmp`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const tensors = new Map<string, SafeTensor>();
+  for (const [name, v] of vars) {
+    tensors.set(`p.${name}`, { dtype: 'F32', shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+    const m = opt.moments(v);
+    if (m) {
+      tensors.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
+      tensors.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
+    }
+  }
+  writeSafetensors(join(tmp, 'trainer.safetensors'), tensors);
+  writeFileAtomic(join(tmp, 'state.json'), JSON.stringify({ step, seed }) + '\n');
+  const final = join(dir, TRAINER_CKPT);
+  const old = join(dir, `${TRAINER_CKPT}.old`);
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(final)) renameSync(final, old);
+  renameSync(tmp, final);
+  rmSync(old, { recursive: true, force: true });
+}
+
+function loadTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, seed: number): number {
+  const ck = join(dir, TRAINER_CKPT);
+  const state = JSON.parse(readFileSync(join(ck, 'state.json'), 'utf8')) as { step: number; seed: number };
+  if (state.seed !== seed) throw new Error(`resume: ${ck} was trained with seed ${state.seed}, this run uses ${seed}`);
+  const file = join(ck, 'trainer.safetensors');
+  const t = readSafetensors(file).tensors;
+  const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
+  for (const [name, v] of vars) {
+    const p = t.get(`p.${name}`);
+    if (!p) throw new Error(`resume: ${file} has no parameter '${name}'`);
+    if (p.shape.join(',') !== v.shape.join(',')) throw new Error(`resume: ${file}: '${name}' has shape [${p.shape}], expected [${v.shape}]`);
+    v.assign(tf.tensor(p.data as Float32Array, v.shape));
+    const m = t.get(`m.${name}`);
+    const s = t.get(`v.${name}`);
+    if (m && s) moments.set(v, { m: m.data as Float32Array, v: s.data as Float32Array });
+  }
+  opt.loadState(state.step, moments);
+  return state.step;
+}
+
+export { DEFAULT_GUIDE };

@@ -1,0 +1,92 @@
+/**
+ * `runGanPrompt` end to end on a small synthetic shop: every stage runs and
+ * writes its output (collaborative model, LM, diversity stage, adapters,
+ * mapping layers, per-template evaluations, report.md/json with the
+ * robustness summary and the baselines on the same users); a resumed run
+ * skips finished stages and reproduces the report; an interrupted run
+ * resumes to the same numbers; options are validated with the field named.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { applyProtocol } from '../src/data/protocol.js';
+import { generateShop } from '../src/data/synthetic.js';
+import type { SplitDataset } from '../src/data/types.js';
+import { parseGanPromptOptions, rankingMetrics, runGanPrompt, subsetSplit } from '../src/methods/ganprompt/pipeline.js';
+import { ready } from './helpers.js';
+
+const OPTS = {
+  lm: { small: { steps: 30, hiddenSize: 32, layers: 1, heads: 2, kvHeads: 1, intermediateSize: 64, vocabSize: 700, blockSize: 64 } },
+  collab: { model: 'bprmf', epochs: 2, config: { d: 16 } },
+  loraStage: { users: 40 }, mappingStage: { users: 40 }, eval: { users: 20 },
+  recipes: ['tallrec', 'collm', 'ganprompt', 'rec-sm'],
+  diversity: { trainSamples: 60, heldOutSamples: 24, warmupSteps: 6, steps: 4, tokenizerVocabSize: 400, dModel: 16, dKv: 8, dFf: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, ablations: ['div-ori', 'div-all'], attributes: { mlmSteps: 10, maxUsers: 40, mlmVocabSize: 300, mlmHiddenSize: 16, mlmIntermediateSize: 32 } },
+};
+
+let data: SplitDataset;
+let dir: string;
+describe('GANPrompt pipeline', () => {
+  before(async () => {
+    await ready();
+    data = applyProtocol(generateShop({ users: 120, items: 200, seed: 11 }), { ratingThreshold: null, kCore: 3, maxHistory: 10, numNegatives: 9, seed: 5 });
+    dir = mkdtempSync(join(tmpdir(), 'llmrec-gp-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('options: defaults filled, unknown or bad fields named', () => {
+    const o = parseGanPromptOptions({});
+    assert.equal(o.collab.model, 'sasrec');
+    assert.equal(o.maxTitleTokens, 20);
+    assert.throws(() => parseGanPromptOptions({ evl: {} }), /evl/);
+    assert.throws(() => parseGanPromptOptions({ recipes: ['tallrec', 'nope'] }), /recipes\.1/);
+  });
+
+  test('ranking metrics of yes/no scores: target at candidate 0, pessimistic ties', () => {
+    const m = rankingMetrics(Float32Array.from([0.9, 0.1, 0.2, 0.5, 0.5, 0.5]), 3, [1, 3]);
+    // user 1: rank 1, AUC 1; user 2: all tied -> rank 3, AUC 0.5.
+    assert.equal(m['hr@1'], 0.5);
+    assert.equal(m.auc, 0.75);
+    assert.equal(m['mrr@3'], (1 + 1 / 3) / 2);
+    const sub = subsetSplit(data, 'test', [2, 0]);
+    assert.equal(sub.test.count, 2);
+    assert.equal(sub.test.target[0], data.test.target[2]);
+    assert.deepEqual(Array.from(sub.test.negatives.subarray(9, 18)), Array.from(data.test.negatives.subarray(0, 9)));
+  });
+
+  test('runs every stage, writes the report; resume skips finished stages; an interrupted run resumes to the same numbers', async () => {
+    const a = join(dir, 'a');
+    const r = await runGanPrompt(data, OPTS, a);
+    assert.equal(r.interrupted, false);
+    for (const f of ['report.md', 'report.json', 'collab/config.json', 'lm/config.json', 'adapters/tallrec/adapter_config.json', 'adapters/gp/adapter_config.json',
+      'models/collm/mapping/mapping.safetensors', 'models/rec-sm/item_vectors.safetensors', 'models/ganprompt/eval/unseen-reordered.json', 'diversity/umap-after.svg']) {
+      assert.ok(existsSync(join(a, f)), f);
+    }
+    assert.deepEqual(r.llm.map((l) => l.recipe), ['tallrec', 'collm', 'ganprompt', 'rec-sm']);
+    const gp = r.llm.find((l) => l.recipe === 'ganprompt')!.robustness;
+    assert.deepEqual(gp.trained.templates, ['seen-1', 'seen-2', 'seen-3']);
+    assert.equal(gp.unseen.templates.length, 3);
+    assert.ok(Math.abs(gp.drop.auc - (gp.trained.mean.auc - gp.unseen.mean.auc)) < 1e-12);
+    const tall = r.llm.find((l) => l.recipe === 'tallrec')!.robustness;
+    assert.deepEqual(tall.trained.templates, ['seen-1']);
+    assert.deepEqual(r.baselines.map((b) => b.model).slice(0, 2), ['random', 'pop']);
+    for (const l of r.llm) for (const t of l.robustness.perTemplate) assert.ok(t.metrics.auc >= 0 && t.metrics.auc <= 1);
+    const md = readFileSync(join(a, 'report.md'), 'utf8');
+    assert.match(md, /Robustness/);
+    assert.match(md, /Recommendation ablations/);
+
+    const r2 = await runGanPrompt(data, OPTS, a, {}, true);
+    assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);
+    assert.deepEqual(r2.llm, r.llm);
+
+    const b = join(dir, 'b');
+    const ac = new AbortController();
+    const r3 = await runGanPrompt(data, OPTS, b, { signal: ac.signal, progress: (what, done) => { if (what === 'lora gp' && done === 2) ac.abort(); } });
+    assert.equal(r3.interrupted, true);
+    const r4 = await runGanPrompt(data, OPTS, b, {}, true);
+    assert.equal(r4.interrupted, false);
+    assert.deepEqual(r4.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
+    await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);
+  });
+});
