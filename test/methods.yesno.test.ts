@@ -88,6 +88,26 @@ describe('yes/no LLM recommender', () => {
     }
   });
 
+  test('residual mapping (output layer at zero) leaves the placeholder model unchanged until trained; plain mapping does not', () => {
+    const lm = tinyLm(4);
+    const cases = splitCases(data, 'test', [5, 6]);
+    const t = loadTemplates().seen[1];
+    const placeholders = new YesNoLlm(lm, tok, data, { idTokens: true, guide: DEFAULT_GUIDE });
+    placeholders.collab = new CollabSignal(collab, data);
+    const ref = placeholders.score(cases, t, placeholders.originalTitles);
+    const injected = new YesNoLlm(lm, tok, data, { idVectors: true, guide: DEFAULT_GUIDE });
+    injected.collab = new CollabSignal(collab, data);
+    const dim = injected.collab.itemVectors().dim;
+    injected.mapping = new MappingLayer({ inputDim: dim, outputDim: 32 }, 5);
+    close(injected.score(cases, t, injected.originalTitles), ref, 1e-5);
+    injected.mapping.dispose();
+    injected.mapping = new MappingLayer({ inputDim: dim, outputDim: 32, residual: false }, 5);
+    const plain = injected.score(cases, t, injected.originalTitles);
+    assert.ok(plain.some((v, i) => Math.abs(v - ref[i]) > 1e-4), 'a plain (replacing) mapping changes the scores');
+    injected.mapping.dispose();
+    lm.dispose();
+  });
+
   test('another family (GPT-2, absolute positions): prefix-shared scores equal full forwards; its default LoRA targets exist', () => {
     const lm = new Gpt2LMHeadModel(parseGpt2Config({ model_type: 'gpt2', vocab_size: tok.vocabSize, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 1024 }), { seed: 3 });
     const m = new YesNoLlm(lm, tok, data, { idVectors: true, guide: DEFAULT_GUIDE });

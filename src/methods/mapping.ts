@@ -21,6 +21,12 @@ export const MappingConfigSchema = z.object({
   /** Width of the hidden layer (default: outputDim). */
   hiddenDim: z.number().int().positive().optional(),
   activation: z.string().default('gelu'),
+  /**
+   * Residual injection: the slot gets its placeholder token's embedding plus
+   * g(e) instead of g(e) alone, and the output layer starts at zero, so
+   * adding the mapping does not change the model until it is trained.
+   */
+  residual: z.boolean().default(true),
 });
 export type MappingConfig = z.output<typeof MappingConfigSchema>;
 
@@ -39,7 +45,9 @@ export class MappingLayer {
     this.store = new ParamStore(seed);
     const h = this.config.hiddenDim ?? this.config.outputDim;
     this.fc1 = new Linear(this.store, 'fc1', this.config.inputDim, h);
-    this.fc2 = new Linear(this.store, 'fc2', h, this.config.outputDim);
+    this.fc2 = this.config.residual
+      ? new Linear(this.store, 'fc2', h, this.config.outputDim, true, 'out_in', { kind: 'zeros' })
+      : new Linear(this.store, 'fc2', h, this.config.outputDim);
     this.act = hfActivation(this.config.activation);
   }
 

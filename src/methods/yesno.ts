@@ -41,11 +41,16 @@ export interface YesNoPromptOptions {
   maxPromptTokens: number;
   /** Render and fill <UserID>/<ItemID> with mapped collaborative vectors (needs mapping + collab). */
   idVectors: boolean;
+  /**
+   * Render <UserID>/<ItemID> as plain placeholder tokens even without vectors
+   * (a LoRA step that a mapping step will follow: the prompt keeps its shape).
+   */
+  idTokens: boolean;
   /** Expert guidance from the collaborative model (null: no <Guide> text). */
   guide: GuideOptions | null;
 }
 
-export const DEFAULT_PROMPT_OPTIONS: YesNoPromptOptions = { maxTitleTokens: 20, maxPromptTokens: 512, idVectors: false, guide: null };
+export const DEFAULT_PROMPT_OPTIONS: YesNoPromptOptions = { maxTitleTokens: 20, maxPromptTokens: 512, idVectors: false, idTokens: false, guide: null };
 
 export type YesNoLoss = 'bce' | 'lm';
 
@@ -172,7 +177,7 @@ export class YesNoLlm {
       const top = this.guideCache.get(c)!;
       guidance = guideText(top, cand, (k) => this.title(c.candidates[k], titles), this.prompt.guide);
     }
-    return renderPrompt(t, { historyTitles: kept, targetTitle: this.title(c.candidates[cand], titles), guidance, idTokens: this.prompt.idVectors });
+    return renderPrompt(t, { historyTitles: kept, targetTitle: this.title(c.candidates[cand], titles), guidance, idTokens: this.prompt.idVectors || this.prompt.idTokens });
   }
 
   /** Token ids of the prompt (oldest history titles dropped until it fits maxPromptTokens). */
@@ -210,7 +215,13 @@ export class YesNoLlm {
     if (userVec && userSlots.length) { slots.push(...userSlots); vecs.push(userVec); }
     if (itemVec && itemSlots.length) { slots.push(...itemSlots); vecs.push(itemVec); }
     if (slots.length === 0) return base;
-    const mapped = this.mapping!.apply(vecs.length === 1 ? vecs[0] : tf.concat(vecs, 0) as tf.Tensor2D);
+    let mapped = this.mapping!.apply(vecs.length === 1 ? vecs[0] : tf.concat(vecs, 0) as tf.Tensor2D);
+    if (this.mapping!.config.residual) {
+      // Residual injection: placeholder embedding + g(e). With g's output layer at zero
+      // the model starts exactly as the LoRA step left it (as LoRA's B = 0).
+      const d = base.shape[2];
+      mapped = tf.add(mapped, tf.gather(tf.reshape(base, [B * base.shape[1], d]), tf.tensor1d(Int32Array.from(slots), 'int32'))) as tf.Tensor2D;
+    }
     return injectEmbeddings(base, slots, mapped);
   }
 

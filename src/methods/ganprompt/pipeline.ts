@@ -22,6 +22,9 @@
  *                without guide or vectors.
  *   rec-sm       collaborative item vectors fine-tuned + mapping, no LoRA.
  *   rec-lora&sm  GANPrompt's adapter + mapping + item vectors fine-tuned.
+ *   tallrec-multi  control (not run by default): TALLRec trained on every
+ *                training template with original titles, to separate the
+ *                effect of several templates from that of reconstructed titles.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,7 +51,7 @@ import { loadTemplates, type PromptTemplate, type TemplateSet } from '../prompts
 import { sampleRows, splitCases, type TitleSource, yesNoExamples, YesNoLlm } from '../yesno.js';
 import { readReconstructedTitles, runDiversityStage, type DiversityStageReport } from './diversity.js';
 
-export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm'] as const;
+export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi'] as const;
 export type RecipeName = (typeof RECIPES)[number];
 /** The ablation names of spec 6 stage 2.4 (rec-lora is GANPrompt itself). */
 export const ABLATION_LABELS: Record<string, string> = { 'rec-ori': 'Rec-ori', 'rec-col': 'Rec-col', ganprompt: 'Rec-lora (GANPrompt)', 'rec-sm': 'Rec-sm', 'rec-lora&sm': 'Rec-lora&sm' };
@@ -86,13 +89,15 @@ export const GanPromptRunSchema = z.strictObject({
   loraStage: Stage.partial().prefault({}),
   mappingStage: Stage.partial().prefault({}),
   maxTitleTokens: z.number().int().min(1).default(20),
+  /** Mapping layer: placeholder embedding + g(e) with g's output layer at zero (true), or CoLLM's plain replacement by g(e). */
+  mappingResidual: z.boolean().default(true),
   maxPromptTokens: z.number().int().min(16).default(512),
   guide: z.strictObject({ topK: z.number().int().min(1).optional(), template: z.string().optional(), among: z.string().optional(), notAmong: z.string().optional() }).prefault({}),
   /** Share of training prompts that use reconstructed titles (GANPrompt). */
   reconstructedShare: z.number().min(0).max(1).default(0.5),
   diversity: z.record(z.string(), z.unknown()).default({}),
   eval: z.strictObject({ users: z.number().int().min(1).default(1000), ks: z.array(z.number().int().min(1)).default([1, 3, 5]) }).prefault({}),
-  recipes: z.array(z.enum(RECIPES)).default([...RECIPES]),
+  recipes: z.array(z.enum(RECIPES)).default(RECIPES.filter((r) => r !== 'tallrec-multi')),
   /** Templates ablation recipes are evaluated on: their training templates only, or also the unseen ones. */
   ablationTemplates: z.enum(['trained', 'all']).default('all'),
 });
@@ -144,7 +149,7 @@ export interface GanPromptReport {
 
 interface RecipePlan {
   /** Adapter: trained under this name (shared between recipes), or none. */
-  adapter?: 'tallrec' | 'gp' | 'gp-noguide';
+  adapter?: 'tallrec' | 'gp' | 'gp-noguide' | 'multi';
   mapping: boolean;
   itemTable: boolean;
   guide: boolean;
@@ -161,12 +166,15 @@ const PLANS: Record<RecipeName, RecipePlan> = {
   'rec-col': { adapter: 'gp-noguide', mapping: false, itemTable: false, guide: false, templates: 'all', titles: 'mixed' },
   'rec-sm': { mapping: true, itemTable: true, guide: true, templates: 'all', titles: 'mixed' },
   'rec-lora&sm': { adapter: 'gp', mapping: true, itemTable: true, guide: true, templates: 'all', titles: 'mixed' },
+  'tallrec-multi': { adapter: 'multi', mapping: false, itemTable: false, guide: false, templates: 'all', titles: 'original' },
 };
 
-const ADAPTERS: Record<NonNullable<RecipePlan['adapter']>, { guide: boolean; templates: 'first' | 'all'; titles: 'original' | 'mixed' }> = {
-  tallrec: { guide: false, templates: 'first', titles: 'original' },
-  gp: { guide: true, templates: 'all', titles: 'mixed' },
-  'gp-noguide': { guide: false, templates: 'all', titles: 'mixed' },
+/** LoRA steps. `idTokens`: the prompts keep <UserID>/<ItemID> as plain tokens (a mapping step follows; TALLRec's and CoLLM's step 1 has none). */
+const ADAPTERS: Record<NonNullable<RecipePlan['adapter']>, { guide: boolean; idTokens: boolean; templates: 'first' | 'all'; titles: 'original' | 'mixed' }> = {
+  tallrec: { guide: false, idTokens: false, templates: 'first', titles: 'original' },
+  gp: { guide: true, idTokens: true, templates: 'all', titles: 'mixed' },
+  'gp-noguide': { guide: false, idTokens: false, templates: 'all', titles: 'mixed' },
+  multi: { guide: false, idTokens: false, templates: 'all', titles: 'original' },
 };
 
 function readJson<T>(path: string): T {
@@ -218,8 +226,9 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
   mkdirSync(dir, { recursive: true });
   const optsFile = join(dir, 'options.json');
   if (resume && existsSync(optsFile)) {
-    const before = JSON.stringify(readJson(optsFile));
-    if (before !== JSON.stringify(o)) throw new Error(`resume: ${optsFile} holds different options than this run; start a new run directory or pass the same options`);
+    // Recipes and baselines may change on resume (they add rows); everything else must match.
+    const strip = (x: Record<string, unknown>) => JSON.stringify({ ...x, recipes: null, baselines: null });
+    if (strip(readJson(optsFile)) !== strip(o)) throw new Error(`resume: ${optsFile} holds different options than this run; start a new run directory or pass the same options`);
   }
   writeJson(optsFile, o);
   const seconds: Record<string, number> = {};
@@ -338,8 +347,8 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
     const mapCases = trainCases(mapStage.users, 202);
     const trainedTemplates = (which: 'first' | 'all'): PromptTemplate[] => (which === 'first' ? [templates.seen[0]] : templates.seen);
 
-    const makeModel = (lm: CausalLM, plan: { guide: boolean; ids: boolean }): YesNoLlm => {
-      const m = new YesNoLlm(lm, tok, data, { maxTitleTokens: o.maxTitleTokens, maxPromptTokens: o.maxPromptTokens, idVectors: plan.ids, guide: plan.guide ? guide : null });
+    const makeModel = (lm: CausalLM, plan: { guide: boolean; ids: boolean; idTokens?: boolean }): YesNoLlm => {
+      const m = new YesNoLlm(lm, tok, data, { maxTitleTokens: o.maxTitleTokens, maxPromptTokens: o.maxPromptTokens, idVectors: plan.ids, idTokens: plan.idTokens ?? false, guide: plan.guide ? guide : null });
       m.collab = new CollabSignal(collabModel, data);
       return m;
     };
@@ -365,7 +374,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
       const lm = loadLm();
       try {
         applyLora(lm, loraCfg);
-        const m = makeModel(lm, { guide: spec.guide, ids: false });
+        const m = makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
         const ex = yesNoExamples(loraCases, loraStage.negativesPerPositive, o.seed);
         const steps = Math.ceil((loraStage.epochs * ex.length) / loraStage.batchSize);
         log(`LoRA '${name}': ${ex.length} examples, ${steps} steps`);
@@ -377,7 +386,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
         }));
         if (r.interrupted) return { interrupted: true };
         saveAdapter(lm, loraCfg, out);
-        const info = { ...r, examples: ex.length, templates: trainedTemplates(spec.templates).map((t) => t.id), guide: spec.guide, titles: spec.titles };
+        const info = { ...r, examples: ex.length, templates: trainedTemplates(spec.templates).map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles };
         writeJson(join(out, 'training.json'), info);
         return info;
       } finally {
@@ -411,7 +420,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
             if (plan.itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
             training.mapping = readJson(join(rdir, 'mapping-training.json'));
           } else {
-            m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: lm.hiddenSize }, mixSeed(o.seed, 303));
+            m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: lm.hiddenSize, residual: o.mappingResidual }, mixSeed(o.seed, 303));
             const ex = yesNoExamples(mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
             const steps = Math.ceil((mapStage.epochs * ex.length) / mapStage.batchSize);
             log(`${recipe}: mapping layer${plan.itemTable ? ' + item vectors' : ''}, ${ex.length} examples, ${steps} steps`);
@@ -430,7 +439,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
         }
         // Robustness evaluation: each template's metrics (cached per template for resume).
         const trained = trainedTemplates(plan.templates).map((t) => t.id);
-        const isAblation = !['tallrec', 'collm', 'ganprompt'].includes(recipe);
+        const isAblation = !['tallrec', 'collm', 'ganprompt', 'tallrec-multi'].includes(recipe);
         const unseen = isAblation && o.ablationTemplates === 'trained' ? [] : templates.unseen.map((t) => t.id);
         const other = isAblation && o.ablationTemplates === 'trained' ? [] : templates.seen.map((t) => t.id).filter((id) => !trained.includes(id));
         const all = new Map([...templates.seen, ...templates.unseen].map((t) => [t.id, t]));
@@ -469,7 +478,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
 
 const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
 const METRIC_COLS = ['auc', 'hr@1', 'hr@3', 'hr@5', 'ndcg@3', 'ndcg@5', 'mrr@3', 'mrr@5'];
-const LABEL: Record<string, string> = { tallrec: 'TALLRec', collm: 'CoLLM', ganprompt: 'GANPrompt' };
+const LABEL: Record<string, string> = { tallrec: 'TALLRec', collm: 'CoLLM', ganprompt: 'GANPrompt', 'tallrec-multi': 'TALLRec (all training templates)' };
 
 export function renderGanPromptReport(r: GanPromptReport): string {
   const cols = METRIC_COLS;
