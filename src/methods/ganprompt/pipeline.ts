@@ -226,8 +226,8 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
   mkdirSync(dir, { recursive: true });
   const optsFile = join(dir, 'options.json');
   if (resume && existsSync(optsFile)) {
-    // Recipes and baselines may change on resume (they add rows); everything else must match.
-    const strip = (x: Record<string, unknown>) => JSON.stringify({ ...x, recipes: null, baselines: null });
+    // Recipes, baselines and the ablations' templates may change on resume (they add rows); everything else must match.
+    const strip = (x: Record<string, unknown>) => JSON.stringify({ ...x, recipes: null, baselines: null, ablationTemplates: null });
     if (strip(readJson(optsFile)) !== strip(o)) throw new Error(`resume: ${optsFile} holds different options than this run; start a new run directory or pass the same options`);
   }
   writeJson(optsFile, o);
