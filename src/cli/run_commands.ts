@@ -8,7 +8,7 @@ import { initEngine } from '../engine/index.js';
 import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
 import { readConfigFile, resolveRunConfig } from './config.js';
 import { int, interruptSignal } from './experiment_commands.js';
-import { RECIPES, renderGanPromptReport, runGanPrompt } from '../methods/ganprompt/pipeline.js';
+import { parseGanPromptOptions, RECIPES, renderGanPromptReport, runGanPrompt } from '../methods/ganprompt/pipeline.js';
 
 interface GanPromptFlags {
   data: string;
@@ -67,6 +67,8 @@ export function addRunCommands(program: Command): void {
         opts.mappingStage = { ...(opts.mappingStage as object | undefined), users: f.trainUsers };
       }
       if (f.recipes) opts.recipes = f.recipes;
+      // Validate before the (long) data load; errors name the file and field.
+      parseGanPromptOptions(opts, f.config ? `${f.config} ("ganprompt" with the flags applied)` : 'ganprompt options');
       const raw = await loadConfiguredData(cfg);
       const data = prepareSplit(raw, cfg);
       const out = f.out ?? join(cfg.output.runsDir, `ganprompt-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);

@@ -11,12 +11,12 @@
  * decoders (`causalObjective`), span corruption for T5 and masked LM for
  * BERT (lm/objectives.ts).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../engine/index.js';
 import { AdamW } from '../nn/index.js';
 import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { Mulberry32, mixSeed } from '../util/random.js';
 import { savePretrained } from './checkpoint.js';
 import type { CausalLM } from './families/decoder.js';
@@ -129,26 +129,18 @@ export function heldOutLoss<M extends LanguageModel>(model: M, blocks: readonly 
 const CKPT = 'checkpoint';
 
 function saveCheckpoint(dir: string, model: LanguageModel, opt: AdamW, step: number, seed: number): void {
-  const tmp = join(dir, `${CKPT}.tmp`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  savePretrained(model, tmp);
-  const moments = new Map<string, SafeTensor>();
-  for (const [name, v] of model.store.vars) {
-    const m = opt.moments(v);
-    if (!m) continue;
-    moments.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
-    moments.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
-  }
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), moments);
-  writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify({ step, seed }) + '\n');
-  // Swap directories: the old checkpoint stays valid until the new one is complete.
-  const final = join(dir, CKPT);
-  const old = join(dir, `${CKPT}.old`);
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(final)) renameSync(final, old);
-  renameSync(tmp, final);
-  rmSync(old, { recursive: true, force: true });
+  writeDirAtomic(join(dir, CKPT), (tmp) => {
+    savePretrained(model, tmp);
+    const moments = new Map<string, SafeTensor>();
+    for (const [name, v] of model.store.vars) {
+      const m = opt.moments(v);
+      if (!m) continue;
+      moments.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
+      moments.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
+    }
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), moments);
+    writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify({ step, seed }) + '\n');
+  });
 }
 
 function loadCheckpoint(dir: string, model: LanguageModel, opt: AdamW, seed: number): number {

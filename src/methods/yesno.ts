@@ -14,16 +14,16 @@
  * and only the differing suffixes run per candidate (same numbers as one
  * full forward per prompt; tested).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf } from '../engine/index.js';
 import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
 import { AdamW } from '../nn/index.js';
-import { disposeCache, repeatCache, type CausalLM } from '../lm/families/decoder.js';
+import { disposeCache, repeatCache, type CausalLM, type KVCache } from '../lm/families/decoder.js';
 import { injectEmbeddings } from '../lm/inject.js';
 import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
 import { Mulberry32, mixSeed } from '../util/random.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
 import { warmupCosine } from '../lm/schedule.js';
 import type { SplitDataset } from '../data/types.js';
 import { itemTitle } from '../lm/corpus.js';
@@ -225,30 +225,25 @@ export class YesNoLlm {
     return injectEmbeddings(base, slots, mapped);
   }
 
-  /** Answer-position logits [B, V] of full prompts (left-padded); differentiable. */
-  private lastLogits(enc: readonly Encoded[], cases: readonly Case[], cands: readonly number[]): tf.Tensor2D {
-    const B = enc.length;
-    const T = Math.max(...enc.map((e) => e.ids.length));
-    const ids = new Int32Array(B * T);
-    const mask = new Int32Array(B * T);
-    const uSlots: number[] = [];
-    const iSlots: number[] = [];
-    const uRows: number[] = [];
-    const iRows: number[] = [];
-    enc.forEach((e, b) => {
-      const off = T - e.ids.length;
-      for (let t = 0; t < e.ids.length; t++) { ids[b * T + off + t] = e.ids[t]; mask[b * T + off + t] = 1; }
-      if (e.userPos >= 0) { uSlots.push(b * T + off + e.userPos); uRows.push(b); }
-      if (e.itemPos >= 0) { iSlots.push(b * T + off + e.itemPos); iRows.push(b); }
-    });
+  /**
+   * Answer-position logits [B, V] of left-padded rows, with the mapped
+   * collaborative vectors `v` (one row per prompt) injected at the rows'
+   * slots; `cache` holds a shared prefix (see score). Differentiable.
+   */
+  private forwardLast(p: Padded, B: number, v?: { user: tf.Tensor2D; item: tf.Tensor2D }, cache?: KVCache): tf.Tensor2D {
     let x: tf.Tensor3D | undefined;
-    if (this.useVectors()) {
-      const v = this.cfVectors(cases, cands);
+    if (v) {
       const pick = (t: tf.Tensor2D, rows: number[]) => (rows.length === B ? t : tf.gather(t, tf.tensor1d(Int32Array.from(rows), 'int32')) as tf.Tensor2D);
-      x = this.inputs(ids, B, uSlots, pick(v.user, uRows), iSlots, pick(v.item, iRows));
+      x = this.inputs(p.ids, B, p.user.slots, p.user.rows.length ? pick(v.user, p.user.rows) : null, p.item.slots, p.item.rows.length ? pick(v.item, p.item.rows) : null);
     }
-    const out = this.lm.forward(x ? { inputsEmbeds: x, attentionMask: mask, lastLogitsOnly: true } : { inputIds: ids, batch: B, attentionMask: mask, lastLogitsOnly: true });
+    const common = { attentionMask: p.mask, cache, lastLogitsOnly: true };
+    const out = this.lm.forward(x ? { inputsEmbeds: x, ...common } : { inputIds: p.ids, batch: B, ...common });
     return tf.reshape(out.logits, [B, this.lm.vocabSize]) as tf.Tensor2D;
+  }
+
+  /** Answer-position logits [B, V] of full prompts; differentiable. */
+  private lastLogits(enc: readonly Encoded[], cases: readonly Case[], cands: readonly number[]): tf.Tensor2D {
+    return this.forwardLast(padLeft(enc, 0), enc.length, this.useVectors() ? this.cfVectors(cases, cands) : undefined);
   }
 
   /** Loss of a batch of examples (mean over the batch). */
@@ -261,10 +256,7 @@ export class YesNoLlm {
       const idx = Int32Array.from(labels, (y, b) => b * V + (y ? answers[b].yes : answers[b].no));
       return tf.neg(tf.mean(tf.gather(lp, tf.tensor1d(idx, 'int32'))));
     }
-    const flat = tf.reshape(logits, [B * V]);
-    const yes = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.yes), 'int32'));
-    const no = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.no), 'int32'));
-    const diff = tf.sub(yes, no);
+    const diff = answerDiff(logits, answers);
     // BCE with logit d = l(yes) - l(no): -[y log s(d) + (1 - y) log s(-d)] = softplus(d) - y d
     const y = tf.tensor1d(Float32Array.from(labels));
     return tf.mean(tf.sub(tf.softplus(diff), tf.mul(y, diff)));
@@ -370,7 +362,6 @@ export class YesNoLlm {
     const ans = this.answers(t);
     const vectors = this.useVectors();
     this.guideTops(cases);
-    const V = this.lm.vocabSize;
     cases.forEach((c, ci) => {
       if (c.candidates.length !== C) throw new Error('yes/no scoring: cases with different candidate counts');
       const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
@@ -396,32 +387,10 @@ export class YesNoLlm {
           const pre = this.lm.forward(x ? { inputsEmbeds: x, useCache: true, lastLogitsOnly: true } : { inputIds: pids, batch: 1, useCache: true, lastLogitsOnly: true });
           cache = pre.cache!;
         }
-        const S = Math.max(...enc.map((e) => e.ids.length - P));
-        const ids = new Int32Array(C * S);
-        const mask = new Int32Array(C * S);
-        const uSlots: number[] = [];
-        const iSlots: number[] = [];
-        const uRows: number[] = [];
-        const iRows: number[] = [];
-        enc.forEach((e, k) => {
-          const len = e.ids.length - P;
-          const off = S - len;
-          for (let j = 0; j < len; j++) { ids[k * S + off + j] = e.ids[P + j]; mask[k * S + off + j] = 1; }
-          if (e.userPos >= P) { uSlots.push(k * S + off + e.userPos - P); uRows.push(k); }
-          if (e.itemPos >= P) { iSlots.push(k * S + off + e.itemPos - P); iRows.push(k); }
-        });
         const rep = cache ? repeatCache(cache, C) : undefined;
         try {
-          let x: tf.Tensor3D | undefined;
-          if (vectors) {
-            const pick = (tt: tf.Tensor2D, rows: number[]) => (rows.length === C ? tt : tf.gather(tt, tf.tensor1d(Int32Array.from(rows), 'int32')) as tf.Tensor2D);
-            x = this.inputs(ids, C, uSlots, uSlots.length ? pick(v!.user, uRows) : null, iSlots, iSlots.length ? pick(v!.item, iRows) : null);
-          }
-          const outp = this.lm.forward(x ? { inputsEmbeds: x, attentionMask: mask, cache: rep, lastLogitsOnly: true } : { inputIds: ids, batch: C, attentionMask: mask, cache: rep, lastLogitsOnly: true });
-          const flat = tf.reshape(outp.logits, [C * V]);
-          const yes = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.yes), 'int32'));
-          const no = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.no), 'int32'));
-          return tf.sub(yes, no).dataSync() as Float32Array;
+          const logits = this.forwardLast(padLeft(enc, P), C, v, rep);
+          return answerDiff(logits, Array(C).fill(ans)).dataSync() as Float32Array;
         } finally {
           disposeCache(rep);
           disposeCache(cache);
@@ -439,15 +408,11 @@ export class YesNoLlm {
     const out = new Float32Array(cases.length * C);
     const ans = this.answers(t);
     this.guideTops(cases);
-    const V = this.lm.vocabSize;
     cases.forEach((c, ci) => {
       const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
       const d = tf.tidy(() => {
         const logits = this.lastLogits(enc, Array(C).fill(c), Array.from({ length: C }, (_, k) => k));
-        const flat = tf.reshape(logits, [C * V]);
-        const yes = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.yes), 'int32'));
-        const no = tf.gather(flat, tf.tensor1d(Int32Array.from({ length: C }, (_, k) => k * V + ans.no), 'int32'));
-        return tf.sub(yes, no).dataSync() as Float32Array;
+        return answerDiff(logits, Array(C).fill(ans)).dataSync() as Float32Array;
       });
       out.set(d, ci * C);
     });
@@ -458,6 +423,38 @@ export class YesNoLlm {
     this.itemTable?.dispose();
     this.itemTable = undefined;
   }
+}
+
+interface Padded {
+  ids: Int32Array;
+  mask: Int32Array;
+  /** Flat positions (row * T + t) of the <UserID> / <ItemID> slots and the rows they are in. */
+  user: { slots: number[]; rows: number[] };
+  item: { slots: number[]; rows: number[] };
+}
+
+/** Tokens from position `from` on of each prompt, left-padded to one length, with their slots. */
+function padLeft(enc: readonly Encoded[], from: number): Padded {
+  const B = enc.length;
+  const T = Math.max(...enc.map((e) => e.ids.length - from));
+  const p: Padded = { ids: new Int32Array(B * T), mask: new Int32Array(B * T), user: { slots: [], rows: [] }, item: { slots: [], rows: [] } };
+  enc.forEach((e, b) => {
+    const len = e.ids.length - from;
+    const off = b * T + T - len;
+    for (let t = 0; t < len; t++) { p.ids[off + t] = e.ids[from + t]; p.mask[off + t] = 1; }
+    if (e.userPos >= from) { p.user.slots.push(off + e.userPos - from); p.user.rows.push(b); }
+    if (e.itemPos >= from) { p.item.slots.push(off + e.itemPos - from); p.item.rows.push(b); }
+  });
+  return p;
+}
+
+/** l(yes) - l(no) per row of answer-position logits [B, V]. */
+function answerDiff(logits: tf.Tensor2D, answers: readonly { yes: number; no: number }[]): tf.Tensor1D {
+  const V = logits.shape[1];
+  const flat = tf.reshape(logits, [-1]);
+  const yes = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.yes), 'int32'));
+  const no = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.no), 'int32'));
+  return tf.sub(yes, no) as tf.Tensor1D;
 }
 
 /** A seeded permutation of 0..n-1. */
@@ -515,26 +512,19 @@ export function hasTrainerCheckpoint(dir: string): boolean {
 }
 
 function saveTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, step: number, seed: number): void {
-  const tmp = join(dir, `${TRAINER_CKPT}.tmp`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const tensors = new Map<string, SafeTensor>();
-  for (const [name, v] of vars) {
-    tensors.set(`p.${name}`, { dtype: 'F32', shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
-    const m = opt.moments(v);
-    if (m) {
-      tensors.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
-      tensors.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
+  writeDirAtomic(join(dir, TRAINER_CKPT), (tmp) => {
+    const tensors = new Map<string, SafeTensor>();
+    for (const [name, v] of vars) {
+      tensors.set(`p.${name}`, { dtype: 'F32', shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+      const m = opt.moments(v);
+      if (m) {
+        tensors.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
+        tensors.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
+      }
     }
-  }
-  writeSafetensors(join(tmp, 'trainer.safetensors'), tensors);
-  writeFileAtomic(join(tmp, 'state.json'), JSON.stringify({ step, seed }) + '\n');
-  const final = join(dir, TRAINER_CKPT);
-  const old = join(dir, `${TRAINER_CKPT}.old`);
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(final)) renameSync(final, old);
-  renameSync(tmp, final);
-  rmSync(old, { recursive: true, force: true });
+    writeSafetensors(join(tmp, 'trainer.safetensors'), tensors);
+    writeFileAtomic(join(tmp, 'state.json'), JSON.stringify({ step, seed }) + '\n');
+  });
 }
 
 function loadTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, seed: number): number {

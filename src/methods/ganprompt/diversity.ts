@@ -33,7 +33,7 @@
  * output exists. Every variant starts from the same warm-up checkpoint with
  * the same seed, so the variants differ only by their loss.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { tf } from '../../engine/index.js';
@@ -48,7 +48,7 @@ import { batchIndices } from '../../lm/pretrain.js';
 import { exportStateDict, loadStateDict } from '../../lm/state_dict.js';
 import { Tokenizer, trainBpe } from '../../lm/tokenizer/index.js';
 import { AdamW, Linear, ParamStore } from '../../nn/index.js';
-import { writeFileAtomic } from '../../util/fs.js';
+import { writeDirAtomic, writeFileAtomic } from '../../util/fs.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
 import {
   AttributeOptionsSchema, DiversityAbortError, lastItems, mineAttributes, renderHistoryText, sampleUsers, stripUndefined, zodMessage,
@@ -311,24 +311,6 @@ export function trainGeneratorTokenizer(data: SplitDataset, vocabSize: number, m
   const docs: string[] = [];
   for (let i = 1; i <= data.numItems; i++) docs.push(itemTitle(data, i, maxTitleChars));
   return trainBpe([...docs, ...extra], { vocabSize });
-}
-
-/** Writes a folder atomically: `write` fills a temp folder that then replaces `dir`. */
-function writeDirAtomic(dir: string, write: (tmp: string) => void): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  const old = `${dir}.old-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
-    write(tmp);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
 }
 
 /** Saves a generator (config.json, model.safetensors, tokenizer.json) into `dir`, atomically. */

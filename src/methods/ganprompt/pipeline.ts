@@ -37,7 +37,8 @@ import type { MetricValues } from '../../eval/types.js';
 import { evaluateRobustness, robustnessFrom, type RobustnessReport } from '../../eval/robustness.js';
 import { createRecommender, loadRecommender, modelEntry } from '../../models/registry.js';
 import type { Recommender } from '../../models/types.js';
-import { loadPretrained } from '../../lm/checkpoint.js';
+import { loadPretrained, readConfig } from '../../lm/checkpoint.js';
+import { familyOf } from '../../lm/families/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
 import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
 import { trainSmallLm, type SmallLmOptions } from '../../lm/small_lm.js';
@@ -178,7 +179,11 @@ const ADAPTERS: Record<NonNullable<RecipePlan['adapter']>, { guide: boolean; idT
 };
 
 function readJson<T>(path: string): T {
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 function writeJson(path: string, v: unknown): void {
@@ -358,7 +363,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
       const rec = reconstructed;
       return { titles: m.originalTitles, alternativeTitles: (i) => rec.get(i) || m.originalTitles(i), alternativeShare: o.reconstructedShare };
     };
-    const family = (() => { const m = loadLm(); const f = m.family; m.dispose(); return f; })();
+    const family = familyOf(readConfig(lmDir), lmDir).family;
     const targets = o.lora.targets ?? LORA_TARGETS[family];
     if (!targets) throw new Error(`LoRA: no default target modules for the '${family}' family; set lora.targets`);
     // Dropout 0 keeps training reproducible (the adapter dropout is not seeded).
@@ -366,9 +371,11 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
 
     // 5. Adapters (LoRA step), each trained once and shared by the recipes that use it.
     const adapterDir = (name: string) => join(dir, 'adapters', name);
+    // Outputs on disk are reused only on resume, or when this run made them (an adapter shared by recipes).
+    const madeHere = new Set<string>();
     const ensureAdapter = async (name: NonNullable<RecipePlan['adapter']>): Promise<Record<string, unknown>> => {
       const out = adapterDir(name);
-      if (existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
+      if ((resume || madeHere.has(name)) && existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
       mkdirSync(out, { recursive: true });
       const spec = ADAPTERS[name];
       const lm = loadLm();
@@ -388,6 +395,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
         saveAdapter(lm, loraCfg, out);
         const info = { ...r, examples: ex.length, templates: trainedTemplates(spec.templates).map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles };
         writeJson(join(out, 'training.json'), info);
+        madeHere.add(name);
         return info;
       } finally {
         lm.dispose();
@@ -414,7 +422,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
         if (plan.mapping) {
           const mdir = join(rdir, 'mapping');
           const tableFile = join(rdir, 'item_vectors.safetensors');
-          const done = MappingLayer.exists(mdir) && existsSync(join(rdir, 'mapping-training.json')) && (!plan.itemTable || existsSync(tableFile));
+          const done = resume && MappingLayer.exists(mdir) && existsSync(join(rdir, 'mapping-training.json')) && (!plan.itemTable || existsSync(tableFile));
           if (done) {
             m.mapping = MappingLayer.load(mdir);
             if (plan.itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
@@ -445,7 +453,7 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
         const all = new Map([...templates.seen, ...templates.unseen].map((t) => [t.id, t]));
         const evalOne = async (id: string): Promise<MetricValues> => {
           const f = join(rdir, 'eval', `${id}.json`);
-          if (existsSync(f)) return readJson<MetricValues>(f);
+          if (resume && existsSync(f)) return readJson<MetricValues>(f);
           const t = all.get(id)!;
           const scores = await timed(`eval:${recipe}`, () => m!.score(evalCases, t, m!.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
           const metrics = rankingMetrics(scores, evalCases[0].candidates.length, o.eval.ks);
