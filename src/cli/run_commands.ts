@@ -9,6 +9,25 @@ import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
 import { readConfigFile, resolveRunConfig } from './config.js';
 import { int, interruptSignal } from './experiment_commands.js';
 import { parseGanPromptOptions, RECIPES, renderGanPromptReport, runGanPrompt } from '../methods/ganprompt/pipeline.js';
+import { parseRecSysOptions, renderRecSysReport, runRecSysLLM, VARIANTS } from '../methods/recsysllm/pipeline.js';
+import { FAMILIES } from '../methods/recsysllm/tasks.js';
+
+interface RecSysFlags {
+  data: string;
+  config?: string;
+  out?: string;
+  resume?: boolean;
+  evalUsers?: number;
+  pretrainSteps?: number;
+  finetuneSteps?: number;
+  variants?: string[];
+  families?: string[];
+  baselines?: string[];
+  baselineDirs?: string[];
+  ratingThreshold?: string;
+  kCore?: number;
+  seed?: number;
+}
 
 interface GanPromptFlags {
   data: string;
@@ -91,6 +110,67 @@ export function addRunCommands(program: Command): void {
         return;
       }
       console.log(renderGanPromptReport(report));
+      console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
+    });
+
+  run.command('recsysllm')
+    .description('RecSysLLM: entity-aware pre-training, P5 multi-task fine-tuning, trie decoding; beside a plain GLM LM and collaborative baselines')
+    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
+    .option('-c, --config <file>', 'JSON file: { data?, protocol?, recsysllm? } (pipeline options, see docs)')
+    .option('--out <dir>', 'run directory (default runs/recsysllm-<dataset>)')
+    .option('--resume', 'continue the run in --out (finished stages are skipped)')
+    .option('--eval-users <n>', 'test users evaluated (seeded sample; default 500)', int)
+    .option('--pretrain-steps <n>', 'pre-training steps (default 3000)', int)
+    .option('--finetune-steps <n>', 'multi-task fine-tuning steps (default 3000)', int)
+    .option('--variants <names...>', `models to build (default: ${VARIANTS.join(' ')})`)
+    .option('--families <names...>', `task families (default: every one the data supports: ${FAMILIES.join(' ')})`)
+    .option('--baselines <models...>', 'collaborative models trained as baselines (Random and Pop always; default sasrec)')
+    .option('--baseline-dirs <dirs...>', 'saved baseline model folders evaluated on the same users')
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all, the default: P5 uses every review)")
+    .option('--k-core <k>', 'k-core filter (default 5)', int)
+    .option('--seed <n>', 'seed (default 2024)', int)
+    .action(async (f: RecSysFlags) => {
+      await initEngine();
+      const file = f.config ? readConfigFile(f.config) : {};
+      const { recsysllm: fileOpts = {}, ...runPart } = file as { recsysllm?: Record<string, unknown> } & Record<string, unknown>;
+      const threshold = f.ratingThreshold === undefined || f.ratingThreshold === 'none' ? null : Number(f.ratingThreshold);
+      if (threshold !== null && !Number.isFinite(threshold)) throw new Error(`--rating-threshold: '${f.ratingThreshold}' is not a number or 'none'`);
+      const cfg = resolveRunConfig(undefined, {
+        ...runPart,
+        data: { ...(runPart.data as object | undefined), ...(f.config && f.data === 'synthetic-shop' ? {} : { name: f.data }) },
+        protocol: { maxHistory: 20, numNegatives: 99, ratingThreshold: threshold, ...(runPart.protocol as object | undefined), ...(f.kCore !== undefined ? { kCore: f.kCore } : {}), ...(f.seed !== undefined ? { seed: f.seed } : {}) },
+      });
+      const opts: Record<string, unknown> = { ...fileOpts };
+      if (f.seed !== undefined) opts.seed = f.seed;
+      if (f.evalUsers) opts.eval = { ...(opts.eval as object | undefined), users: f.evalUsers };
+      if (f.pretrainSteps) opts.pretrain = { ...(opts.pretrain as object | undefined), steps: f.pretrainSteps };
+      if (f.finetuneSteps) opts.finetune = { ...(opts.finetune as object | undefined), steps: f.finetuneSteps };
+      if (f.variants) opts.variants = f.variants;
+      if (f.families) opts.families = f.families;
+      if (f.baselines || f.baselineDirs) opts.baselines = { ...(opts.baselines as object | undefined), ...(f.baselines ? { models: f.baselines } : {}), ...(f.baselineDirs ? { dirs: f.baselineDirs } : {}) };
+      parseRecSysOptions(opts, f.config ? `${f.config} ("recsysllm" with the flags applied)` : 'recsysllm options');
+      const raw = await loadConfiguredData(cfg);
+      const data = prepareSplit(raw, cfg);
+      const out = f.out ?? join(cfg.output.runsDir, `recsysllm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+      console.log(`run directory ${out}`);
+      const t0 = performance.now();
+      let last = 0;
+      const report = await runRecSysLLM(raw, data, opts, out, {
+        signal: interruptSignal(),
+        log: (s) => console.log(s),
+        progress: (what, done, total) => {
+          if (performance.now() - last > 30000 || done === total) {
+            last = performance.now();
+            console.log(`  [${what}] ${done}/${total}`);
+          }
+        },
+      }, f.resume === true);
+      if (report.interrupted) {
+        console.log(`interrupted; continue with: llmrec run recsysllm --resume --out ${out} (same options)`);
+        process.exitCode = 130;
+        return;
+      }
+      console.log(renderRecSysReport(report));
       console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
     });
 }

@@ -24,11 +24,16 @@
  *  10. sampleNegatives       numNegatives distinct items per row, uniformly among the items the
  *                            user never interacted with, seeded; valid and test drawn from
  *                            independent streams
+ *  11. carryReviews          only when the raw dataset has review text: the text of every kept
+ *                            row, keyed by reviewKey(user, item) in split indices; a pair seen
+ *                            twice keeps its chronologically last text (rows without text never
+ *                            overwrite one). Touches nothing else.
  *
  * Rows are handled as Int32Array selections of raw row indices, so no per-row
  * objects are allocated; 200k interactions take a few tens of milliseconds.
  */
-import type { EvalSplit, ItemMeta, ProtocolConfig, RawDataset, SplitDataset, TrainSamples } from './types.js';
+import type { EvalSplit, ItemMeta, ProtocolConfig, RawDataset, ReviewText, SplitDataset, TrainSamples } from './types.js';
+import { reviewKey } from './reviews.js';
 import { Mulberry32, mixSeed } from '../util/random.js';
 
 // ---------------------------------------------------------------------------
@@ -89,6 +94,7 @@ export function validateRaw(raw: RawDataset): void {
   if (raw.item.length !== n) throw new Error(`RawDataset '${raw.name}': user (${n}) and item (${raw.item.length}) row arrays differ in length`);
   if (raw.time && raw.time.length !== n) throw new Error(`RawDataset '${raw.name}': time has ${raw.time.length} rows, expected ${n}`);
   if (raw.rating && raw.rating.length !== n) throw new Error(`RawDataset '${raw.name}': rating has ${raw.rating.length} rows, expected ${n}`);
+  if (raw.reviews && raw.reviews.length !== n) throw new Error(`RawDataset '${raw.name}': reviews has ${raw.reviews.length} rows, expected ${n}`);
   const nu = raw.userIds.length;
   const ni = raw.itemIds.length;
   for (let r = 0; r < n; r++) {
@@ -283,6 +289,17 @@ export function dropShortUsers(groups: UserGroups, minLength: number = MIN_SPLIT
  * itemIds[0] = '[PAD]'; itemMeta is remapped to the new item indices.
  */
 export function reindex(raw: RawDataset, groups: UserGroups): Reindexed {
+  return reindexWithMaps(raw, groups).re;
+}
+
+/** Raw index -> split index of users and items (-1: dropped), as assigned by `reindex`. */
+export interface IndexMaps {
+  userMap: Int32Array;
+  itemMap: Int32Array;
+}
+
+/** `reindex` plus the raw -> split index maps it used. */
+function reindexWithMaps(raw: RawDataset, groups: UserGroups): { re: Reindexed } & IndexMaps {
   const n = raw.user.length;
   const kept = new Uint8Array(n);
   for (let q = 0; q < groups.rows.length; q++) kept[groups.rows[q]] = 1;
@@ -315,7 +332,30 @@ export function reindex(raw: RawDataset, groups: UserGroups): Reindexed {
     for (let q = a; q < b; q++) seq[q - a] = itemMap[raw.item[groups.rows[q]]];
     sequences[userMap[groups.users[g]]] = seq;
   }
-  return { numUsers, numItems: itemIds.length - 1, itemIds, userIds, itemMeta, sequences };
+  return { re: { numUsers, numItems: itemIds.length - 1, itemIds, userIds, itemMeta, sequences }, userMap, itemMap };
+}
+
+/**
+ * Step 11 (only for raw data with review text). The review of every kept row,
+ * keyed by reviewKey(user, item) in split indices. Rows are read per user in
+ * chronological order, so a pair with several texts keeps the last one; a row
+ * without text (null) never replaces an earlier text of the same pair.
+ * Returns undefined when the raw dataset has no `reviews`.
+ */
+export function carryReviews(raw: RawDataset, groups: UserGroups, maps: IndexMaps): Map<string, ReviewText> | undefined {
+  const reviews = raw.reviews;
+  if (reviews === undefined) return undefined;
+  const out = new Map<string, ReviewText>();
+  for (let g = 0; g < groups.users.length; g++) {
+    const u = maps.userMap[groups.users[g]];
+    for (let q = groups.offsets[g]; q < groups.offsets[g + 1]; q++) {
+      const r = groups.rows[q];
+      const review = reviews[r];
+      if (review === null || review === undefined) continue;
+      out.set(reviewKey(u, maps.itemMap[raw.item[r]]), review);
+    }
+  }
+  return out;
 }
 
 /** Step 7. Leave-one-out: last item = test target, second to last = validation target, the rest = train part. */
@@ -469,7 +509,8 @@ export function applyProtocol(raw: RawDataset, config: ProtocolConfig): SplitDat
   if (groups.users.length === 0) {
     throw new Error(`applyProtocol: no user of '${raw.name}' has ${MIN_SPLIT_LENGTH} or more interactions after filtering (threshold ${config.ratingThreshold}, k-core ${config.kCore})`);
   }
-  const re = reindex(raw, groups);
+  const { re, userMap, itemMap } = reindexWithMaps(raw, groups);
+  const reviews = carryReviews(raw, groups, { userMap, itemMap });
   const { trainSeqs } = leaveOneOut(re.sequences);
   const train = slidingWindowSamples(trainSeqs, L);
   const valid = buildEvalSplit(re.sequences, L, 'valid');
@@ -493,5 +534,6 @@ export function applyProtocol(raw: RawDataset, config: ProtocolConfig): SplitDat
     train,
     valid,
     test,
+    ...(reviews !== undefined ? { reviews } : {}),
   };
 }

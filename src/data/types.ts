@@ -11,6 +11,22 @@
  * every history), users are 0..numUsers-1. Histories are left-padded with 0.
  */
 
+/**
+ * What a user wrote about an item: the review body, its one-line summary, and
+ * a feature word the review talks about (P5's explanation hint), when known.
+ *
+ * The explanation target of P5-style explanation generation is the sentence of
+ * `text` that mentions `feature` (see `explanationOf` in reviews.ts). The
+ * synthetic shop always puts that sentence first: `text` = feature sentence +
+ * ' ' + one more sentence, and `feature` occurs verbatim in it. Loaders of real
+ * data (Amazon 2014/2018) leave `feature` undefined.
+ */
+export interface ReviewText {
+  text: string;
+  summary: string;
+  feature?: string;
+}
+
 /** Metadata of one item: a title and key-value attributes (brand, category, ...). */
 export interface ItemMeta {
   title: string;
@@ -37,6 +53,11 @@ export interface RawDataset {
   itemMeta: Map<number, ItemMeta>;
   /** Rows skipped as malformed (only when the loader was asked to skip bad rows). */
   skippedRows: number;
+  /**
+   * Review text per row (row-aligned with user/item; null: that row has no
+   * text). Absent when the source has no review text at all.
+   */
+  reviews?: (ReviewText | null)[];
 }
 
 /** Section 1 of the spec, every choice a named option. */
@@ -97,6 +118,13 @@ export interface SplitDataset {
   train: TrainSamples;
   valid: EvalSplit;
   test: EvalSplit;
+  /**
+   * Review text of the kept interactions, keyed by `reviewKey(user, item)`
+   * (split indices: user 0..numUsers-1, item 1..numItems). A pair reviewed
+   * more than once keeps its chronologically last text. Absent when the raw
+   * dataset has no `reviews`.
+   */
+  reviews?: Map<string, ReviewText>;
 }
 
 export interface DatasetStats {

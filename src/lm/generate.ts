@@ -57,11 +57,33 @@ function allowedNext(trie: TokenTrie | undefined, prefix: number[], eos: Set<num
   return next;
 }
 
-function step(model: CausalLM, cache: KVCache, tokens: number[]): { cache: KVCache; logp: Float32Array[] } {
-  const out = model.forward({ inputIds: Int32Array.from(tokens), batch: tokens.length, cache, useCache: true });
-  const logp = lastLogProbs(out.logits);
-  tf.dispose([out.logits, out.hidden]);
-  return { cache: out.cache!, logp };
+/**
+ * What generation needs from a model: the prompt's cache and first
+ * log-probs, then one step per new token. Models with their own position
+ * scheme (RecSysLLM's 2-D positions) provide their own.
+ */
+export interface Stepper {
+  /** Encodes the prompt: its cache (batch 1) and the log-probs of the first new token. */
+  start(): { cache: KVCache; nextLogProbs: Float32Array };
+  /**
+   * Feeds the newest token of each row (the last of `generated[r]`, the
+   * row's tokens so far) and returns the extended cache and next log-probs.
+   */
+  step(cache: KVCache, generated: readonly (readonly number[])[]): { cache: KVCache; logp: Float32Array[] };
+}
+
+/** The stepper of a plain causal LM (consecutive positions). */
+export function causalStepper(model: CausalLM, prompt: Prompt): Stepper {
+  return {
+    start: () => encodePrompt(model, prompt),
+    step: (cache, generated) => {
+      const tokens = generated.map((g) => g[g.length - 1] ?? 0);
+      const out = model.forward({ inputIds: Int32Array.from(tokens), batch: tokens.length, cache, useCache: true });
+      const logp = lastLogProbs(out.logits);
+      tf.dispose([out.logits, out.hidden]);
+      return { cache: out.cache!, logp };
+    },
+  };
 }
 
 function pick(logp: Float32Array, allowed: number[] | null, o: GenerateOptions, rng: Mulberry32): number {
@@ -99,15 +121,20 @@ function pick(logp: Float32Array, allowed: number[] | null, o: GenerateOptions, 
 
 /** Generates continuations of one prompt. */
 export function generate(model: CausalLM, prompt: Prompt, o: GenerateOptions): Generated[] {
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
-  return (o.strategy ?? 'greedy') === 'beam' ? beamSearch(model, prompt, o) : sampleOrGreedy(model, prompt, o);
+  return generateWith(causalStepper(model, prompt), o);
 }
 
-function sampleOrGreedy(model: CausalLM, prompt: Prompt, o: GenerateOptions): Generated[] {
+/** Generates with any stepper (see `Stepper`). */
+export function generateWith(stepper: Stepper, o: GenerateOptions): Generated[] {
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  return (o.strategy ?? 'greedy') === 'beam' ? beamSearch(stepper, o) : sampleOrGreedy(stepper, o);
+}
+
+function sampleOrGreedy(stepper: Stepper, o: GenerateOptions): Generated[] {
   const n = o.numReturn ?? 1;
   const eos = eosSet(o.eosTokenId);
   const rng = new Mulberry32(o.seed ?? 0);
-  const first = encodePrompt(model, prompt);
+  const first = stepper.start();
   let cache = repeatCache(first.cache, n);
   disposeCache(first.cache);
   const seqs: Generated[] = Array.from({ length: n }, () => ({ tokens: [], logProb: 0, finish: 'length' }));
@@ -129,7 +156,7 @@ function sampleOrGreedy(model: CausalLM, prompt: Prompt, o: GenerateOptions): Ge
         next.push(tok);
       }
       if (done.every(Boolean) || t + 1 === o.maxNewTokens) break;
-      const s = step(model, cache, next);
+      const s = stepper.step(cache, seqs.map((q, r) => (done[r] && q.tokens.length === 0 ? [next[r]] : q.tokens)));
       disposeCache(cache);
       cache = s.cache;
       logp = s.logp;
@@ -142,13 +169,13 @@ function sampleOrGreedy(model: CausalLM, prompt: Prompt, o: GenerateOptions): Ge
 
 interface Beam { tokens: number[]; logProb: number }
 
-function beamSearch(model: CausalLM, prompt: Prompt, o: GenerateOptions): Generated[] {
+function beamSearch(stepper: Stepper, o: GenerateOptions): Generated[] {
   const nRet = o.numReturn ?? 1;
   const W = Math.max(o.numBeams ?? 4, nRet);
   const eos = eosSet(o.eosTokenId);
   const lp = o.lengthPenalty ?? 1;
   const norm = (b: Generated) => b.logProb / Math.pow(Math.max(1, b.tokens.length), lp);
-  const first = encodePrompt(model, prompt);
+  const first = stepper.start();
   let beams: Beam[] = [{ tokens: [], logProb: 0 }];
   let cache = repeatCache(first.cache, 1);
   disposeCache(first.cache);
@@ -197,7 +224,7 @@ function beamSearch(model: CausalLM, prompt: Prompt, o: GenerateOptions): Genera
       };
       idx.dispose();
       disposeCache(cache);
-      const s = step(model, reordered, beams.map((b) => b.tokens[b.tokens.length - 1]));
+      const s = stepper.step(reordered, beams.map((b) => b.tokens));
       disposeCache(reordered);
       cache = s.cache;
       logp = s.logp;

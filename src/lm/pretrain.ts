@@ -51,6 +51,11 @@ export interface PretrainOptions {
 export interface Objective<M extends LanguageModel = LanguageModel> {
   name: string;
   loss(model: M, ids: Int32Array, B: number, T: number, step: number, training: boolean): tf.Scalar;
+  /**
+   * Tokens the last `loss` call fed to the model, for throughput reports
+   * (objectives whose blocks are references, not tokens; default: the block size).
+   */
+  lastBatchTokens?(): number;
 }
 
 /** Next-token prediction on every position (decoder-only families). */
@@ -209,7 +214,7 @@ export async function pretrain<M extends LanguageModel>(model: M, objective: Obj
       const loss = opt.minimize(() => objective.loss(model, ids, idx.length, T, step, true), vars);
       if (!Number.isFinite(loss)) throw new Error(`pretrain: loss became ${loss} at step ${step} (lower the learning rate?)`);
       step++;
-      tokens += ids.length;
+      tokens += objective.lastBatchTokens?.() ?? ids.length;
       recent.push(loss);
       if (recent.length > 50) recent.shift();
       o.onStep?.({ step, maxSteps: o.maxSteps, loss, lr: opt.lr, tokensPerSecond: tokens / ((performance.now() - tStart) / 1000) });

@@ -13,6 +13,11 @@
  * not valid JSON is parsed as a Python literal (see pyliteral.ts; nothing is
  * evaluated). Set `loose: false` to accept strict JSON only.
  *
+ * Review text: the 2014/2018 lines carry `reviewText` and `summary`; they are
+ * kept row-aligned in RawDataset.reviews (null for a row where both are
+ * missing or empty; `feature` is never set, the raw data has none). Pass
+ * `reviewText: false` to drop them and save memory.
+ *
  * Metadata is streamed after the reviews and only entries of reviewed items
  * are kept (a meta line of an unknown item is skipped before parsing), so a
  * multi-GB meta file costs time, not memory. Duplicate meta entries: the
@@ -21,8 +26,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
-import type { ItemMeta, RawDataset } from '../types.js';
-import { RowBuilder, requireRows } from './builder.js';
+import type { ItemMeta, RawDataset, ReviewText } from '../types.js';
+import { RowBuilder, own, requireRows } from './builder.js';
 import {
   type Json,
   type JsonObject,
@@ -50,6 +55,8 @@ export interface AmazonLoadOptions extends LoadOptions {
 export interface AmazonReviewsOptions extends AmazonLoadOptions {
   /** Accept Python-dict lines (2014 metadata) besides strict JSON (default true). */
   loose?: boolean;
+  /** Keep each row's `reviewText` and `summary` in RawDataset.reviews (default true; false saves memory). */
+  reviewText?: boolean;
 }
 
 const JSONL_RE = /\.(json|jsonl|ndjson)(\.gz)?$/i;
@@ -187,6 +194,23 @@ export interface AmazonFormat {
   /** Metadata lines may be Python dict literals. */
   looseMeta: boolean;
   toMeta(obj: JsonObject): ItemMeta;
+  /** The review text of one reviews line (null: none); absent: the format keeps no text (no RawDataset.reviews). */
+  review?: (obj: JsonObject) => ReviewText | null;
+}
+
+/** A string field's trimmed text ('' when missing or not a string: never a reason to reject the row). */
+function textField(obj: JsonObject, key: string): string {
+  const v = obj[key];
+  return typeof v === 'string' ? v.trim() : '';
+}
+
+/** `reviewText` + `summary` of a 2014/2018 line; null when both are missing or empty. */
+export function review2014(obj: JsonObject): ReviewText | null {
+  const text = textField(obj, 'reviewText');
+  const summary = textField(obj, 'summary');
+  if (text === '' && summary === '') return null;
+  // own(): a private copy, so the kept text does not pin the whole read chunk.
+  return { text: own(text), summary: own(summary) };
 }
 
 /**
@@ -198,6 +222,8 @@ export async function loadAmazonJsonl(path: string, opts: AmazonLoadOptions, for
   const file = isDir ? await findReviewsFile(path) : path;
   const b = new RowBuilder(true, true);
   const firstLines: number[] = [];
+  const toReview = format.review;
+  const reviews: (ReviewText | null)[] | undefined = toReview !== undefined ? [] : undefined;
   const skipped = await forEachLine(file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line, lineNo, invalid) => {
     const obj = format.parse(line);
     const user = jsonId(obj, format.user);
@@ -205,7 +231,9 @@ export async function loadAmazonJsonl(path: string, opts: AmazonLoadOptions, for
     const rating = jsonNumber(obj, format.rating);
     const time = jsonNumber(obj, format.time);
     if (invalid) checkJsonText(true, obj);
+    const review = toReview !== undefined ? toReview(obj) : null;
     b.push(user, item, format.timeInMs ? time / 1000 : time, rating);
+    reviews?.push(review);
     if (b.items.size > firstLines.length) firstLines.push(lineNo);
   });
   requireRows(b, file, skipped);
@@ -213,7 +241,9 @@ export async function loadAmazonJsonl(path: string, opts: AmazonLoadOptions, for
   let metaSkipped = 0;
   if (metaFile !== null) metaSkipped = await readAmazonMeta(b, metaFile, format.metaItem, { skipBadRows: opts.skipBadRows, loose: format.looseMeta }, format.toMeta);
   if (opts.requireMeta) checkRequiredMeta(b, file, metaFile, firstLines, format.item);
-  return b.build(opts.name ?? defaultName(isDir ? path : file, isDir), file, skipped + metaSkipped);
+  const raw = b.build(opts.name ?? defaultName(isDir ? path : file, isDir), file, skipped + metaSkipped);
+  if (reviews !== undefined) raw.reviews = reviews;
+  return raw;
 }
 
 /** Loads raw Amazon 2014/2018 reviews (a folder with one reviews file, or the file). */
@@ -229,5 +259,6 @@ export async function loadAmazonReviews(path: string, opts: AmazonReviewsOptions
     metaItem: 'asin',
     looseMeta: loose,
     toMeta: meta2014,
+    ...(opts.reviewText !== false ? { review: review2014 } : {}),
   });
 }

@@ -40,6 +40,12 @@ export interface DecoderInput {
   training?: boolean;
   /** Compute logits for the last position only ([B, 1, V]; prompts before scoring or generation). */
   lastLogitsOnly?: boolean;
+  /**
+   * Per row, the number of leading tokens every query of that row may see
+   * (GLM's bidirectional Part A; absolute indices, cached keys included).
+   * Later tokens stay causal. Absent: fully causal.
+   */
+  prefixLength?: ArrayLike<number>;
 }
 
 export interface DecoderOutput {
@@ -99,18 +105,22 @@ export function resolveSteps(input: DecoderInput, B: number, T: number): { keyMa
 /**
  * Additive mask [B, 1, T, P + T]: query t (absolute index P + t) sees key j
  * when j <= P + t, key j is not padding and, with a sliding window w,
- * (P + t) - j < w (indices, as Hugging Face's Mistral masks). A query whose keys are all masked (a padding
+ * (P + t) - j < w (indices, as Hugging Face's Mistral masks). With a prefix
+ * length n_b, keys j < n_b of row b are seen by every query of the row
+ * (bidirectional prefix, GLM's Part A). A query whose keys are all masked (a padding
  * query) sees only itself, so its softmax stays finite.
  */
-export function attentionMask(keyMask: Uint8Array, B: number, T: number, P: number, window?: number): tf.Tensor4D {
+export function attentionMask(keyMask: Uint8Array, B: number, T: number, P: number, window?: number, prefix?: ArrayLike<number>): tf.Tensor4D {
   const K = P + T;
+  if (prefix && prefix.length !== B) throw new Error(`prefixLength: ${prefix.length} values for batch ${B}`);
   const m = new Float32Array(B * T * K);
   for (let b = 0; b < B; b++) {
+    const pre = prefix ? prefix[b] : 0;
     for (let t = 0; t < T; t++) {
       const row = (b * T + t) * K;
       let any = false;
       for (let j = 0; j < K; j++) {
-        const ok = j <= P + t && keyMask[b * K + j] === 1 && (window === undefined || P + t - j < window);
+        const ok = (j <= P + t || j < pre) && keyMask[b * K + j] === 1 && (window === undefined || P + t - j < window);
         if (ok) any = true; else m[row + j] = MASK_NEG;
       }
       if (!any) m[row + P + t] = 0;

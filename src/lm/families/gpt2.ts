@@ -123,7 +123,7 @@ export class Gpt2LMHeadModel implements CausalLM {
     const train = input.training === true;
     const drop = (t: tf.Tensor, rate: number): tf.Tensor => (train && rate > 0 ? this.dropout.apply(t, rate) : t);
     x = drop(tf.add(x, tf.reshape(this.wpe.apply(tf.tensor1d(positions, 'int32')), [B, T, d])), c.embd_pdrop) as tf.Tensor3D;
-    const mask = attentionMask(keyMask, B, T, P);
+    const mask = attentionMask(keyMask, B, T, P, undefined, input.prefixLength);
     const scale = c.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
     const newLayers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
     this.blocks.forEach((b, i) => {

@@ -186,7 +186,7 @@ export class LlamaForCausalLM implements CausalLM {
     const { keyMask, positions, P } = resolveSteps(input, B, T);
     const c = this.config;
     const window = c.model_type === 'mistral' || c.use_sliding_window ? (c.sliding_window ?? undefined) : undefined;
-    const mask = attentionMask(keyMask, B, T, P, window);
+    const mask = attentionMask(keyMask, B, T, P, window, input.prefixLength);
     const { cos, sin } = this.ropeAt(positions, B, T);
     const H = this.numHeads;
     const G = this.numKvHeads;
