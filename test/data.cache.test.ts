@@ -59,3 +59,19 @@ describe('dataset cache', () => {
     }
   });
 });
+
+describe('dataset cache keeps review text', () => {
+  it('a dataset with reviews comes back from the cache with the same reviews (UTF-8 included)', async () => {
+    const { writeCachedDataset } = await import('../src/data/cache.js');
+    const { generateShop } = await import('../src/data/synthetic.js');
+    const raw = generateShop({ users: 30, items: 100, seed: 2 });
+    assert.ok(raw.reviews && raw.reviews.length === raw.user.length);
+    raw.reviews[0] = { text: 'Crème très douce — 10/10.', summary: 'très bien', feature: 'crème' };
+    raw.reviews[1] = null;
+    const file = join(mkdtempSync(join(tmpdir(), 'llmrec-cache-rv-')), 'x.safetensors');
+    writeCachedDataset(file, raw);
+    const back = readCachedDataset(file)!;
+    assert.deepEqual(back.reviews, raw.reviews);
+    assert.deepEqual(Array.from(back.user), Array.from(raw.user));
+  });
+});

@@ -68,7 +68,7 @@ export const RunConfigSchema = z.strictObject({
     /** Keep parsed rows in the typed on-disk cache: true, false or 'auto' (large sources only). */
     cache: z.union([z.boolean(), z.literal('auto')]).default('auto'),
     /** Options of the synthetic generator (users, items, seed, ...). */
-    synthetic: z.record(z.string(), z.number()).default({}),
+    synthetic: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).default({}),
   }).prefault({}),
   protocol: Protocol.prefault({}),
   models: z.array(ModelEntry).min(1).default(['random', 'pop', 'bprmf', 'gru4rec', 'sasrec', 'caser', 'bert4rec', 'din']),

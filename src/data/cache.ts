@@ -16,9 +16,10 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
-import type { ItemMeta, RawDataset } from './types.js';
+import type { ItemMeta, ReviewText, RawDataset } from './types.js';
 
-const FORMAT = 'llmrec-raw-dataset-v1';
+/** v2: review text (RawDataset.reviews) is kept. */
+const FORMAT = 'llmrec-raw-dataset-v2';
 
 export function cacheDir(): string {
   if (process.env.LLMREC_CACHE_DIR) return process.env.LLMREC_CACHE_DIR;
@@ -60,6 +61,11 @@ export function writeCachedDataset(file: string, raw: RawDataset): void {
   };
   if (raw.time) tensors.time = { dtype: 'F64', shape: [n], data: raw.time };
   if (raw.rating) tensors.rating = { dtype: 'F32', shape: [n], data: raw.rating };
+  if (raw.reviews) {
+    // Review text can be large: UTF-8 JSON in the data block, not the header.
+    const bytes = new TextEncoder().encode(JSON.stringify(raw.reviews));
+    tensors.reviews = { dtype: 'U8', shape: [bytes.length], data: bytes };
+  }
   writeSafetensors(file, tensors, {
     format: FORMAT,
     name: raw.name,
@@ -83,6 +89,7 @@ export function readCachedDataset(file: string): RawDataset | null {
   if (!(user instanceof Int32Array) || !(item instanceof Int32Array)) throw new Error(`${file}: corrupt dataset cache (user/item arrays)`);
   const time = get('time');
   const rating = get('rating');
+  const reviews = get('reviews');
   return {
     name: m.name,
     source: m.source,
@@ -94,5 +101,6 @@ export function readCachedDataset(file: string): RawDataset | null {
     rating: rating instanceof Float32Array ? rating : null,
     itemMeta: new Map(JSON.parse(m.itemMeta) as Array<[number, ItemMeta]>),
     skippedRows: Number(m.skippedRows),
+    ...(reviews instanceof Uint8Array ? { reviews: JSON.parse(new TextDecoder().decode(reviews)) as Array<ReviewText | null> } : {}),
   };
 }
