@@ -27,7 +27,7 @@ import {
   corruptDocument, DEFAULT_MASKING, documentSpan, entitySpans, type GlmTokens, infillingExample, type MaskingOptions, padExamples, sentenceSpans, type Span,
 } from '../src/methods/recsysllm/masking.js';
 import { glmTokens, RecSysLM } from '../src/methods/recsysllm/model.js';
-import { infillingLoss } from '../src/methods/recsysllm/objective.js';
+import { infillingLoss, pretrainExample } from '../src/methods/recsysllm/objective.js';
 import {
   checkTemplate, DEFAULT_PROMPT, FAMILIES, loadTaskTemplates, parseTaskTemplates, ratingsOf, renderTask, type TaskData, testInstances, trainingInstance, trainingRefs,
 } from '../src/methods/recsysllm/tasks.js';
@@ -104,6 +104,28 @@ describe('textualisation', () => {
     assert.equal(String.fromCharCode(...fitted.ids.slice(0, 5)), 'User ');
     assert.ok(String.fromCharCode(...fitted.ids).includes('Blue'));
     assert.ok(!String.fromCharCode(...fitted.ids).includes('Red'));
+  });
+});
+
+describe('pre-training documents', () => {
+  test('a user document holds the profile (user features) and sampled behaviours only from the training sequence, with entities masked whole', async () => {
+    await ready();
+    const raw = generateShop({ users: 40, items: 120, seed: 8 });
+    const data = applyProtocol(raw, { ratingThreshold: null, kCore: 3, maxHistory: 20, numNegatives: 5, seed: 2 });
+    const enc = new SegmentEncoder((s) => Array.from(s, (ch) => ch.charCodeAt(0)), 40);
+    const features = new Map([[0, { age: '31', occupation: 'writer' }]]);
+    const ctx = { data, enc, tokens: { ...T, mask: 1, sentenceMask: 2, gMask: 3, start: 4, end: 5 }, masking: DEFAULT_MASKING, sampling: DEFAULT_BEHAVIOUR_SAMPLING, textualise: { itemAttributes: [] }, maxDocTokens: 4000, userFeatures: features, seed: 1 };
+    for (let seed = 0; seed < 20; seed++) {
+      const ex = pretrainExample(ctx, 0, new Mulberry32(seed));
+      // Put the spans back: Part A with each mask replaced by its span's tokens.
+      const a = ex.ids.slice(0, ex.prefix);
+      const text = String.fromCharCode(...a.filter((x) => x > 5), ...ex.ids.slice(ex.prefix).filter((x) => x > 5));
+      assert.ok(text.includes('writer') || text.includes('31') || text.includes('User profile'), 'profile sentence present');
+      for (const held of [data.valid.target[0], data.test.target[0]]) {
+        const title = data.itemMeta.get(held)!.title;
+        if (!Array.from(data.trainSeqs[0]).some((i) => data.itemMeta.get(i)!.title === title)) assert.ok(!text.includes(title), 'no held-out item in a pre-training document');
+      }
+    }
   });
 });
 

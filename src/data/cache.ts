@@ -2,8 +2,9 @@
  * The compact typed form of an ingested dataset, kept on disk so a large raw
  * source (an Amazon 2023 category is several GB of JSON lines, minutes to
  * parse) is parsed once: the RawDataset's row arrays go into a safetensors
- * file (I32 user/item, F64 time, F32 rating) and its ids and item metadata
- * into the header's metadata. Loading it back is a single read.
+ * file (I32 user/item, F64 time, F32 rating; review text and user features
+ * as U8 tensors of UTF-8 JSON) and its ids and item metadata into the
+ * header's metadata. Loading it back is a single read.
  *
  * The cache key covers the resolved source path, the loader options and the
  * size and modification time of every source file, so an edited source or
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import type { ItemMeta, ReviewText, RawDataset } from './types.js';
 
-/** v2: review text (RawDataset.reviews) is kept. */
+/** v2: review text (RawDataset.reviews) and user features (RawDataset.userFeatures) are kept. */
 const FORMAT = 'llmrec-raw-dataset-v2';
 
 export function cacheDir(): string {
@@ -66,6 +67,11 @@ export function writeCachedDataset(file: string, raw: RawDataset): void {
     const bytes = new TextEncoder().encode(JSON.stringify(raw.reviews));
     tensors.reviews = { dtype: 'U8', shape: [bytes.length], data: bytes };
   }
+  if (raw.userFeatures) {
+    // UTF-8 JSON of the entries array [[user index, features], ...].
+    const bytes = new TextEncoder().encode(JSON.stringify([...raw.userFeatures.entries()]));
+    tensors.userFeatures = { dtype: 'U8', shape: [bytes.length], data: bytes };
+  }
   writeSafetensors(file, tensors, {
     format: FORMAT,
     name: raw.name,
@@ -90,6 +96,7 @@ export function readCachedDataset(file: string): RawDataset | null {
   const time = get('time');
   const rating = get('rating');
   const reviews = get('reviews');
+  const userFeatures = get('userFeatures');
   return {
     name: m.name,
     source: m.source,
@@ -102,5 +109,8 @@ export function readCachedDataset(file: string): RawDataset | null {
     itemMeta: new Map(JSON.parse(m.itemMeta) as Array<[number, ItemMeta]>),
     skippedRows: Number(m.skippedRows),
     ...(reviews instanceof Uint8Array ? { reviews: JSON.parse(new TextDecoder().decode(reviews)) as Array<ReviewText | null> } : {}),
+    ...(userFeatures instanceof Uint8Array
+      ? { userFeatures: new Map(JSON.parse(new TextDecoder().decode(userFeatures)) as Array<[number, Record<string, string>]>) }
+      : {}),
   };
 }

@@ -28,6 +28,8 @@
  *                            row, keyed by reviewKey(user, item) in split indices; a pair seen
  *                            twice keeps its chronologically last text (rows without text never
  *                            overwrite one). Touches nothing else.
+ *  12. carryUserFeatures     only when the raw dataset has user features: the features of every
+ *                            kept user, keyed by split user index. Touches nothing else.
  *
  * Rows are handled as Int32Array selections of raw row indices, so no per-row
  * objects are allocated; 200k interactions take a few tens of milliseconds.
@@ -105,6 +107,11 @@ export function validateRaw(raw: RawDataset): void {
   }
   if (raw.time) {
     for (let r = 0; r < n; r++) if (Number.isNaN(raw.time[r])) throw new Error(`RawDataset '${raw.name}': row ${r} has a NaN time`);
+  }
+  if (raw.userFeatures) {
+    for (const u of raw.userFeatures.keys()) {
+      if (!Number.isInteger(u) || u < 0 || u >= nu) throw new Error(`RawDataset '${raw.name}': userFeatures has user index ${u} outside [0, ${nu})`);
+    }
   }
 }
 
@@ -358,6 +365,27 @@ export function carryReviews(raw: RawDataset, groups: UserGroups, maps: IndexMap
   return out;
 }
 
+/**
+ * Step 12 (only for raw data with user features). The features of every kept
+ * user, keyed by split user index (users dropped by the filters are left
+ * out; a kept user without features stays without). The records are shared
+ * with the raw dataset, not copied. Returns undefined when the raw dataset
+ * has no `userFeatures`.
+ */
+export function carryUserFeatures(raw: RawDataset, maps: Pick<IndexMaps, 'userMap'>): Map<number, Record<string, string>> | undefined {
+  const features = raw.userFeatures;
+  if (features === undefined) return undefined;
+  const out = new Map<number, Record<string, string>>();
+  // Ascending split index, so the map iterates in user order.
+  const byRaw: number[] = [];
+  for (let u = 0; u < maps.userMap.length; u++) if (maps.userMap[u] >= 0) byRaw[maps.userMap[u]] = u;
+  for (let s = 0; s < byRaw.length; s++) {
+    const f = features.get(byRaw[s]);
+    if (f !== undefined) out.set(s, f);
+  }
+  return out;
+}
+
 /** Step 7. Leave-one-out: last item = test target, second to last = validation target, the rest = train part. */
 export function leaveOneOut(sequences: readonly Int32Array[]): LeaveOneOut {
   const U = sequences.length;
@@ -493,7 +521,7 @@ export function sampleNegatives(
 }
 
 /**
- * The whole protocol: RawDataset -> SplitDataset (steps 1-10 above). Every
+ * The whole protocol: RawDataset -> SplitDataset (steps 1-12 above). Every
  * model and evaluator consumes the result; the stored negatives make sampled
  * evaluation identical across models.
  */
@@ -511,6 +539,7 @@ export function applyProtocol(raw: RawDataset, config: ProtocolConfig): SplitDat
   }
   const { re, userMap, itemMap } = reindexWithMaps(raw, groups);
   const reviews = carryReviews(raw, groups, { userMap, itemMap });
+  const userFeatures = carryUserFeatures(raw, { userMap });
   const { trainSeqs } = leaveOneOut(re.sequences);
   const train = slidingWindowSamples(trainSeqs, L);
   const valid = buildEvalSplit(re.sequences, L, 'valid');
@@ -535,5 +564,6 @@ export function applyProtocol(raw: RawDataset, config: ProtocolConfig): SplitDat
     valid,
     test,
     ...(reviews !== undefined ? { reviews } : {}),
+    ...(userFeatures !== undefined ? { userFeatures } : {}),
   };
 }

@@ -58,6 +58,14 @@ export interface RawDataset {
    * text). Absent when the source has no review text at all.
    */
   reviews?: (ReviewText | null)[];
+  /**
+   * Tabular user features keyed by raw user index (into `userIds`), e.g.
+   * MovieLens' { age: '24', gender: 'male', occupation: 'technician' }.
+   * Keys are feature names, values are strings (numbers and codes written as
+   * text), in the order a profile sentence should name them. A user without
+   * an entry has no known features. Absent when the source has no user table.
+   */
+  userFeatures?: Map<number, Record<string, string>>;
 }
 
 /** Section 1 of the spec, every choice a named option. */
@@ -125,6 +133,14 @@ export interface SplitDataset {
    * dataset has no `reviews`.
    */
   reviews?: Map<string, ReviewText>;
+  /**
+   * Tabular user features keyed by split user index (0..numUsers-1): the
+   * raw dataset's `userFeatures` of every kept user, re-indexed (filtered-out
+   * users are dropped). Keys are feature names ('age', 'gender',
+   * 'occupation', ...), values are strings. Absent when the raw dataset has
+   * no `userFeatures`.
+   */
+  userFeatures?: Map<number, Record<string, string>>;
 }
 
 export interface DatasetStats {

@@ -2,13 +2,20 @@
  * MovieLens-100K loader: `u.data` (tab: user item rating timestamp, unix s),
  * `u.item` (`|`-separated, latin-1: id|title|release date|video date|url|19
  * genre flags) -> ItemMeta { title, attributes: genre (comma-joined names,
- * from u.genre when present), release date }. `u.user` is not read (types.ts
- * has no user metadata). When u.item exists it is a required item table: a
- * rating of an item it lacks is an error.
+ * from u.genre when present), release date }. When u.item exists it is a
+ * required item table: a rating of an item it lacks is an error.
+ *
+ * `u.user` (`|`-separated: user id|age|gender|occupation|zip code), when it
+ * is next to the ratings file, gives RawDataset.userFeatures for the users
+ * of the ratings: { age: '24', gender: 'male' | 'female', occupation:
+ * 'technician' }. The zip code is left out unless `userZipCode` is set (it
+ * identifies people and says little as text). Rated users that u.user lacks
+ * get no features; without u.user there are no userFeatures at all.
  */
 import type { ItemMeta, RawDataset } from '../types.js';
-import { type LoadOptions, type TextEncoding, RowError, checkText, fileIn, forEachLine, parseId, parseNumber, resolveEncoding, sniffEncoding, target } from './common.js';
-import { type ItemTable, type RatingsFormat, loadSeparatedRatings } from './movielens.js';
+import { type LoadOptions, type TextEncoding, RowError, checkText, clip, expectFields, fileIn, forEachLine, parseId, parseNumber, resolveEncoding, sniffEncoding, target } from './common.js';
+import { own } from './builder.js';
+import { type ItemTable, type RatingsFormat, type UserTable, loadSeparatedRatings, movielensGender, withUserFeatures } from './movielens.js';
 import { DataError } from '../errors.js';
 
 /** The 19 genres of ML-100K in flag order (u.genre lists the same). */
@@ -22,6 +29,8 @@ export interface Ml100kOptions extends LoadOptions {
   ratingsFile?: string;
   /** Encoding of u.item: 'auto' (default) picks UTF-8 when the bytes are valid UTF-8, else latin-1. */
   itemEncoding?: TextEncoding | 'auto';
+  /** Keep the zip code of u.user as feature 'zip code' (default false: age, gender, occupation only). */
+  userZipCode?: boolean;
 }
 
 /** Reads u.genre (`name|index`) into names by index. */
@@ -85,6 +94,38 @@ export async function readMl100kItems(
   return { items, skipped };
 }
 
+const USER_FIELDS = ['user id', 'age', 'gender', 'occupation', 'zip code'] as const;
+
+/**
+ * Reads u.user (`user id|age|gender|occupation|zip code`) into external user
+ * id -> { age, gender ('male' / 'female'), occupation[, 'zip code'] }.
+ * Encoding: UTF-8 when the bytes are valid UTF-8, else latin-1.
+ */
+export async function readMl100kUsers(file: string, opts: { skipBadRows?: boolean; zipCode?: boolean } = {}): Promise<UserTable> {
+  const encoding = await sniffEncoding(file);
+  const users = new Map<string, Record<string, string>>();
+  const skipped = await forEachLine(file, { encoding, skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
+    const f = line.split('|');
+    expectFields(f, USER_FIELDS, "'|'");
+    const id = parseId(f[0], 'user id');
+    const age = parseNumber(f[1], 'age');
+    if (!Number.isInteger(age) || age < 0) throw new RowError('age', `expected a whole number of years, got '${clip(f[1])}'`);
+    const gender = movielensGender(f[2], 'gender');
+    checkText(invalid, 'occupation', f[3]);
+    const occupation = f[3].trim();
+    if (occupation === '') throw new RowError('occupation', 'empty');
+    if (users.has(id)) throw new RowError('user id', `duplicate user id '${id}'`);
+    const features: Record<string, string> = { age: String(age), gender, occupation: own(occupation) };
+    if (opts.zipCode) {
+      checkText(invalid, 'zip code', f[4]);
+      const zip = f[4].trim();
+      if (zip !== '') features['zip code'] = own(zip);
+    }
+    users.set(own(id), features);
+  });
+  return { users, skipped };
+}
+
 const DATA_FORMAT: RatingsFormat = { sep: '\t', sepName: 'tab', fields: ['user', 'item', 'rating', 'timestamp'], itemNoun: 'item', tableFile: 'u.item' };
 
 /** Loads an ML-100K folder (or its u.data / u1.base / ... file). */
@@ -94,5 +135,8 @@ export async function loadMl100k(path: string, opts: Ml100kOptions = {}): Promis
   const genres = genreFile !== null ? await readMl100kGenres(genreFile) : ML100K_GENRES;
   const itemFile = fileIn(t.dir, 'u.item');
   const table = itemFile !== null ? await readMl100kItems(itemFile, genres, { skipBadRows: opts.skipBadRows, encoding: opts.itemEncoding }) : null;
-  return loadSeparatedRatings(t, opts, DATA_FORMAT, table);
+  const userFile = fileIn(t.dir, 'u.user');
+  const users = userFile !== null ? await readMl100kUsers(userFile, { skipBadRows: opts.skipBadRows, zipCode: opts.userZipCode }) : null;
+  const raw = await loadSeparatedRatings(t, opts, DATA_FORMAT, table);
+  return users !== null ? withUserFeatures(raw, users) : raw;
 }

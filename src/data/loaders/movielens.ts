@@ -7,12 +7,45 @@
  */
 import type { ItemMeta, RawDataset } from '../types.js';
 import { RowBuilder, attachMeta, requireRows } from './builder.js';
-import { type LoadOptions, RowError, defaultName, expectFields, forEachLine, parseId, parseNumber } from './common.js';
+import { type LoadOptions, RowError, clip, defaultName, expectFields, forEachLine, parseId, parseNumber } from './common.js';
 
 /** An item table read before the ratings: external id -> ItemMeta, and the rows it skipped. */
 export interface ItemTable {
   items: Map<string, ItemMeta>;
   skipped: number;
+}
+
+/**
+ * A user table read next to the ratings (u.user, users.dat): external user
+ * id -> features ({ age, gender, occupation[, zip code] }, all strings), and
+ * the rows it skipped.
+ */
+export interface UserTable {
+  users: Map<string, Record<string, string>>;
+  skipped: number;
+}
+
+/** MovieLens gender codes: 'M' -> 'male', 'F' -> 'female', else a RowError naming the field. */
+export function movielensGender(s: string, field: string): string {
+  const t = s.trim();
+  if (t === 'M') return 'male';
+  if (t === 'F') return 'female';
+  throw new RowError(field, `expected 'M' or 'F', got '${clip(s)}'`);
+}
+
+/**
+ * The dataset with `userFeatures` from a user table: an entry for every user
+ * of the ratings that the table lists (table users without ratings are
+ * ignored; rated users the table lacks get no entry). The table's skipped
+ * rows are added to skippedRows.
+ */
+export function withUserFeatures(raw: RawDataset, table: UserTable): RawDataset {
+  const userFeatures = new Map<number, Record<string, string>>();
+  for (let u = 0; u < raw.userIds.length; u++) {
+    const f = table.users.get(raw.userIds[u]);
+    if (f !== undefined) userFeatures.set(u, f);
+  }
+  return { ...raw, userFeatures, skippedRows: raw.skippedRows + table.skipped };
 }
 
 /** How one MovieLens release writes its ratings file (the names appear in the errors). */

@@ -289,7 +289,7 @@ export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts:
     const blocks = pretrainBlocks(data);
     const heldN = Math.min(256, Math.max(1, Math.floor(blocks.length * 0.02)));
     const held = blocks.filter((_, i) => i % Math.max(1, Math.floor(blocks.length / heldN)) === 0).slice(0, heldN);
-    const ctx = { data, enc, tokens, masking, sampling: o.sampling, textualise: { itemAttributes: o.text.itemAttributes }, maxDocTokens: o.text.maxDocTokens, seed: o.seed };
+    const ctx = { data, enc, tokens, masking, sampling: o.sampling, textualise: { itemAttributes: o.text.itemAttributes }, maxDocTokens: o.text.maxDocTokens, userFeatures: data.userFeatures, seed: o.seed };
     log(`${variant}: ${(vr.parameters / 1e6).toFixed(2)}M parameters; pre-training on ${blocks.length} user documents`);
     const p = await stage('pretrain', variant, preDir, model, (res) => pretrain(model.lm, pretrainObjective(model, ctx), blocks, held, {
       blockSize: 1, batchSize: pre.batchSize, lr: pre.lr, warmupSteps: pre.warmupSteps, maxSteps: pre.steps, seed: o.seed,
