@@ -22,7 +22,7 @@ import { trainBpe, type Tokenizer } from '../src/lm/tokenizer/index.js';
 import { TokenTrie } from '../src/lm/trie.js';
 import { Mulberry32 } from '../src/util/random.js';
 import { decodePrompt, generateAnswer, intraPositionOf, scoreAnswers } from '../src/methods/recsysllm/decode.js';
-import { itemTrie, words } from '../src/methods/recsysllm/evaluate.js';
+import { intraModeFor, itemTrie, words } from '../src/methods/recsysllm/evaluate.js';
 import {
   corruptDocument, DEFAULT_MASKING, documentSpan, entitySpans, type GlmTokens, infillingExample, type MaskingOptions, padExamples, sentenceSpans, type Span,
 } from '../src/methods/recsysllm/masking.js';
@@ -244,6 +244,11 @@ describe('RecSysLLM model and decoding', () => {
     assert.equal(intraPositionOf([10, 11, 30, 20], 'dynamic', trie), 1);
     assert.equal(intraPositionOf([10, 11, 30, 20, 21], 'dynamic', trie), 2);
     assert.equal(intraPositionOf([10, 11, 30], 'span'), 4);
+    // Item answers of the entity-aware model follow the trie; free text and the plain model count within the span.
+    assert.equal(intraModeFor('sequential', true), 'dynamic');
+    assert.equal(intraModeFor('explanation', true), 'span');
+    assert.equal(intraModeFor('review', true), 'span');
+    assert.equal(intraModeFor('sequential', false), 'span');
   });
 
   test('trie-constrained decoding yields only real items (also from an untrained model); scoring equals the teacher-forced loss', () => {

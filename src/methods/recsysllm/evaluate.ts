@@ -53,6 +53,18 @@ export function itemTrie(data: TaskData['data'], enc: SegmentEncoder): { trie: T
   return { trie, tokens };
 }
 
+/**
+ * Intra-positions while generating: dynamic (entity trie) for the
+ * entity-aware model's item answers; span counting otherwise. Free text is
+ * counted within the span, as in training: taken literally, the dynamic rule
+ * restarts at 1 after every token that continues no entity, and the model,
+ * which saw intra-position 1 only at [S], repeats its first word (measured on
+ * the shop: explanations 'IIII...', ROUGE 0).
+ */
+export function intraModeFor(family: Family, entityAware: boolean): 'dynamic' | 'span' {
+  return entityAware && (family === 'sequential' || family === 'direct') ? 'dynamic' : 'span';
+}
+
 /** Lower-cased word tokens for the text metrics. */
 export function words(s: string): string[] {
   return s.toLowerCase().match(/[a-z0-9]+/g) ?? [];
@@ -81,7 +93,7 @@ export function evaluateTemplate(c: EvalContext, family: Family, template: strin
   const t0 = performance.now();
   const meta = c.tasks.data.itemMeta;
   const prompt = (inst: TaskInstance) => decodePrompt(renderTask(inst, template, c.enc, meta, c.tokens, c.prompt, c.entityAware, false));
-  const mode = c.entityAware ? 'dynamic' as const : 'span' as const;
+  const mode = intraModeFor(family, c.entityAware);
   const samples: FamilyResult['samples'] = [];
   const metrics: Record<string, number> = {};
   const n = instances.length;
