@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
 import type { RawDataset, SplitDataset } from '../src/data/types.js';
-import { meanMetrics, parseRecSysOptions, runRecSysLLM } from '../src/methods/recsysllm/pipeline.js';
+import { meanMetrics, parseRecSysOptions, ratingBaselines, runRecSysLLM } from '../src/methods/recsysllm/pipeline.js';
 import { ready } from './helpers.js';
 
 const OPTS = {
@@ -49,6 +49,23 @@ describe('RecSysLLM pipeline', () => {
     assert.throws(() => parseRecSysOptions({ families: ['rating', 'poetry'] }), /families\.1/);
   });
 
+  test('constant rating predictors against hand-computed values', () => {
+    // Training ratings 5, 4, 4 (mean 13/3, mode 4); test ratings 2 (user 0) and 5 (user 1).
+    const d = {
+      trainSeqs: [Int32Array.of(1, 2), Int32Array.of(3)],
+      sequences: [Int32Array.of(1, 2, 7, 8), Int32Array.of(3, 6, 9)],
+      test: { user: Int32Array.of(0, 1), target: Int32Array.of(8, 9) },
+    } as unknown as SplitDataset;
+    const ratings = new Map([['0:1', 5], ['0:2', 4], ['1:3', 4], ['0:8', 2], ['1:9', 5]]);
+    const [mean, mode] = ratingBaselines({ data: d, ratings }, [0, 1]);
+    const m = 13 / 3;
+    assert.ok(Math.abs(mean.rating!.rmse - Math.sqrt(((m - 2) ** 2 + (m - 5) ** 2) / 2)) < 1e-12);
+    assert.ok(Math.abs(mean.rating!.mae - ((m - 2) + (5 - m)) / 2) < 1e-12);
+    assert.equal(mode.model, 'training mode (4)');
+    assert.ok(Math.abs(mode.rating!.rmse - Math.sqrt((4 + 1) / 2)) < 1e-12);
+    assert.equal(mode.rating!.mae, 1.5);
+  });
+
   test('every family on both variants, seen and unseen; 100% real items with the trie; resume reproduces the report', async () => {
     const a = join(dir, 'a');
     const r = await runRecSysLLM(raw, data, OPTS, a);
@@ -67,8 +84,15 @@ describe('RecSysLLM pipeline', () => {
       const rating = meanMetrics(v.results, 'rating', true)!;
       assert.ok(rating.rmse >= rating.mae && rating.mae >= 0 && rating.rmse <= 4);
     }
-    assert.deepEqual(r.baselines.map((b) => b.model), ['random', 'pop', 'bprmf']);
-    assert.ok(r.baselines.every((b) => b.sequential && b.direct));
+    const ranking = r.baselines.filter((b) => !b.rating);
+    assert.deepEqual(ranking.map((b) => b.model), ['random', 'pop', 'bprmf']);
+    assert.ok(ranking.every((b) => b.sequential && b.direct));
+    // The rating family has constant predictors beside it (training mean and mode).
+    const constant = r.baselines.filter((b) => b.rating);
+    assert.equal(constant.length, 2);
+    assert.match(constant[0].model, /^training mean/);
+    assert.ok(constant.every((b) => b.rating!.rmse >= b.rating!.mae && b.rating!.mae >= 0));
+    assert.match(readFileSync(join(a, 'report.md'), 'utf8'), /\| training mode \(\d\) \| - \|/);
     const md = readFileSync(join(a, 'report.md'), 'utf8');
     assert.match(md, /## review summarisation/);
     assert.match(md, /RecSysLLM \(entity-aware\) \| unseen/);

@@ -151,7 +151,32 @@ export interface VariantReport {
   results: FamilyResult[];
 }
 
-export interface BaselineRow { model: string; sequential?: MetricValues; direct?: MetricValues }
+export interface BaselineRow { model: string; sequential?: MetricValues; direct?: MetricValues; rating?: Record<string, number> }
+
+/**
+ * Constant rating predictors on the evaluation instances, the rating family's
+ * Random/Pop: the mean and the most frequent rating of the training part of
+ * every sequence.
+ */
+export function ratingBaselines(tasks: TaskData, users: readonly number[]): BaselineRow[] {
+  const train: number[] = [];
+  tasks.data.trainSeqs.forEach((seq, u) => {
+    for (const i of seq) { const r = tasks.ratings.get(`${u}:${i}`); if (r !== undefined) train.push(r); }
+  });
+  const inst = testInstances(tasks, 'rating', users);
+  if (train.length === 0 || inst.length === 0) return [];
+  const mean = train.reduce((a, b) => a + b, 0) / train.length;
+  const counts = new Map<number, number>();
+  for (const r of train) counts.set(Math.round(r), (counts.get(Math.round(r)) ?? 0) + 1);
+  const mode = [...counts.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0][0];
+  const score = (p: number) => {
+    let se = 0;
+    let ae = 0;
+    for (const x of inst) { const e = p - x.rating!; se += e * e; ae += Math.abs(e); }
+    return { rmse: Math.sqrt(se / inst.length), mae: ae / inst.length };
+  };
+  return [{ model: `training mean (${mean.toFixed(2)})`, rating: score(mean) }, { model: `training mode (${mode})`, rating: score(mode) }];
+}
 
 export interface RecSysReport {
   dataset: string;
@@ -338,7 +363,8 @@ export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts:
     }
   }
 
-  // 5. Baselines for the ranking families on the same users: Random, Pop and collaborative models.
+  // 5. Constant predictors beside rating prediction; baselines for the ranking families on the same users: Random, Pop and collaborative models.
+  const ratingRows = families.includes('rating') ? ratingBaselines(tasks, evalUsers) : [];
   const rankingFams = families.filter((f) => f === 'sequential' || f === 'direct');
   if (rankingFams.length > 0) {
     const baseFile = join(dir, 'baselines.json');
@@ -374,6 +400,7 @@ export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts:
       });
     }
   }
+  report.baselines = [...ratingRows, ...report.baselines];
   return finish();
 }
 
@@ -414,6 +441,9 @@ export function renderRecSysReport(r: RecSysReport): string {
     const keys = FAMILY_METRICS[f].filter((k) => r.variants.some((v) => v.results.some((x) => x.family === f && x.metrics[k] !== undefined)));
     L.push(`## ${FAMILY_LABELS[f]}`, '', `Mean over templates. ${f === 'explanation' || f === 'review' ? 'BLEU and ROUGE (F1) in percent.' : ''}`, '');
     L.push(`| model | templates | ${keys.join(' | ')} |`, `|---|---|${keys.map(() => '---').join('|')}|`);
+    if (f === 'rating') {
+      for (const b of r.baselines) if (b.rating) L.push(`| ${b.model} | - | ${keys.map((k) => fmt(b.rating![k])).join(' | ')} |`);
+    }
     if (f === 'sequential' || f === 'direct') {
       for (const b of r.baselines) {
         const m = f === 'sequential' ? b.sequential : b.direct;
