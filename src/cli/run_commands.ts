@@ -46,6 +46,35 @@ interface GanPromptFlags {
   seed?: number;
 }
 
+interface PipelineCliHooks {
+  signal: AbortSignal;
+  log: (s: string) => void;
+  progress: (what: string, done: number, total: number) => void;
+}
+
+/** Runs a staged pipeline with Ctrl-C, a progress line at most every 30 s, and the report or the resume hint at the end. */
+async function runPipeline<R extends { interrupted: boolean }>(name: string, out: string, resume: boolean, run: (hooks: PipelineCliHooks, resume: boolean) => Promise<R>, render: (r: R) => string): Promise<void> {
+  const t0 = performance.now();
+  let last = 0;
+  const report = await run({
+    signal: interruptSignal(),
+    log: (s) => console.log(s),
+    progress: (what, done, total) => {
+      if (performance.now() - last > 30000 || done === total) {
+        last = performance.now();
+        console.log(`  [${what}] ${done}/${total}`);
+      }
+    },
+  }, resume);
+  if (report.interrupted) {
+    console.log(`interrupted; continue with: llmrec run ${name} --resume --out ${out} (same options)`);
+    process.exitCode = 130;
+    return;
+  }
+  console.log(render(report));
+  console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
+}
+
 export function addRunCommands(program: Command): void {
   const run = program.command('run').description('run a method end to end (staged, checkpointed, resumable)');
   run.command('ganprompt')
@@ -92,25 +121,7 @@ export function addRunCommands(program: Command): void {
       const data = prepareSplit(raw, cfg);
       const out = f.out ?? join(cfg.output.runsDir, `ganprompt-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
       console.log(`run directory ${out}`);
-      const t0 = performance.now();
-      let last = 0;
-      const report = await runGanPrompt(data, opts, out, {
-        signal: interruptSignal(),
-        log: (s) => console.log(s),
-        progress: (what, done, total) => {
-          if (performance.now() - last > 30000 || done === total) {
-            last = performance.now();
-            console.log(`  [${what}] ${done}/${total}`);
-          }
-        },
-      }, f.resume === true);
-      if (report.interrupted) {
-        console.log(`interrupted; continue with: llmrec run ganprompt --resume --out ${out} (same options)`);
-        process.exitCode = 130;
-        return;
-      }
-      console.log(renderGanPromptReport(report));
-      console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
+      await runPipeline('ganprompt', out, f.resume === true, (hooks, resume) => runGanPrompt(data, opts, out, hooks, resume), renderGanPromptReport);
     });
 
   run.command('recsysllm')
@@ -153,24 +164,6 @@ export function addRunCommands(program: Command): void {
       const data = prepareSplit(raw, cfg);
       const out = f.out ?? join(cfg.output.runsDir, `recsysllm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
       console.log(`run directory ${out}`);
-      const t0 = performance.now();
-      let last = 0;
-      const report = await runRecSysLLM(raw, data, opts, out, {
-        signal: interruptSignal(),
-        log: (s) => console.log(s),
-        progress: (what, done, total) => {
-          if (performance.now() - last > 30000 || done === total) {
-            last = performance.now();
-            console.log(`  [${what}] ${done}/${total}`);
-          }
-        },
-      }, f.resume === true);
-      if (report.interrupted) {
-        console.log(`interrupted; continue with: llmrec run recsysllm --resume --out ${out} (same options)`);
-        process.exitCode = 130;
-        return;
-      }
-      console.log(renderRecSysReport(report));
-      console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
+      await runPipeline('recsysllm', out, f.resume === true, (hooks, resume) => runRecSysLLM(raw, data, opts, out, hooks, resume), renderRecSysReport);
     });
 }

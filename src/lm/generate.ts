@@ -43,7 +43,7 @@ function eosSet(e: GenerateOptions['eosTokenId']): Set<number> {
 }
 
 /** log-softmax rows of the last position: [rows][V]. */
-function lastLogProbs(logits: tf.Tensor3D): Float32Array[] {
+export function lastLogProbs(logits: tf.Tensor3D): Float32Array[] {
   const [R, T, V] = logits.shape;
   const flat = tf.tidy(() => tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [R, 1, V]), [R, V])).dataSync() as Float32Array);
   return Array.from({ length: R }, (_, r) => flat.subarray(r * V, (r + 1) * V));

@@ -103,3 +103,13 @@ export function scoreContinuations(model: CausalLM, prompt: Prompt, candidates: 
   }
   return { logProb, tokens };
 }
+
+/** log-softmax of row `r` of a [rows, V] buffer, picked at `y` (float64 accumulation). */
+export function logProbAt(logits: Float32Array, r: number, V: number, y: number): number {
+  const o = r * V;
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
+  let sum = 0;
+  for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - max);
+  return logits[o + y] - max - Math.log(sum);
+}

@@ -25,6 +25,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { logProbAt } from '../score.js';
 
 /** The parts of onnxruntime-node's API used here (structural, so this module type-checks without the package). */
 interface OrtTensor {
@@ -143,16 +144,6 @@ function defaultPositions(mask: Int32Array, B: number, T: number, start?: Int32A
     }
   }
   return pos;
-}
-
-/** log-softmax of row `r` of a [rows, V] buffer, picked at `y` (float64 accumulation). */
-function logProbAt(logits: Float32Array, r: number, V: number, y: number): number {
-  const o = r * V;
-  let max = -Infinity;
-  for (let j = 0; j < V; j++) if (logits[o + j] > max) max = logits[o + j];
-  let sum = 0;
-  for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - max);
-  return logits[o + y] - max - Math.log(sum);
 }
 
 function checkCandidates(candidates: ArrayLike<number>[], V: number): void {

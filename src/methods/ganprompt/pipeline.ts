@@ -26,7 +26,7 @@
  *                training template with original titles, to separate the
  *                effect of several templates from that of reconstructed titles.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { SplitDataset } from '../../data/types.js';
@@ -44,6 +44,7 @@ import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/l
 import { trainSmallLm, type SmallLmOptions } from '../../lm/small_lm.js';
 import { Tokenizer } from '../../lm/tokenizer/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
+import { openRunDir, peakRssMiB, readJson, stageTimer, writeJson } from '../run_dir.js';
 import { mixSeed } from '../../util/random.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import { CollabSignal, type Case, DEFAULT_GUIDE } from '../collab.js';
@@ -178,18 +179,6 @@ const ADAPTERS: Record<NonNullable<RecipePlan['adapter']>, { guide: boolean; idT
   multi: { guide: false, idTokens: false, templates: 'all', titles: 'original' },
 };
 
-function readJson<T>(path: string): T {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-function writeJson(path: string, v: unknown): void {
-  writeFileAtomic(path, JSON.stringify(v, null, 2) + '\n');
-}
-
 /** The split with only the given rows of `which` (same candidates). */
 export function subsetSplit(data: SplitDataset, which: 'valid' | 'test', rows: readonly number[]): SplitDataset {
   const s = data[which];
@@ -217,10 +206,6 @@ export function rankingMetrics(scores: Float32Array, C: number, ks: readonly num
   return acc.result();
 }
 
-function peakRssMiB(): number {
-  return process.resourceUsage().maxRSS / 1024;
-}
-
 /**
  * Runs (or resumes) the pipeline into `dir`. Returns the report (also written
  * as report.json / report.md in `dir`).
@@ -228,23 +213,9 @@ function peakRssMiB(): number {
 export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string, hooks: PipelineHooks = {}, resume = false): Promise<GanPromptReport> {
   const o = parseGanPromptOptions(raw);
   const log = hooks.log ?? (() => {});
-  mkdirSync(dir, { recursive: true });
-  const optsFile = join(dir, 'options.json');
-  if (resume && existsSync(optsFile)) {
-    // Recipes, baselines and the ablations' templates may change on resume (they add rows); everything else must match.
-    const strip = (x: Record<string, unknown>) => JSON.stringify({ ...x, recipes: null, baselines: null, ablationTemplates: null });
-    if (strip(readJson(optsFile)) !== strip(o)) throw new Error(`resume: ${optsFile} holds different options than this run; start a new run directory or pass the same options`);
-  }
-  writeJson(optsFile, o);
-  const seconds: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await f();
-    } finally {
-      seconds[name] = (seconds[name] ?? 0) + (performance.now() - t0) / 1000;
-    }
-  };
+  // Recipes, baselines and the ablations' templates may change on resume (they add rows); everything else must match.
+  openRunDir(dir, o, ['recipes', 'baselines', 'ablationTemplates'], resume);
+  const { seconds, timed } = stageTimer();
   const aborted = () => hooks.signal?.aborted === true;
   const stats = datasetStats(data);
   writeJson(join(dir, 'data.json'), { dataset: data.name, protocol: data.config, stats });

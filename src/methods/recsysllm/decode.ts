@@ -10,7 +10,8 @@
  */
 import { tf } from '../../engine/index.js';
 import { disposeCache, type KVCache, repeatCache } from '../../lm/families/decoder.js';
-import { type Generated, type GenerateOptions, generateWith, type Stepper } from '../../lm/generate.js';
+import { type Generated, type GenerateOptions, generateWith, lastLogProbs, type Stepper } from '../../lm/generate.js';
+import { logProbAt } from '../../lm/score.js';
 import type { TokenTrie } from '../../lm/trie.js';
 import type { GlmExample } from './masking.js';
 import type { RecSysLM } from './model.js';
@@ -36,12 +37,6 @@ export function intraPositionOf(generated: readonly number[], mode: 'span' | 'dy
     }
   }
   return intra;
-}
-
-function lastLogProbs(logits: tf.Tensor3D): Float32Array[] {
-  const [R, T, V] = logits.shape;
-  const flat = tf.tidy(() => tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [R, 1, V]), [R, V])).dataSync() as Float32Array);
-  return Array.from({ length: R }, (_, r) => flat.subarray(r * V, (r + 1) * V));
 }
 
 /** A prompt ready for decoding: Part A with one blank, then [S] (from `answerPrompt`). */
@@ -132,18 +127,10 @@ export function scoreAnswers(model: RecSysLM, p: DecodePrompt, answers: readonly
         // [C, M, V] tensor costs seconds on wasm).
         const logits = res.logits.dataSync() as Float32Array;
         tf.dispose([res.logits, res.hidden]);
-        const logProb = (row: number, token: number): number => {
-          const o = row * V;
-          let mx = -Infinity;
-          for (let v = 0; v < V; v++) if (logits[o + v] > mx) mx = logits[o + v];
-          let z = 0;
-          for (let v = 0; v < V; v++) z += Math.exp(logits[o + v] - mx);
-          return logits[o + token] - mx - Math.log(z);
-        };
         group.forEach((a, c) => {
           let sum = logp0[a[0]];
-          for (let j = 1; j < a.length; j++) sum += logProb(c * M + j - 1, a[j]);
-          sum += logProb(c * M + a.length - 1, end);
+          for (let j = 1; j < a.length; j++) sum += logProbAt(logits, c * M + j - 1, V, a[j]);
+          sum += logProbAt(logits, c * M + a.length - 1, V, end);
           out[s + c] = sum;
         });
       } finally {

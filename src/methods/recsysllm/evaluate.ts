@@ -11,6 +11,7 @@
  *   review       greedy generation: BLEU-2, ROUGE-1/2/L (F1), in percent
  */
 import { corpusBleu, hitAt, ndcgAt, rankOfTarget, rouge } from '../../eval/metrics.js';
+import type { Generated } from '../../lm/generate.js';
 import { TokenTrie } from '../../lm/trie.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import { decodePrompt, generateAnswer, scoreAnswers } from './decode.js';
@@ -63,6 +64,27 @@ export function itemTrie(data: TaskData['data'], enc: SegmentEncoder): { trie: T
  */
 export function intraModeFor(family: Family, entityAware: boolean): 'dynamic' | 'span' {
   return entityAware && (family === 'sequential' || family === 'direct') ? 'dynamic' : 'span';
+}
+
+/** The generated tokens without a final [E]. */
+function withoutEnd(tokens: readonly number[], end: number): readonly number[] {
+  return tokens[tokens.length - 1] === end ? tokens.slice(0, -1) : tokens;
+}
+
+/**
+ * Items of generated beams in beam order: how many beams are real items, and
+ * the distinct real items outside the history (the ranked list).
+ */
+export function beamItems(beams: readonly Generated[], end: number, trie: TokenTrie, history: ReadonlySet<number>): { ranked: number[]; real: number } {
+  const ranked: number[] = [];
+  let real = 0;
+  for (const b of beams) {
+    const item = trie.valueOf(withoutEnd(b.tokens, end));
+    if (item === undefined) continue;
+    real++;
+    if (!history.has(item) && !ranked.includes(item)) ranked.push(item);
+  }
+  return { ranked, real };
 }
 
 /** Lower-cased word tokens for the text metrics. */
@@ -127,14 +149,10 @@ export function evaluateTemplate(c: EvalContext, family: Family, template: strin
         strategy: 'beam', numBeams: c.o.beams, numReturn: c.o.beams, maxNewTokens: c.enc.maxEntityTokens + 1,
         eosTokenId: c.tokens.end, trie: c.trie, intraMode: mode,
       });
-      const ranked: number[] = [];
-      for (const b of beams) {
-        const toks = b.tokens[b.tokens.length - 1] === c.tokens.end ? b.tokens.slice(0, -1) : b.tokens;
-        const item = c.trie.valueOf(toks);
-        generatedC++;
-        if (item !== undefined) realC++;
-        if (item !== undefined && !hist.has(item) && !ranked.includes(item)) ranked.push(item);
-      }
+      const con = beamItems(beams, c.tokens.end, c.trie, hist);
+      const ranked = con.ranked;
+      generatedC += beams.length;
+      realC += con.real;
       const rank = ranked.indexOf(inst.item) + 1 || Infinity;
       acc.hr5.push(hitAt(rank, 5)); acc.hr10.push(hitAt(rank, 10));
       acc.ndcg5.push(ndcgAt(rank, 5)); acc.ndcg10.push(ndcgAt(rank, 10));
@@ -144,15 +162,10 @@ export function evaluateTemplate(c: EvalContext, family: Family, template: strin
           strategy: 'beam', numBeams: 10, numReturn: 10, maxNewTokens: c.enc.maxEntityTokens + 1,
           eosTokenId: c.tokens.end, intraMode: mode, entityTrie: c.trie,
         });
-        const ur: number[] = [];
-        for (const b of free) {
-          const toks = b.tokens[b.tokens.length - 1] === c.tokens.end ? b.tokens.slice(0, -1) : b.tokens;
-          const item = c.trie.valueOf(toks);
-          generated++;
-          if (item !== undefined) real++;
-          if (item !== undefined && !hist.has(item) && !ur.includes(item)) ur.push(item);
-        }
-        const r2 = ur.indexOf(inst.item) + 1 || Infinity;
+        const fr = beamItems(free, c.tokens.end, c.trie, hist);
+        generated += free.length;
+        real += fr.real;
+        const r2 = fr.ranked.indexOf(inst.item) + 1 || Infinity;
         uacc.hr10.push(hitAt(r2, 10));
       }
       c.onProgress?.(k + 1, n);
@@ -187,7 +200,7 @@ export function evaluateTemplate(c: EvalContext, family: Family, template: strin
       const out = generateAnswer(c.model, prompt(inst), {
         strategy: 'greedy', maxNewTokens: c.prompt.maxAnswerTokens + 1, eosTokenId: c.tokens.end, intraMode: mode, entityTrie: c.trie,
       })[0];
-      const ids = out.tokens[out.tokens.length - 1] === c.tokens.end ? out.tokens.slice(0, -1) : out.tokens;
+      const ids = [...withoutEnd(out.tokens, c.tokens.end)];
       const text = c.tok.decode(ids, { skipSpecialTokens: true }).trim();
       const target = answerSegment(inst, meta).text;
       const cw = words(text);

@@ -14,10 +14,11 @@
  *   <variant>/eval/<family>.<seen|unseen>.<i>.json   one file per template (resume skips finished ones)
  *   baselines.json, report.json, report.md
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { RawDataset, SplitDataset } from '../../data/types.js';
+import { reviewKey } from '../../data/reviews.js';
 import { datasetStats } from '../../data/stats.js';
 import { evaluateRecommender } from '../../eval/evaluate.js';
 import type { MetricValues } from '../../eval/types.js';
@@ -26,6 +27,7 @@ import { buildCorpus } from '../../lm/corpus.js';
 import { hasCheckpoint, pretrain, type PretrainResult } from '../../lm/pretrain.js';
 import { Tokenizer, trainBpe } from '../../lm/tokenizer/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
+import { openRunDir, peakRssMiB, readJson, stageTimer, writeJson } from '../run_dir.js';
 import { mixSeed } from '../../util/random.js';
 import { subsetSplit } from '../ganprompt/pipeline.js';
 import { sampleRows } from '../yesno.js';
@@ -161,7 +163,7 @@ export interface BaselineRow { model: string; sequential?: MetricValues; direct?
 export function ratingBaselines(tasks: TaskData, users: readonly number[]): BaselineRow[] {
   const train: number[] = [];
   tasks.data.trainSeqs.forEach((seq, u) => {
-    for (const i of seq) { const r = tasks.ratings.get(`${u}:${i}`); if (r !== undefined) train.push(r); }
+    for (const i of seq) { const r = tasks.ratings.get(reviewKey(u, i)); if (r !== undefined) train.push(r); }
   });
   const inst = testInstances(tasks, 'rating', users);
   if (train.length === 0 || inst.length === 0) return [];
@@ -192,43 +194,13 @@ export interface RecSysReport {
   interrupted: boolean;
 }
 
-function readJson<T>(path: string): T {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-function writeJson(path: string, v: unknown): void {
-  writeFileAtomic(path, JSON.stringify(v, null, 2) + '\n');
-}
-
-function peakRssMiB(): number {
-  return process.resourceUsage().maxRSS / 1024;
-}
-
 /** Runs (or resumes) the pipeline into `dir`; writes and returns the report. */
 export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts: unknown, dir: string, hooks: RecSysHooks = {}, resume = false): Promise<RecSysReport> {
   const o = parseRecSysOptions(rawOpts);
   const log = hooks.log ?? (() => {});
-  mkdirSync(dir, { recursive: true });
-  const optsFile = join(dir, 'options.json');
-  if (resume && existsSync(optsFile)) {
-    // Evaluation size and baselines may change on resume; training options must match.
-    const strip = (x: Record<string, unknown>) => JSON.stringify({ ...x, eval: null, baselines: null, variants: null });
-    if (strip(readJson(optsFile)) !== strip(o)) throw new Error(`resume: ${optsFile} holds different options than this run; start a new run directory or pass the same options`);
-  }
-  writeJson(optsFile, o);
-  const seconds: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T> | T): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await f();
-    } finally {
-      seconds[name] = (seconds[name] ?? 0) + (performance.now() - t0) / 1000;
-    }
-  };
+  // Evaluation size, baselines and variants may change on resume; training options must match.
+  openRunDir(dir, o, ['eval', 'baselines', 'variants'], resume);
+  const { seconds, timed } = stageTimer();
   const stats = datasetStats(data);
   writeJson(join(dir, 'data.json'), { dataset: data.name, protocol: data.config, stats });
   log(`data ${data.name}: ${stats.users} users, ${stats.items} items, ${stats.interactions} interactions, sparsity ${stats.sparsity.toFixed(5)}, mean history ${stats.meanHistory.toFixed(2)}`);
@@ -259,7 +231,7 @@ export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts:
       const docs = buildCorpus(data);
       if (data.reviews) {
         data.trainSeqs.forEach((seq, u) => {
-          for (const it of seq) { const r = data.reviews!.get(`${u}:${it}`); if (r) docs.push(`${r.text} ${r.summary}`); }
+          for (const it of seq) { const r = data.reviews!.get(reviewKey(u, it)); if (r) docs.push(`${r.text} ${r.summary}`); }
         });
       }
       const wording = FAMILIES.flatMap((f) => [...templates.families[f].seen, ...templates.families[f].unseen]).join('\n').replace(/\{\w+\}/g, '');
