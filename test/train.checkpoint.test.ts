@@ -14,6 +14,8 @@ import { tf } from '../src/engine/index.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { AdamW } from '../src/nn/index.js';
 import { createRecommender } from '../src/models/registry.js';
+import { parseT5Config, T5Model } from '../src/lm/families/t5.js';
+import { hasCheckpoint as hasPretrainCheckpoint, pretrain } from '../src/lm/pretrain.js';
 import {
   CHECKPOINT_DIR, CHECKPOINT_FORMAT, findCheckpoint, hasCheckpoint, loadCheckpoint, oldLayout, restoreOptimizer, restoreVariables, saveCheckpoint,
   type CheckpointWrite,
@@ -156,5 +158,15 @@ describe('llmrec 0.1 layouts are refused with what to do', () => {
     await assert.rejects(m.fit(patternData(), { ...BASE_FIT, checkpointDir: dir, resume: true }), refusal('collaborative-0.1'));
     assert.ok(existsSync(join(dir, 'checkpoint.safetensors')));
     m.dispose();
+  });
+
+  test('the LM pre-training refuses an old checkpoint/ (and hasCheckpoint sees it)', async () => {
+    const dir = tmp();
+    oldPretrain(dir);
+    assert.equal(hasPretrainCheckpoint(dir), true);
+    const model = new T5Model(parseT5Config({ vocab_size: 16, d_model: 8, d_kv: 4, num_heads: 2, d_ff: 8, num_layers: 1, num_decoder_layers: 1, pad_token_id: 0, eos_token_id: 1 }), { seed: 1 });
+    const objective = { name: 'unused', loss: (): tf.Scalar => { throw new Error('no step may run'); } };
+    await assert.rejects(pretrain(model, objective, [Int32Array.of(2, 3)], [], { blockSize: 2, batchSize: 1, lr: 1e-3, warmupSteps: 1, maxSteps: 2 }, dir, true), refusal('pretrain-0.1'));
+    model.dispose();
   });
 });
