@@ -3,26 +3,24 @@
  * an end-of-text token and cut into fixed blocks; blocks are visited in a
  * seeded order (a fresh permutation per epoch, a pure function of the step
  * so a resumed run sees exactly the batches it would have seen); AdamW with
- * warmup + cosine decay and global-norm clipping. Checkpoints (weights,
- * optimizer moments, step) are written atomically every `checkpointEvery`
- * steps and when interrupted; `resume` continues from the last one.
+ * warmup + cosine decay and global-norm clipping, on the shared step loop
+ * (src/train/loop.ts). Checkpoints (`dir/checkpoint/`, the layout of
+ * src/train/checkpoint.ts: HF model folder, optimizer moments, trainer state)
+ * are written atomically every `checkpointEvery` steps, when interrupted and
+ * at the end; `resume` continues from the last one.
  *
  * What is learned from a batch of blocks is an `Objective`: causal LM for
  * decoders (`causalObjective`), span corruption for T5 and masked LM for
  * BERT (lm/objectives.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { tf } from '../engine/index.js';
 import { AdamW } from '../nn/index.js';
-import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
+import { hasCheckpoint as hasTrainCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, runLoop, saveCheckpoint, warmupCosineSchedule } from '../train/index.js';
 import { Mulberry32, mixSeed } from '../util/random.js';
 import { savePretrained } from './checkpoint.js';
 import type { CausalLM } from './families/decoder.js';
 import type { LanguageModel } from './families/index.js';
 import { causalLmLoss } from './loss.js';
-import { warmupCosine } from './schedule.js';
 import { loadStateDict } from './state_dict.js';
 
 export interface PretrainOptions {
@@ -131,42 +129,19 @@ export function heldOutLoss<M extends LanguageModel>(model: M, blocks: readonly 
   return sum / count;
 }
 
-const CKPT = 'checkpoint';
+const RNG_SCHEME = 'blocks of step s: batchIndices(numBlocks, batchSize, s, seed); dropout stream s + 1; the objective seeds its corruption with s';
 
-function saveCheckpoint(dir: string, model: LanguageModel, opt: AdamW, step: number, seed: number): void {
-  writeDirAtomic(join(dir, CKPT), (tmp) => {
-    savePretrained(model, tmp);
-    const moments = new Map<string, SafeTensor>();
-    for (const [name, v] of model.store.vars) {
-      const m = opt.moments(v);
-      if (!m) continue;
-      moments.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
-      moments.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
-    }
-    writeSafetensors(join(tmp, 'optimizer.safetensors'), moments);
-    writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify({ step, seed }) + '\n');
-  });
+/** The identity a resumed pre-training must match. */
+function identityOf(objective: Objective<LanguageModel>, o: PretrainOptions, seed: number, numBlocks: number): Record<string, unknown> {
+  return { objective: objective.name, seed, blockSize: o.blockSize, batchSize: o.batchSize, blocks: numBlocks };
 }
 
-function loadCheckpoint(dir: string, model: LanguageModel, opt: AdamW, seed: number): number {
-  const ck = join(dir, CKPT);
-  const state = JSON.parse(readFileSync(join(ck, 'trainer_state.json'), 'utf8')) as { step: number; seed: number };
-  if (state.seed !== seed) throw new Error(`resume: checkpoint ${ck} was trained with seed ${state.seed}, this run uses ${seed}`);
-  loadStateDict(model.store, readSafetensors(join(ck, 'model.safetensors')).tensors, { source: ck, ignore: (n) => model.stateDictIgnore(n) });
-  const mom = readSafetensors(join(ck, 'optimizer.safetensors')).tensors;
-  const map = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
-  for (const [name, v] of model.store.vars) {
-    const m = mom.get(`m.${name}`);
-    const s = mom.get(`v.${name}`);
-    if (m && s) map.set(v, { m: m.data as Float32Array, v: s.data as Float32Array });
-  }
-  opt.loadState(state.step, map);
-  return state.step;
-}
-
-/** Whether `dir` holds a resumable pre-training checkpoint. */
+/**
+ * Whether `dir` holds a pre-training checkpoint (`dir/checkpoint/`, src/train/checkpoint.ts);
+ * also true for an llmrec 0.1 one, which a resume then refuses with what to do.
+ */
 export function hasCheckpoint(dir: string): boolean {
-  return existsSync(join(dir, CKPT, 'trainer_state.json'));
+  return hasTrainCheckpoint(dir);
 }
 
 /** Causal-LM pre-training of a decoder (see `pretrain`). */
@@ -185,56 +160,81 @@ export async function pretrain<M extends LanguageModel>(model: M, objective: Obj
   if (train.length === 0) throw new Error('pretrain: no training blocks (corpus smaller than one block?)');
   const seed = o.seed ?? 0;
   const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay ?? 0.01, clipNorm: o.clipNorm ?? 1 });
+  const optimizers = { adamw: { opt, vars: model.store.vars } };
+  const identity = identityOf(objective as Objective<LanguageModel>, o, seed, train.length);
   const t0 = performance.now();
   let step = 0;
-  if (resume) {
-    if (!dir || !hasCheckpoint(dir)) throw new Error(`resume: no checkpoint in ${dir ?? '(no directory)'}`);
-    step = loadCheckpoint(dir, model, opt, seed);
-  }
-  const vars = model.store.trainable();
-  const T = o.blockSize;
-  const recent: number[] = [];
-  let tokens = 0;
-  let interrupted = false;
-  const tStart = performance.now();
-  model.store.training = true;
+  let window = new LossWindow(50);
   try {
-    while (step < o.maxSteps) {
-      // Yield to the event loop so a SIGINT handler (Ctrl-C -> abort) can run.
-      await new Promise<void>((r) => setImmediate(r));
-      if (o.signal?.aborted) { interrupted = true; break; }
-      const idx = batchIndices(train.length, o.batchSize, step, seed);
-      const ids = new Int32Array(idx.length * T);
-      idx.forEach((b, i) => {
-        if (train[b].length !== T) throw new Error(`pretrain: block ${b} has ${train[b].length} tokens, blockSize is ${T}`);
-        ids.set(train[b], i * T);
-      });
-      opt.lr = warmupCosine(step, o.lr, o.warmupSteps, o.maxSteps);
-      model.store.dropoutStream = step + 1;
-      const loss = opt.minimize(() => objective.loss(model, ids, idx.length, T, step, true), vars);
-      if (!Number.isFinite(loss)) throw new Error(`pretrain: loss became ${loss} at step ${step} (lower the learning rate?)`);
-      step++;
-      tokens += objective.lastBatchTokens?.() ?? ids.length;
-      recent.push(loss);
-      if (recent.length > 50) recent.shift();
-      o.onStep?.({ step, maxSteps: o.maxSteps, loss, lr: opt.lr, tokensPerSecond: tokens / ((performance.now() - tStart) / 1000) });
-      if (dir && o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.maxSteps) saveCheckpoint(dir, model, opt, step, seed);
-      if (o.evalEvery && step % o.evalEvery === 0 && heldOut.length > 0 && step < o.maxSteps) {
-        model.store.training = false;
-        o.onEval?.(step, Math.exp(heldOutLoss(model, heldOut, objective)));
-        model.store.training = true;
-      }
+    if (resume) {
+      if (!dir || !hasCheckpoint(dir)) throw new Error(`resume: no checkpoint in ${dir ?? '(no directory)'}`);
+      const ck = loadCheckpoint(dir, { trainer: 'pretrain', identity });
+      loadStateDict(model.store, ck.model, { source: ck.dir, ignore: (n) => model.stateDictIgnore(n) });
+      restoreOptimizer(ck, 'adamw', optimizers.adamw);
+      step = ck.state.step;
+      window = new LossWindow(50, ck.state.lossWindow);
     }
+    const vars = model.store.trainable();
+    const T = o.blockSize;
+    let tokens = 0;
+    const tStart = performance.now();
+    const save = (s: number) => saveCheckpoint(dir!, {
+      state: {
+        trainer: 'pretrain', step: s, epoch: Math.floor((s * o.batchSize) / train.length), lossWindow: window.toJSON(), bestMetric: null,
+        rng: { seed, scheme: RNG_SCHEME }, identity, extra: { maxSteps: o.maxSteps, warmupSteps: o.warmupSteps, lr: o.lr },
+      },
+      model: (tmp) => savePretrained(model, tmp),
+      optimizers,
+    });
+    model.store.training = true;
+    let loop;
+    try {
+      loop = await runLoop({
+        name: 'pretrain',
+        maxSteps: o.maxSteps,
+        startStep: step,
+        signal: o.signal,
+        yieldAt: 'before', // so a SIGINT handler (Ctrl-C -> abort) can run before each step
+        lr: { optimizers: [opt], schedule: warmupCosineSchedule(o.lr, o.warmupSteps, o.maxSteps) },
+        window,
+        step: (s) => {
+          const idx = batchIndices(train.length, o.batchSize, s, seed);
+          const ids = new Int32Array(idx.length * T);
+          idx.forEach((b, i) => {
+            if (train[b].length !== T) throw new Error(`pretrain: block ${b} has ${train[b].length} tokens, blockSize is ${T}`);
+            ids.set(train[b], i * T);
+          });
+          model.store.dropoutStream = s + 1;
+          const loss = opt.minimize(() => objective.loss(model, ids, idx.length, T, s, true), vars);
+          tokens += objective.lastBatchTokens?.() ?? ids.length;
+          return { loss };
+        },
+        onStep: (r) => o.onStep?.({ step: r.step, maxSteps: o.maxSteps, loss: r.losses.loss, lr: opt.lr, tokensPerSecond: tokens / ((performance.now() - tStart) / 1000) }),
+        checkpointEvery: dir ? o.checkpointEvery : 0,
+        checkpoint: (s, reason) => {
+          if (dir && (reason !== 'end' || s > 0)) save(s);
+        },
+        afterStep: (s) => {
+          if (o.evalEvery && s % o.evalEvery === 0 && heldOut.length > 0 && s < o.maxSteps) {
+            model.store.training = false;
+            o.onEval?.(s, Math.exp(heldOutLoss(model, heldOut, objective)));
+            model.store.training = true;
+          }
+        },
+      });
+    } finally {
+      model.store.training = false;
+    }
+    step = loop.step;
+    const interrupted = loop.interrupted;
+    const ppl = heldOut.length > 0 && !interrupted ? Math.exp(heldOutLoss(model, heldOut, objective)) : NaN;
+    if (!interrupted) o.onEval?.(step, ppl);
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      steps: step, interrupted, trainLoss: loop.window.mean('loss'),
+      heldOutPerplexity: ppl, tokensPerSecond: tokens / Math.max(1e-9, (performance.now() - tStart) / 1000), seconds,
+    };
   } finally {
-    model.store.training = false;
+    opt.dispose();
   }
-  if (dir && (interrupted || step > 0)) saveCheckpoint(dir, model, opt, step, seed);
-  opt.dispose();
-  const ppl = heldOut.length > 0 && !interrupted ? Math.exp(heldOutLoss(model, heldOut, objective)) : NaN;
-  if (!interrupted) o.onEval?.(step, ppl);
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    steps: step, interrupted, trainLoss: recent.reduce((a, b) => a + b, 0) / Math.max(1, recent.length),
-    heldOutPerplexity: ppl, tokensPerSecond: tokens / Math.max(1e-9, (performance.now() - tStart) / 1000), seconds,
-  };
 }

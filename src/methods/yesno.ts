@@ -13,94 +13,29 @@
  * prefix of the candidates' prompts runs once, its KV cache is repeated,
  * and only the differing suffixes run per candidate (same numbers as one
  * full forward per prompt; tested).
+ *
+ * Split: options/results in yesno/types.ts, batches in yesno/batch.ts, cases
+ * and examples in yesno/cases.ts, training (the shared loop) in yesno/fit.ts.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { tf } from '../engine/index.js';
-import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
-import { AdamW } from '../nn/index.js';
 import { disposeCache, repeatCache, type CausalLM, type KVCache } from '../lm/families/decoder.js';
 import { injectEmbeddings } from '../lm/inject.js';
 import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
-import { Mulberry32, mixSeed } from '../util/random.js';
-import { writeDirAtomic, writeFileAtomic } from '../util/fs.js';
-import { warmupCosine } from '../lm/schedule.js';
 import type { SplitDataset } from '../data/types.js';
 import { itemTitle } from '../lm/corpus.js';
-import { type Case, type CollabSignal, DEFAULT_GUIDE, type GuideOptions, guideText, topCandidates } from './collab.js';
+import { type Case, type CollabSignal, DEFAULT_GUIDE, guideText, topCandidates } from './collab.js';
 import type { MappingLayer } from './mapping.js';
 import { answerTokenIds, type PromptTemplate, renderPrompt } from './prompts.js';
+import { answerDiff, type Encoded, type Padded, padLeft } from './yesno/batch.js';
+import { fitYesNo } from './yesno/fit.js';
+import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
-/** Item id -> title text (original titles, or GANPrompt's reconstructed ones). */
-export type TitleSource = (item: number) => string;
-
-export interface YesNoPromptOptions {
-  /** Titles are cut to this many tokens (default 20, spec 6 stage 2.1). */
-  maxTitleTokens: number;
-  /** Prompts longer than this drop their oldest history titles (default 512). */
-  maxPromptTokens: number;
-  /** Render and fill <UserID>/<ItemID> with mapped collaborative vectors (needs mapping + collab). */
-  idVectors: boolean;
-  /**
-   * Render <UserID>/<ItemID> as plain placeholder tokens even without vectors
-   * (a LoRA step that a mapping step will follow: the prompt keeps its shape).
-   */
-  idTokens: boolean;
-  /** Expert guidance from the collaborative model (null: no <Guide> text). */
-  guide: GuideOptions | null;
-}
-
-export const DEFAULT_PROMPT_OPTIONS: YesNoPromptOptions = { maxTitleTokens: 20, maxPromptTokens: 512, idVectors: false, idTokens: false, guide: null };
-
-export type YesNoLoss = 'bce' | 'lm';
-
-/** One training question: candidate `cand` of case `caseIndex`, liked or not. */
-export interface YesNoExample {
-  caseIndex: number;
-  cand: number;
-  label: 0 | 1;
-}
-
-export interface YesNoFitOptions {
-  steps: number;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  warmupSteps: number;
-  /** 'bce': cross-entropy over the two answer logits (BCE on P(Yes)); 'lm': next-token loss over the vocabulary. */
-  loss: YesNoLoss;
-  seed: number;
-  /** Training templates; each example draws one (seeded). */
-  templates: PromptTemplate[];
-  /** Title sources; each example draws `alternative` with probability `alternativeShare`. */
-  titles: TitleSource;
-  alternativeTitles?: TitleSource;
-  alternativeShare?: number;
-  /** Parameters to train. */
-  vars: Map<string, tf.Variable>;
-  /** Checkpoint directory (periodic trainer checkpoints; resume continues from it). */
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onStep?: (step: number, steps: number, loss: number) => void;
-}
-
-export interface YesNoFitResult {
-  steps: number;
-  interrupted: boolean;
-  /** Mean loss over the last 50 steps. */
-  loss: number;
-  seconds: number;
-  examplesPerSecond: number;
-}
-
-interface Encoded {
-  ids: number[];
-  /** Position of <UserID> / <ItemID> in ids, -1 when absent. */
-  userPos: number;
-  itemPos: number;
-}
+export { sampleRows, shuffled, splitCases, yesNoExamples } from './yesno/cases.js';
+/** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
+export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';
+export {
+  DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions,
+} from './yesno/types.js';
 
 export class YesNoLlm {
   collab?: CollabSignal;
@@ -288,68 +223,15 @@ export class YesNoLlm {
     this.itemTable = tf.variable(tf.tensor2d(data ?? t.data, [t.data.length / t.dim, t.dim]), true, `collab.item_vectors#${Date.now()}`);
   }
 
-  /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible). */
-  async fit(cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
-    if (examples.length === 0) throw new Error('yes/no training: no examples');
-    if (o.templates.length === 0) throw new Error('yes/no training: no templates');
-    const vars = [...o.vars.values()];
-    if (vars.length === 0) throw new Error('yes/no training: nothing to train');
-    const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay, clipNorm: 1 });
-    let step = 0;
-    if (o.resume && o.checkpointDir && hasTrainerCheckpoint(o.checkpointDir)) step = loadTrainerCheckpoint(o.checkpointDir, o.vars, opt, o.seed);
-    this.guideTops(cases);
-    const perEpoch = Math.ceil(examples.length / o.batchSize);
-    const t0 = performance.now();
-    const startStep = step;
-    const recent: number[] = [];
-    let interrupted = false;
-    const wasTraining = this.lm.store.training;
-    this.lm.store.training = true;
-    try {
-      while (step < o.steps) {
-        await new Promise<void>((r) => setImmediate(r));
-        if (o.signal?.aborted) { interrupted = true; break; }
-        const epoch = Math.floor(step / perEpoch);
-        const order = shuffled(examples.length, mixSeed(o.seed, epoch));
-        const pos = (step % perEpoch) * o.batchSize;
-        const idx = order.slice(pos, pos + o.batchSize);
-        const rng = new Mulberry32(mixSeed(o.seed ^ 0x5bd1e995, step));
-        const enc: Encoded[] = [];
-        const bc: Case[] = [];
-        const cands: number[] = [];
-        const labels: number[] = [];
-        const answers: { yes: number; no: number }[] = [];
-        for (const k of idx) {
-          const ex = examples[k];
-          const t = o.templates[Math.floor(rng.next() * o.templates.length)];
-          const alt = o.alternativeTitles && rng.next() < (o.alternativeShare ?? 0.5);
-          const c = cases[ex.caseIndex];
-          enc.push(this.encode(t, c, ex.cand, alt ? o.alternativeTitles! : o.titles));
-          bc.push(c);
-          cands.push(ex.cand);
-          labels.push(ex.label);
-          answers.push(this.answers(t));
-        }
-        opt.lr = warmupCosine(step, o.lr, o.warmupSteps, o.steps);
-        this.lm.store.dropoutStream = step + 1;
-        const loss = opt.minimize(() => this.lossOf(enc, bc, cands, labels, answers, o.loss), vars);
-        if (!Number.isFinite(loss)) throw new Error(`yes/no training: loss became ${loss} at step ${step} (lower the learning rate?)`);
-        step++;
-        recent.push(loss);
-        if (recent.length > 50) recent.shift();
-        o.onStep?.(step, o.steps, loss);
-        if (o.checkpointDir && o.checkpointEvery && step % o.checkpointEvery === 0 && step < o.steps) saveTrainerCheckpoint(o.checkpointDir, o.vars, opt, step, o.seed);
-      }
-    } finally {
-      this.lm.store.training = wasTraining;
-    }
-    if (o.checkpointDir && interrupted) saveTrainerCheckpoint(o.checkpointDir, o.vars, opt, step, o.seed);
-    opt.dispose();
-    const seconds = (performance.now() - t0) / 1000;
-    return {
-      steps: step, interrupted, loss: recent.reduce((a, b) => a + b, 0) / Math.max(1, recent.length), seconds,
-      examplesPerSecond: ((step - startStep) * o.batchSize) / Math.max(1e-9, seconds),
-    };
+  /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible; yesno/fit.ts). */
+  fit(cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
+    return fitYesNo({
+      lm: this.lm,
+      encode: (t, c, cand, titles) => this.encode(t, c, cand, titles),
+      answers: (t) => this.answers(t),
+      prepare: (cs) => this.guideTops(cs),
+      loss: (enc, cs, cands, labels, answers, kind) => this.lossOf(enc, cs, cands, labels, answers, kind),
+    }, cases, examples, o);
   }
 
   /**
@@ -423,128 +305,6 @@ export class YesNoLlm {
     this.itemTable?.dispose();
     this.itemTable = undefined;
   }
-}
-
-interface Padded {
-  ids: Int32Array;
-  mask: Int32Array;
-  /** Flat positions (row * T + t) of the <UserID> / <ItemID> slots and the rows they are in. */
-  user: { slots: number[]; rows: number[] };
-  item: { slots: number[]; rows: number[] };
-}
-
-/** Tokens from position `from` on of each prompt, left-padded to one length, with their slots. */
-function padLeft(enc: readonly Encoded[], from: number): Padded {
-  const B = enc.length;
-  const T = Math.max(...enc.map((e) => e.ids.length - from));
-  const p: Padded = { ids: new Int32Array(B * T), mask: new Int32Array(B * T), user: { slots: [], rows: [] }, item: { slots: [], rows: [] } };
-  enc.forEach((e, b) => {
-    const len = e.ids.length - from;
-    const off = b * T + T - len;
-    for (let t = 0; t < len; t++) { p.ids[off + t] = e.ids[from + t]; p.mask[off + t] = 1; }
-    if (e.userPos >= from) { p.user.slots.push(off + e.userPos - from); p.user.rows.push(b); }
-    if (e.itemPos >= from) { p.item.slots.push(off + e.itemPos - from); p.item.rows.push(b); }
-  });
-  return p;
-}
-
-/** l(yes) - l(no) per row of answer-position logits [B, V]. */
-function answerDiff(logits: tf.Tensor2D, answers: readonly { yes: number; no: number }[]): tf.Tensor1D {
-  const V = logits.shape[1];
-  const flat = tf.reshape(logits, [-1]);
-  const yes = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.yes), 'int32'));
-  const no = tf.gather(flat, tf.tensor1d(Int32Array.from(answers, (a, b) => b * V + a.no), 'int32'));
-  return tf.sub(yes, no) as tf.Tensor1D;
-}
-
-/** A seeded permutation of 0..n-1. */
-export function shuffled(n: number, seed: number): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  const rng = new Mulberry32(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
-/** Evaluation cases of a split: each user's history, the target first, then the stored negatives. */
-export function splitCases(data: SplitDataset, which: 'valid' | 'test', indices?: readonly number[]): Case[] {
-  const s = data[which];
-  if (s.numNegatives === 0) throw new Error(`yes/no evaluation needs sampled negatives in the ${which} split (protocol numNegatives > 0)`);
-  const rows = indices ?? Array.from({ length: s.count }, (_, i) => i);
-  return rows.map((u) => ({
-    user: s.user[u],
-    history: s.history.slice(u * s.L, (u + 1) * s.L),
-    candidates: Int32Array.from([s.target[u], ...s.negatives.subarray(u * s.numNegatives, (u + 1) * s.numNegatives)]),
-  }));
-}
-
-/** A seeded sample of n row indices of a split (sorted), or all rows when n >= count. */
-export function sampleRows(count: number, n: number, seed: number): number[] {
-  if (n >= count) return Array.from({ length: count }, (_, i) => i);
-  return shuffled(count, seed).slice(0, n).sort((a, b) => a - b);
-}
-
-/**
- * Yes/no training examples from cases whose candidate 0 is the liked item:
- * the positive and `negativesPerPositive` of the other candidates (seeded).
- */
-export function yesNoExamples(cases: readonly Case[], negativesPerPositive: number, seed: number): YesNoExample[] {
-  const out: YesNoExample[] = [];
-  const rng = new Mulberry32(mixSeed(seed, 31));
-  cases.forEach((c, i) => {
-    out.push({ caseIndex: i, cand: 0, label: 1 });
-    const others = Array.from({ length: c.candidates.length - 1 }, (_, k) => k + 1);
-    for (let k = 0; k < Math.min(negativesPerPositive, others.length); k++) {
-      const j = k + Math.floor(rng.next() * (others.length - k));
-      [others[k], others[j]] = [others[j], others[k]];
-      out.push({ caseIndex: i, cand: others[k], label: 0 });
-    }
-  });
-  return out;
-}
-
-const TRAINER_CKPT = 'trainer-checkpoint';
-
-export function hasTrainerCheckpoint(dir: string): boolean {
-  return existsSync(join(dir, TRAINER_CKPT, 'state.json'));
-}
-
-function saveTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, step: number, seed: number): void {
-  writeDirAtomic(join(dir, TRAINER_CKPT), (tmp) => {
-    const tensors = new Map<string, SafeTensor>();
-    for (const [name, v] of vars) {
-      tensors.set(`p.${name}`, { dtype: 'F32', shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
-      const m = opt.moments(v);
-      if (m) {
-        tensors.set(`m.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.m });
-        tensors.set(`v.${name}`, { dtype: 'F32', shape: [...v.shape], data: m.v });
-      }
-    }
-    writeSafetensors(join(tmp, 'trainer.safetensors'), tensors);
-    writeFileAtomic(join(tmp, 'state.json'), JSON.stringify({ step, seed }) + '\n');
-  });
-}
-
-function loadTrainerCheckpoint(dir: string, vars: Map<string, tf.Variable>, opt: AdamW, seed: number): number {
-  const ck = join(dir, TRAINER_CKPT);
-  const state = JSON.parse(readFileSync(join(ck, 'state.json'), 'utf8')) as { step: number; seed: number };
-  if (state.seed !== seed) throw new Error(`resume: ${ck} was trained with seed ${state.seed}, this run uses ${seed}`);
-  const file = join(ck, 'trainer.safetensors');
-  const t = readSafetensors(file).tensors;
-  const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
-  for (const [name, v] of vars) {
-    const p = t.get(`p.${name}`);
-    if (!p) throw new Error(`resume: ${file} has no parameter '${name}'`);
-    if (p.shape.join(',') !== v.shape.join(',')) throw new Error(`resume: ${file}: '${name}' has shape [${p.shape}], expected [${v.shape}]`);
-    v.assign(tf.tensor(p.data as Float32Array, v.shape));
-    const m = t.get(`m.${name}`);
-    const s = t.get(`v.${name}`);
-    if (m && s) moments.set(v, { m: m.data as Float32Array, v: s.data as Float32Array });
-  }
-  opt.loadState(state.step, moments);
-  return state.step;
 }
 
 export { DEFAULT_GUIDE };

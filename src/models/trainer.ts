@@ -1,13 +1,14 @@
 /**
- * The training loop shared by every NeuralRecommender (RecBole's Trainer.fit):
+ * The training of every NeuralRecommender (RecBole's Trainer.fit), on the
+ * shared step loop (src/train/loop.ts):
  *
  *  for each epoch: the training rows in the order epochPermutation(seed, epoch)
  *  (data/batches.ts), per batch sampled negatives + seeded dropout, one AdamW
  *  step (lr, weightDecay, optional clipNorm); the epoch loss is the mean of the
- *  rows' batch losses; then validation with evaluateRecommender on 'valid'
- *  (opts.validProtocol), early stopping on opts.validMetric after
- *  opts.patience epochs without a strict improvement; at the end the best
- *  epoch's weights are restored.
+ *  rows' batch losses; then (the loop's epoch-end hook) validation with
+ *  evaluateRecommender on 'valid' (opts.validProtocol), early stopping on
+ *  opts.validMetric after opts.patience epochs without a strict improvement;
+ *  at the end the best epoch's weights are restored.
  *
  * Determinism: every random draw of batch b of epoch e comes from
  * mixSeed(mixSeed(seed, 0x20000 + e), b) (negatives, then dropout masks), so
@@ -19,39 +20,35 @@
  * interrupted: true; the model then holds the best weights validated so far,
  * or the current ones if no epoch finished.
  *
- * Checkpoints (opts.checkpointDir), written after every epoch and on interrupt:
- *   config.json             { format: 'llmrec-checkpoint', name, config, dims } (for humans and tools)
- *   checkpoint.safetensors  param/<name>, adam_m/<name>, adam_v/<name>, best/<name> (F32), and in its
- *                           metadata 'state' = JSON of TrainState (epoch, batch within the epoch, partial
- *                           loss, optimizer step, epoch reports, best epoch/metric, patience counter, RNG scheme).
- * The safetensors file is the single source of truth and is written atomically,
- * so a crash never leaves a half checkpoint. With opts.resume the fit continues
- * from it (same model/config/dims/seed/batchSize/lr/weightDecay/validMetric required)
- * and ends with the same weights and reports (except timings) as an uninterrupted run.
+ * Checkpoints (opts.checkpointDir), written after every epoch and on an
+ * interrupt mid-epoch, in the layout of src/train/checkpoint.ts:
+ * `<checkpointDir>/checkpoint/` with model.safetensors (parameters by store
+ * name), best.safetensors (the best epoch's weights), optimizer.safetensors
+ * (AdamW moments) and trainer_state.json (step, epoch, loss window, best
+ * metric, rng scheme, the run's identity: model name/config/dims and fit
+ * options, and in 'extra' the epoch in progress: batch, partial loss, epoch
+ * reports, patience counter). With opts.resume the fit continues from it (same
+ * identity required) and ends with the same weights and reports (except
+ * timings) as an uninterrupted run. A checkpoint.safetensors of llmrec 0.1 is
+ * refused with what to do.
  */
-import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { tf } from '../engine/index.js';
 import { AdamW, type ParamStore } from '../nn/index.js';
 import { mixSeed, SeededRng } from '../data/protocol.js';
-import { shuffledTrainBatches } from '../data/batches.js';
+import { shuffledTrainBatches, type TrainBatch as RawBatch } from '../data/batches.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
-import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import type { SafeTensor } from '../io/safetensors.js';
+import {
+  checkpointTensor, CHECKPOINT_FILES, hasCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, restoreVariables, runLoop, saveCheckpoint,
+} from '../train/index.js';
 import type { EpochReport, FitOptions, FitReport, Recommender } from './types.js';
-import type { ModelDims, TrainBatch, TrainerHooks } from './neural.js';
+import type { TrainBatch, TrainerHooks } from './neural.js';
 
-export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-export const CHECKPOINT_FORMAT = 'llmrec-checkpoint';
+export { CHECKPOINT_DIR, CHECKPOINT_FORMAT } from '../train/index.js';
 
-/** Everything besides tensors that a resumed run needs. */
+/** The epoch in progress and the validation history: trainer_state.json 'extra' of a collaborative checkpoint. */
 export interface TrainState {
-  version: 1;
-  name: string;
-  config: Record<string, unknown>;
-  dims: ModelDims;
-  fit: { seed: number; batchSize: number; lr: number; weightDecay: number; validMetric: string; validProtocol: string; numNegatives: number; samples: number };
   /** The epoch in progress (or the next one when batch === 0). */
   epoch: number;
   /** Batches of `epoch` already trained. */
@@ -61,7 +58,6 @@ export interface TrainState {
   lossRows: number;
   /** Training seconds spent so far in `epoch` (before an interruption). */
   epochSeconds: number;
-  optimizerStep: number;
   epochs: EpochReport[];
   bestEpoch: number;
   bestValue: number | null;
@@ -69,8 +65,6 @@ export interface TrainState {
   badEpochs: number;
   stoppedEarly: boolean;
   finished: boolean;
-  /** How every random draw is derived (documentation; the state is (seed, epoch, batch)). */
-  rng: string;
 }
 
 const RNG_SCHEME = 'negatives and dropout of batch b in epoch e: mulberry32(mixSeed(mixSeed(seed, 0x20000 + e), b))';
@@ -112,21 +106,11 @@ export function sampleTrainNegatives(target: Int32Array, k: number, numItems: nu
   return out;
 }
 
-// ----------------------------------------------------------- optimizer state
-
-function readVar(v: tf.Variable): Float32Array {
-  return (v.dataSync() as Float32Array).slice();
-}
-
-function assignVar(v: tf.Variable, data: Float32Array): void {
-  const t = tf.tensor(data, v.shape, 'float32');
-  v.assign(t);
-  t.dispose();
-}
+// ------------------------------------------------------------------ weights
 
 function snapshot(store: ParamStore): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
-  for (const [name, v] of store.vars) out.set(name, readVar(v));
+  for (const [name, v] of store.vars) out.set(name, (v.dataSync() as Float32Array).slice());
   return out;
 }
 
@@ -134,78 +118,21 @@ function restoreSnapshot(store: ParamStore, snap: Map<string, Float32Array>): vo
   for (const [name, v] of store.vars) {
     const d = snap.get(name);
     if (!d) throw new Error(`trainer: snapshot lacks parameter '${name}'`);
-    assignVar(v, d);
+    const t = tf.tensor(d, v.shape, 'float32');
+    v.assign(t);
+    t.dispose();
   }
 }
 
-function writeCheckpoint(dir: string, state: TrainState, store: ParamStore, opt: AdamW, best: Map<string, Float32Array> | null): void {
-  const tensors = new Map<string, SafeTensor>();
-  for (const [name, v] of store.vars) {
-    const shape = [...v.shape];
-    tensors.set(`param/${name}`, { dtype: 'F32', shape, data: readVar(v) });
-    const mom = opt.moments(v);
-    if (mom) {
-      tensors.set(`adam_m/${name}`, { dtype: 'F32', shape, data: mom.m });
-      tensors.set(`adam_v/${name}`, { dtype: 'F32', shape, data: mom.v });
-    }
-    const b = best?.get(name);
-    if (b) tensors.set(`best/${name}`, { dtype: 'F32', shape, data: b });
-  }
-  writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ format: CHECKPOINT_FORMAT, name: state.name, config: state.config, dims: state.dims }, null, 2) + '\n');
-  writeSafetensors(join(dir, CHECKPOINT_FILE), tensors, { format: CHECKPOINT_FORMAT, state: JSON.stringify(state) });
-}
-
-interface Loaded {
-  state: TrainState;
-  best: Map<string, Float32Array> | null;
-}
-
-function loadCheckpoint(dir: string, expect: TrainState, store: ParamStore, opt: AdamW): Loaded {
-  const path = join(dir, CHECKPOINT_FILE);
-  const file = readSafetensors(path);
-  if (file.metadata.format !== CHECKPOINT_FORMAT || typeof file.metadata.state !== 'string') throw new Error(`${path} is not an llmrec training checkpoint`);
-  let state: TrainState;
-  try {
-    state = JSON.parse(file.metadata.state) as TrainState;
-  } catch (e) {
-    throw new Error(`${path}: unreadable training state (${(e as Error).message})`, { cause: e });
-  }
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  const mismatch: string[] = [];
-  if (state.version !== 1) mismatch.push(`version ${state.version}`);
-  if (state.name !== expect.name) mismatch.push(`model '${state.name}' vs '${expect.name}'`);
-  if (!same(state.config, expect.config)) mismatch.push(`config ${JSON.stringify(state.config)} vs ${JSON.stringify(expect.config)}`);
-  if (!same(state.dims, expect.dims)) mismatch.push(`dims ${JSON.stringify(state.dims)} vs ${JSON.stringify(expect.dims)}`);
-  if (!same(state.fit, expect.fit)) mismatch.push(`fit options ${JSON.stringify(state.fit)} vs ${JSON.stringify(expect.fit)}`);
-  if (mismatch.length) throw new Error(`cannot resume from ${path}: it was written by a different run (${mismatch.join('; ')})`);
-
-  const get = (key: string, v: tf.Variable): Float32Array => {
-    const t = file.tensors.get(key);
-    if (!t || t.dtype !== 'F32' || t.shape.length !== v.shape.length || t.shape.some((s, i) => s !== v.shape[i])) {
-      throw new Error(`${path}: tensor '${key}' missing or not F32 ${JSON.stringify(v.shape)}`);
-    }
-    return t.data as Float32Array;
-  };
-  for (const [name, v] of store.vars) assignVar(v, get(`param/${name}`, v));
-  const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
-  for (const [name, v] of store.vars) {
-    if (!file.tensors.has(`adam_m/${name}`)) continue; // never updated (frozen) or step 0
-    moments.set(v, { m: get(`adam_m/${name}`, v), v: get(`adam_v/${name}`, v) });
-  }
-  opt.loadState(state.optimizerStep, moments);
-  let best: Map<string, Float32Array> | null = null;
-  if (state.bestEpoch >= 0) {
-    best = new Map();
-    for (const [name, v] of store.vars) best.set(name, get(`best/${name}`, v).slice());
-  }
-  return { state, best };
+function checkState(x: unknown, path: string): TrainState {
+  const s = x as TrainState;
+  const num = ['epoch', 'batch', 'lossSum', 'lossRows', 'epochSeconds', 'bestEpoch', 'badEpochs'] as const;
+  for (const k of num) if (typeof s?.[k] !== 'number') throw new Error(`${path}: field 'extra.${k}' missing or not a number`);
+  if (!Array.isArray(s.epochs)) throw new Error(`${path}: field 'extra.epochs' missing or not an array`);
+  return s;
 }
 
 // ------------------------------------------------------------------ the loop
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 function report(state: TrainState, interrupted: boolean): FitReport {
   const secs = state.epochs.map((e) => e.seconds);
@@ -228,108 +155,156 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
   const opt = new AdamW({ lr: opts.lr, weightDecay, clipNorm: h.clipNorm });
   const vars = h.store.trainable();
   if (vars.length === 0) throw new Error(`${h.model.name}: the model has no trainable parameters`);
-  let state: TrainState = {
-    version: 1,
-    name: h.model.name,
+  const optimizers = { adamw: { opt, vars: h.store.vars } };
+  const identity: Record<string, unknown> = {
+    model: h.model.name,
     config: JSON.parse(JSON.stringify(h.model.config)) as Record<string, unknown>,
     dims: { ...h.dims },
     fit: {
       seed: opts.seed, batchSize: opts.batchSize, lr: opts.lr, weightDecay,
       validMetric: opts.validMetric, validProtocol: opts.validProtocol, numNegatives: h.numNegatives, samples: samples.count,
     },
-    epoch: 0, batch: 0, lossSum: 0, lossRows: 0, epochSeconds: 0, optimizerStep: 0,
+  };
+  let state: TrainState = {
+    epoch: 0, batch: 0, lossSum: 0, lossRows: 0, epochSeconds: 0,
     epochs: [], bestEpoch: -1, bestValue: null, bestValid: {}, badEpochs: 0,
-    stoppedEarly: false, finished: false, rng: RNG_SCHEME,
+    stoppedEarly: false, finished: false,
   };
   let best: Map<string, Float32Array> | null = null;
+  let window = new LossWindow(50);
   const ckptDir = opts.checkpointDir;
+  const numBatches = Math.ceil(samples.count / opts.batchSize);
+  const save = () => {
+    if (!ckptDir) return;
+    let bestTensors: Map<string, SafeTensor> | undefined;
+    if (best) {
+      bestTensors = new Map();
+      for (const [name, v] of h.store.vars) bestTensors.set(name, { dtype: 'F32', shape: [...v.shape], data: best.get(name)! });
+    }
+    saveCheckpoint(ckptDir, {
+      state: {
+        trainer: 'collaborative', step: state.epoch * numBatches + state.batch, epoch: state.epoch, lossWindow: window.toJSON(),
+        bestMetric: state.bestValue === null ? null : { name: opts.validMetric, value: state.bestValue, epoch: state.bestEpoch },
+        rng: { seed: opts.seed, scheme: RNG_SCHEME }, identity, extra: { ...state },
+      },
+      model: h.store.vars,
+      best: bestTensors,
+      optimizers,
+    });
+  };
   try {
-    if (ckptDir && opts.resume && existsSync(join(ckptDir, CHECKPOINT_FILE))) {
-      const loaded = loadCheckpoint(ckptDir, state, h.store, opt);
-      state = loaded.state;
-      best = loaded.best;
+    if (ckptDir && opts.resume && hasCheckpoint(ckptDir)) {
+      const ck = loadCheckpoint(ckptDir, { trainer: 'collaborative', identity });
+      state = checkState(ck.state.extra, `${ck.dir}/${CHECKPOINT_FILES.state}`);
+      restoreVariables(ck, h.store.vars);
+      restoreOptimizer(ck, 'adamw', optimizers.adamw);
+      window = new LossWindow(50, ck.state.lossWindow);
+      if (state.bestEpoch >= 0) {
+        if (!ck.best) throw new Error(`${ck.dir}: ${CHECKPOINT_FILES.best} missing (best epoch ${state.bestEpoch})`);
+        best = new Map();
+        for (const [name, v] of h.store.vars) best.set(name, checkpointTensor(ck, ck.best, name, v, CHECKPOINT_FILES.best).slice());
+      }
       state.finished = state.finished && state.epoch >= opts.epochs;
     }
     const ks = validationKs(opts.validMetric);
-    const numBatches = Math.ceil(samples.count / opts.batchSize);
     let interrupted = false;
-    let midEpoch = false;
 
-    while (!state.finished && !state.stoppedEarly && state.epoch < opts.epochs) {
-      const epoch = state.epoch;
-      const epochSeed = mixSeed(opts.seed, 0x20000 + epoch);
+    if (!state.finished && !state.stoppedEarly && state.epoch < opts.epochs) {
+      // The batches of the epoch in progress (a resumed epoch replays its order and skips the done batches).
+      let iter: Iterator<RawBatch> | null = null;
+      let iterEpoch = -1;
       let t0 = performance.now();
-      let b = 0;
-      for (const raw of shuffledTrainBatches(samples, opts.batchSize, opts.seed, epoch)) {
-        if (b < state.batch) { b++; continue; } // resumed mid-epoch: replay the order, skip done batches
-        const rng = new SeededRng(mixSeed(epochSeed, b));
-        const k = h.numNegatives;
-        const batch: TrainBatch = {
-          ...raw,
-          numNegatives: k,
-          negatives: k > 0 ? sampleTrainNegatives(raw.target, k, h.dims.numItems, rng) : new Int32Array(0),
-        };
-        const dropSeed = rng.uint32();
-        let loss: number;
-        try {
-          loss = opt.minimize(() => h.loss(batch, dropSeed), vars);
-        } finally {
-          h.endStep();
-        }
-        if (!Number.isFinite(loss)) throw new Error(`${h.model.name}: training loss is ${loss} at epoch ${epoch}, batch ${b} (lower lr or set clipNorm)`);
-        b++;
-        state.batch = b;
-        state.lossSum += loss * raw.size;
-        state.lossRows += raw.size;
-        state.optimizerStep = opt.step;
-        opts.onBatch?.(b, numBatches, loss);
-        if (opts.signal?.aborted) { interrupted = true; break; }
-        await yieldToEventLoop();
-        if (opts.signal?.aborted) { interrupted = true; break; }
-      }
-      if (interrupted && state.batch < numBatches) {
-        state.epochSeconds += (performance.now() - t0) / 1000;
-        midEpoch = true;
-        break;
-      }
-      const trainSeconds = state.epochSeconds + (performance.now() - t0) / 1000;
-      t0 = performance.now();
-      h.setTraining(false);
-      const valid = evaluateRecommender(h.model, data, 'valid', { protocol: opts.validProtocol, ks });
-      const value = valid[opts.validMetric];
-      if (typeof value !== 'number') {
-        throw new Error(`${h.model.name}: validMetric '${opts.validMetric}' is not among the validation metrics (${Object.keys(valid).join(', ')})`);
-      }
-      const improved = state.bestValue === null || value > state.bestValue;
-      if (improved) {
-        state.bestEpoch = epoch;
-        state.bestValue = value;
-        state.bestValid = { ...valid };
-        state.badEpochs = 0;
-        best = snapshot(h.store);
-      } else {
-        state.badEpochs++;
-      }
-      const rep: EpochReport = {
-        epoch,
-        loss: state.lossSum / state.lossRows,
-        valid: { ...valid },
-        seconds: trainSeconds + (performance.now() - t0) / 1000,
-        best: improved,
-      };
-      state.epochs.push(rep);
-      state.epoch = epoch + 1;
-      state.batch = 0;
-      state.lossSum = 0;
-      state.lossRows = 0;
-      state.epochSeconds = 0;
-      if (state.badEpochs >= opts.patience) state.stoppedEarly = true;
-      if (state.epoch >= opts.epochs || state.stoppedEarly) state.finished = true;
-      opts.onEpoch?.({ ...rep, valid: { ...rep.valid } });
-      if (ckptDir) writeCheckpoint(ckptDir, state, h.store, opt, best);
-      if (interrupted || opts.signal?.aborted) { interrupted = !state.finished; break; }
+      let lastSize = 0;
+      const loop = await runLoop({
+        name: h.model.name,
+        maxSteps: opts.epochs * numBatches,
+        startStep: state.epoch * numBatches + state.batch,
+        stepsPerEpoch: numBatches,
+        signal: opts.signal,
+        yieldAt: 'after',
+        window,
+        step: (s) => {
+          const epoch = Math.floor(s / numBatches);
+          const b = s % numBatches;
+          if (iterEpoch !== epoch) {
+            iter = shuffledTrainBatches(samples, opts.batchSize, opts.seed, epoch)[Symbol.iterator]();
+            iterEpoch = epoch;
+            t0 = performance.now();
+            for (let k = 0; k < b; k++) iter.next();
+          }
+          const next = iter!.next();
+          if (next.done) throw new Error(`${h.model.name}: epoch ${epoch} has fewer than ${b + 1} batches`);
+          const raw = next.value;
+          const rng = new SeededRng(mixSeed(mixSeed(opts.seed, 0x20000 + epoch), b));
+          const k = h.numNegatives;
+          const batch: TrainBatch = {
+            ...raw,
+            numNegatives: k,
+            negatives: k > 0 ? sampleTrainNegatives(raw.target, k, h.dims.numItems, rng) : new Int32Array(0),
+          };
+          const dropSeed = rng.uint32();
+          lastSize = raw.size;
+          try {
+            return { loss: opt.minimize(() => h.loss(batch, dropSeed), vars) };
+          } finally {
+            h.endStep();
+          }
+        },
+        nonFinite: (s, _k, v) => `${h.model.name}: training loss is ${v} at epoch ${Math.floor(s / numBatches)}, batch ${s % numBatches} (lower lr or set clipNorm)`,
+        onStep: (r) => {
+          state.batch = (r.step - 1) % numBatches + 1;
+          state.lossSum += r.losses.loss * lastSize;
+          state.lossRows += lastSize;
+          opts.onBatch?.(state.batch, numBatches, r.losses.loss);
+        },
+        onEpochEnd: (epoch) => {
+          const trainSeconds = state.epochSeconds + (performance.now() - t0) / 1000;
+          const tv = performance.now();
+          h.setTraining(false);
+          const valid = evaluateRecommender(h.model, data, 'valid', { protocol: opts.validProtocol, ks });
+          const value = valid[opts.validMetric];
+          if (typeof value !== 'number') {
+            throw new Error(`${h.model.name}: validMetric '${opts.validMetric}' is not among the validation metrics (${Object.keys(valid).join(', ')})`);
+          }
+          const improved = state.bestValue === null || value > state.bestValue;
+          if (improved) {
+            state.bestEpoch = epoch;
+            state.bestValue = value;
+            state.bestValid = { ...valid };
+            state.badEpochs = 0;
+            best = snapshot(h.store);
+          } else {
+            state.badEpochs++;
+          }
+          const rep: EpochReport = {
+            epoch,
+            loss: state.lossSum / state.lossRows,
+            valid: { ...valid },
+            seconds: trainSeconds + (performance.now() - tv) / 1000,
+            best: improved,
+          };
+          state.epochs.push(rep);
+          state.epoch = epoch + 1;
+          state.batch = 0;
+          state.lossSum = 0;
+          state.lossRows = 0;
+          state.epochSeconds = 0;
+          if (state.badEpochs >= opts.patience) state.stoppedEarly = true;
+          if (state.epoch >= opts.epochs || state.stoppedEarly) state.finished = true;
+          opts.onEpoch?.({ ...rep, valid: { ...rep.valid } });
+          save();
+          return state.stoppedEarly ? 'stop' : undefined;
+        },
+        checkpoint: (_s, reason) => {
+          // Epoch ends write their own checkpoint; an interrupt mid-epoch writes one here.
+          if (reason === 'interrupt' && state.batch > 0) {
+            state.epochSeconds += (performance.now() - t0) / 1000;
+            save();
+          }
+        },
+      });
+      interrupted = loop.interrupted;
     }
-    if (midEpoch && ckptDir) writeCheckpoint(ckptDir, state, h.store, opt, best);
     if (best) restoreSnapshot(h.store, best);
     return report(state, interrupted);
   } finally {

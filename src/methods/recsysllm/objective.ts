@@ -1,9 +1,10 @@
 /**
- * The two training objectives of RecSysLLM, both run by the shared
- * pre-training loop (lm/pretrain.ts: seeded batches, checkpoints, exact
- * resume). Their blocks are references, not tokens; each row's example is
- * built at loss time from a generator seeded by (seed, step, row), so every
- * pass sees new behaviour samples and masks and a resumed run repeats them.
+ * The two training objectives of RecSysLLM, both run by the LM pre-training
+ * (lm/pretrain.ts, on the shared step loop src/train/loop.ts: seeded batches,
+ * checkpoints in the shared layout, exact resume). Their blocks are
+ * references, not tokens; each row's example is built at loss time from a
+ * generator seeded by (seed, step, row), so every pass sees new behaviour
+ * samples and masks and a resumed run repeats them.
  *
  *   pre-training  block = [user]: sample behaviours from the user's training
  *                 sequence, textualise, mask at a random level, infill

@@ -1,0 +1,68 @@
+/** Options and results of the yes/no LLM recommender (methods/yesno.ts). */
+import type { tf } from '../../engine/index.js';
+import type { GuideOptions } from '../collab.js';
+import type { PromptTemplate } from '../prompts.js';
+
+/** Item id -> title text (original titles, or GANPrompt's reconstructed ones). */
+export type TitleSource = (item: number) => string;
+
+export interface YesNoPromptOptions {
+  /** Titles are cut to this many tokens (default 20, spec 6 stage 2.1). */
+  maxTitleTokens: number;
+  /** Prompts longer than this drop their oldest history titles (default 512). */
+  maxPromptTokens: number;
+  /** Render and fill <UserID>/<ItemID> with mapped collaborative vectors (needs mapping + collab). */
+  idVectors: boolean;
+  /**
+   * Render <UserID>/<ItemID> as plain placeholder tokens even without vectors
+   * (a LoRA step that a mapping step will follow: the prompt keeps its shape).
+   */
+  idTokens: boolean;
+  /** Expert guidance from the collaborative model (null: no <Guide> text). */
+  guide: GuideOptions | null;
+}
+
+export const DEFAULT_PROMPT_OPTIONS: YesNoPromptOptions = { maxTitleTokens: 20, maxPromptTokens: 512, idVectors: false, idTokens: false, guide: null };
+
+export type YesNoLoss = 'bce' | 'lm';
+
+/** One training question: candidate `cand` of case `caseIndex`, liked or not. */
+export interface YesNoExample {
+  caseIndex: number;
+  cand: number;
+  label: 0 | 1;
+}
+
+export interface YesNoFitOptions {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  /** 'bce': cross-entropy over the two answer logits (BCE on P(Yes)); 'lm': next-token loss over the vocabulary. */
+  loss: YesNoLoss;
+  seed: number;
+  /** Training templates; each example draws one (seeded). */
+  templates: PromptTemplate[];
+  /** Title sources; each example draws `alternative` with probability `alternativeShare`. */
+  titles: TitleSource;
+  alternativeTitles?: TitleSource;
+  alternativeShare?: number;
+  /** Parameters to train. */
+  vars: Map<string, tf.Variable>;
+  /** Checkpoint directory (periodic trainer checkpoints; resume continues from it). */
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onStep?: (step: number, steps: number, loss: number) => void;
+}
+
+export interface YesNoFitResult {
+  steps: number;
+  interrupted: boolean;
+  /** Mean loss over the last 50 steps. */
+  loss: number;
+  seconds: number;
+  examplesPerSecond: number;
+}
