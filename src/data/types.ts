@@ -86,6 +86,17 @@ export interface ProtocolConfig {
 
 export const DEFAULT_PROTOCOL: ProtocolConfig = { ratingThreshold: 3, kCore: 5, maxHistory: 10, numNegatives: 9, seed: 2024 };
 
+/**
+ * A batch of users with their histories ([size * L], left-padded with 0): the
+ * input of every scorer (models, evaluators, batching helpers).
+ */
+export interface UserBatch {
+  size: number;
+  L: number;
+  user: Int32Array;
+  history: Int32Array;
+}
+
 /** Sliding-window training samples: row r predicts target[r] from history row r. */
 export interface TrainSamples {
   count: number;
