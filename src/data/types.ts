@@ -68,11 +68,11 @@ export interface RawDataset {
   userFeatures?: Map<number, Record<string, string>>;
 }
 
-/** Section 1 of the spec, every choice a named option. */
+/** docs/METHODS.md §1, every choice a named option. */
 export interface ProtocolConfig {
-  /** Keep rows with rating > threshold (spec: 3); null keeps every row. Ignored for implicit data. */
+  /** Keep rows with rating > threshold (docs/METHODS.md §1: 3); null keeps every row. Ignored for implicit data. */
   ratingThreshold: number | null;
-  /** Iterative k-core on users and items (spec default 5; 0 or 1 disables). */
+  /** Iterative k-core on users and items (docs/METHODS.md §1: default 5; 0 or 1 disables). */
   kCore: number;
   /** Max history length L of training samples and evaluation histories (GANPrompt: 10; SASRec papers: 50). */
   maxHistory: number;

@@ -1,7 +1,7 @@
 /**
  * The evaluator: ranks each user's held-out target (validation or test split)
  * with a Scorer's scores (types.ts; every Recommender of src/models is one)
- * and averages the spec-section-2 metrics.
+ * and averages the metrics of docs/METHODS.md §2.
  *
  * Protocols (EvalOptions.protocol):
  *  - 'sampled': the candidates of a split row are [target, ...negatives of that

@@ -1,5 +1,5 @@
 /**
- * Evaluation metrics (spec section 2), as pure functions on plain arrays.
+ * Evaluation metrics (docs/METHODS.md §2), as pure functions on plain arrays.
  *
  * Ranking (one positive per list):
  *   rank p        = 1 + #(other candidates whose score is NOT strictly below the target's)

@@ -3,7 +3,7 @@
  * causal LM reads a prompt (template + history titles + target title, and
  * optionally <UserID>/<ItemID> slots carrying mapped collaborative vectors
  * and a <Guide> text) and the score of the target is P(Yes) from the logits
- * of the two answer tokens at the answer position (spec sections 4-6).
+ * of the two answer tokens at the answer position (docs/METHODS.md §4-6).
  *
  * Scores for ranking are the logit difference l(yes) - l(no), which orders
  * candidates exactly as P(Yes) = sigmoid(l(yes) - l(no)) but does not
@@ -35,7 +35,7 @@ import { answerTokenIds, type PromptTemplate, renderPrompt } from './prompts.js'
 export type TitleSource = (item: number) => string;
 
 export interface YesNoPromptOptions {
-  /** Titles are cut to this many tokens (default 20, spec 6 stage 2.1). */
+  /** Titles are cut to this many tokens (default 20, docs/METHODS.md §6, stage 2 step 1). */
   maxTitleTokens: number;
   /** Prompts longer than this drop their oldest history titles (default 512). */
   maxPromptTokens: number;

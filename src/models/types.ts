@@ -1,5 +1,5 @@
 /**
- * The one interface every collaborative model implements (spec section 3):
+ * The one interface every collaborative model implements (docs/METHODS.md §3):
  * fit with validation-based early stopping, score candidates, full-ranking
  * scores, user/sequence and item embeddings, save/load.
  */

@@ -1,5 +1,5 @@
 /**
- * Distribution distances (GANPrompt, spec section 2): P = softmax(a),
+ * Distribution distances (GANPrompt, docs/METHODS.md §2.5): P = softmax(a),
  * Q = softmax(b); cosine, KL, JS, TV and the combined diversity distance.
  */
 import { checkPair } from './check.js';

@@ -1,5 +1,5 @@
 /**
- * Ranking metrics for one positive per list (spec section 2): pessimistic
+ * Ranking metrics for one positive per list (docs/METHODS.md §2): pessimistic
  * ranks, HR@k, NDCG@k, MRR@k, per-list AUC, their running means over users,
  * and the expectation of a uniformly random ranker. Ties and NaN scores are
  * pessimistic; see the comment of ../metrics.ts for the exact policy.
