@@ -24,11 +24,12 @@
  * GANPrompt (cosine, KL, JS, TV over softmax distributions, and the combined
  * diversity distance Dist(a, b) = alpha * (1 - cos) + beta * JS).
  *
- * Lessons from other projects (shared/research/anchors.md): the metric path is
- * tested on its own against hand-computed values (Transformers4Rec #700/#719:
- * Recall@1 > Recall@5, metric != numpy), and per-user AUC needs a guard for
- * users without negatives (CoLLM's UAUC became NaN) — here aucOne returns NaN
- * for N = 0 and MetricAccumulator leaves such users out of the AUC mean.
+ * Lessons from other projects' issue trackers (the resulting rules are in
+ * docs/METHODS.md §2.1): the metric path is tested on its own against
+ * hand-computed values (Transformers4Rec #700/#719: Recall@1 > Recall@5,
+ * metric != numpy), and per-user AUC needs a guard for users without
+ * negatives (CoLLM's UAUC became NaN) — here aucOne returns NaN for N = 0 and
+ * MetricAccumulator leaves such users out of the AUC mean.
  *
  * The metrics live in one module per kind under ./metrics/; this module
  * re-exports all of them (import from here).
