@@ -1,6 +1,7 @@
 /**
- * Synthetic shop (../synthetic.ts): the catalog: items of every sub-category as variants of Zipf-popular product
- * lines, titles, prices, attributes and the item-to-item transition structure.
+ * The catalog of the synthetic shop (../synthetic.ts): the items of every sub-
+ * category as variants of Zipf-popular product lines, their titles, prices and
+ * attributes, and the item-to-item transition structure.
  */
 import type { ItemMeta } from '../types.js';
 import { mixSeedShop } from '../../util/random.js';

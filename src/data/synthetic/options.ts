@@ -1,5 +1,6 @@
 /**
- * Synthetic shop (../synthetic.ts): options of the synthetic shop (with defaults) and the shape of its ground truth.
+ * Options of the synthetic shop (../synthetic.ts), with their defaults, and
+ * the shape of its ground truth.
  */
 import type { RawDataset } from '../types.js';
 import { TAXONOMY } from './taxonomy.js';

@@ -1,6 +1,7 @@
 /**
- * Synthetic shop (../synthetic.ts): reviews: one short review per purchase from its own PRNG stream, reflecting
- * the user's true taste and the rating.
+ * Reviews of the synthetic shop (../synthetic.ts): one short review per
+ * purchase, from its own PRNG stream, reflecting the user's true taste and the
+ * rating.
  */
 import type { ReviewText } from '../types.js';
 import { mixSeedShop } from '../../util/random.js';

@@ -1,5 +1,6 @@
 /**
- * Synthetic shop (../synthetic.ts): the shop's seeded PRNG (mulberry32 with the samplers the generator needs).
+ * The seeded PRNG of the synthetic shop (../synthetic.ts): mulberry32 with the
+ * samplers the generator needs.
  */
 import { Mulberry32 } from '../../util/random.js';
 

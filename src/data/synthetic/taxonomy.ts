@@ -1,6 +1,7 @@
 /**
- * Synthetic shop (../synthetic.ts): the catalog taxonomy: top categories, sub-categories with their product nouns,
- * adjectives, brands, variant dimensions, routines and complements.
+ * The catalog taxonomy of the synthetic shop (../synthetic.ts): top
+ * categories, sub-categories with their product nouns, adjectives, brands,
+ * variant dimensions, routines and complements.
  */
 
 /** One variant dimension of a sub-category (size, color, storage...). */

@@ -1,6 +1,7 @@
 /**
- * Synthetic shop (../synthetic.ts): users (tastes, brand preferences, price level) and the simulated purchase log
- * (sessions, Markov transitions, repeat purchases, ratings).
+ * Users of the synthetic shop (../synthetic.ts), with their tastes, brand
+ * preferences and price level, and the simulated purchase log (sessions,
+ * Markov transitions, repeat purchases, ratings).
  */
 import { mixSeedShop } from '../../util/random.js';
 import type { Catalog } from './catalog.js';
