@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SHOP, describeShop, generateShop, generateShopWithTruth, ShopRng } from '../src/data/synthetic.js';
 import type { RawDataset } from '../src/data/types.js';
@@ -340,13 +340,23 @@ describe('synthetic shop: options, speed, docs', () => {
     assert.match(text, /synthetic-shop/);
   });
 
-  it('the generator imports no tfjs (nothing but the data types and the import-free PRNG)', () => {
+  it('the generator imports no tfjs (nothing but the data types, the import-free PRNG and its own parts)', () => {
     const read = (rel: string) => readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
     const importsOf = (src: string) => [...src.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
     const src = read('../src/data/synthetic.ts');
     assert.ok(!/tfjs/.test(src));
-    assert.deepEqual(importsOf(src), ['./types.js', '../util/random.js']);
+    const parts = readdirSync(fileURLToPath(new URL('../src/data/synthetic/', import.meta.url))).filter((f) => f.endsWith('.ts'));
+    assert.deepEqual(parts.sort(), ['catalog.ts', 'options.ts', 'reviews.ts', 'rng.ts', 'taxonomy.ts', 'users.ts']);
+    // the entry module: the data types and its own parts
+    for (const dep of importsOf(src)) assert.match(dep, /^(\.\/types\.js|\.\/synthetic\/[a-z_]+\.js)$/, `synthetic.ts imports ${dep}`);
     assert.ok(!/Math\.random/.test(src));
+    // the parts: the data types, the import-free PRNG and each other
+    for (const f of parts) {
+      const part = read(`../src/data/synthetic/${f}`);
+      assert.ok(!/tfjs/.test(part), f);
+      assert.ok(!/Math\.random/.test(part), f);
+      for (const dep of importsOf(part)) assert.match(dep, /^(\.\.\/types\.js|\.\.\/\.\.\/util\/random\.js|\.\/[a-z_]+\.js)$/, `synthetic/${f} imports ${dep}`);
+    }
     const rng = read('../src/util/random.ts');
     assert.deepEqual(importsOf(rng), []);
     assert.ok(!/Math\.random/.test(rng));

@@ -5,9 +5,8 @@
  *   (the same seed and epoch always give the same batches);
  * - historyItems: the items to exclude from a user's full ranking.
  */
-import type { UserBatch } from '../models/types.js';
 import { mixSeed, SeededRng } from './protocol.js';
-import type { EvalSplit, SplitDataset, TrainSamples } from './types.js';
+import type { EvalSplit, SplitDataset, TrainSamples, UserBatch } from './types.js';
 
 /** A batch of training samples: a UserBatch plus the target of each row. */
 export interface TrainBatch extends UserBatch {

@@ -1,5 +1,5 @@
 /**
- * The evaluation protocol (spec section 1, the "GANPrompt protocol"):
+ * The evaluation protocol (docs/METHODS.md §1, the "GANPrompt protocol"):
  * RawDataset + ProtocolConfig -> SplitDataset.
  *
  * Steps, in this order, each exported and tested on its own:

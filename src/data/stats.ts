@@ -1,5 +1,5 @@
 /**
- * Dataset statistics printed before any training (spec section 1): #users,
+ * Dataset statistics printed before any training (docs/METHODS.md §1): #users,
  * #items, #interactions, sparsity = 1 - interactions / (users * items) and mean
  * history length = interactions / users, for a RawDataset (counting only the
  * users and items that occur in its rows) or a SplitDataset (after the protocol).

@@ -68,11 +68,11 @@ export interface RawDataset {
   userFeatures?: Map<number, Record<string, string>>;
 }
 
-/** Section 1 of the spec, every choice a named option. */
+/** docs/METHODS.md §1, every choice a named option. */
 export interface ProtocolConfig {
-  /** Keep rows with rating > threshold (spec: 3); null keeps every row. Ignored for implicit data. */
+  /** Keep rows with rating > threshold (docs/METHODS.md §1: 3); null keeps every row. Ignored for implicit data. */
   ratingThreshold: number | null;
-  /** Iterative k-core on users and items (spec default 5; 0 or 1 disables). */
+  /** Iterative k-core on users and items (docs/METHODS.md §1: default 5; 0 or 1 disables). */
   kCore: number;
   /** Max history length L of training samples and evaluation histories (GANPrompt: 10; SASRec papers: 50). */
   maxHistory: number;
@@ -85,6 +85,17 @@ export interface ProtocolConfig {
 }
 
 export const DEFAULT_PROTOCOL: ProtocolConfig = { ratingThreshold: 3, kCore: 5, maxHistory: 10, numNegatives: 9, seed: 2024 };
+
+/**
+ * A batch of users with their histories ([size * L], left-padded with 0): the
+ * input of every scorer (models, evaluators, batching helpers).
+ */
+export interface UserBatch {
+  size: number;
+  L: number;
+  user: Int32Array;
+  history: Int32Array;
+}
 
 /** Sliding-window training samples: row r predicts target[r] from history row r. */
 export interface TrainSamples {

@@ -1,6 +1,7 @@
 /**
  * The evaluator: ranks each user's held-out target (validation or test split)
- * with a Recommender's scores and averages the spec-section-2 metrics.
+ * with a Scorer's scores (types.ts; every Recommender of src/models is one)
+ * and averages the metrics of docs/METHODS.md §2.
  *
  * Protocols (EvalOptions.protocol):
  *  - 'sampled': the candidates of a split row are [target, ...negatives of that
@@ -25,9 +26,8 @@
  * exclusions (no per-item allocation), so 12,000 items x 22,000 users evaluate in
  * a few seconds once the model has produced its scores.
  */
-import type { SplitDataset, EvalSplit } from '../data/types.js';
-import type { Recommender, UserBatch } from '../models/types.js';
-import type { EvalOptions, MetricValues } from './types.js';
+import type { SplitDataset, EvalSplit, UserBatch } from '../data/types.js';
+import type { EvalOptions, MetricValues, Scorer } from './types.js';
 import { MetricAccumulator, checkKs, compareToTarget, randomRankerExpectation } from './metrics.js';
 
 export { randomRankerExpectation };
@@ -66,7 +66,7 @@ function checkSplit(split: EvalSplit, which: string): void {
  * Evaluates one model on the 'valid' or 'test' split of `data` with the given
  * protocol; returns 'auc', 'hr@k', 'ndcg@k', 'mrr@k' (means over users) and 'count'.
  */
-export function evaluateRecommender(model: Recommender, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): EvalResult {
+export function evaluateRecommender(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): EvalResult {
   if (split !== 'valid' && split !== 'test') throw new Error(`evaluate: split must be 'valid' or 'test', got ${String(split)}`);
   checkKs(opts.ks);
   const batchSize = opts.batchSize ?? DEFAULT_BATCH;
@@ -81,7 +81,7 @@ export function evaluateRecommender(model: Recommender, data: SplitDataset, spli
   return { ...acc.result(), count: acc.count };
 }
 
-function evalSampled(model: Recommender, s: EvalSplit, which: string, batchSize: number, acc: MetricAccumulator): void {
+function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: number, acc: MetricAccumulator): void {
   const neg = s.numNegatives;
   if (!(neg >= 1) || s.negatives.length !== s.count * neg) {
     throw new Error(
@@ -111,7 +111,7 @@ function evalSampled(model: Recommender, s: EvalSplit, which: string, batchSize:
   }
 }
 
-function evalFull(model: Recommender, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, acc: MetricAccumulator): void {
+function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, acc: MetricAccumulator): void {
   const n = data.numItems;
   const W = n + 1;
   // user -> row of the validation split (test excludes the validation target too)
@@ -183,6 +183,6 @@ function rankFull(scores: Float32Array, off: number, W: number, t: number, stamp
 }
 
 /** Evaluates several models on the same split and protocol; one row per model (row.model = model.name). */
-export function evaluateAll(models: readonly Recommender[], data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): EvalRow[] {
+export function evaluateAll(models: readonly Scorer[], data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): EvalRow[] {
   return models.map((m) => ({ model: m.name, metrics: evaluateRecommender(m, data, split, opts) }));
 }

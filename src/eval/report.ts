@@ -1,7 +1,7 @@
 /**
  * Report helpers: a Markdown table of metric rows (4 decimals) and the rule
  * that every report carries the Random and Pop baselines (a model that does
- * not beat them is not learning; cf. LLMRank #8 in shared/research/anchors.md,
+ * not beat them is not learning; docs/METHODS.md §2.1; cf. LLMRank issue #8,
  * where an untrained "baseline" silently produced random-level numbers).
  */
 import type { EvalRow } from './evaluate.js';

@@ -1,6 +1,6 @@
 /**
  * Prompt-robustness evaluation for any LLM recommender whose input is a
- * prompt template (spec 6, stage 2.5): every metric on each template, the
+ * prompt template (docs/METHODS.md §6, stage 2 step 5): every metric on each template, the
  * mean and standard deviation over the templates a model was trained on and
  * over held-out unseen templates, and the drop from one to the other.
  */

@@ -2,7 +2,7 @@
  * Collaborative knowledge for the LLM recommenders, from any trained
  * baseline (src/models): user / sequence vectors and item vectors for
  * CoLLM's mapping layer, and GANPrompt's expert guidance text (the
- * collaborative model's top picks among the candidates, spec 6 stage 2.2).
+ * collaborative model's top picks among the candidates, docs/METHODS.md §6, stage 2 step 2).
  */
 import type { SplitDataset } from '../data/types.js';
 import type { Recommender, UserBatch } from '../models/types.js';

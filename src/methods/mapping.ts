@@ -1,7 +1,7 @@
 /**
  * CoLLM's mapping layer g: R^d_cf -> R^d_model, two Linear layers with a GELU
  * between them, mapping a collaborative model's user / item vectors into a
- * language model's input-embedding space (spec section 5). Saved as
+ * language model's input-embedding space (docs/METHODS.md §5). Saved as
  * `mapping.safetensors` + `mapping_config.json` (PyTorch names and layouts).
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';

@@ -3,7 +3,7 @@
  * causal LM reads a prompt (template + history titles + target title, and
  * optionally <UserID>/<ItemID> slots carrying mapped collaborative vectors
  * and a <Guide> text) and the score of the target is P(Yes) from the logits
- * of the two answer tokens at the answer position (spec sections 4-6).
+ * of the two answer tokens at the answer position (docs/METHODS.md §4-6).
  *
  * Scores for ranking are the logit difference l(yes) - l(no), which orders
  * candidates exactly as P(Yes) = sigmoid(l(yes) - l(no)) but does not

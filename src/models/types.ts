@@ -1,17 +1,12 @@
 /**
- * The one interface every collaborative model implements (spec section 3):
+ * The one interface every collaborative model implements (docs/METHODS.md §3):
  * fit with validation-based early stopping, score candidates, full-ranking
  * scores, user/sequence and item embeddings, save/load.
  */
-import type { SplitDataset } from '../data/types.js';
+import type { SplitDataset, UserBatch } from '../data/types.js';
 
-/** A batch of users with their histories ([B * L], left-padded with 0). */
-export interface UserBatch {
-  size: number;
-  L: number;
-  user: Int32Array;
-  history: Int32Array;
-}
+/** A batch of users with their histories (defined in data/types.ts; re-exported for the models). */
+export type { UserBatch };
 
 export interface FitOptions {
   epochs: number;
@@ -54,6 +49,7 @@ export interface FitReport {
   secondsPerEpoch: number;
 }
 
+/** A collaborative model; structurally also an eval Scorer (src/eval/types.ts). */
 export interface Recommender {
   /** Registered model name ('pop', 'bprmf', 'sasrec', ...). */
   readonly name: string;

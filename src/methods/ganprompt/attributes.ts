@@ -1,5 +1,5 @@
 /**
- * GANPrompt stage 1, step 1: attribute generation (spec section 6).
+ * GANPrompt stage 1, step 1: attribute generation (docs/METHODS.md §6).
  *
  * For a seeded sample of training histories (the last L titles of each
  * user's *train* sequence), the template
@@ -52,7 +52,7 @@ export const STOP_WORDS: ReadonlySet<string> = new Set([
   'many', 'several', 'two', 'three', 'four', 'five',
 ]);
 
-/** The attribute prompt of spec 6 (slots {titles} and {category}; the mask token is MASK_TOKEN). */
+/** The attribute prompt of docs/METHODS.md §6 (slots {titles} and {category}; the mask token is MASK_TOKEN). */
 export const ATTRIBUTE_PROMPT_TEMPLATE = 'The user has bought: {titles}. These {category} items are about [MASK].';
 
 export const AttributeOptionsSchema = z.strictObject({
@@ -380,7 +380,7 @@ export function attributePrompts(data: SplitDataset, o: AttributeOptions, countT
 }
 
 /**
- * Mines the K attributes of spec 6 step 1 (see the module doc). `mlmSaveDir`
+ * Mines the K attributes of docs/METHODS.md §6, stage 1 step 1 (see the module doc). `mlmSaveDir`
  * keeps the trained small MLM.
  */
 export async function mineAttributes(data: SplitDataset, opts: Partial<AttributeOptions> = {}, hooks: AttributeHooks = {}, mlmSaveDir?: string): Promise<AttributeResult> {

@@ -1,5 +1,5 @@
 /**
- * GANPrompt stage 1: the diversity encoder (spec section 6, stage 1).
+ * GANPrompt stage 1: the diversity encoder (docs/METHODS.md §6, stage 1).
  *
  *   attributes  mineAttributes (attributes.ts): K words a_1..a_K
  *   samples     class 0 = the original text "The user has bought: {titles}.",

@@ -1,6 +1,6 @@
 /**
  * `llmrec run ganprompt`: the whole GANPrompt study as one staged,
- * checkpointed, resumable pipeline (spec sections 4-6):
+ * checkpointed, resumable pipeline (docs/METHODS.md §4-6):
  *
  *   data -> collaborative model -> LM -> stage 1 (diversity encoder,
  *   reconstructed titles) -> TALLRec -> CoLLM -> GANPrompt (+ ablations)
@@ -55,7 +55,7 @@ import { readReconstructedTitles, runDiversityStage, type DiversityStageReport }
 
 export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi'] as const;
 export type RecipeName = (typeof RECIPES)[number];
-/** The ablation names of spec 6 stage 2.4 (rec-lora is GANPrompt itself). */
+/** The ablation names of docs/METHODS.md §6, stage 2 step 4 (rec-lora is GANPrompt itself). */
 export const ABLATION_LABELS: Record<string, string> = { 'rec-ori': 'Rec-ori', 'rec-col': 'Rec-col', ganprompt: 'Rec-lora (GANPrompt)', 'rec-sm': 'Rec-sm', 'rec-lora&sm': 'Rec-lora&sm' };
 
 const Stage = z.strictObject({

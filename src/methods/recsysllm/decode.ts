@@ -2,7 +2,7 @@
  * RecSysLLM inference: the prompt is Part A (with one blank) followed by [S];
  * new tokens take the blank's inter-position and intra-positions that
  * count within the span. With `dynamic` intra-positions (the entity-aware
- * model, spec section 7) the count follows the entity pool: a token that
+ * model, docs/METHODS.md §7) the count follows the entity pool: a token that
  * continues an entity prefix of the tokens before it increases the
  * intra-position, any other token restarts it at 1. Generation can be
  * constrained to the trie of real items, and candidate answers can be

@@ -1,6 +1,6 @@
 /**
- * Evaluation of a RecSysLLM model per task family and template (spec
- * section 7 metrics):
+ * Evaluation of a RecSysLLM model per task family and template (metrics of
+ * docs/METHODS.md §7):
  *
  *   rating       the five ratings scored as answers, the most likely one predicted: RMSE, MAE
  *   sequential   beam search over the item trie (history items dropped): HR@5/10, NDCG@5/10

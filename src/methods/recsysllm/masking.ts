@@ -1,5 +1,5 @@
 /**
- * GLM-style autoregressive blank infilling made entity-aware (spec section 7).
+ * GLM-style autoregressive blank infilling made entity-aware (docs/METHODS.md §7).
  *
  * Masking works on *units*: with `entityAware`, an entity's tokens form one
  * unit, so no span ever splits an item title or an attribute value; without
@@ -45,7 +45,7 @@ export interface MaskingOptions {
   ratio: number;
   /** Mean span length in units at the entity level (GLM: Poisson lambda 3). */
   poissonLambda: number;
-  /** Document-level span: a share of the length drawn uniformly from this range (spec: 0.5-1.0). */
+  /** Document-level span: a share of the length drawn uniformly from this range (docs/METHODS.md §7: 0.5-1.0). */
   documentRange: [number, number];
   /** Probabilities of choosing each level per document (entity, sentence, document). */
   levelWeights: [number, number, number];

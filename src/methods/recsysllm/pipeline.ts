@@ -1,5 +1,5 @@
 /**
- * `llmrec run recsysllm`: RecSysLLM end to end (spec section 7) as one
+ * `llmrec run recsysllm`: RecSysLLM end to end (docs/METHODS.md §7) as one
  * staged, checkpointed, resumable pipeline:
  *
  *   data -> tokenizer -> for each variant (recsysllm = entity-aware, plain =

@@ -1,5 +1,5 @@
 /**
- * P5-style multi-task prompts for RecSysLLM (spec section 7): five families
+ * P5-style multi-task prompts for RecSysLLM (docs/METHODS.md §7): five families
  * (rating prediction, sequential recommendation, direct recommendation,
  * explanation generation, review summarisation), several templates each,
  * some held out ("unseen") for zero-shot evaluation. A template is text

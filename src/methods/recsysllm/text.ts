@@ -1,5 +1,5 @@
 /**
- * RecSysLLM textualisation (spec section 7): user features and behaviour
+ * RecSysLLM textualisation (docs/METHODS.md §7): user features and behaviour
  * sequences become sentences whose item titles and attribute values are
  * marked as entities. Encoding keeps, for every token, the entity it belongs
  * to (-1 outside entities) and its sentence, which the entity-aware masking
@@ -26,9 +26,9 @@ export interface EncodedDoc {
 export interface BehaviourSampling {
   /** Items drawn from a history (fewer when the history is shorter). */
   size: number;
-  /** Shares drawn from the long-, medium- and short-term parts (spec: 0.1, 0.3, 0.6). */
+  /** Shares drawn from the long-, medium- and short-term parts (docs/METHODS.md §7: 0.1, 0.3, 0.6). */
   shares: [number, number, number];
-  /** End of the long-term and of the medium-term part, as fractions of the history (spec default: thirds). */
+  /** End of the long-term and of the medium-term part, as fractions of the history (docs/METHODS.md §7 default: thirds). */
   splits: [number, number];
 }
 

@@ -7,7 +7,7 @@ import type { PromptTemplate } from '../prompts.js';
 export type TitleSource = (item: number) => string;
 
 export interface YesNoPromptOptions {
-  /** Titles are cut to this many tokens (default 20, spec 6 stage 2.1). */
+  /** Titles are cut to this many tokens (default 20, docs/METHODS.md §6, stage 2 step 1). */
   maxTitleTokens: number;
   /** Prompts longer than this drop their oldest history titles (default 512). */
   maxPromptTokens: number;

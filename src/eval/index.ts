@@ -1,0 +1,12 @@
+/**
+ * llmrec/eval: the evaluator (sampled and full ranking), the metrics
+ * (docs/METHODS.md §2), Markdown reports and prompt-robustness summaries.
+ */
+export { evaluateRecommender, evaluateAll, sliceSplit } from './evaluate.js';
+export type { EvalResult, EvalRow } from './evaluate.js';
+export type { MetricValues, EvalOptions, Scorer } from './types.js';
+export * from './metrics.js';
+export { metricsTable, assertBaselinesPresent } from './report.js';
+export type { ReportRow } from './report.js';
+export { evaluateRobustness, robustnessFrom, summarise } from './robustness.js';
+export type { TemplateResult, GroupSummary, RobustnessReport } from './robustness.js';

@@ -1,0 +1,189 @@
+/**
+ * Ranking metrics for one positive per list (docs/METHODS.md §2): pessimistic
+ * ranks, HR@k, NDCG@k, MRR@k, per-list AUC, their running means over users,
+ * and the expectation of a uniformly random ranker. Ties and NaN scores are
+ * pessimistic; see the comment of ../metrics.ts for the exact policy.
+ */
+import type { MetricValues } from '../types.js';
+
+/** Validates the cut-offs: positive integers. */
+export function checkKs(ks: readonly number[]): void {
+  if (ks.length === 0) throw new Error('metrics: ks must not be empty');
+  for (const k of ks) {
+    if (!Number.isInteger(k) || k < 1) throw new Error(`metrics: cut-off k must be a positive integer, got ${k}`);
+  }
+}
+
+/**
+ * Compares one target against the other candidates of scores[offset .. offset + length)
+ * in a single pass, without allocation. The target is scores[offset + targetIndex].
+ * Writes into `out`: out[0] = #others not strictly below (rank - 1),
+ * out[1] = #others strictly below, out[2] = #others exactly tied (both non-NaN).
+ * out[0] includes the ties and the NaN comparisons (pessimistic).
+ */
+export function compareToTarget(
+  scores: ArrayLike<number>,
+  offset: number,
+  length: number,
+  targetIndex: number,
+  out: Int32Array | Float64Array,
+): void {
+  const s = scores[offset + targetIndex];
+  let notBelow = 0;
+  let below = 0;
+  let ties = 0;
+  const end = offset + length;
+  const t = offset + targetIndex;
+  for (let i = offset; i < end; i++) {
+    if (i === t) continue;
+    const v = scores[i];
+    if (v < s) below++;
+    else {
+      notBelow++;
+      if (v === s) ties++;
+    }
+  }
+  out[0] = notBelow;
+  out[1] = below;
+  out[2] = ties;
+}
+
+function checkTarget(n: number, targetIndex: number): void {
+  if (!Number.isInteger(targetIndex) || targetIndex < 0 || targetIndex >= n) {
+    throw new RangeError(`metrics: target index ${targetIndex} outside [0, ${n})`);
+  }
+}
+
+const scratch = new Float64Array(3);
+
+/**
+ * 1-based rank of scores[targetIndex] among all of `scores`, pessimistic ties:
+ * rank = 1 + #(others with score >= target score), NaN comparisons counted
+ * against the target (see the file comment). Never NaN; in [1, scores.length].
+ */
+export function rankOfTarget(scores: ArrayLike<number>, targetIndex: number): number {
+  checkTarget(scores.length, targetIndex);
+  compareToTarget(scores, 0, scores.length, targetIndex, scratch);
+  return 1 + scratch[0];
+}
+
+/** HR@k: 1 if rank <= k else 0. */
+export function hitAt(rank: number, k: number): number {
+  return rank <= k ? 1 : 0;
+}
+
+/** NDCG@k for a single positive: 1 / log2(rank + 1) if rank <= k else 0. */
+export function ndcgAt(rank: number, k: number): number {
+  return rank <= k ? 1 / Math.log2(rank + 1) : 0;
+}
+
+/** MRR@k: 1 / rank if rank <= k else 0. */
+export function mrrAt(rank: number, k: number): number {
+  return rank <= k ? 1 / rank : 0;
+}
+
+/**
+ * Per-list AUC of one positive against the N = scores.length - 1 other candidates:
+ * (#below + 0.5 * #ties) / N. NaN comparisons count as losses (0). Returns NaN
+ * only when there is no negative (N = 0): the caller must skip such lists.
+ */
+export function aucOne(scores: ArrayLike<number>, targetIndex: number): number {
+  checkTarget(scores.length, targetIndex);
+  const n = scores.length - 1;
+  if (n === 0) return NaN;
+  compareToTarget(scores, 0, scores.length, targetIndex, scratch);
+  return (scratch[1] + 0.5 * scratch[2]) / n;
+}
+
+/**
+ * Running means of ranking metrics over users. add(rank, auc) per user;
+ * result() gives 'auc', 'hr@k', 'ndcg@k', 'mrr@k' for every k (means over the
+ * users added). Users whose AUC is NaN/undefined (no negatives) are left out
+ * of the AUC mean only; 'auc' is absent when no user had one.
+ */
+export class MetricAccumulator {
+  readonly ks: readonly number[];
+  private readonly hr: Float64Array;
+  private readonly ndcg: Float64Array;
+  private readonly mrr: Float64Array;
+  private aucSum = 0;
+  private aucN = 0;
+  private n = 0;
+
+  constructor(ks: readonly number[]) {
+    checkKs(ks);
+    this.ks = [...ks];
+    this.hr = new Float64Array(ks.length);
+    this.ndcg = new Float64Array(ks.length);
+    this.mrr = new Float64Array(ks.length);
+  }
+
+  /** Number of users added. */
+  get count(): number {
+    return this.n;
+  }
+
+  /** Number of users that contributed to the AUC mean. */
+  get aucCount(): number {
+    return this.aucN;
+  }
+
+  add(rank: number, auc?: number): void {
+    if (!(rank >= 1) || !Number.isFinite(rank)) throw new RangeError(`MetricAccumulator: invalid rank ${rank}`);
+    const ks = this.ks;
+    for (let j = 0; j < ks.length; j++) {
+      const k = ks[j];
+      if (rank <= k) {
+        this.hr[j] += 1;
+        this.ndcg[j] += 1 / Math.log2(rank + 1);
+        this.mrr[j] += 1 / rank;
+      }
+    }
+    this.n++;
+    if (auc !== undefined && !Number.isNaN(auc)) {
+      this.aucSum += auc;
+      this.aucN++;
+    }
+  }
+
+  result(): MetricValues {
+    const out: MetricValues = {};
+    if (this.aucN > 0) out.auc = this.aucSum / this.aucN;
+    const d = this.n > 0 ? this.n : 1;
+    for (let j = 0; j < this.ks.length; j++) {
+      const k = this.ks[j];
+      out[`hr@${k}`] = this.hr[j] / d;
+      out[`ndcg@${k}`] = this.ndcg[j] / d;
+      out[`mrr@${k}`] = this.mrr[j] / d;
+    }
+    return out;
+  }
+}
+
+/**
+ * Expected metrics of a uniformly random ranker with C candidates (sampled
+ * protocol, continuous scores, so the rank is uniform on 1..C):
+ *   HR@k = min(k, C) / C
+ *   NDCG@k = (1 / C) * sum_{p=1}^{min(k,C)} 1 / log2(p + 1)
+ *   MRR@k = (1 / C) * sum_{p=1}^{min(k,C)} 1 / p   (= H_min(k,C) / C)
+ *   AUC = 0.5
+ * For sanity rows in reports (a trained model must beat these).
+ */
+export function randomRankerExpectation(C: number, ks: readonly number[]): MetricValues {
+  if (!Number.isInteger(C) || C < 1) throw new Error(`randomRankerExpectation: C must be a positive integer, got ${C}`);
+  checkKs(ks);
+  const out: MetricValues = { auc: 0.5 };
+  for (const k of ks) {
+    const m = Math.min(k, C);
+    let nd = 0;
+    let rr = 0;
+    for (let p = 1; p <= m; p++) {
+      nd += 1 / Math.log2(p + 1);
+      rr += 1 / p;
+    }
+    out[`hr@${k}`] = m / C;
+    out[`ndcg@${k}`] = nd / C;
+    out[`mrr@${k}`] = rr / C;
+  }
+  return out;
+}
