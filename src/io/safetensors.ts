@@ -13,8 +13,9 @@
  * the header (JSON, dtypes, shapes, offsets inside the data block, no overlap,
  * byte counts matching the shapes) and throws an error naming the file.
  */
-import { readFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import { writeFileAtomic } from '../util/fs.js';
+import { FileKindError, readRegularFile } from './files.js';
 
 export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'I16' | 'U16' | 'BOOL' | 'F16' | 'BF16';
 
@@ -31,6 +32,9 @@ export interface SafetensorsFile {
   tensors: Map<string, SafeTensor>;
   metadata: Record<string, string>;
 }
+
+/** Largest header the format allows (the reference implementation's limit: 100 MB). */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, I32: 4, I64: 8, U8: 1, I8: 1, I16: 2, U16: 2, BOOL: 1, F16: 2, BF16: 2 };
 
@@ -115,13 +119,19 @@ export function decodeSafetensors(bytes: Uint8Array, what = '<buffer>'): Safeten
   if (bytes.length < 8) fail(`only ${bytes.length} bytes, shorter than the 8-byte header length`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = dv.getBigUint64(0, true);
-  if (n64 > BigInt(bytes.length - 8)) fail(`header length ${n64} exceeds the file size ${bytes.length}`);
+  // The messages below never quote the bytes (or the length field) of a file
+  // that is not a safetensors file: it may be any file a symlink points to.
+  if (n64 > BigInt(bytes.length - 8)) fail(`the 8-byte header length is larger than the file (${bytes.length} bytes): not a safetensors file`);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`the 8-byte header length is above the format's limit of ${MAX_HEADER_BYTES} bytes: not a safetensors file`);
   const n = Number(n64);
+  if (n < 2 || bytes[8] !== 0x7b) fail("the header does not start with '{': not a safetensors file");
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    // V8's JSON messages quote the text: keep only the position.
+    const pos = /position (\d+)/.exec((e as Error).message);
+    fail(`header is not valid UTF-8 JSON${pos ? ` (at header byte ${pos[1]})` : ''}`);
   }
   if (!isRecord(header)) return fail('header is not a JSON object');
   const dataStart = 8 + n;
@@ -171,13 +181,19 @@ export function writeSafetensors(path: string, tensors: Map<string, SafeTensor> 
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-/** Reads and validates a safetensors file; corruption errors name the file. */
-export function readSafetensors(path: string): SafetensorsFile {
+/**
+ * Reads and validates a safetensors file; corruption errors name the file.
+ * Only a regular file (symlinks followed) is read, and at most `maxBytes`
+ * (default: the largest Buffer): a symlink to /dev/zero or a FIFO is refused
+ * before reading (src/io/files.ts).
+ */
+export function readSafetensors(path: string, maxBytes: number = bufferConstants.MAX_LENGTH): SafetensorsFile {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readRegularFile(path, 'safetensors file', maxBytes);
   } catch (e) {
-    throw new Error(`safetensors: cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    const detail = e instanceof FileKindError ? e.message.slice(path.length + 2) : (e as Error).message;
+    throw new Error(`safetensors: cannot read ${path}: ${detail}`, { cause: e });
   }
   return decodeSafetensors(bytes, path);
 }
