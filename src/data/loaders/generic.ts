@@ -115,9 +115,14 @@ function get(f: string[], i: number, name: string): string {
   return v;
 }
 
+/** An ISO-8601 date or date-time (as Date.parse reads it: date-only is UTC, a date-time without offset local time). */
+export const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
 function toSeconds(v: number | string, unit: 's' | 'ms' | 'iso', field: string): number {
   if (unit === 'iso') {
-    const t = Date.parse(String(v));
+    // Strict ISO-8601 first: Date.parse alone also takes '4' (April 2001) or 'May 1 99'.
+    if (typeof v !== 'string' || !ISO_DATE_RE.test(v.trim())) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
+    const t = Date.parse(v.trim());
     if (!Number.isFinite(t)) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
     return checkTime(t / 1000, field);
   }
