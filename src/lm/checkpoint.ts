@@ -21,7 +21,7 @@
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileKindError, readRegularText, regularFileSize } from '../io/files.js';
-import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { exportStateDict, loadStateDict, type LoadStateDictResult } from './state_dict.js';
 import { createModel, familyOf, type LanguageModel } from './families/index.js';
@@ -29,6 +29,9 @@ import { minParamCount } from './families/config_util.js';
 
 /** Largest config.json / model.safetensors.index.json read (real ones are a few KB / a few hundred KB). */
 export const MAX_JSON_BYTES = 16 * 2 ** 20;
+
+/** Most values a non-parameter tensor (a buffer such as GPT-2's attn.bias mask, n_positions^2) may have, unless the model has a larger parameter. */
+export const MAX_BUFFER_VALUES = 2 ** 24;
 
 /** Whether a path exists as a directory entry (a dangling symlink counts: it is reported, not ignored). */
 function present(path: string): boolean {
@@ -133,6 +136,24 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel
   }
   const model = createModel(config, { init: opts.fastInit === false ? 'random' : 'zeros', source });
   try {
+    // Headers first: every declared tensor must be a parameter of this shape (or a known buffer)
+    // before any tensor data is read, so an oversized or foreign shard costs no allocation.
+    let largest = 0;
+    for (const v of model.store.vars.values()) largest = Math.max(largest, v.size);
+    const bufferMax = Math.max(MAX_BUFFER_VALUES, largest); // a tied lm_head copy is as large as the embeddings
+    for (const f of files) {
+      for (const e of readSafetensorsHeader(f).entries) {
+        const v = model.store.vars.get(e.name);
+        const count = e.shape.reduce((a, b) => a * b, 1);
+        if (v !== undefined) {
+          if (count !== v.size) throw new Error(`checkpoint ${f}: tensor '${e.name}' has shape [${e.shape.join(', ')}] (${count} values), the config's ${model.family} model needs [${v.shape.join(', ')}]`);
+        } else if (!model.stateDictIgnore(e.name)) {
+          throw new Error(`checkpoint ${f}: tensor '${e.name}' is not a parameter of this ${model.family} model`);
+        } else if (count > bufferMax) {
+          throw new Error(`checkpoint ${f}: buffer '${e.name}' has ${count} values, more than the ${bufferMax} a buffer of this model may have`);
+        }
+      }
+    }
     const tensors = new Map<string, SafeTensor>();
     for (const f of files) {
       for (const [name, t] of readSafetensors(f).tensors) tensors.set(name, t);
