@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheFile, readCachedDataset } from '../src/data/cache.js';
@@ -54,6 +54,26 @@ describe('dataset cache', () => {
       const before = readdirSync(cache).length;
       await loadDataset(fixture);
       assert.equal(readdirSync(cache).length, before);
+    } finally {
+      delete process.env.LLMREC_CACHE_DIR;
+    }
+  });
+});
+
+describe('dataset cache with odd folder entries', () => {
+  it('a dangling symlink in the dataset folder neither breaks loading nor the cache key', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'llmrec-cache-'));
+    const src = mkdtempSync(join(tmpdir(), 'llmrec-src-'));
+    cpSync(fixture, src, { recursive: true });
+    process.env.LLMREC_CACHE_DIR = cache;
+    try {
+      const key = cacheFile(src, { format: 'ml-100k' });
+      symlinkSync(join(src, 'no-such-file'), join(src, 'broken'));
+      symlinkSync(join(src, 'broken'), join(src, 'loop'));
+      assert.equal(cacheFile(src, { format: 'ml-100k' }), key, 'entries that are not regular files do not change the key');
+      const fresh = await loadDataset(src, { cache: false });
+      same(await loadDataset(src, { cache: true }), fresh);
+      assert.equal(readdirSync(cache).length, 1);
     } finally {
       delete process.env.LLMREC_CACHE_DIR;
     }

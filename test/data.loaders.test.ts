@@ -440,6 +440,61 @@ describe('generic and RecBole loaders', () => {
   });
 });
 
+describe('hostile input (issue 15)', () => {
+  test('numbers that overflow a double or a float32, or dates out of range, are refused naming the field', async () => {
+    for (const [bad, field] of [['1e400', 'rating'], ['1e39', 'rating'], ['-1e39', 'rating'], ['Infinity', 'rating']] as const) {
+      await rejectsData(loadMl100k(tmpDir({ 'u.data': `1\t1\t${bad}\t10\n` })), { file: 'u.data', line: 1, field });
+      await rejectsData(loadMovielensCsv(tmpDir({ 'ratings.csv': `userId,movieId,rating,timestamp\n1,2,${bad},5\n` })), { file: 'ratings.csv', line: 2, field });
+    }
+    for (const bad of ['1e400', '1e39', '9e12']) {
+      await rejectsData(loadMovielensDat(tmpDir({ 'ratings.dat': `1::2::3::${bad}\n` })), { file: 'ratings.dat', line: 1, field: 'Timestamp', message: /out of range/ });
+      await rejectsData(loadAmazon2023(tmpDir({ 'x.jsonl': `{"user_id": "u", "parent_asin": "i", "rating": 1, "timestamp": ${bad}000}\n` })), { file: 'x.jsonl', line: 1, field: 'timestamp' });
+    }
+    await rejectsData(loadAmazonReviews(tmpDir({ 'r.json': '{"reviewerID": "u", "asin": "i", "overall": 1e39, "unixReviewTime": 5}\n' })), { file: 'r.json', line: 1, field: 'overall', message: /float32/ });
+  });
+  test('JSON numeric ids beyond 2^53 are refused instead of merged; exact ones are kept', async () => {
+    const merged = '{"u": 12345678901234567891, "i": 1}\n{"u": 12345678901234567892, "i": 2}\n';
+    await rejectsData(loadGeneric(join(tmpDir({ 'x.jsonl': merged }), 'x.jsonl'), { columns: { user: 'u', item: 'i' } }), { file: 'x.jsonl', line: 1, field: 'u', message: /beyond 2\^53/ });
+    const ok = await loadGeneric(join(tmpDir({ 'x.jsonl': '{"u": 9007199254740991, "i": "a"}\n{"u": "12345678901234567891", "i": "a"}\n' }), 'x.jsonl'), { columns: { user: 'u', item: 'i' } });
+    assert.deepEqual(ok.userIds, ['9007199254740991', '12345678901234567891']);
+  });
+  test('CR-only, CRLF and LF line endings read the same; a leading space does not shift the user', async () => {
+    const lf = await loadS3Rec(tmpDir({ 'S.txt': '1 2 3\n2 3 4\n', 'S_item2attributes.json': '{}' }));
+    for (const text of ['1 2 3\r2 3 4\r', '1 2 3\r\n2 3 4\r\n', ' 1 2 3\n\t2 3 4', '1 2 3\r\r\n2 3 4']) {
+      const d = await loadS3Rec(tmpDir({ 'S.txt': text, 'S_item2attributes.json': '{}' }));
+      assert.deepEqual(rows(d), rows(lf), JSON.stringify(text));
+    }
+    const e = await rejectsData(loadMl100k(tmpDir({ 'u.data': '1\t1\t5\t10\r1\t2\tx\t11\r' })), { file: 'u.data', line: 2, field: 'rating' });
+    assert.match(e.message, /u\.data:2:/);
+  });
+  test('a decimal comma (an extra field) in a generic CSV is refused, not shifted', async () => {
+    const dir = tmpDir({ 'e.csv': 'u,i,r,t\n1,2,4,5,100\n' });
+    await rejectsData(loadGeneric(join(dir, 'e.csv'), { columns: { user: 'u', item: 'i', rating: 'r', time: 't' } }), { file: 'e.csv', line: 2, message: /5 fields, the header has 4 \(a decimal comma/ });
+    await rejectsData(loadMovielensCsv(tmpDir({ 'ratings.csv': 'userId,movieId,rating,timestamp\n1,2,4,5,100\n' })), { file: 'ratings.csv', line: 2, message: /decimal comma/ });
+  });
+  test('MovieLens rating files are checked for invalid UTF-8', async () => {
+    await rejectsData(loadMl100k(tmpDir({ 'u.data': Buffer.from('1\t1\xff\t5\t10\n', 'latin1') })), { file: 'u.data', line: 1, field: 'item', message: /invalid UTF-8/ });
+    await rejectsData(loadMovielensDat(tmpDir({ 'ratings.dat': Buffer.from('1\xe9::1::5::10\n', 'latin1') })), { file: 'ratings.dat', line: 1, field: 'UserID', message: /invalid UTF-8/ });
+  });
+  test('a long gzipped line reads in linear time; a line above the bound is a DataError naming it', async () => {
+    const long = `{"user_id": "u", "parent_asin": "${'a'.repeat(8 * 2 ** 20)}", "rating": 1, "timestamp": 1000}\n`;
+    const dir = tmpDir({ 'x.jsonl.gz': gzipSync(Buffer.from(`{"user_id": "v", "parent_asin": "b", "rating": 2, "timestamp": 2000}\n${long}`)) });
+    const t0 = performance.now();
+    const d = await loadAmazon2023(join(dir, 'x.jsonl.gz'), { meta: null });
+    assert.equal(d.user.length, 2);
+    assert.equal(d.itemIds[1].length, 8 * 2 ** 20);
+    // Quadratic re-concatenation of 16 KB gunzip chunks took tens of seconds at this size (issue 15).
+    assert.ok(performance.now() - t0 < 20_000, `took ${performance.now() - t0} ms`);
+    process.env.LLMREC_MAX_LINE_BYTES = String(2 ** 20);
+    try {
+      await rejectsData(loadAmazon2023(join(dir, 'x.jsonl.gz'), { meta: null }), { file: 'x.jsonl.gz', line: 2, message: /longer than 1048576 bytes/ });
+      await rejectsData(loadGeneric(join(tmpDir({ 'q.csv': `u,i\n1,"${'x\n'.repeat(2 ** 19)}` }), 'q.csv'), { columns: { user: 'u', item: 'i' } }), { file: 'q.csv', line: 2, message: /never closed/ });
+    } finally {
+      delete process.env.LLMREC_MAX_LINE_BYTES;
+    }
+  });
+});
+
 describe('format detection and loadDataset', () => {
   test('each fixture folder is detected', async () => {
     const expected: Record<string, string> = {

@@ -79,12 +79,14 @@ describe('safetensors', () => {
       const cases: Array<[string, Uint8Array, RegExp]> = [
         ['truncated-length', good.subarray(0, 5), /shorter than the 8-byte/],
         ['truncated-data', good.subarray(0, good.length - 4), /outside the data block/],
-        ['huge-header', (() => { const b = good.slice(); new DataView(b.buffer).setBigUint64(0, 1n << 40n, true); return b; })(), /exceeds the file size/],
+        ['huge-header', (() => { const b = good.slice(); new DataView(b.buffer).setBigUint64(0, 1n << 40n, true); return b; })(), /header length is larger than the file/],
         ['garbage-json', (() => { const b = good.slice(); b[9] = 0x7b; b[10] = 0x7b; return b; })(), /not valid UTF-8 JSON/],
         ['bad-dtype', rawFile({ w: { dtype: 'F99', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /unsupported dtype/],
         ['bad-shape', rawFile({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)), /needs 12/],
         ['overlap', rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)), /overlap/],
         ['bad-meta', rawFile({ __metadata__: { k: 1 } }, new Uint8Array(0)), /not a string/],
+        // Not a safetensors file at all: plausible length, but text where the JSON header should be.
+        ['text-file', new TextEncoder().encode('\x10\0\0\0\0\0\0\0root:x:0:0:root:/root:/bin/bash\n'), /does not start with '\{'/],
       ];
       for (const [name, bytes, re] of cases) {
         const path = join(dir, `${name}.safetensors`);
@@ -92,6 +94,7 @@ describe('safetensors', () => {
         assert.throws(() => readSafetensors(path), (e: Error) => {
           assert.match(e.message, re, name);
           assert.ok(e.message.includes(path), `${name}: message names the file: ${e.message}`);
+          assert.ok(!e.message.includes('root:'), `${name}: message does not echo the file's bytes: ${e.message}`);
           return true;
         });
       }

@@ -28,13 +28,24 @@ export function cacheDir(): string {
   return join(base, 'llmrec');
 }
 
-/** Size and mtime of the source (a file, or every file directly in a folder). */
+/**
+ * Size and mtime of the source (a file, or every regular file directly in a
+ * folder; symlinks followed). Entries that are not regular files (folders,
+ * FIFOs, devices) or cannot be resolved (a dangling symlink) are left out:
+ * no loader reads them, so they neither break nor change the key.
+ */
 function sourceFingerprint(path: string): Array<[string, number, number]> {
-  const st = statSync(path);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return [];
   const files = st.isDirectory() ? readdirSync(path).sort().map((f) => join(path, f)) : [path];
   return files.flatMap((f) => {
-    const s = statSync(f);
-    return s.isFile() ? [[f, s.size, Math.trunc(s.mtimeMs)] as [string, number, number]] : [];
+    let s;
+    try {
+      s = statSync(f, { throwIfNoEntry: false });
+    } catch {
+      s = undefined; // a symlink loop, an unreadable entry: not a source file either
+    }
+    return s !== undefined && s.isFile() ? [[f, s.size, Math.trunc(s.mtimeMs)] as [string, number, number]] : [];
   });
 }
 

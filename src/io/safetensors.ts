@@ -13,8 +13,10 @@
  * the header (JSON, dtypes, shapes, offsets inside the data block, no overlap,
  * byte counts matching the shapes) and throws an error naming the file.
  */
-import { readFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { writeFileAtomic } from '../util/fs.js';
+import { FileKindError, regularFileSize } from './files.js';
 
 export type SafeDType = 'F32' | 'F64' | 'I32' | 'I64' | 'U8' | 'I8' | 'I16' | 'U16' | 'BOOL' | 'F16' | 'BF16';
 
@@ -31,6 +33,9 @@ export interface SafetensorsFile {
   tensors: Map<string, SafeTensor>;
   metadata: Record<string, string>;
 }
+
+/** Largest header the format allows (the reference implementation's limit: 100 MB). */
+export const MAX_HEADER_BYTES = 100_000_000;
 
 const BYTES: Record<SafeDType, number> = { F32: 4, F64: 8, I32: 4, I64: 8, U8: 1, I8: 1, I16: 2, U16: 2, BOOL: 1, F16: 2, BF16: 2 };
 
@@ -109,26 +114,53 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Parses the bytes of a safetensors file; `what` names the source in errors. Values are copied (aligned). */
-export function decodeSafetensors(bytes: Uint8Array, what = '<buffer>'): SafetensorsFile {
-  const fail = (msg: string): never => { throw new Error(`safetensors: corrupt file ${what}: ${msg}`); };
-  if (bytes.length < 8) fail(`only ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = dv.getBigUint64(0, true);
-  if (n64 > BigInt(bytes.length - 8)) fail(`header length ${n64} exceeds the file size ${bytes.length}`);
-  const n = Number(n64);
+/** One tensor of a header, validated against the data block but not read. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafeDType;
+  shape: number[];
+  /** Byte range inside the data block. */
+  begin: number;
+  end: number;
+}
+
+/** A validated header: its tensors, metadata, where the data block starts and how far the tensors reach into it. */
+export interface SafetensorsHeader {
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Offset of the data block in the file (8 + header length). */
+  dataStart: number;
+  /** End of the last tensor inside the data block (the data block's required length). */
+  dataEnd: number;
+}
+
+type Fail = (msg: string) => never;
+
+/** Validates the 8-byte length against the file size; returns the header length. Never quotes the bytes. */
+function headerLength(first8: Uint8Array, size: number, fail: Fail): number {
+  if (size < 8) fail(`only ${size} bytes, shorter than the 8-byte header length`);
+  const n64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  // The messages below never quote the bytes (or the length field) of a file
+  // that is not a safetensors file: it may be any file a symlink points to.
+  if (n64 > BigInt(size - 8)) fail(`the 8-byte header length is larger than the file (${size} bytes): not a safetensors file`);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`the 8-byte header length is above the format's limit of ${MAX_HEADER_BYTES} bytes: not a safetensors file`);
+  return Number(n64);
+}
+
+/** Parses and validates the JSON header (`head`: its n bytes) against a data block of `dataLen` bytes. */
+function parseHeader(head: Uint8Array, dataLen: number, fail: Fail): Omit<SafetensorsHeader, 'dataStart'> {
+  if (head.length < 2 || head[0] !== 0x7b) fail("the header does not start with '{': not a safetensors file");
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(head));
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    // V8's JSON messages quote the text: keep only the position.
+    const pos = /position (\d+)/.exec((e as Error).message);
+    fail(`header is not valid UTF-8 JSON${pos ? ` (at header byte ${pos[1]})` : ''}`);
   }
   if (!isRecord(header)) return fail('header is not a JSON object');
-  const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, SafeTensor>();
-  const ranges: Array<[number, number, string]> = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (!isRecord(entry)) fail('__metadata__ is not an object');
@@ -140,30 +172,41 @@ export function decodeSafetensors(bytes: Uint8Array, what = '<buffer>'): Safeten
     }
     if (!isRecord(entry)) return fail(`entry '${name}' is not an object`);
     const dtype = entry.dtype;
-    if (typeof dtype !== 'string' || !(dtype in BYTES)) return fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) return fail(`tensor '${name}' has unsupported dtype ${JSON.stringify(dtype).slice(0, 40)}`);
     const shape = entry.shape;
-    if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) return fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((x) => Number.isSafeInteger(x) && x >= 0)) return fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape).slice(0, 80)}`);
     const offs = entry.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0)) {
-      return fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      return fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offs).slice(0, 80)}`);
     }
     const [begin, end] = offs as [number, number];
     if (begin > end || end > dataLen) fail(`tensor '${name}' data_offsets [${begin}, ${end}] outside the data block of ${dataLen} bytes`);
     const dt = dtype as SafeDType;
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end - begin !== count * BYTES[dt]) fail(`tensor '${name}' has ${end - begin} bytes, shape ${JSON.stringify(shape)} x ${dt} needs ${count * BYTES[dt]}`);
-    ranges.push([begin, end, name]);
-    // A fresh, aligned copy (Buffer#slice would return a view into the pooled buffer).
-    const copy = new Uint8Array(end - begin);
-    copy.set(bytes.subarray(dataStart + begin, dataStart + end));
-    const Ctor = arrayCtor(dt);
-    tensors.set(name, { dtype: dt, shape: shape as number[], data: new Ctor(copy.buffer) });
+    entries.push({ name, dtype: dt, shape: shape as number[], begin, end });
   }
-  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const ranges = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < ranges.length; i++) {
-    if (ranges[i][0] < ranges[i - 1][1]) fail(`tensors '${ranges[i - 1][2]}' and '${ranges[i][2]}' overlap`);
+    if (ranges[i].begin < ranges[i - 1].end) fail(`tensors '${ranges[i - 1].name}' and '${ranges[i].name}' overlap`);
   }
-  return { tensors, metadata };
+  return { entries, metadata, dataEnd: entries.reduce((m, e) => Math.max(m, e.end), 0) };
+}
+
+/** Parses the bytes of a safetensors file; `what` names the source in errors. Values are copied (aligned). */
+export function decodeSafetensors(bytes: Uint8Array, what = '<buffer>'): SafetensorsFile {
+  const fail: Fail = (msg) => { throw new Error(`safetensors: corrupt file ${what}: ${msg}`); };
+  const n = headerLength(bytes, bytes.length, fail);
+  const dataStart = 8 + n;
+  const h = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, fail);
+  const tensors = new Map<string, SafeTensor>();
+  for (const e of h.entries) {
+    // A fresh, aligned copy (Buffer#slice would return a view into the pooled buffer).
+    const copy = new Uint8Array(e.end - e.begin);
+    copy.set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: new (arrayCtor(e.dtype))(copy.buffer) });
+  }
+  return { tensors, metadata: h.metadata };
 }
 
 /** Writes a safetensors file atomically (temp file + rename). */
@@ -171,15 +214,79 @@ export function writeSafetensors(path: string, tensors: Map<string, SafeTensor> 
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-/** Reads and validates a safetensors file; corruption errors name the file. */
-export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
+/** Opens a regular file for reading (src/io/files.ts: no FIFO, device, folder); errors name the file. */
+function openWeights(path: string, maxBytes: number): { fd: number; size: number } {
   try {
-    bytes = readFileSync(path);
+    regularFileSize(path, 'safetensors file', maxBytes);
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > maxBytes) {
+      closeSync(fd);
+      throw new FileKindError(path, st.isFile() ? `safetensors file has ${st.size} bytes, more than the limit of ${maxBytes}` : 'safetensors file is not a regular file');
+    }
+    return { fd, size: st.size };
   } catch (e) {
-    throw new Error(`safetensors: cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    const detail = e instanceof FileKindError ? e.message.slice(path.length + 2) : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    throw new Error(`safetensors: cannot read ${path}: ${detail}`, { cause: e });
   }
-  return decodeSafetensors(bytes, path);
+}
+
+function readAt(fd: number, into: Uint8Array, position: number, path: string): void {
+  let off = 0;
+  while (off < into.length) {
+    const n = readSync(fd, into, off, into.length - off, position + off);
+    if (n === 0) throw new Error(`safetensors: corrupt file ${path}: the file shrank while being read`);
+    off += n;
+  }
+}
+
+function readHeaderFd(fd: number, size: number, path: string): SafetensorsHeader {
+  const fail: Fail = (msg) => { throw new Error(`safetensors: corrupt file ${path}: ${msg}`); };
+  const first8 = new Uint8Array(Math.min(8, size));
+  readAt(fd, first8, 0, path);
+  const n = headerLength(first8, size, fail);
+  const head = new Uint8Array(n);
+  readAt(fd, head, 8, path);
+  const h = parseHeader(head, size - 8 - n, fail);
+  // As the reference implementation: the tensors must cover the data block exactly (no trailing bytes).
+  if (8 + n + h.dataEnd !== size) fail(`${size - 8 - n - h.dataEnd} bytes after the last tensor (the file is larger than its header says)`);
+  return { ...h, dataStart: 8 + n };
+}
+
+/**
+ * Reads and validates only the header of a safetensors file: which tensors,
+ * dtypes and shapes it holds, before any tensor data is read or allocated.
+ */
+export function readSafetensorsHeader(path: string, maxBytes: number = bufferConstants.MAX_LENGTH): SafetensorsHeader {
+  const { fd, size } = openWeights(path, maxBytes);
+  try {
+    return readHeaderFd(fd, size, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads and validates a safetensors file; corruption errors name the file.
+ * Only a regular file (symlinks followed) is read, at most `maxBytes`
+ * (default: the largest Buffer); a symlink to /dev/zero or a FIFO is refused
+ * before reading (src/io/files.ts). The header is validated before any tensor
+ * is read, and each tensor is read into its own aligned buffer.
+ */
+export function readSafetensors(path: string, maxBytes: number = bufferConstants.MAX_LENGTH): SafetensorsFile {
+  const { fd, size } = openWeights(path, maxBytes);
+  try {
+    const h = readHeaderFd(fd, size, path);
+    const tensors = new Map<string, SafeTensor>();
+    for (const e of h.entries) {
+      const data = new Uint8Array(e.end - e.begin);
+      readAt(fd, data, h.dataStart + e.begin, path);
+      tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: new (arrayCtor(e.dtype))(data.buffer) });
+    }
+    return { tensors, metadata: h.metadata };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** IEEE half-precision bits to float. */

@@ -10,13 +10,51 @@
  * written once, as Hugging Face does. Every file is written atomically; a
  * folder being overwritten is never left half old and half new for the
  * weights (shards are written before the index that names them).
+ *
+ * A folder is input like any other (docs/HOSTILE.md): only regular files are
+ * read (a symlink must end at one; FIFOs, devices and folders are refused),
+ * config.json and the index are bounded in size, the config's sizes are
+ * bounded (families/config_util.ts), and the weight files must be large
+ * enough for the parameters the config implies, all before the model is
+ * allocated or a weight is read.
  */
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
+import { FileKindError, readRegularText, regularFileSize } from '../io/files.js';
+import { readSafetensors, readSafetensorsHeader, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { exportStateDict, loadStateDict, type LoadStateDictResult } from './state_dict.js';
-import { createModel, type LanguageModel } from './families/index.js';
+import { createModel, familyOf, type LanguageModel } from './families/index.js';
+import { minParamCount } from './families/config_util.js';
+
+/** Largest config.json / model.safetensors.index.json read (real ones are a few KB / a few hundred KB). */
+export const MAX_JSON_BYTES = 16 * 2 ** 20;
+
+/** Most values a non-parameter tensor (a buffer such as GPT-2's attn.bias mask, n_positions^2) may have, unless the model has a larger parameter. */
+export const MAX_BUFFER_VALUES = 2 ** 24;
+
+/** Whether a path exists as a directory entry (a dangling symlink counts: it is reported, not ignored). */
+function present(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
+}
+
+/** Reads a small JSON file of a checkpoint as a regular file; errors name the file, never quote its bytes. */
+function readCheckpointJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readRegularText(path, what, MAX_JSON_BYTES);
+  } catch (e) {
+    if (e instanceof FileKindError) throw new Error(`checkpoint ${e.message}`, { cause: e });
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    // V8's JSON messages quote the text: keep only the position.
+    const pos = /position (\d+)/.exec((e as Error).message);
+    throw new Error(`checkpoint ${path}: not valid JSON${pos ? ` (at byte ${pos[1]})` : ''}`, { cause: e });
+  }
+}
 
 export interface LoadOptions {
   /** Skip the random init (weights are about to be overwritten). Default true. */
@@ -35,13 +73,19 @@ export interface LoadedModel<M extends LanguageModel = LanguageModel> {
 /** Reads config.json of a checkpoint folder (error names the file). */
 export function readConfig(dir: string): Record<string, unknown> {
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new Error(`checkpoint ${dir}: no config.json`);
+  if (!present(path)) throw new Error(`checkpoint ${dir}: no config.json`);
+  const j = readCheckpointJson(path, 'config.json');
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`checkpoint ${path}: not a JSON object`);
+  return j as Record<string, unknown>;
+}
+
+/** Size of a weight file, refusing anything but a regular file (symlinks followed); errors name the file. */
+function weightFileSize(file: string): number {
   try {
-    const j: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error('not a JSON object');
-    return j as Record<string, unknown>;
+    return regularFileSize(file, 'weights file');
   } catch (e) {
-    throw new Error(`checkpoint ${path}: ${(e as Error).message}`, { cause: e });
+    if (e instanceof FileKindError) throw new Error(`checkpoint ${e.message}`, { cause: e });
+    throw e;
   }
 }
 
@@ -49,22 +93,26 @@ export function readConfig(dir: string): Record<string, unknown> {
 export function weightFiles(dir: string): string[] {
   const single = join(dir, 'model.safetensors');
   const index = join(dir, 'model.safetensors.index.json');
-  if (existsSync(index)) {
-    let map: unknown;
-    try {
-      map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map;
-    } catch (e) {
-      throw new Error(`checkpoint ${index}: ${(e as Error).message}`, { cause: e });
-    }
-    if (typeof map !== 'object' || map === null) throw new Error(`checkpoint ${index}: field 'weight_map' is missing or not an object`);
+  if (present(index)) {
+    const j = readCheckpointJson(index, 'model.safetensors.index.json');
+    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`checkpoint ${index}: not a JSON object`);
+    const map = (j as { weight_map?: unknown }).weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`checkpoint ${index}: field 'weight_map' is missing or not an object`);
     const files = [...new Set(Object.values(map as Record<string, unknown>))];
+    if (files.length === 0) throw new Error(`checkpoint ${index}: field 'weight_map' is empty`);
     for (const f of files) {
-      if (typeof f !== 'string' || f.includes('/') || f.includes('\\')) throw new Error(`checkpoint ${index}: weight_map names an invalid shard ${JSON.stringify(f)}`);
-      if (!existsSync(join(dir, f))) throw new Error(`checkpoint ${index}: shard ${f} is missing`);
+      if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || f.includes('/') || f.includes('\\') || f.includes('\0')) {
+        throw new Error(`checkpoint ${index}: field 'weight_map' names an invalid shard ${JSON.stringify(f).slice(0, 80)}`);
+      }
+      if (!present(join(dir, f))) throw new Error(`checkpoint ${index}: field 'weight_map': shard ${f} is missing`);
+      weightFileSize(join(dir, f));
     }
     return files.map((f) => join(dir, f as string));
   }
-  if (existsSync(single)) return [single];
+  if (present(single)) {
+    weightFileSize(single);
+    return [single];
+  }
   if (existsSync(join(dir, 'pytorch_model.bin'))) {
     throw new Error(`checkpoint ${dir}: only pytorch_model.bin (pickle) found; convert it to safetensors (e.g. transformers' save_pretrained(safe_serialization=True))`);
   }
@@ -75,10 +123,39 @@ export function weightFiles(dir: string): string[] {
 export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel {
   const t0 = performance.now();
   const config = readConfig(dir);
-  const model = createModel(config, { init: opts.fastInit === false ? 'random' : 'zeros', source: join(dir, 'config.json') });
+  const source = join(dir, 'config.json');
+  // Validate (sizes bounded) and check the files against the config before allocating anything.
+  const parsed = familyOf(config, source).parse(config, source);
+  const files = weightFiles(dir);
+  const bytes = files.reduce((a, f) => a + weightFileSize(f), 0);
+  const need = 2 * minParamCount(parsed); // at least 2 bytes (F16/BF16) per parameter
+  if ((opts.strict ?? true) && bytes < need) {
+    throw new Error(
+      `checkpoint ${source}: the sizes in the config imply at least ${need} bytes of weights (2 per parameter), but the weight files hold ${bytes} bytes (${files.map((f) => f.slice(dir.length + 1)).join(', ')})`,
+    );
+  }
+  const model = createModel(config, { init: opts.fastInit === false ? 'random' : 'zeros', source });
   try {
+    // Headers first: every declared tensor must be a parameter of this shape (or a known buffer)
+    // before any tensor data is read, so an oversized or foreign shard costs no allocation.
+    let largest = 0;
+    for (const v of model.store.vars.values()) largest = Math.max(largest, v.size);
+    const bufferMax = Math.max(MAX_BUFFER_VALUES, largest); // a tied lm_head copy is as large as the embeddings
+    for (const f of files) {
+      for (const e of readSafetensorsHeader(f).entries) {
+        const v = model.store.vars.get(e.name);
+        const count = e.shape.reduce((a, b) => a * b, 1);
+        if (v !== undefined) {
+          if (count !== v.size) throw new Error(`checkpoint ${f}: tensor '${e.name}' has shape [${e.shape.join(', ')}] (${count} values), the config's ${model.family} model needs [${v.shape.join(', ')}]`);
+        } else if (!model.stateDictIgnore(e.name)) {
+          throw new Error(`checkpoint ${f}: tensor '${e.name}' is not a parameter of this ${model.family} model`);
+        } else if (count > bufferMax) {
+          throw new Error(`checkpoint ${f}: buffer '${e.name}' has ${count} values, more than the ${bufferMax} a buffer of this model may have`);
+        }
+      }
+    }
     const tensors = new Map<string, SafeTensor>();
-    for (const f of weightFiles(dir)) {
+    for (const f of files) {
       for (const [name, t] of readSafetensors(f).tensors) tensors.set(name, t);
     }
     const report = loadStateDict(model.store, tensors, {
@@ -134,5 +211,5 @@ export function savePretrained(model: LanguageModel, dir: string, opts: SaveOpti
 
 /** Size in bytes of a folder's weight files. */
 export function weightBytes(dir: string): number {
-  return weightFiles(dir).reduce((a, f) => a + statSync(f).size, 0);
+  return weightFiles(dir).reduce((a, f) => a + weightFileSize(f), 0);
 }

@@ -42,6 +42,7 @@ import {
   jsonText,
   listDir,
 } from './common.js';
+import { checkRating, checkTime } from './numbers.js';
 import { PyLiteralError, parsePythonLiteral } from './pyliteral.js';
 
 /** The options of both Amazon review loaders. */
@@ -228,11 +229,12 @@ export async function loadAmazonJsonl(path: string, opts: AmazonLoadOptions, for
     const obj = format.parse(line);
     const user = jsonId(obj, format.user);
     const item = jsonId(obj, format.item);
-    const rating = jsonNumber(obj, format.rating);
-    const time = jsonNumber(obj, format.time);
+    const rating = checkRating(jsonNumber(obj, format.rating), format.rating);
+    const raw = jsonNumber(obj, format.time);
+    const time = checkTime(format.timeInMs ? raw / 1000 : raw, format.time);
     if (invalid) checkJsonText(true, obj);
     const review = toReview !== undefined ? toReview(obj) : null;
-    b.push(user, item, format.timeInMs ? time / 1000 : time, rating);
+    b.push(user, item, time, rating);
     reviews?.push(review);
     if (b.items.size > firstLines.length) firstLines.push(lineNo);
   });

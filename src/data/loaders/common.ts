@@ -11,6 +11,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DataError } from '../errors.js';
+import { finiteNumber, jsonNumberId, parseNumber } from './numbers.js';
+
+export { parseNumber } from './numbers.js';
 
 /** Options every loader takes. */
 export interface LoadOptions {
@@ -80,22 +83,63 @@ function isValidUtf8(b: Uint8Array): boolean {
 }
 
 /**
+ * Longest line the reader accepts (bytes, after decompression): env
+ * LLMREC_MAX_LINE_BYTES, else 64 MiB. A longer line is a DataError naming
+ * the file and line instead of an unbounded allocation (docs/HOSTILE.md).
+ */
+export function maxLineBytes(): number {
+  const env = process.env.LLMREC_MAX_LINE_BYTES;
+  if (env === undefined || env === '') return 64 * CHUNK;
+  const n = Number(env);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`LLMREC_MAX_LINE_BYTES must be a positive integer, got '${env}'`);
+  return n;
+}
+
+/**
+ * Largest expansion of a gzip file that is accepted once more than 32 MiB
+ * came out of it: text compresses 3-20x, a decompression bomb (zeros, one
+ * repeated byte) 1000x. Above it the file is refused as a likely bomb.
+ */
+export const MAX_GZIP_RATIO = 200;
+const GZIP_RATIO_FLOOR = 32 * CHUNK;
+
+/** Index just past the last line terminator (LF, CR, CRLF) of `buf`, or -1; a CR at the very end is left for the next chunk (it may be a CRLF). */
+function lastBreak(buf: Buffer): number {
+  for (let i = buf.length - 1; i >= 0; i--) {
+    const c = buf[i];
+    if (c === 10) return i + 1;
+    if (c === 13 && i < buf.length - 1) return i + 1;
+  }
+  return -1;
+}
+
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/**
  * Streams a text file (gzip detected by magic bytes) as batches of lines.
- * `\r\n` and a UTF-8 BOM are handled. A file with no bytes is a DataError.
- * UTF-8 is decoded strictly: lines with invalid bytes are reported in
- * `invalid` (the row parsers turn them into errors naming the field).
+ * Lines end at LF, CRLF or a lone CR (old Mac files); a UTF-8 BOM is
+ * dropped. A file with no bytes is a DataError, and so is a line longer
+ * than `maxLineBytes()` or a gzip stream that expands more than
+ * MAX_GZIP_RATIO times. Reading is linear in the file size however long the
+ * lines are. UTF-8 is decoded strictly: lines with invalid bytes are
+ * reported in `invalid` (the row parsers turn them into errors naming the
+ * field).
  */
 export async function* readLineBatches(file: string, encoding: TextEncoding = 'utf8'): AsyncGenerator<LineBatch> {
   requireFile(file);
   const gz = await isGzip(file);
+  const compressed = gz ? statSync(file).size : 0;
+  const maxLine = maxLineBytes();
   const raw = createReadStream(file, { highWaterMark: CHUNK });
   let source: Readable = raw;
   if (gz) {
-    const gunzip = createGunzip();
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     raw.on('error', (e) => gunzip.destroy(e));
     source = raw.pipe(gunzip);
   }
-  let carry: Buffer = Buffer.alloc(0);
+  // The unfinished last line, as a list of chunks (joined once it ends: linear, not quadratic).
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
   let lineNo = 1;
   let total = 0;
   let first = true;
@@ -105,37 +149,49 @@ export async function* readLineBatches(file: string, encoding: TextEncoding = 'u
       first = false;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i];
-      if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-    }
+    const hasCr = text.includes('\r');
+    const lines = hasCr ? text.split(LINE_BREAK) : text.split('\n');
+    for (let i = 0; i < lines.length; i++) if (lines[i].length > maxLine) throw tooLong(lineNo + i);
     let invalid: Set<number> | null = null;
     if (encoding === 'utf8' && text.includes('\uFFFD')) {
       // Locate the lines whose bytes are not valid UTF-8 (a real U+FFFD is fine).
+      // CR and LF are ASCII, never inside a multi-byte sequence: byte and text splits agree.
       let start = 0;
       for (let i = 0; i < lines.length; i++) {
-        let end = buf.indexOf(10, start);
-        if (end < 0) end = buf.length;
+        let end = start;
+        while (end < buf.length && buf[end] !== 10 && buf[end] !== 13) end++;
         if (lines[i].includes('\uFFFD') && !isValidUtf8(buf.subarray(start, end))) (invalid ??= new Set()).add(i);
-        start = end + 1;
+        start = end + (buf[end] === 13 && buf[end + 1] === 10 ? 2 : 1);
       }
     }
     const batch = { lines, firstLine: lineNo, invalid };
     lineNo += lines.length;
     return batch;
   };
+  const tooLong = (line: number): DataError =>
+    new DataError(file, line, undefined, `line is longer than ${maxLine} bytes (env LLMREC_MAX_LINE_BYTES; is this a text file of the expected format?)`);
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       total += chunk.length;
-      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const last = buf.lastIndexOf(10);
-      if (last < 0) {
-        carry = buf;
+      if (gz && total > GZIP_RATIO_FLOOR && total > MAX_GZIP_RATIO * compressed) {
+        throw fileError(file, `gzip data expands more than ${MAX_GZIP_RATIO} times (${total} bytes from ${compressed}): refused as a likely decompression bomb`);
+      }
+      const cut = lastBreak(chunk);
+      if (cut < 0) {
+        carry.push(chunk);
+        carryBytes += chunk.length;
+        if (carryBytes > maxLine) throw tooLong(lineNo);
         continue;
       }
-      carry = Buffer.from(buf.subarray(last + 1));
-      yield decode(buf.subarray(0, last));
+      const head = chunk.subarray(0, cut);
+      const buf = carry.length > 0 ? Buffer.concat([...carry, head]) : head;
+      carry = cut < chunk.length ? [Buffer.from(chunk.subarray(cut))] : [];
+      carryBytes = chunk.length - cut;
+      // Drop the final terminator so that split() does not yield an empty last line.
+      let end = buf.length;
+      if (buf[end - 1] === 10) end--;
+      if (end > 0 && buf[end - 1] === 13) end--;
+      yield decode(buf.subarray(0, end));
     }
   } catch (e) {
     if (e instanceof DataError) throw e;
@@ -146,7 +202,11 @@ export async function* readLineBatches(file: string, encoding: TextEncoding = 'u
     if (source !== raw) source.destroy();
   }
   if (total === 0) throw fileError(file, 'file is empty');
-  if (carry.length > 0) yield decode(carry);
+  if (carryBytes > 0) {
+    const buf = Buffer.concat(carry);
+    // A lone CR held back at the very end of the file is a terminator.
+    yield decode(buf[buf.length - 1] === 13 ? buf.subarray(0, buf.length - 1) : buf);
+  }
 }
 
 /** The first non-blank line of a file (for format sniffing), or null. */
@@ -249,7 +309,12 @@ export async function forEachRecord(
   fn: (fields: string[], lineNo: number, invalidUtf8: boolean) => void,
 ): Promise<number> {
   const quotes = opts.quotes ?? true;
+  const maxLine = maxLineBytes();
+  // A record whose quoted field spans lines: its lines so far. It can only end on a line holding a '"',
+  // so other lines are appended without re-splitting (linear, however far an unclosed quote runs).
   let pending: string | null = null;
+  let pendingParts: string[] = [];
+  let pendingLength = 0;
   let pendingLine = 0;
   let pendingInvalid = false;
   let skipped = 0;
@@ -266,11 +331,19 @@ export async function forEachRecord(
     for (let i = 0; i < lines.length; i++) {
       const bad = invalid !== null && invalid.has(i);
       if (pending !== null) {
-        pending += '\n' + lines[i];
+        pendingParts.push(lines[i]);
+        pendingLength += lines[i].length + 1;
         pendingInvalid ||= bad;
+        if (pendingLength > maxLine) {
+          throw new DataError(file, pendingLine, undefined, `quoted field runs over more than ${maxLine} characters (a " is never closed?)`);
+        }
+        if (!lines[i].includes('"')) continue;
+        pending = pendingParts.join('\n');
+        pendingParts = [pending];
         const f = splitCsv(pending, delimiter);
         if (f !== UNTERMINATED) {
           pending = null;
+          pendingParts = [];
           run(f, pendingLine, pendingInvalid);
         }
         continue;
@@ -280,6 +353,8 @@ export async function forEachRecord(
       const f = quotes ? splitCsv(line, delimiter) : line.split(delimiter);
       if (f === UNTERMINATED) {
         pending = line;
+        pendingParts = [line];
+        pendingLength = line.length;
         pendingLine = first + i;
         pendingInvalid = bad;
         continue;
@@ -304,16 +379,6 @@ export function checkText(invalidUtf8: boolean, field: string, value: string): v
 /** Shortens a value for an error message. */
 export function clip(s: string, max = 40): string {
   return s.length > max ? s.slice(0, max - 1) + '…' : s;
-}
-
-const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-
-/** A strict decimal number (no '', no hex, no Infinity/NaN), else a RowError naming the field. */
-export function parseNumber(s: string | undefined, field: string): number {
-  if (s === undefined) throw new RowError(field, 'missing');
-  const t = s.trim();
-  if (!NUMBER_RE.test(t)) throw new RowError(field, `expected a number, got '${clip(s)}'`);
-  return Number(t);
 }
 
 /** A non-empty id (trimmed), else a RowError naming the field. */
@@ -350,7 +415,7 @@ export function isObject(v: Json | undefined): v is JsonObject {
 export function jsonId(obj: JsonObject, key: string): string {
   const v = obj[key];
   if (v === undefined || v === null) throw new RowError(key, 'missing');
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'number') return jsonNumberId(v, key);
   if (typeof v !== 'string') throw new RowError(key, `expected a string id, got ${JSON.stringify(v).slice(0, 40)}`);
   return parseId(v, key);
 }
@@ -359,10 +424,7 @@ export function jsonId(obj: JsonObject, key: string): string {
 export function jsonNumber(obj: JsonObject, key: string): number {
   const v = obj[key];
   if (v === undefined || v === null) throw new RowError(key, 'missing');
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new RowError(key, `expected a finite number, got ${v}`);
-    return v;
-  }
+  if (typeof v === 'number') return finiteNumber(v, key);
   if (typeof v === 'string') return parseNumber(v, key);
   throw new RowError(key, `expected a number, got ${JSON.stringify(v).slice(0, 40)}`);
 }

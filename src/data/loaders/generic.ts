@@ -40,8 +40,8 @@ import {
   listDir,
   parseId,
   parseJsonObject,
-  parseNumber,
 } from './common.js';
+import { checkRating, checkTime, parseRating, parseTime } from './numbers.js';
 
 /** A column: a header name (or JSON key), or a 0-based index. */
 export type Column = string | number;
@@ -115,14 +115,19 @@ function get(f: string[], i: number, name: string): string {
   return v;
 }
 
+/** An ISO-8601 date or date-time (as Date.parse reads it: date-only is UTC, a date-time without offset local time). */
+export const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+
 function toSeconds(v: number | string, unit: 's' | 'ms' | 'iso', field: string): number {
   if (unit === 'iso') {
-    const t = Date.parse(String(v));
+    // Strict ISO-8601 first: Date.parse alone also takes '4' (April 2001) or 'May 1 99'.
+    if (typeof v !== 'string' || !ISO_DATE_RE.test(v.trim())) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
+    const t = Date.parse(v.trim());
     if (!Number.isFinite(t)) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
-    return t / 1000;
+    return checkTime(t / 1000, field);
   }
-  const n = typeof v === 'number' ? v : parseNumber(v, field);
-  return unit === 'ms' ? n / 1000 : n;
+  if (typeof v === 'string') return parseTime(v, field, unit);
+  return checkTime(unit === 'ms' ? v / 1000 : v, field);
 }
 
 function jsonScalar(obj: JsonObject, key: string): number | string {
@@ -246,7 +251,7 @@ export async function loadGeneric(path: string, opts: GenericOptions): Promise<R
       const obj = parseJsonObject(line);
       const user = jsonId(obj, key(c.user));
       const item = jsonId(obj, key(c.item));
-      const rating = c.rating !== undefined ? jsonNumber(obj, key(c.rating)) : 0;
+      const rating = c.rating !== undefined ? checkRating(jsonNumber(obj, key(c.rating)), key(c.rating)) : 0;
       const time = c.time !== undefined ? toSeconds(jsonScalar(obj, key(c.time)), unit, key(c.time)) : 0;
       if (invalid) checkJsonText(true, obj);
       push(user, item, time, rating, key(c.item));
@@ -261,6 +266,9 @@ export async function loadGeneric(path: string, opts: GenericOptions): Promise<R
       time: c.time !== undefined ? columnIndex(file, lineNo, header, c.time, 'time') : -1,
     });
     if (!hasHeader) idx = resolve(null, 0);
+    // Every record must have as many fields as the header (or, without one, the first record):
+    // an extra field is a shifted column (e.g. a decimal comma in a ',' file), never ignored.
+    let width = 0;
     const n = {
       user: String(c.user),
       item: String(c.item),
@@ -270,7 +278,12 @@ export async function loadGeneric(path: string, opts: GenericOptions): Promise<R
     skipped = await forEachRecord(file, kind.delimiter, { encoding: opts.encoding, skipBadRows: opts.skipBadRows, quotes: opts.quotes ?? kind.delimiter === ',' }, (f, lineNo, invalid) => {
       if (idx === null) {
         idx = resolve(f, lineNo);
+        width = f.length;
         return;
+      }
+      if (width === 0) width = f.length;
+      else if (f.length !== width) {
+        throw new RowError(undefined, `record has ${f.length} fields, ${hasHeader ? 'the header has' : 'the first record has'} ${width} (a decimal comma or an unquoted delimiter?)`);
       }
       const uRaw = get(f, idx.user, n.user);
       const iRaw = get(f, idx.item, n.item);
@@ -278,7 +291,7 @@ export async function loadGeneric(path: string, opts: GenericOptions): Promise<R
       checkText(invalid, n.item, iRaw);
       const user = parseId(uRaw, n.user);
       const item = parseId(iRaw, n.item);
-      const rating = idx.rating >= 0 ? parseNumber(get(f, idx.rating, n.rating), n.rating) : 0;
+      const rating = idx.rating >= 0 ? parseRating(get(f, idx.rating, n.rating), n.rating) : 0;
       const time = idx.time >= 0 ? toSeconds(get(f, idx.time, n.time), unit, n.time) : 0;
       push(user, item, time, rating, n.item);
     });

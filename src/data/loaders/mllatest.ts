@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import type { ItemMeta, RawDataset } from '../types.js';
 import { RowBuilder, attachMeta, requireRows } from './builder.js';
-import { type LoadOptions, RowError, checkText, defaultName, forEachRecord, parseId, parseNumber, target } from './common.js';
+import { type LoadOptions, RowError, checkText, defaultName, forEachRecord, parseId, target } from './common.js';
+import { parseRating, parseTime } from './numbers.js';
 
 /**
  * Maps required column names (case-insensitive) to their indices in a header
@@ -72,15 +73,20 @@ export async function loadMovielensCsv(path: string, opts: LoadOptions = {}): Pr
   }
   const b = new RowBuilder(true, true);
   let cols: number[] | null = null;
-  const skipped = await forEachRecord(t.file, ',', { skipBadRows: opts.skipBadRows }, (f, lineNo) => {
+  const names = ['userId', 'movieId', 'rating', 'timestamp'];
+  let width = 0;
+  const skipped = await forEachRecord(t.file, ',', { skipBadRows: opts.skipBadRows }, (f, lineNo, invalid) => {
     if (cols === null) {
-      cols = headerIndex(t.file, lineNo, f, ['userId', 'movieId', 'rating', 'timestamp']);
+      cols = headerIndex(t.file, lineNo, f, names);
+      width = f.length;
       return;
     }
+    if (f.length !== width) throw new RowError(undefined, `record has ${f.length} fields, the header has ${width} (a decimal comma or an unquoted ','?)`);
+    for (let k = 0; k < 4; k++) checkText(invalid, names[k], field(f, cols[k], names[k]));
     const user = parseId(field(f, cols[0], 'userId'), 'userId');
     const item = parseId(field(f, cols[1], 'movieId'), 'movieId');
-    const rating = parseNumber(field(f, cols[2], 'rating'), 'rating');
-    const time = parseNumber(field(f, cols[3], 'timestamp'), 'timestamp');
+    const rating = parseRating(field(f, cols[2], 'rating'), 'rating');
+    const time = parseTime(field(f, cols[3], 'timestamp'), 'timestamp');
     if (table !== null && !table.has(item)) throw new RowError('movieId', `movie '${item}' is not in movies.csv`);
     b.push(user, item, time, rating);
   });

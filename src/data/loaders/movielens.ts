@@ -7,7 +7,8 @@
  */
 import type { ItemMeta, RawDataset } from '../types.js';
 import { RowBuilder, attachMeta, requireRows } from './builder.js';
-import { type LoadOptions, RowError, clip, defaultName, expectFields, forEachLine, parseId, parseNumber } from './common.js';
+import { type LoadOptions, RowError, checkText, clip, defaultName, expectFields, forEachLine, parseId } from './common.js';
+import { parseRating, parseTime } from './numbers.js';
 
 /** An item table read before the ratings: external id -> ItemMeta, and the rows it skipped. */
 export interface ItemTable {
@@ -70,13 +71,14 @@ export async function loadSeparatedRatings(
   const { sep, sepName, fields, itemNoun, tableFile } = format;
   const table = itemTable !== null ? itemTable.items : null;
   const b = new RowBuilder(true, true);
-  const skipped = await forEachLine(t.file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line) => {
+  const skipped = await forEachLine(t.file, { encoding: 'utf8', skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
     const f = line.split(sep);
     expectFields(f, fields, sepName);
+    for (let k = 0; k < 4; k++) checkText(invalid, fields[k], f[k]);
     const user = parseId(f[0], fields[0]);
     const item = parseId(f[1], fields[1]);
-    const rating = parseNumber(f[2], fields[2]);
-    const time = parseNumber(f[3], fields[3]);
+    const rating = parseRating(f[2], fields[2]);
+    const time = parseTime(f[3], fields[3]);
     if (table !== null && !table.has(item)) throw new RowError(fields[1], `${itemNoun} '${item}' is not in ${tableFile}`);
     b.push(user, item, time, rating);
   });

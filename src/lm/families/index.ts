@@ -31,24 +31,30 @@ export interface FamilyEntry {
   /** Hugging Face `model_type` values this family builds. */
   modelTypes: string[];
   kind: 'causal' | 'seq2seq' | 'masked';
+  /** Validates a config.json object (HF defaults filled in, sizes bounded: config_util.ts) without building anything. */
+  parse(config: Record<string, unknown>, source?: string): Record<string, unknown>;
   create(config: Record<string, unknown>, opts: CreateOptions): LanguageModel;
 }
 
 export const FAMILIES: FamilyEntry[] = [
   {
     family: 'llama', modelTypes: ['llama', 'mistral', 'qwen2'], kind: 'causal',
+    parse: (c, src) => parseLlamaConfig(c, src),
     create: (c, o) => new LlamaForCausalLM(parseLlamaConfig(c, o.source), o),
   },
   {
     family: 'gpt2', modelTypes: ['gpt2'], kind: 'causal',
+    parse: (c, src) => parseGpt2Config(c, src),
     create: (c, o) => new Gpt2LMHeadModel(parseGpt2Config(c, o.source), o),
   },
   {
     family: 't5', modelTypes: ['t5'], kind: 'seq2seq',
+    parse: (c, src) => parseT5Config(c, src),
     create: (c, o) => new T5Model(parseT5Config(c, o.source), o),
   },
   {
     family: 'bert', modelTypes: ['bert'], kind: 'masked',
+    parse: (c, src) => parseBertConfig(c, src),
     create: (c, o) => new BertForMaskedLM(parseBertConfig(c, o.source), o),
   },
 ];

@@ -11,8 +11,9 @@
  * `clean_up_tokenization_spaces: true`, so byte-level tokenizers round-trip
  * text exactly.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { FileKindError, readRegularText } from '../../io/files.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { TokenizerError } from './errors.js';
 import { type HfTokenizer, HfTokenizerCtor } from './hf.js';
@@ -58,17 +59,24 @@ export interface AddedTokenJSON {
   special: boolean;
 }
 
+/** Largest tokenizer file read (LLaMA-3's tokenizer.json is 9 MB). */
+export const MAX_TOKENIZER_FILE_BYTES = 256 * 2 ** 20;
+
+/** Reads a tokenizer JSON file: a regular file only (no FIFO, device), bounded in size (src/io/files.ts). */
 function readJsonFile(path: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularText(path, 'tokenizer file', MAX_TOKENIZER_FILE_BYTES);
   } catch (e) {
-    throw new TokenizerError(path, '(file)', `cannot read: ${(e as Error).message}`, { cause: e });
+    const detail = e instanceof FileKindError ? e.message.slice(path.length + 2) : (e as Error).message;
+    throw new TokenizerError(path, '(file)', `cannot read: ${detail}`, { cause: e });
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new TokenizerError(path, '(json)', `not valid JSON: ${(e as Error).message}`, { cause: e });
+    // V8's JSON messages quote the text (which may be any file): keep only the position.
+    const pos = /position (\d+)/.exec((e as Error).message);
+    throw new TokenizerError(path, '(json)', `not valid JSON${pos ? ` (at byte ${pos[1]})` : ''}`, { cause: e });
   }
 }
 
