@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseWith } from '../util/validate.js';
 
 const Protocol = z.strictObject({
   ratingThreshold: z.number().nullable().default(3),
@@ -97,12 +98,7 @@ export class ConfigError extends Error {}
 
 /** Validates a raw object; `where` names its origin (file path or 'command line') in errors. */
 export function parseRunConfig(raw: unknown, where: string): RunConfig {
-  const r = RunConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration (${where}):\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseWith(RunConfigSchema, raw, 'invalid configuration', where, ConfigError);
 }
 
 /** Reads a JSON config file (clear errors for missing files and bad JSON). */

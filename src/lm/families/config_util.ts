@@ -4,15 +4,11 @@
  * kept (HF configs carry many) so a config round-trips to JSON unchanged.
  */
 import type { z } from 'zod';
+import { parseWith } from '../../util/validate.js';
 
 /** Parses `json` with `schema`; errors name the source and every bad field. */
 export function parseConfig<S extends z.ZodType>(schema: S, json: unknown, source = 'config'): z.output<S> {
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new Error(`invalid model config ${source}:\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseWith(schema, json, 'invalid model config', source);
 }
 
 /** A JSON-safe copy without undefined fields. */

@@ -46,6 +46,7 @@ import { Tokenizer } from '../../lm/tokenizer/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { openRunDir, peakRssMiB, readJson, stageTimer, writeJson } from '../run_dir.js';
 import { mixSeed } from '../../util/random.js';
+import { parseWith } from '../../util/validate.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import { CollabSignal, type Case, DEFAULT_GUIDE } from '../collab.js';
 import { MappingLayer } from '../mapping.js';
@@ -114,13 +115,8 @@ export const LORA_TARGETS: Record<string, string[]> = {
 export const DEFAULT_LORA_STAGE = { users: 3000, negativesPerPositive: 1, epochs: 1, batchSize: 16, lr: 2e-3, loss: 'bce' as const };
 export const DEFAULT_MAPPING_STAGE = { users: 3000, negativesPerPositive: 1, epochs: 1, batchSize: 16, lr: 1e-3, loss: 'bce' as const };
 
-export function parseGanPromptOptions(raw: unknown, source = 'ganprompt options'): GanPromptRunOptions {
-  const r = GanPromptRunSchema.safeParse(raw);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new Error(`invalid ${source}:\n${lines.join('\n')}`);
-  }
-  return r.data;
+export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptRunOptions {
+  return parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);
 }
 
 export interface PipelineHooks {

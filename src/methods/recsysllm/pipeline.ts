@@ -29,6 +29,7 @@ import { Tokenizer, trainBpe } from '../../lm/tokenizer/index.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { openRunDir, peakRssMiB, readJson, stageTimer, writeJson } from '../run_dir.js';
 import { mixSeed } from '../../util/random.js';
+import { parseWith } from '../../util/validate.js';
 import { subsetSplit } from '../ganprompt/pipeline.js';
 import { sampleRows } from '../yesno.js';
 import { DEFAULT_EVAL, evaluateTemplate, type FamilyResult, itemTrie } from './evaluate.js';
@@ -114,12 +115,7 @@ export const DEFAULT_PRETRAIN = { steps: 3000, batchSize: 16, lr: 1e-3, warmupSt
 export const DEFAULT_FINETUNE = { steps: 3000, batchSize: 16, lr: 5e-4, warmupSteps: 100, checkpointEvery: 250, maxPerFamily: 30000 };
 
 export function parseRecSysOptions(raw: unknown, source = 'recsysllm options'): RecSysRunOptions {
-  const r = RecSysRunSchema.safeParse(raw ?? {});
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new Error(`${source}: field '${i.path.join('.')}': ${i.message}`);
-  }
-  const o = r.data;
+  const o = parseWith(RecSysRunSchema, raw ?? {}, 'invalid RecSysLLM options', source);
   try {
     checkMasking({ ...o.masking, entityAware: true });
     checkBehaviourSampling(o.sampling);
