@@ -20,7 +20,8 @@ import { evaluateRecommender } from '../eval/evaluate.js';
 import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
 import { loadRecommender } from '../models/registry.js';
 import { loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
-import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from './config.js';
+import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from '../config/run.js';
+import { ratingThresholdFlag } from '../config/layers.js';
 
 /** Commander parsers for numeric flags (shared by every subcommand). */
 export const num = (v: string): number => {
@@ -72,7 +73,7 @@ function addCommonOptions(cmd: Command, withTraining: boolean): Command {
 
 /** Flags -> a partial config object (only what was given), for resolveRunConfig. */
 function flagsToConfig(f: CommonFlags): Record<string, unknown> {
-  const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
+  const threshold = ratingThresholdFlag(f.ratingThreshold);
   const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return clean({
     data: clean({ name: f.data, format: f.format, skipBadRows: f.skipBadRows }),

@@ -10,9 +10,11 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
 import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
-import { resolveRunConfig } from './config.js';
+import { given, ratingThresholdFlag } from '../config/layers.js';
+import { resolveRunConfig } from '../config/run.js';
+import { parseSmallLmOptions } from '../config/small_lm.js';
 import { int, interruptSignal, num } from './experiment_commands.js';
-import { DEFAULT_SMALL_LM, renderSmallLmReport, type SmallLmOptions, trainSmallLm } from '../lm/small_lm.js';
+import { DEFAULT_SMALL_LM, renderSmallLmReport, trainSmallLm } from '../methods/text_lm/small_lm.js';
 import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
 import { measureInChild, measureLoadAndScore, QWEN2_0_5B, writeRandomCheckpoint } from '../bench/lm_memory.js';
@@ -52,15 +54,15 @@ export function addLmCommands(program: Command): void {
     .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
     .action(async (f: PretrainFlags) => {
       await initEngine();
-      const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
-      const cfg = resolveRunConfig(undefined, { data: { name: f.data }, protocol: { ratingThreshold: threshold, kCore: f.kCore, maxHistory: 10, numNegatives: 9 } });
+      // built-in defaults < the small LM's protocol (10 items, 9 negatives for the next-title evaluation) < flags.
+      const cfg = resolveRunConfig(undefined, { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) }, { protocol: { maxHistory: 10, numNegatives: 9 } });
+      const opts = parseSmallLmOptions(given({
+        vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
+        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
+      }), 'command line');
       const raw = await loadConfiguredData(cfg);
       const data = prepareSplit(raw, cfg);
       const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
-      const opts: Partial<SmallLmOptions> = Object.fromEntries(Object.entries({
-        vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
-        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
-      }).filter(([, v]) => v !== undefined));
       console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
       const tty = Boolean(process.stderr.isTTY);
       let bar: cliProgress.SingleBar | null = null;

@@ -28,7 +28,8 @@ import type { MetricValues } from '../eval/types.js';
 import { createRecommender } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { type RunConfig, modelSpecs, parseRunConfig } from '../cli/config.js';
+import { portablePath } from '../run/paths.js';
+import { type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
 
 export interface RunRow {
   model: string;
@@ -97,7 +98,8 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
   const raw = await loadConfiguredData(cfg);
   const data = prepareSplit(raw, cfg);
   const stats = { raw: datasetStats(raw), split: datasetStats(data) };
-  writeFileAtomic(join(dir, 'data.json'), JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, ...stats }, null, 2) + '\n');
+  // The source as a portable path ($LLMREC_DATA_DIR/..., or relative to the run or the repository), never this machine's.
+  writeFileAtomic(join(dir, 'data.json'), JSON.stringify({ name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats }, null, 2) + '\n');
   log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
     `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 

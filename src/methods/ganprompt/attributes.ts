@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { tf } from '../../engine/index.js';
 import type { SplitDataset } from '../../data/types.js';
-import { itemTitle } from '../../lm/corpus.js';
+import { itemTitle } from '../text_lm/corpus.js';
 import { BertForMaskedLM, parseBertConfig } from '../../lm/families/bert.js';
 import { loadPretrained, savePretrained } from '../../lm/checkpoint.js';
 import { maskedLmObjective } from '../../lm/objectives.js';

@@ -4,8 +4,8 @@
  * metadata) and each user's *training* history (the sequence minus its
  * validation and test items) rendered as a list of titles.
  */
-import type { SplitDataset } from '../data/types.js';
-import { itemSentence } from '../data/item_text.js';
+import type { SplitDataset } from '../../data/types.js';
+import { itemSentence } from '../../data/item_text.js';
 
 export interface CorpusOptions {
   /** One document per item: its sentence (default true). */
