@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/cli/config.js';
+import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/config/index.js';
 import { rerenderRun, runExperiment, type RunRow } from '../src/experiment/run.js';
 import { dataAvailable } from '../src/data/resolve.js';
 import { ready } from './helpers.js';

@@ -14,7 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
 import type { SplitDataset } from '../src/data/types.js';
-import { parseGanPromptOptions, rankingMetrics, runGanPrompt, subsetSplit } from '../src/methods/ganprompt/pipeline.js';
+import { parseGanPromptOptions } from '../src/config/ganprompt.js';
+import { runGanPrompt } from '../src/methods/ganprompt/pipeline.js';
+import { subsetSplit } from '../src/data/subset.js';
+import { rankingMetrics } from '../src/methods/reference.js';
 import { ready } from './helpers.js';
 
 const OPTS = {

@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
 import type { RawDataset, SplitDataset } from '../src/data/types.js';
-import { meanMetrics, parseRecSysOptions, ratingBaselines, runRecSysLLM } from '../src/methods/recsysllm/pipeline.js';
+import { parseRecSysOptions } from '../src/config/recsysllm.js';
+import { meanMetrics, ratingBaselines, runRecSysLLM } from '../src/methods/recsysllm/pipeline.js';
 import { ready } from './helpers.js';
 
 const OPTS = {

@@ -20,7 +20,8 @@ import { evaluateRecommender } from '../eval/evaluate.js';
 import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
 import { loadRecommender } from '../models/registry.js';
 import { loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
-import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from './config.js';
+import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from '../config/run.js';
+import { ratingThresholdFlag } from '../config/layers.js';
 
 /** Commander parsers for numeric flags (shared by every subcommand). */
 export const num = (v: string): number => {
@@ -72,7 +73,7 @@ function addCommonOptions(cmd: Command, withTraining: boolean): Command {
 
 /** Flags -> a partial config object (only what was given), for resolveRunConfig. */
 function flagsToConfig(f: CommonFlags): Record<string, unknown> {
-  const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
+  const threshold = ratingThresholdFlag(f.ratingThreshold);
   const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return clean({
     data: clean({ name: f.data, format: f.format, skipBadRows: f.skipBadRows }),
@@ -193,31 +194,60 @@ function runIsolated(command: string, cfg: RunConfig, resumeDir: string | undefi
   console.log(`run directory: ${dir}`);
 }
 
+/** `data stats`: raw statistics, and after the protocol when it can split the data. */
+async function dataStats(f: CommonFlags & { json?: boolean }): Promise<void> {
+  const cfg = resolveRunConfig(f.config, flagsToConfig(f));
+  const raw = await loadConfiguredData(cfg);
+  const rawStats = datasetStats(raw);
+  // The raw statistics are shown even when the protocol leaves nothing to split.
+  let splitStats: ReturnType<typeof datasetStats> | null = null;
+  let protocolError: string | null = null;
+  try {
+    splitStats = datasetStats(prepareSplit(raw, cfg));
+  } catch (e) {
+    protocolError = (e as Error).message;
+  }
+  if (f.json) {
+    console.log(JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, raw: rawStats, split: splitStats, protocolError }, null, 2));
+    return;
+  }
+  console.log(`${raw.name} (${raw.source})${raw.skippedRows ? `: ${raw.skippedRows} bad rows skipped` : ''}`);
+  const label = `after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core)`;
+  console.log(formatStats(splitStats ? [{ name: 'raw', stats: rawStats }, { name: label, stats: splitStats }] : [{ name: 'raw', stats: rawStats }]));
+  if (protocolError) console.log(`${label}: ${protocolError}`);
+}
+
+/** `eval`: re-evaluates the saved models of a run directory under other protocols or cut-offs. */
+async function evalRun(f: { run: string; protocols?: string[]; ks?: number[]; split: string }): Promise<void> {
+  const file = join(f.run, 'config.json');
+  if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
+  const cfg = parseRunConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+  if (f.split !== 'test' && f.split !== 'valid') throw new Error(`--split must be 'test' or 'valid', got '${f.split}'`);
+  await initEngine();
+  const data = prepareSplit(await loadConfiguredData(cfg), cfg);
+  const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
+  for (const protocol of protocols) {
+    const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
+    const rows = [];
+    for (const m of cfg.models) {
+      const label = typeof m === 'string' ? m : (m.label ?? m.name);
+      const dir = join(f.run, 'models', label);
+      if (!existsSync(join(dir, 'config.json'))) { console.log(`${label}: no saved model in ${dir}, skipped`); continue; }
+      const model = await loadRecommender(dir);
+      rows.push({ model: label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
+      model.dispose();
+    }
+    const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
+    console.log(`\n## ${f.split}, ${protocol}\n`);
+    console.log(metricsTable(rows, cols));
+  }
+}
+
 export function addExperimentCommands(program: Command): void {
   const data = program.command('data').description('datasets: statistics');
   addCommonOptions(data.command('stats').description('users, items, interactions, sparsity, mean history (raw and after the protocol)'), false)
     .option('--json', 'print JSON')
-    .action(async (f: CommonFlags & { json?: boolean }) => {
-      const cfg = resolveRunConfig(f.config, flagsToConfig(f));
-      const raw = await loadConfiguredData(cfg);
-      const rawStats = datasetStats(raw);
-      // The raw statistics are shown even when the protocol leaves nothing to split.
-      let splitStats: ReturnType<typeof datasetStats> | null = null;
-      let protocolError: string | null = null;
-      try {
-        splitStats = datasetStats(prepareSplit(raw, cfg));
-      } catch (e) {
-        protocolError = (e as Error).message;
-      }
-      if (f.json) {
-        console.log(JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, raw: rawStats, split: splitStats, protocolError }, null, 2));
-        return;
-      }
-      console.log(`${raw.name} (${raw.source})${raw.skippedRows ? `: ${raw.skippedRows} bad rows skipped` : ''}`);
-      const label = `after the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core)`;
-      console.log(formatStats(splitStats ? [{ name: 'raw', stats: rawStats }, { name: label, stats: splitStats }] : [{ name: 'raw', stats: rawStats }]));
-      if (protocolError) console.log(`${label}: ${protocolError}`);
-    });
+    .action(dataStats);
 
   addCommonOptions(program.command('train').description('fit the configured models and evaluate them; writes a run directory'), true)
     .option('--resume <runDir>', 'continue an interrupted run')
@@ -240,28 +270,5 @@ export function addExperimentCommands(program: Command): void {
     .option('--protocols <list>', "'sampled', 'full' or both", list)
     .option('--ks <list>', 'cut-offs', intList)
     .option('--split <split>', "'test' or 'valid'", 'test')
-    .action(async (f: { run: string; protocols?: string[]; ks?: number[]; split: string }) => {
-      const file = join(f.run, 'config.json');
-      if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
-      const cfg = parseRunConfig(JSON.parse(readFileSync(file, 'utf8')), file);
-      if (f.split !== 'test' && f.split !== 'valid') throw new Error(`--split must be 'test' or 'valid', got '${f.split}'`);
-      await initEngine();
-      const data = prepareSplit(await loadConfiguredData(cfg), cfg);
-      const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
-      for (const protocol of protocols) {
-        const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
-        const rows = [];
-        for (const m of cfg.models) {
-          const label = typeof m === 'string' ? m : (m.label ?? m.name);
-          const dir = join(f.run, 'models', label);
-          if (!existsSync(join(dir, 'config.json'))) { console.log(`${label}: no saved model in ${dir}, skipped`); continue; }
-          const model = await loadRecommender(dir);
-          rows.push({ model: label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
-          model.dispose();
-        }
-        const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
-        console.log(`\n## ${f.split}, ${protocol}\n`);
-        console.log(metricsTable(rows, cols));
-      }
-    });
+    .action(evalRun);
 }

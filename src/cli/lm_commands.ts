@@ -10,9 +10,11 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
 import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
-import { resolveRunConfig } from './config.js';
+import { given, ratingThresholdFlag } from '../config/layers.js';
+import { resolveRunConfig } from '../config/run.js';
+import { parseSmallLmOptions } from '../config/small_lm.js';
 import { int, interruptSignal, num } from './experiment_commands.js';
-import { DEFAULT_SMALL_LM, renderSmallLmReport, type SmallLmOptions, trainSmallLm } from '../lm/small_lm.js';
+import { DEFAULT_SMALL_LM, renderSmallLmReport, trainSmallLm } from '../methods/text_lm/small_lm.js';
 import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
 import { measureInChild, measureLoadAndScore, QWEN2_0_5B, writeRandomCheckpoint } from '../bench/lm_memory.js';
@@ -25,6 +27,48 @@ interface PretrainFlags {
   data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
   vocab?: number; hidden?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number;
   block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number;
+}
+
+/** `lm pretrain`: flags -> protocol config + small-LM options -> trainSmallLm, with a progress bar on a terminal. */
+async function lmPretrain(f: PretrainFlags): Promise<void> {
+  await initEngine();
+  // built-in defaults < the small LM's protocol (10 items, 9 negatives for the next-title evaluation) < flags.
+  const cfg = resolveRunConfig(undefined, { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) }, { protocol: { maxHistory: 10, numNegatives: 9 } });
+  const opts = parseSmallLmOptions(given({
+    vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
+    blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
+  }), 'command line');
+  const raw = await loadConfiguredData(cfg);
+  const data = prepareSplit(raw, cfg);
+  const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+  console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
+  const tty = Boolean(process.stderr.isTTY);
+  let bar: cliProgress.SingleBar | null = null;
+  let lastLog = 0;
+  const report = await trainSmallLm(data, opts, out, {
+    signal: interruptSignal(),
+    log: (s) => console.log(s),
+    onStep: (s) => {
+      if (tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar({ format: 'pretrain [{bar}] {value}/{total} steps | loss {loss} | {tps} tok/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+          bar.start(s.maxSteps, s.step - 1, { loss: '-', tps: '-' });
+        }
+        bar.update(s.step, { loss: s.loss.toFixed(3), tps: s.tokensPerSecond.toFixed(0) });
+      } else if (s.step === s.maxSteps || performance.now() - lastLog > 30000) {
+        lastLog = performance.now();
+        console.log(`step ${s.step}/${s.maxSteps}: loss ${s.loss.toFixed(3)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSecond.toFixed(0)} tokens/s`);
+      }
+    },
+    onEvalProgress: (d, t) => { if (!tty && (d === t || d % 200 === 0)) console.log(`next-title evaluation: ${d}/${t} users`); },
+  }, f.resume === true);
+  (bar as cliProgress.SingleBar | null)?.stop();
+  if (report.training.interrupted) {
+    console.log(`interrupted at step ${report.training.steps}; checkpoint in ${join(out, 'checkpoint')}; continue with --resume --out ${out}`);
+    process.exitCode = 130;
+    return;
+  }
+  console.log(renderSmallLmReport(report));
 }
 
 export function addLmCommands(program: Command): void {
@@ -50,46 +94,7 @@ export function addLmCommands(program: Command): void {
     .option('--warmup <n>', `warmup steps (default ${DEFAULT_SMALL_LM.warmupSteps})`, int)
     .option('--seed <n>', `seed (default ${DEFAULT_SMALL_LM.seed})`, int)
     .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
-    .action(async (f: PretrainFlags) => {
-      await initEngine();
-      const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : num(f.ratingThreshold);
-      const cfg = resolveRunConfig(undefined, { data: { name: f.data }, protocol: { ratingThreshold: threshold, kCore: f.kCore, maxHistory: 10, numNegatives: 9 } });
-      const raw = await loadConfiguredData(cfg);
-      const data = prepareSplit(raw, cfg);
-      const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
-      const opts: Partial<SmallLmOptions> = Object.fromEntries(Object.entries({
-        vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
-        blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
-      }).filter(([, v]) => v !== undefined));
-      console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
-      const tty = Boolean(process.stderr.isTTY);
-      let bar: cliProgress.SingleBar | null = null;
-      let lastLog = 0;
-      const report = await trainSmallLm(data, opts, out, {
-        signal: interruptSignal(),
-        log: (s) => console.log(s),
-        onStep: (s) => {
-          if (tty) {
-            if (!bar) {
-              bar = new cliProgress.SingleBar({ format: 'pretrain [{bar}] {value}/{total} steps | loss {loss} | {tps} tok/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
-              bar.start(s.maxSteps, s.step - 1, { loss: '-', tps: '-' });
-            }
-            bar.update(s.step, { loss: s.loss.toFixed(3), tps: s.tokensPerSecond.toFixed(0) });
-          } else if (s.step === s.maxSteps || performance.now() - lastLog > 30000) {
-            lastLog = performance.now();
-            console.log(`step ${s.step}/${s.maxSteps}: loss ${s.loss.toFixed(3)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSecond.toFixed(0)} tokens/s`);
-          }
-        },
-        onEvalProgress: (d, t) => { if (!tty && (d === t || d % 200 === 0)) console.log(`next-title evaluation: ${d}/${t} users`); },
-      }, f.resume === true);
-      (bar as cliProgress.SingleBar | null)?.stop();
-      if (report.training.interrupted) {
-        console.log(`interrupted at step ${report.training.steps}; checkpoint in ${join(out, 'checkpoint')}; continue with --resume --out ${out}`);
-        process.exitCode = 130;
-        return;
-      }
-      console.log(renderSmallLmReport(report));
-    });
+    .action(lmPretrain);
 
   lm.command('info <dir>')
     .description('describe a Hugging Face checkpoint folder: family, parameters, weight size, load time')

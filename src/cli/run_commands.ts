@@ -1,62 +1,101 @@
 /**
- * `llmrec run ganprompt`: the GANPrompt study end to end (see
- * src/methods/ganprompt/pipeline.ts) on the embedded dataset or real data.
+ * `llmrec run <method>`: flags -> configuration (src/config/method.ts: built-in
+ * defaults < method defaults < config file < flags) -> the method's registry
+ * entry (src/methods/registry.ts) -> its run, with Ctrl-C, progress lines and
+ * the report or the resume hint at the end.
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { initEngine } from '../engine/index.js';
 import { loadConfiguredData, prepareSplit } from '../experiment/run.js';
-import { readConfigFile, resolveRunConfig } from './config.js';
-import { int, interruptSignal } from './experiment_commands.js';
-import { parseGanPromptOptions, RECIPES, renderGanPromptReport, runGanPrompt } from '../methods/ganprompt/pipeline.js';
-import { parseRecSysOptions, renderRecSysReport, runRecSysLLM, VARIANTS } from '../methods/recsysllm/pipeline.js';
+import { given, ratingThresholdFlag } from '../config/layers.js';
+import { resolveMethodConfig, type MethodFlags } from '../config/method.js';
+import { RECIPES } from '../config/ganprompt.js';
+import { VARIANTS } from '../config/recsysllm.js';
+import { safeName, type StageHooks } from '../run/index.js';
+import { methodEntry } from '../methods/registry.js';
 import { FAMILIES } from '../methods/recsysllm/tasks.js';
+import { int, interruptSignal } from './experiment_commands.js';
 
-interface RecSysFlags {
-  data: string;
+/** Flags every `run <method>` takes. */
+interface CommonRunFlags {
+  data?: string;
   config?: string;
   out?: string;
   resume?: boolean;
   evalUsers?: number;
+  ratingThreshold?: string;
+  kCore?: number;
+  seed?: number;
+}
+
+interface YesNoFlags extends CommonRunFlags {
+  lm?: string;
+  collab?: string;
+  collabDir?: string;
+  baselines?: string[];
+  trainUsers?: number;
+  recipes?: string[];
+}
+
+interface RecSysFlags extends CommonRunFlags {
   pretrainSteps?: number;
   finetuneSteps?: number;
   variants?: string[];
   families?: string[];
   baselines?: string[];
   baselineDirs?: string[];
-  ratingThreshold?: string;
-  kCore?: number;
-  seed?: number;
 }
 
-interface GanPromptFlags {
-  data: string;
-  config?: string;
-  out?: string;
-  resume?: boolean;
-  lm?: string;
-  collab?: string;
-  collabDir?: string;
-  baselines?: string[];
-  evalUsers?: number;
-  trainUsers?: number;
-  recipes?: string[];
-  ratingThreshold?: string;
-  kCore?: number;
-  seed?: number;
+/** The data/protocol part of the flags (the same for every method). */
+function runPart(f: CommonRunFlags): Record<string, unknown> {
+  return { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore, seed: f.seed }) };
 }
 
-interface PipelineCliHooks {
-  signal: AbortSignal;
-  log: (s: string) => void;
-  progress: (what: string, done: number, total: number) => void;
+function yesNoFlags(f: YesNoFlags): MethodFlags {
+  return {
+    run: runPart(f),
+    options: {
+      seed: f.seed,
+      lm: given({ dir: f.lm }),
+      collab: given({ model: f.collab, dir: f.collabDir }),
+      baselines: f.baselines,
+      eval: given({ users: f.evalUsers }),
+      loraStage: given({ users: f.trainUsers }),
+      mappingStage: given({ users: f.trainUsers }),
+      recipes: f.recipes,
+    },
+  };
 }
 
-/** Runs a staged pipeline with Ctrl-C, a progress line at most every 30 s, and the report or the resume hint at the end. */
-async function runPipeline<R extends { interrupted: boolean }>(name: string, out: string, resume: boolean, run: (hooks: PipelineCliHooks, resume: boolean) => Promise<R>, render: (r: R) => string): Promise<void> {
+function recSysFlags(f: RecSysFlags): MethodFlags {
+  return {
+    run: runPart(f),
+    options: {
+      seed: f.seed,
+      eval: given({ users: f.evalUsers }),
+      pretrain: given({ steps: f.pretrainSteps }),
+      finetune: given({ steps: f.finetuneSteps }),
+      variants: f.variants,
+      families: f.families,
+      baselines: given({ models: f.baselines, dirs: f.baselineDirs }),
+    },
+  };
+}
+
+/** Resolves the configuration, loads the data and runs the method's registry entry in its run directory. */
+async function runMethod(name: string, f: CommonRunFlags, flags: MethodFlags): Promise<void> {
+  const entry = methodEntry(name);
+  // Validated before the (long) data load; errors name the file and field.
+  const { run: cfg, options } = resolveMethodConfig(entry.config, f.config, flags);
+  await initEngine();
+  const raw = await loadConfiguredData(cfg);
+  const data = prepareSplit(raw, cfg);
+  const out = f.out ?? join(cfg.output.runsDir, `${name}-${safeName(data.name)}`);
+  console.log(`run directory ${out}`);
   const t0 = performance.now();
   let last = 0;
-  const report = await run({
+  const hooks: StageHooks = {
     signal: interruptSignal(),
     log: (s) => console.log(s),
     progress: (what, done, total) => {
@@ -65,105 +104,58 @@ async function runPipeline<R extends { interrupted: boolean }>(name: string, out
         console.log(`  [${what}] ${done}/${total}`);
       }
     },
-  }, resume);
-  if (report.interrupted) {
+  };
+  const result = await entry.run({ raw, data }, options, out, hooks, f.resume === true);
+  if (result.interrupted) {
     console.log(`interrupted; continue with: llmrec run ${name} --resume --out ${out} (same options)`);
     process.exitCode = 130;
     return;
   }
-  console.log(render(report));
+  console.log(result.markdown);
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; report in ${join(out, 'report.md')}`);
 }
 
-export function addRunCommands(program: Command): void {
-  const run = program.command('run').description('run a method end to end (staged, checkpointed, resumable)');
-  run.command('ganprompt')
-    .description('GANPrompt with TALLRec, CoLLM, the ablations and the prompt-robustness evaluation')
-    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
-    .option('-c, --config <file>', 'JSON file: { data?, protocol?, ganprompt? } (pipeline options, see docs)')
-    .option('--out <dir>', 'run directory (default runs/ganprompt-<dataset>)')
+function commonOptions(cmd: Command, name: string, evalUsersDefault: number): Command {
+  return cmd
+    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')")
+    .option('-c, --config <file>', `JSON file: { data?, protocol?, ${name}? } (${name} options, see docs); flags override it`)
+    .option('--out <dir>', `run directory (default runs/${name}-<dataset>)`)
     .option('--resume', 'continue the run in --out (finished stages are skipped)')
+    .option('--eval-users <n>', `test users evaluated (seeded sample; default ${evalUsersDefault})`, int);
+}
+
+function protocolOptions(cmd: Command, thresholdHelp: string): Command {
+  return cmd
+    .option('--rating-threshold <r>', thresholdHelp)
+    .option('--k-core <k>', 'k-core filter (default 5)', int)
+    .option('--seed <n>', 'seed (default 2024)', int);
+}
+
+/** `run ganprompt`, `run tallrec`, `run collm`: the yes/no LLM pipeline with one method's recipes. */
+function addYesNoCommand(run: Command, name: 'ganprompt' | 'tallrec' | 'collm'): void {
+  const cmd = commonOptions(run.command(name).description(methodEntry(name).description), name, 1000)
     .option('--lm <dir>', 'a pretrained causal LM folder (default: train the small LM on the data)')
     .option('--collab <model>', 'collaborative model to train (default sasrec)')
     .option('--collab-dir <dir>', 'a saved collaborative model folder instead of training one')
     .option('--baselines <dirs...>', 'saved baseline model folders to evaluate on the same users')
-    .option('--eval-users <n>', 'test users evaluated (seeded sample; default 1000)', int)
-    .option('--train-users <n>', 'validation users whose questions train the LoRA and mapping steps (default 3000)', int)
-    .option('--recipes <names...>', `which models to build (default all: ${RECIPES.join(' ')})`)
-    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all; default 3)")
-    .option('--k-core <k>', 'k-core filter (default 5)', int)
-    .option('--seed <n>', 'seed (default 2024)', int)
-    .action(async (f: GanPromptFlags) => {
-      await initEngine();
-      const file = f.config ? readConfigFile(f.config) : {};
-      const { ganprompt: fileOpts = {}, ...runPart } = file as { ganprompt?: Record<string, unknown> } & Record<string, unknown>;
-      const threshold = f.ratingThreshold === undefined ? undefined : f.ratingThreshold === 'none' ? null : Number(f.ratingThreshold);
-      if (threshold !== undefined && threshold !== null && !Number.isFinite(threshold)) throw new Error(`--rating-threshold: '${f.ratingThreshold}' is not a number or 'none'`);
-      const cfg = resolveRunConfig(undefined, {
-        ...runPart,
-        data: { ...(runPart.data as object | undefined), ...(f.config && f.data === 'synthetic-shop' ? {} : { name: f.data }) },
-        protocol: { maxHistory: 10, numNegatives: 9, ...(runPart.protocol as object | undefined), ratingThreshold: threshold, kCore: f.kCore, seed: f.seed },
-      });
-      const opts: Record<string, unknown> = { ...fileOpts };
-      if (f.seed !== undefined) opts.seed = f.seed;
-      if (f.lm) opts.lm = { ...(opts.lm as object | undefined), dir: f.lm };
-      if (f.collab || f.collabDir) opts.collab = { ...(opts.collab as object | undefined), ...(f.collab ? { model: f.collab } : {}), ...(f.collabDir ? { dir: f.collabDir } : {}) };
-      if (f.baselines) opts.baselines = f.baselines;
-      if (f.evalUsers) opts.eval = { ...(opts.eval as object | undefined), users: f.evalUsers };
-      if (f.trainUsers) {
-        opts.loraStage = { ...(opts.loraStage as object | undefined), users: f.trainUsers };
-        opts.mappingStage = { ...(opts.mappingStage as object | undefined), users: f.trainUsers };
-      }
-      if (f.recipes) opts.recipes = f.recipes;
-      // Validate before the (long) data load; errors name the file and field.
-      parseGanPromptOptions(opts, f.config ? `${f.config} ("ganprompt" with the flags applied)` : 'ganprompt options');
-      const raw = await loadConfiguredData(cfg);
-      const data = prepareSplit(raw, cfg);
-      const out = f.out ?? join(cfg.output.runsDir, `ganprompt-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
-      console.log(`run directory ${out}`);
-      await runPipeline('ganprompt', out, f.resume === true, (hooks, resume) => runGanPrompt(data, opts, out, hooks, resume), renderGanPromptReport);
-    });
+    .option('--train-users <n>', 'validation users whose questions train the LoRA and mapping steps (default 3000)', int);
+  if (name === 'ganprompt') cmd.option('--recipes <names...>', `which models to build (default all: ${RECIPES.join(' ')})`);
+  protocolOptions(cmd, "keep ratings > r ('none' keeps all; default 3)")
+    .action((f: YesNoFlags) => runMethod(name, f, yesNoFlags(f)));
+}
 
-  run.command('recsysllm')
-    .description('RecSysLLM: entity-aware pre-training, P5 multi-task fine-tuning, trie decoding; beside a plain GLM LM and collaborative baselines')
-    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
-    .option('-c, --config <file>', 'JSON file: { data?, protocol?, recsysllm? } (pipeline options, see docs)')
-    .option('--out <dir>', 'run directory (default runs/recsysllm-<dataset>)')
-    .option('--resume', 'continue the run in --out (finished stages are skipped)')
-    .option('--eval-users <n>', 'test users evaluated (seeded sample; default 500)', int)
+export function addRunCommands(program: Command): void {
+  const run = program.command('run').description('run a method end to end (staged, checkpointed, resumable)');
+  addYesNoCommand(run, 'ganprompt');
+  addYesNoCommand(run, 'tallrec');
+  addYesNoCommand(run, 'collm');
+  const rec = commonOptions(run.command('recsysllm').description(methodEntry('recsysllm').description), 'recsysllm', 500)
     .option('--pretrain-steps <n>', 'pre-training steps (default 3000)', int)
     .option('--finetune-steps <n>', 'multi-task fine-tuning steps (default 3000)', int)
     .option('--variants <names...>', `models to build (default: ${VARIANTS.join(' ')})`)
     .option('--families <names...>', `task families (default: every one the data supports: ${FAMILIES.join(' ')})`)
     .option('--baselines <models...>', 'collaborative models trained as baselines (Random and Pop always; default sasrec)')
-    .option('--baseline-dirs <dirs...>', 'saved baseline model folders evaluated on the same users')
-    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all, the default: P5 uses every review)")
-    .option('--k-core <k>', 'k-core filter (default 5)', int)
-    .option('--seed <n>', 'seed (default 2024)', int)
-    .action(async (f: RecSysFlags) => {
-      await initEngine();
-      const file = f.config ? readConfigFile(f.config) : {};
-      const { recsysllm: fileOpts = {}, ...runPart } = file as { recsysllm?: Record<string, unknown> } & Record<string, unknown>;
-      const threshold = f.ratingThreshold === undefined || f.ratingThreshold === 'none' ? null : Number(f.ratingThreshold);
-      if (threshold !== null && !Number.isFinite(threshold)) throw new Error(`--rating-threshold: '${f.ratingThreshold}' is not a number or 'none'`);
-      const cfg = resolveRunConfig(undefined, {
-        ...runPart,
-        data: { ...(runPart.data as object | undefined), ...(f.config && f.data === 'synthetic-shop' ? {} : { name: f.data }) },
-        protocol: { maxHistory: 20, numNegatives: 99, ratingThreshold: threshold, ...(runPart.protocol as object | undefined), ...(f.kCore !== undefined ? { kCore: f.kCore } : {}), ...(f.seed !== undefined ? { seed: f.seed } : {}) },
-      });
-      const opts: Record<string, unknown> = { ...fileOpts };
-      if (f.seed !== undefined) opts.seed = f.seed;
-      if (f.evalUsers) opts.eval = { ...(opts.eval as object | undefined), users: f.evalUsers };
-      if (f.pretrainSteps) opts.pretrain = { ...(opts.pretrain as object | undefined), steps: f.pretrainSteps };
-      if (f.finetuneSteps) opts.finetune = { ...(opts.finetune as object | undefined), steps: f.finetuneSteps };
-      if (f.variants) opts.variants = f.variants;
-      if (f.families) opts.families = f.families;
-      if (f.baselines || f.baselineDirs) opts.baselines = { ...(opts.baselines as object | undefined), ...(f.baselines ? { models: f.baselines } : {}), ...(f.baselineDirs ? { dirs: f.baselineDirs } : {}) };
-      parseRecSysOptions(opts, f.config ? `${f.config} ("recsysllm" with the flags applied)` : 'recsysllm options');
-      const raw = await loadConfiguredData(cfg);
-      const data = prepareSplit(raw, cfg);
-      const out = f.out ?? join(cfg.output.runsDir, `recsysllm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
-      console.log(`run directory ${out}`);
-      await runPipeline('recsysllm', out, f.resume === true, (hooks, resume) => runRecSysLLM(raw, data, opts, out, hooks, resume), renderRecSysReport);
-    });
+    .option('--baseline-dirs <dirs...>', 'saved baseline model folders evaluated on the same users');
+  protocolOptions(rec, "keep ratings > r ('none' keeps all, the default: P5 uses every review)")
+    .action((f: RecSysFlags) => runMethod('recsysllm', f, recSysFlags(f)));
 }

@@ -27,8 +27,8 @@ import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
 import { createRecommender } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { type RunConfig, modelSpecs, parseRunConfig } from '../cli/config.js';
+import { portablePath, writeJson, writeText } from '../run/index.js';
+import { type ModelSpec, type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
 
 export interface RunRow {
   model: string;
@@ -78,6 +78,58 @@ function readRows(file: string): RunRow[] {
   return v.rows ?? [];
 }
 
+/** Fits one model of the run (resuming its checkpoint), saves it and evaluates it under every configured protocol. */
+async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpec, dir: string, resuming: boolean, hooks: RunHooks): Promise<{ rows: RunRow[]; interrupted: boolean }> {
+  const model = createRecommender(spec.name, spec.config);
+  const ckpt = join(dir, 'models', spec.label);
+  hooks.onModelStart?.(spec.label, spec.train.epochs ?? cfg.train.epochs, spec.train.validMetric ?? cfg.train.validMetric);
+  try {
+    const fitStart = performance.now();
+    const fit = await model.fit(data, {
+      ...cfg.train,
+      ...Object.fromEntries(Object.entries(spec.train).filter(([, v]) => v !== undefined)),
+      checkpointDir: ckpt,
+      resume: resuming && existsSync(ckpt),
+      signal: hooks.signal,
+      onEpoch: (e) => hooks.onEpoch?.(spec.label, e),
+      onBatch: (d, t, l) => hooks.onBatch?.(spec.label, d, t, l),
+    });
+    const fitSeconds = (performance.now() - fitStart) / 1000;
+    // Process-wide peak (the wasm heap never shrinks): per model when one model runs per process.
+    const peakRss = process.resourceUsage().maxRSS * 1024;
+    if (fit.interrupted) {
+      hooks.log?.(`${spec.label}: interrupted; checkpoint in ${ckpt}; continue with --resume ${dir}`);
+      return { rows: [], interrupted: true };
+    }
+    await model.save(ckpt);
+    const rows: RunRow[] = [];
+    for (const protocol of cfg.eval.protocols) {
+      const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
+      const metrics = evaluateRecommender(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
+      const { epochs, ...fitRest } = fit;
+      rows.push({
+        model: spec.label, name: spec.name, protocol, split: 'test', metrics,
+        fit: { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 },
+      });
+    }
+    return { rows, interrupted: false };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Loads the data, applies the protocol and writes data.json (the source as a portable path, never this machine's). */
+async function loadRunData(cfg: RunConfig, dir: string, log: (l: string) => void): Promise<{ raw: RawDataset; data: SplitDataset; stats: RunResult['stats'] }> {
+  const t0 = performance.now();
+  const raw = await loadConfiguredData(cfg);
+  const data = prepareSplit(raw, cfg);
+  const stats = { raw: datasetStats(raw), split: datasetStats(data) };
+  writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats });
+  log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
+    `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return { raw, data, stats };
+}
+
 /**
  * Runs (or resumes, when `resumeDir` is given) an experiment. `only` restricts
  * this call to some model labels of the config (the others are neither run nor
@@ -90,74 +142,33 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
   if (!resumeDir && existsSync(join(dir, 'metrics.json'))) {
     throw new Error(`run directory ${dir} already holds results: continue it with --resume ${dir}, or choose another --name`);
   }
-  mkdirSync(join(dir, 'models'), { recursive: true });
-  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-
-  const t0 = performance.now();
-  const raw = await loadConfiguredData(cfg);
-  const data = prepareSplit(raw, cfg);
-  const stats = { raw: datasetStats(raw), split: datasetStats(data) };
-  writeFileAtomic(join(dir, 'data.json'), JSON.stringify({ name: raw.name, source: raw.source, skippedRows: raw.skippedRows, ...stats }, null, 2) + '\n');
-  log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
-    `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-  const metricsFile = join(dir, 'metrics.json');
-  const rows = readRows(metricsFile);
-  const done = new Set(rows.map((r) => r.model));
-  let interrupted = false;
   const specs = modelSpecs(cfg);
   for (const o of only ?? []) {
     if (!specs.some((sp) => sp.label === o)) throw new Error(`--only ${o}: no model with that label in the run's config (${specs.map((sp) => sp.label).join(', ')})`);
   }
+  mkdirSync(join(dir, 'models'), { recursive: true });
+  writeJson(join(dir, 'config.json'), cfg);
+  const { raw, data, stats } = await loadRunData(cfg, dir, log);
+  const metricsFile = join(dir, 'metrics.json');
+  const rows = readRows(metricsFile);
+  const done = new Set(rows.map((r) => r.model));
+  let interrupted = false;
   for (const spec of specs) {
     if (only && !only.includes(spec.label)) continue;
     if (done.has(spec.label)) {
       log(`${spec.label}: already evaluated in this run, kept`);
       continue;
     }
-    const model = createRecommender(spec.name, spec.config);
-    const ckpt = join(dir, 'models', spec.label);
-    hooks.onModelStart?.(spec.label, spec.train.epochs ?? cfg.train.epochs, spec.train.validMetric ?? cfg.train.validMetric);
-    const fitStart = performance.now();
-    const fit = await model.fit(data, {
-      ...cfg.train,
-      ...Object.fromEntries(Object.entries(spec.train).filter(([, v]) => v !== undefined)),
-      checkpointDir: ckpt,
-      resume: resumeDir != null && existsSync(ckpt),
-      signal: hooks.signal,
-      onEpoch: (e) => hooks.onEpoch?.(spec.label, e),
-      onBatch: (d, t, l) => hooks.onBatch?.(spec.label, d, t, l),
-    });
-    const fitSeconds = (performance.now() - fitStart) / 1000;
-    // Process-wide peak (the wasm heap never shrinks): per model when one model runs per process.
-    const peakRss = process.resourceUsage().maxRSS * 1024;
-    if (fit.interrupted) {
-      log(`${spec.label}: interrupted; checkpoint in ${ckpt}; continue with --resume ${dir}`);
-      model.dispose();
-      interrupted = true;
-      break;
-    }
-    await model.save(ckpt);
-    for (const protocol of cfg.eval.protocols) {
-      const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
-      const metrics = evaluateRecommender(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
-      const { epochs, ...fitRest } = fit;
-      rows.push({
-        model: spec.label, name: spec.name, protocol, split: 'test', metrics,
-        fit: { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 },
-      });
-    }
-    model.dispose();
+    const res = await fitAndEvaluate(cfg, data, spec, dir, resumeDir != null, { ...hooks, log });
+    if (res.interrupted) { interrupted = true; break; }
     // Re-read before writing: other processes (`--only` runs of the same run
     // directory) may have added their models' rows meanwhile.
-    const mine = rows.filter((r) => r.model === spec.label);
-    const merged = [...readRows(metricsFile).filter((r) => r.model !== spec.label), ...mine];
+    const merged = [...readRows(metricsFile).filter((r) => r.model !== spec.label), ...res.rows];
     rows.splice(0, rows.length, ...merged);
-    writeFileAtomic(metricsFile, JSON.stringify({ dataset: raw.name, rows }, null, 2) + '\n');
-    const first = rows.filter((r) => r.model === spec.label);
-    log(`${spec.label}: ${first.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
+    writeJson(metricsFile, { dataset: raw.name, rows });
+    log(`${spec.label}: ${res.rows.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
   }
-  writeFileAtomic(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
+  writeText(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
   return { dir, rows, interrupted, stats };
 }
 
@@ -195,6 +206,6 @@ export function rerenderRun(dir: string): string {
   const data = read('data.json') as { name: string; raw: DatasetStats; split: DatasetStats };
   const { rows } = read('metrics.json') as { rows: RunRow[] };
   const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows);
-  writeFileAtomic(join(dir, 'results.md'), md);
+  writeText(join(dir, 'results.md'), md);
   return md;
 }

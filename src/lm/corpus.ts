@@ -1,57 +1,7 @@
 /**
- * Text corpora for language models, built from a split dataset without
- * leaking evaluation interactions: item sentences (title + attributes, item
- * metadata) and each user's *training* history (the sequence minus its
- * validation and test items) rendered as a list of titles.
+ * Moved to src/methods/text_lm/corpus.ts (issue 13: lm/ holds the language-model
+ * core only). This re-export stays only until src/methods/yesno.ts and
+ * src/methods/ganprompt/diversity.ts (owned by the training-loop work of the
+ * same issue) import `itemTitle` from the new place; then delete this file.
  */
-import type { SplitDataset } from '../data/types.js';
-import { itemSentence } from '../data/item_text.js';
-
-export interface CorpusOptions {
-  /** One document per item: its sentence (default true). */
-  itemDocs?: boolean;
-  /** Documents of consecutive training-history titles (default true). */
-  historyDocs?: boolean;
-  /** Titles per history document (longer histories are cut into chunks; default 10). */
-  itemsPerDoc?: number;
-  /** Max characters of one title (default 120). */
-  maxTitleChars?: number;
-}
-
-/** Joins history titles; a prompt ends with the separator so the next title follows it. */
-export const TITLE_SEPARATOR = '\n';
-
-export function itemTitle(data: SplitDataset, item: number, maxChars = 120): string {
-  const meta = data.itemMeta.get(item);
-  const t = (meta?.title ?? '').replace(/\s+/g, ' ').trim() || `item ${data.itemIds[item]}`;
-  return t.length > maxChars ? t.slice(0, maxChars).trimEnd() : t;
-}
-
-/** The prompt before a next-title prediction: the history's titles, each followed by the separator. */
-export function historyPrompt(data: SplitDataset, history: ArrayLike<number>, maxChars = 120): string {
-  let s = '';
-  for (let i = 0; i < history.length; i++) if (history[i] > 0) s += itemTitle(data, history[i], maxChars) + TITLE_SEPARATOR;
-  return s;
-}
-
-/** Training documents (train split only). */
-export function buildCorpus(data: SplitDataset, opts: CorpusOptions = {}): string[] {
-  const docs: string[] = [];
-  const maxChars = opts.maxTitleChars ?? 120;
-  if (opts.itemDocs ?? true) {
-    for (let i = 1; i <= data.numItems; i++) {
-      const meta = data.itemMeta.get(i);
-      docs.push(meta ? itemSentence(meta, { maxValueLength: 200 }) : itemTitle(data, i, maxChars));
-    }
-  }
-  if (opts.historyDocs ?? true) {
-    const per = Math.max(1, opts.itemsPerDoc ?? 10);
-    for (const seq of data.trainSeqs) {
-      for (let s = 0; s < seq.length; s += per) {
-        const chunk = seq.subarray(s, Math.min(seq.length, s + per));
-        if (chunk.length > 0) docs.push(historyPrompt(data, chunk, maxChars));
-      }
-    }
-  }
-  return docs.filter((d) => d.length > 0);
-}
+export { itemTitle } from '../methods/text_lm/corpus.js';

@@ -18,6 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { packageRoot } from '../engine/native.js';
+import { parseWith } from '../util/validate.js';
 import { GUIDE_TOKEN, ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
 
 export const SLOTS = ['instruction', 'history', 'target', 'user', 'item', 'guide'] as const;
@@ -79,12 +80,7 @@ function checkTemplate(t: PromptTemplate, source: string): void {
 
 /** Validates a template set (ids unique across seen and unseen; unseen texts differ from every seen text). */
 export function parseTemplates(json: unknown, source = 'templates'): TemplateSet {
-  const r = TemplateFile.safeParse(json);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new Error(`invalid prompt templates ${source}:\n${lines.join('\n')}`);
-  }
-  const { seen, unseen } = r.data;
+  const { seen, unseen } = parseWith(TemplateFile, json, 'invalid prompt templates', source);
   const ids = new Set<string>();
   for (const t of [...seen, ...unseen]) {
     if (ids.has(t.id)) throw new Error(`${source}: template id '${t.id}' is used twice`);

@@ -9,16 +9,13 @@
  * (`minParamCount`, a lower bound) must stay under `maxParams()`.
  */
 import type { z } from 'zod';
+import { parseWith } from '../../util/validate.js';
 
 /** Parses `json` with `schema`; errors name the source and every bad field. */
 export function parseConfig<S extends z.ZodType>(schema: S, json: unknown, source = 'config'): z.output<S> {
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new Error(`invalid model config ${source}:\n${lines.join('\n')}`);
-  }
-  checkConfigBounds(r.data as Record<string, unknown>, source);
-  return r.data;
+  const parsed = parseWith(schema, json, 'invalid model config', source);
+  checkConfigBounds(parsed as Record<string, unknown>, source);
+  return parsed;
 }
 
 /**

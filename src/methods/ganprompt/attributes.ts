@@ -26,13 +26,14 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { tf } from '../../engine/index.js';
 import type { SplitDataset } from '../../data/types.js';
-import { itemTitle } from '../../lm/corpus.js';
+import { itemTitle } from '../text_lm/corpus.js';
 import { BertForMaskedLM, parseBertConfig } from '../../lm/families/bert.js';
 import { loadPretrained, savePretrained } from '../../lm/checkpoint.js';
 import { maskedLmObjective } from '../../lm/objectives.js';
 import { packBlocks, pretrain } from '../../lm/pretrain.js';
 import { MASK_TOKEN, Tokenizer, trainWordPiece } from '../../lm/tokenizer/index.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
+import { zodMessage } from '../../util/validate.js';
 
 /** A fixed English stop-word list (lower case): function words, pronouns, auxiliaries and generic fillers. */
 export const STOP_WORDS: ReadonlySet<string> = new Set([
@@ -94,10 +95,8 @@ export const DEFAULT_ATTRIBUTE_OPTIONS: AttributeOptions = {
   mlmBatchSize: 16, mlmSteps: 250, mlmLr: 2e-3, inferenceBatch: 32, seed: 2024,
 };
 
-/** Formats zod issues as "<what>: field 'a.b': message" lines. */
-export function zodMessage(what: string, err: z.ZodError): string {
-  return `${what}:\n` + err.issues.map((i) => `  field '${i.path.join('.') || '(root)'}': ${i.message}`).join('\n');
-}
+/** The project's one formatter of validation errors (re-exported: diversity.ts imports it from here). */
+export { zodMessage };
 
 /** Validates user-given attribute options (partial) and fills the defaults; errors name the field. */
 export function parseAttributeOptions(opts: unknown): AttributeOptions {

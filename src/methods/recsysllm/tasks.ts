@@ -18,6 +18,7 @@ import type { RawDataset, ReviewText, SplitDataset } from '../../data/types.js';
 import { explanationOf, reviewKey } from '../../data/reviews.js';
 import { IGNORE_INDEX } from '../../lm/loss.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
+import { parseWith } from '../../util/validate.js';
 import { type GlmExample, type GlmTokens, infillingExample } from './masking.js';
 import { type EncodedDoc, itemTitle, type Segment, type SegmentEncoder } from './text.js';
 
@@ -51,17 +52,13 @@ export function checkTemplate(family: Family, t: string, where: string): void {
 }
 
 export function parseTaskTemplates(json: unknown, source: string): TaskTemplates {
-  const r = TaskTemplatesSchema.safeParse(json);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new Error(`${source}: field '${i.path.join('.')}': ${i.message}`);
-  }
+  const parsed = parseWith(TaskTemplatesSchema, json, 'invalid task templates', source);
   for (const f of FAMILIES) {
-    const ft = r.data.families[f];
+    const ft = parsed.families[f];
     ft.seen.forEach((t, i) => checkTemplate(f, t, `${source}: families.${f}.seen[${i}]`));
     ft.unseen.forEach((t, i) => checkTemplate(f, t, `${source}: families.${f}.unseen[${i}]`));
   }
-  return r.data;
+  return parsed;
 }
 
 export function loadTaskTemplates(path: string): TaskTemplates {

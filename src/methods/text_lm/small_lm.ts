@@ -11,46 +11,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SplitDataset } from '../data/types.js';
-import { Mulberry32, mixSeed } from '../util/random.js';
-import { writeFileAtomic } from '../util/fs.js';
-import { Tokenizer, trainBpe, withRecSpecialTokens } from './tokenizer/index.js';
-import { LlamaForCausalLM, parseLlamaConfig } from './families/llama.js';
-import { savePretrained } from './checkpoint.js';
+import type { SplitDataset } from '../../data/types.js';
+import { Mulberry32, mixSeed } from '../../util/random.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { Tokenizer, trainBpe, withRecSpecialTokens } from '../../lm/tokenizer/index.js';
+import { LlamaForCausalLM, parseLlamaConfig } from '../../lm/families/llama.js';
+import { savePretrained } from '../../lm/checkpoint.js';
 import { buildCorpus, TITLE_SEPARATOR } from './corpus.js';
-import { hasCheckpoint, packBlocks, pretrainCausalLM, type PretrainResult, type StepReport } from './pretrain.js';
+import { hasCheckpoint, packBlocks, pretrainCausalLM, type PretrainResult, type StepReport } from '../../lm/pretrain.js';
 import { evaluateNextTitle, type NextTitleResult } from './next_title.js';
+import { DEFAULT_SMALL_LM, type SmallLmOptions } from '../../config/small_lm.js';
 
-export interface SmallLmOptions {
-  vocabSize: number;
-  hiddenSize: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  intermediateSize: number;
-  blockSize: number;
-  batchSize: number;
-  /** Training steps; 0 = `epochs` passes over the training blocks, at most `maxAutoSteps`. */
-  steps: number;
-  epochs: number;
-  maxAutoSteps: number;
-  lr: number;
-  warmupSteps: number;
-  seed: number;
-  /** Share of the corpus's documents held out for perplexity (default 0.05). */
-  heldOutFraction: number;
-  /** Users of the test split for the next-title evaluation (0 skips it). */
-  evalUsers: number;
-  checkpointEvery: number;
-  /** Extra documents for the tokenizer and the corpus (e.g. prompt templates' wording and answer words; never data). */
-  extraDocuments: string[];
-}
-
-export const DEFAULT_SMALL_LM: SmallLmOptions = {
-  vocabSize: 4096, hiddenSize: 128, layers: 4, heads: 4, kvHeads: 2, intermediateSize: 344,
-  blockSize: 128, batchSize: 16, steps: 0, epochs: 2, maxAutoSteps: 2000, lr: 3e-3, warmupSteps: 100, seed: 2024,
-  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200, extraDocuments: [],
-};
+export { DEFAULT_SMALL_LM, type SmallLmOptions };
 
 export interface SmallLmReport {
   dataset: string;

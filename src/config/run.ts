@@ -1,15 +1,15 @@
 /**
- * Run configuration: one schema (zod) for config files and CLI flags.
- *
- * Resolution order: schema defaults < config file (JSON) < CLI flags. The
- * resolved config is written into every run directory (config.json), so a
- * run can be repeated exactly. Unknown keys are errors (a typo must not be
- * silently ignored), and every error names the file and the key path.
+ * The benchmark / train run configuration (`llmrec benchmark|train|eval|data
+ * stats`, and the data + protocol part of `llmrec run <method>`): one zod
+ * schema for config files and flags. Unknown keys are errors (a typo must not
+ * be silently ignored). The resolved config is written into every run
+ * directory (config.json), so a run can be repeated exactly.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseWith } from '../util/validate.js';
+import { ConfigError, readConfigFile, resolveLayers } from './layers.js';
 
-const Protocol = z.strictObject({
+export const ProtocolSchema = z.strictObject({
   ratingThreshold: z.number().nullable().default(3),
   kCore: z.number().int().min(0).default(5),
   maxHistory: z.number().int().min(1).default(10),
@@ -70,7 +70,7 @@ export const RunConfigSchema = z.strictObject({
     /** Options of the synthetic generator (users, items, seed, ...). */
     synthetic: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).default({}),
   }).prefault({}),
-  protocol: Protocol.prefault({}),
+  protocol: ProtocolSchema.prefault({}),
   models: z.array(ModelEntry).min(1).default(['random', 'pop', 'bprmf', 'gru4rec', 'sasrec', 'caser', 'bert4rec', 'din']),
   train: Train.prefault({}),
   eval: Eval.prefault({}),
@@ -80,53 +80,18 @@ export const RunConfigSchema = z.strictObject({
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type ModelSpec = { name: string; label: string; config: Record<string, unknown>; train: z.infer<typeof TrainOverride> };
 
-/** Deep merge of plain objects (arrays and scalars replace). */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    if (v === undefined) continue;
-    const b = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
-      ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
-      : v;
-  }
-  return out;
-}
-
-export class ConfigError extends Error {}
-
 /** Validates a raw object; `where` names its origin (file path or 'command line') in errors. */
 export function parseRunConfig(raw: unknown, where: string): RunConfig {
-  const r = RunConfigSchema.safeParse(raw);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration (${where}):\n${lines.join('\n')}`);
-  }
-  return r.data;
+  return parseWith(RunConfigSchema, raw, 'invalid configuration', where, ConfigError);
 }
 
-/** Reads a JSON config file (clear errors for missing files and bad JSON). */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const v: unknown = JSON.parse(text);
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('top level must be an object');
-    return v as Record<string, unknown>;
-  } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/** defaults < file < flags, validated once at the end. */
-export function resolveRunConfig(file: string | undefined, flags: Record<string, unknown>): RunConfig {
-  const fromFile = file ? readConfigFile(file) : {};
-  const merged = deepMerge(fromFile, flags);
-  return parseRunConfig(merged, file ? `${file} + command line` : 'command line');
+/**
+ * built-in defaults < method defaults < file < flags (see layers.ts), validated
+ * once at the end. `methodDefaults` is what a command changes of the built-in
+ * defaults (e.g. `run recsysllm`'s protocol).
+ */
+export function resolveRunConfig(file: string | undefined, flags: Record<string, unknown>, methodDefaults?: Record<string, unknown>): RunConfig {
+  return resolveLayers(RunConfigSchema, 'invalid configuration', file, [methodDefaults, file ? readConfigFile(file) : undefined, flags]);
 }
 
 /** Normalises model entries to { name, label, config }; labels must be unique. */

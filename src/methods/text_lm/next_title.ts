@@ -7,14 +7,14 @@
  * sums favour short titles) and, for reference, by the sum. Also the
  * perplexity of the target titles given their histories.
  */
-import type { EvalSplit, SplitDataset } from '../data/types.js';
-import { aucOne, MetricAccumulator, rankOfTarget } from '../eval/metrics.js';
-import type { MetricValues } from '../eval/types.js';
-import type { CausalLM } from './families/decoder.js';
-import { scoreContinuations } from './score.js';
+import type { EvalSplit, SplitDataset } from '../../data/types.js';
+import { aucOne, MetricAccumulator, rankOfTarget } from '../../eval/metrics.js';
+import type { MetricValues } from '../../eval/types.js';
+import type { CausalLM } from '../../lm/families/decoder.js';
+import { scoreContinuations } from '../../lm/score.js';
 import { historyPrompt, itemTitle, TITLE_SEPARATOR } from './corpus.js';
-import { createRecommender } from '../models/registry.js';
-import { evaluateRecommender } from '../eval/evaluate.js';
+import { subsetSplit } from '../../data/subset.js';
+import { metricsOn, referenceRows } from '../reference.js';
 
 export interface NextTitleOptions {
   /** Evaluate at most this many users (a seeded-free prefix of the split's order; default all). */
@@ -46,23 +46,9 @@ export interface NextTitleResult {
 
 /** Random and Pop ranked on the first `n` users of `split` (the LM's users), same candidates and ties rule. */
 async function baselinesOn(data: SplitDataset, which: 'valid' | 'test', n: number, ks: number[]): Promise<{ random: MetricValues; pop: MetricValues }> {
-  const s = data[which];
-  const sub: SplitDataset = {
-    ...data,
-    [which]: {
-      ...s, count: n, user: s.user.subarray(0, n), history: s.history.subarray(0, n * s.L),
-      target: s.target.subarray(0, n), negatives: s.negatives.subarray(0, n * s.numNegatives),
-    },
-  };
-  const out: Record<string, MetricValues> = {};
-  for (const name of ['random', 'pop']) {
-    const m = createRecommender(name);
-    await m.fit(data, { epochs: 1, batchSize: 256, lr: 1e-3, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: data.config.seed });
-    const { count: _count, ...metrics } = evaluateRecommender(m, sub, which, { protocol: 'sampled', ks });
-    out[name] = metrics;
-    m.dispose();
-  }
-  return { random: out.random, pop: out.pop };
+  const sub = subsetSplit(data, which, Array.from({ length: n }, (_, i) => i));
+  const rows = await referenceRows(data, { seed: data.config.seed }, (m) => ({ metrics: metricsOn(m, sub, which, { protocol: 'sampled', ks }) }));
+  return { random: rows[0].metrics, pop: rows[1].metrics };
 }
 
 export async function evaluateNextTitle(model: CausalLM, data: SplitDataset, which: 'valid' | 'test', o: NextTitleOptions): Promise<NextTitleResult> {

@@ -1,0 +1,11 @@
+/**
+ * The configuration layer (docs/UPPER.md): every run schema of the project in
+ * one place, one precedence rule (layers.ts), one error formatter
+ * (src/util/validate.ts).
+ */
+export { ConfigError, deepMerge, given, mergeLayers, origin, ratingThresholdFlag, readConfigFile, resolveLayers } from './layers.js';
+export { type ModelSpec, modelSpecs, parseRunConfig, ProtocolSchema, type RunConfig, RunConfigSchema, resolveRunConfig } from './run.js';
+export { type MethodConfig, type MethodConfigSpec, type MethodFlags, resolveMethodConfig } from './method.js';
+export * from './ganprompt.js';
+export * from './recsysllm.js';
+export * from './small_lm.js';

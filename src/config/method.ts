@@ -1,0 +1,52 @@
+/**
+ * The configuration of `llmrec run <method>`: a config file
+ *
+ *   { "data": {...}, "protocol": {...}, "<method>": { ...method options } }
+ *
+ * where data/protocol (and output) follow the run schema (run.ts) and the
+ * method's object its own options schema (ganprompt.ts, recsysllm.ts). Both
+ * parts resolve with the one precedence rule of layers.ts:
+ *
+ *   built-in defaults < method defaults < config file < flags
+ */
+import type { RunConfig } from './run.js';
+import { parseRunConfig } from './run.js';
+import { mergeLayers, origin, readConfigFile } from './layers.js';
+
+type Obj = Record<string, unknown>;
+
+/** What a method contributes to its configuration (src/methods/registry.ts holds one per method). */
+export interface MethodConfigSpec<O> {
+  /** The config file's key holding the method's options ("ganprompt", "recsysllm", ...). */
+  key: string;
+  /** Method defaults of the run part (e.g. RecSysLLM's protocol keeps every rating). */
+  runDefaults: Obj;
+  /** Method defaults of the options, above the options schema's own defaults (e.g. TALLRec's recipes). */
+  optionDefaults: Obj;
+  /** Validates the merged options; errors name `where` and the field path. */
+  parseOptions: (raw: unknown, where: string) => O;
+}
+
+/** Flags of one `run <method>` invocation, split by part; undefined entries mean "not given". */
+export interface MethodFlags {
+  run: Obj;
+  options: Obj;
+}
+
+export interface MethodConfig<O> {
+  run: RunConfig;
+  options: O;
+}
+
+/** Resolves both parts; the run part is validated first (it names the data), then the options. */
+export function resolveMethodConfig<O>(spec: MethodConfigSpec<O>, file: string | undefined, flags: MethodFlags): MethodConfig<O> {
+  const fromFile = file ? readConfigFile(file) : {};
+  const { [spec.key]: fileOptions, ...fileRun } = fromFile;
+  if (fileOptions !== undefined && (fileOptions === null || typeof fileOptions !== 'object' || Array.isArray(fileOptions))) {
+    throw new Error(`${file}: field '${spec.key}' must be an object of ${spec.key} options`);
+  }
+  const where = origin(file);
+  const run = parseRunConfig(mergeLayers(spec.runDefaults, fileRun, flags.run), where);
+  const options = spec.parseOptions(mergeLayers(spec.optionDefaults, fileOptions as Obj | undefined, flags.options), `"${spec.key}" of ${where}`);
+  return { run, options };
+}

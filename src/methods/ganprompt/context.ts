@@ -1,0 +1,97 @@
+/**
+ * The state of one run of the yes/no pipeline (pipeline.ts): options, run
+ * directory, hooks, the report being filled, and what the stages hand each
+ * other (collaborative model, LM folder and tokenizer, reconstructed titles).
+ */
+import { join } from 'node:path';
+import type { SplitDataset } from '../../data/types.js';
+import { subsetSplit } from '../../data/subset.js';
+import { datasetStats } from '../../data/stats.js';
+import type { MetricValues } from '../../eval/types.js';
+import type { RobustnessReport } from '../../eval/robustness.js';
+import type { Recommender } from '../../models/types.js';
+import type { Tokenizer } from '../../lm/tokenizer/index.js';
+import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
+import { peakRssMiB, type StageHooks, StageTimer, writeJson, writeText } from '../../run/index.js';
+import { mixSeed } from '../../util/random.js';
+import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
+import { loadTemplates, type TemplateSet } from '../prompts.js';
+import { sampleRows, splitCases } from '../yesno.js';
+import type { DiversityStageReport } from './diversity.js';
+import { renderGanPromptReport } from './report.js';
+
+export interface LlmRow {
+  recipe: RecipeName;
+  robustness: RobustnessReport;
+  training: Record<string, unknown>;
+}
+
+export interface GanPromptReport {
+  dataset: string;
+  stats: ReturnType<typeof datasetStats>;
+  options: GanPromptRunOptions;
+  evalUsers: number;
+  baselines: Array<{ model: string; metrics: MetricValues }>;
+  llm: LlmRow[];
+  diversity?: DiversityStageReport;
+  lm: { dir: string; parameters: number };
+  seconds: Record<string, number>;
+  peakRssMiB: number;
+  interrupted: boolean;
+}
+
+export interface YesNoRun {
+  data: SplitDataset;
+  o: GanPromptRunOptions;
+  dir: string;
+  resume: boolean;
+  hooks: StageHooks;
+  log: (s: string) => void;
+  timer: StageTimer;
+  report: GanPromptReport;
+  templates: TemplateSet;
+  loraStage: TrainStageOptions;
+  mapStage: TrainStageOptions;
+  guide: GuideOptions;
+  /** Evaluation users: a seeded sample of the test split, the same for every model. */
+  evalCases: Case[];
+  evalData: SplitDataset;
+  collabModel?: Recommender;
+  lmDir?: string;
+  tok?: Tokenizer;
+  reconstructed?: Map<number, string>;
+}
+
+/** The run's state before any stage; writes data.json. */
+export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: string, hooks: StageHooks, resume: boolean): YesNoRun {
+  const log = hooks.log ?? (() => {});
+  const timer = new StageTimer();
+  const stats = datasetStats(data);
+  writeJson(join(dir, 'data.json'), { dataset: data.name, protocol: data.config, stats });
+  log(`data ${data.name}: ${stats.users} users, ${stats.items} items, ${stats.interactions} interactions, sparsity ${stats.sparsity.toFixed(5)}, mean history ${stats.meanHistory.toFixed(2)}`);
+  const templates = loadTemplates(o.templates);
+  const guide = { ...DEFAULT_GUIDE, ...Object.fromEntries(Object.entries(o.guide).filter(([, v]) => v !== undefined)) };
+  const report: GanPromptReport = {
+    dataset: data.name, stats, options: o, evalUsers: 0, baselines: [], llm: [], lm: { dir: '', parameters: 0 }, seconds: timer.seconds, peakRssMiB: 0, interrupted: false,
+  };
+  const evalRows = sampleRows(data.test.count, o.eval.users, mixSeed(o.seed, 101));
+  report.evalUsers = evalRows.length;
+  return {
+    data, o, dir, resume, hooks, log, timer, report, templates, guide,
+    loraStage: { ...DEFAULT_LORA_STAGE, ...o.loraStage }, mapStage: { ...DEFAULT_MAPPING_STAGE, ...o.mappingStage },
+    evalCases: splitCases(data, 'test', evalRows), evalData: subsetSplit(data, 'test', evalRows),
+  };
+}
+
+/** Writes report.json and report.md (after every recipe, so an interrupted run keeps its rows). */
+export function writeReport(run: YesNoRun): GanPromptReport {
+  run.report.peakRssMiB = peakRssMiB();
+  writeJson(join(run.dir, 'report.json'), run.report);
+  writeText(join(run.dir, 'report.md'), renderGanPromptReport(run.report));
+  return run.report;
+}
+
+/** Training questions: validation targets vs their stored negatives (no test item is ever used). */
+export function trainCases(run: YesNoRun, users: number, salt: number): Case[] {
+  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, users, mixSeed(run.o.seed, salt)));
+}

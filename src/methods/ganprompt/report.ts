@@ -1,0 +1,56 @@
+/**
+ * The Markdown report of the yes/no pipeline (report.md beside report.json):
+ * accuracy beside the reference rows, robustness on trained vs unseen
+ * templates, the ablations, the diversity stage, the cost.
+ */
+import type { MetricValues } from '../../eval/types.js';
+import type { GanPromptReport } from './context.js';
+import { ABLATION_LABELS, PLANS } from './recipes.js';
+
+const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
+const METRIC_COLS = ['auc', 'hr@1', 'hr@3', 'hr@5', 'ndcg@3', 'ndcg@5', 'mrr@3', 'mrr@5'];
+/** Report label of a recipe that is not an ablation (ablations keep their recipe name). */
+const LABEL: Record<string, string> = Object.fromEntries(Object.entries(PLANS).filter(([, p]) => !p.ablation).map(([k, p]) => [k, p.label]));
+
+export function renderGanPromptReport(r: GanPromptReport): string {
+  const cols = METRIC_COLS;
+  const head = `| model | ${cols.map((c) => c.toUpperCase()).join(' | ')} |\n|---|${cols.map(() => '---').join('|')}|`;
+  const row = (name: string, m: MetricValues) => `| ${name} | ${cols.map((c) => f4(m[c])).join(' | ')} |`;
+  const lines: string[] = [];
+  lines.push(`# GANPrompt pipeline: ${r.dataset}`, '');
+  lines.push(`${r.stats.users} users, ${r.stats.items} items, ${r.stats.interactions} interactions (sparsity ${r.stats.sparsity.toFixed(5)}, mean history ${r.stats.meanHistory.toFixed(2)}). Evaluation: ${r.evalUsers} test users (seeded sample), target + 9 stored negatives each, the same for every row.`, '');
+  lines.push('## Accuracy (LLM rows: mean over the templates each model was trained on)', '', head);
+  for (const b of r.baselines) lines.push(row(b.model, b.metrics));
+  for (const l of r.llm.filter((x) => LABEL[x.recipe])) lines.push(row(`${LABEL[l.recipe]} (trained templates)`, l.robustness.trained.mean));
+  for (const l of r.llm.filter((x) => LABEL[x.recipe] && x.robustness.unseen.templates.length)) lines.push(row(`${LABEL[l.recipe]} (unseen templates)`, l.robustness.unseen.mean));
+  lines.push('', '## Robustness: trained vs unseen templates (mean ± std over templates; drop = trained - unseen)', '');
+  lines.push('| model | trained templates | AUC trained | AUC unseen | AUC drop | HR@1 trained | HR@1 unseen | HR@1 drop | NDCG@5 drop |', '|---|---|---|---|---|---|---|---|---|');
+  for (const l of r.llm.filter((x) => x.robustness.unseen.templates.length)) {
+    const R = l.robustness;
+    const pm = (k: string, g: typeof R.trained) => `${f4(g.mean[k])} ± ${f4(g.std[k])}`;
+    lines.push(`| ${LABEL[l.recipe] ?? l.recipe} | ${R.trained.templates.join(', ')} | ${pm('auc', R.trained)} | ${pm('auc', R.unseen)} | ${f4(R.drop.auc)} | ${pm('hr@1', R.trained)} | ${pm('hr@1', R.unseen)} | ${f4(R.drop['hr@1'])} | ${f4(R.drop['ndcg@5'])} |`);
+  }
+  lines.push('', '### Per template', '', `| model | template | group | ${cols.map((c) => c.toUpperCase()).join(' | ')} |`, `|---|---|---|${cols.map(() => '---').join('|')}|`);
+  for (const l of r.llm) for (const t of l.robustness.perTemplate) lines.push(`| ${LABEL[l.recipe] ?? l.recipe} | ${t.template} | ${t.group} | ${cols.map((c) => f4(t.metrics[c])).join(' | ')} |`);
+  const abl = r.llm.filter((l) => ABLATION_LABELS[l.recipe]);
+  if (abl.length) {
+    lines.push('', '## Recommendation ablations (mean over trained templates; unseen in brackets)', '', '| variant | AUC | HR@1 | HR@3 | NDCG@5 | MRR@5 | AUC unseen |', '|---|---|---|---|---|---|---|');
+    for (const l of abl) {
+      const m = l.robustness.trained.mean;
+      lines.push(`| ${ABLATION_LABELS[l.recipe]} | ${f4(m.auc)} | ${f4(m['hr@1'])} | ${f4(m['hr@3'])} | ${f4(m['ndcg@5'])} | ${f4(m['mrr@5'])} | ${l.robustness.unseen.templates.length ? f4(l.robustness.unseen.mean.auc) : '-'} |`);
+    }
+  }
+  if (r.diversity) {
+    const d = r.diversity;
+    lines.push('', '## Stage 1: diversity encoder', '', `Attributes (top ${d.attributes.counts.length} masked-LM words): ${d.attributes.counts.map((a) => `${a.word} (${a.count})`).join(', ')}.`, '');
+    lines.push('| variant | KL before | KL after | TV before | TV after | JS before | JS after | cos before | cos after |', '|---|---|---|---|---|---|---|---|---|');
+    for (const [v, m] of Object.entries(d.measures)) {
+      if (!m) continue;
+      lines.push(`| ${v} | ${f4(m.before.kl)} | ${f4(m.after.kl)} | ${f4(m.before.tv)} | ${f4(m.after.tv)} | ${f4(m.before.js)} | ${f4(m.after.js)} | ${f4(m.before.cos)} | ${f4(m.after.cos)} |`);
+    }
+    const plots = Object.entries(d.files).filter(([, f]) => f.endsWith('.svg'));
+    if (plots.length) lines.push('', `Plots: ${plots.map(([k, f]) => `${k}: \`${f}\``).join(', ')}.`);
+  }
+  lines.push('', '## Cost', '', `Peak RSS ${r.peakRssMiB.toFixed(0)} MiB. Seconds per stage: ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
+  return lines.join('\n');
+}

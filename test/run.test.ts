@@ -1,0 +1,64 @@
+/**
+ * The run layer (src/run/): options checked on resume before anything is
+ * written, stages run in order and stop at an interruption, JSON stage
+ * outputs reused on resume, portable paths in results files; and the yes/no
+ * recipes table matching the configuration's recipe names.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachedJson, openRunDir, portablePath, runStages, type Stage, StageTimer } from '../src/run/index.js';
+import { dataRoot } from '../src/data/resolve.js';
+import { RECIPES } from '../src/config/ganprompt.js';
+import { ADAPTERS, PLANS } from '../src/methods/ganprompt/recipes.js';
+
+describe('run layer', () => {
+  it('resume checks the options before writing anything', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'llmrec-run-')), 'r');
+    openRunDir(dir, { a: 1, rows: ['x'] }, { mutable: ['rows'], resume: false });
+    const file = join(dir, 'options.json');
+    const before = readFileSync(file, 'utf8');
+    assert.throws(() => openRunDir(dir, { a: 2, rows: ['x'] }, { mutable: ['rows'], resume: true }), /different options/);
+    assert.equal(readFileSync(file, 'utf8'), before);
+    openRunDir(dir, { a: 1, rows: ['x', 'y'] }, { mutable: ['rows'], resume: true });
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { a: 1, rows: ['x', 'y'] });
+  });
+
+  it('stages run in order, timed, and stop at the first interruption', async () => {
+    const seen: string[] = [];
+    const timer = new StageTimer();
+    const stage = (name: string, outcome: 'done' | 'interrupted'): Stage<string[]> => ({ name, run: (ctx) => timer.timed(name, () => { ctx.push(name); return outcome; }) });
+    assert.equal(await runStages([stage('a', 'done'), stage('b', 'done')], seen), false);
+    assert.equal(await runStages([stage('c', 'interrupted'), stage('d', 'done')], seen), true);
+    assert.deepEqual(seen, ['a', 'b', 'c']);
+    assert.deepEqual(Object.keys(timer.seconds), ['a', 'b', 'c']);
+  });
+
+  it('a JSON stage output is reused on resume and recomputed otherwise', async () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'llmrec-run-')), 'out.json');
+    let calls = 0;
+    const compute = () => { calls++; return Promise.resolve({ v: calls }); };
+    assert.deepEqual(await cachedJson(f, true, compute), { v: 1 });
+    assert.deepEqual(await cachedJson(f, true, compute), { v: 1 });
+    assert.deepEqual(await cachedJson(f, false, compute), { v: 2 });
+    const g = join(mkdtempSync(join(tmpdir(), 'llmrec-run-')), 'none.json');
+    assert.equal(await cachedJson(g, true, () => Promise.resolve(undefined)), undefined);
+    assert.equal(existsSync(g), false);
+  });
+
+  it('paths in results files are portable', () => {
+    assert.equal(portablePath(join(dataRoot(), 'ml-100k', 'u.data')), '$LLMREC_DATA_DIR/ml-100k/u.data');
+    const run = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    assert.equal(portablePath(join(run, 'lm'), run), 'lm');
+    assert.equal(portablePath(join(import.meta.dirname, 'fixtures', 'x')), 'test/fixtures/x');
+    assert.equal(portablePath('/elsewhere/data/ml-1m/ratings.dat'), '.../ml-1m/ratings.dat');
+    assert.equal(portablePath('synthetic:shop(seed=1)'), 'synthetic:shop(seed=1)');
+  });
+
+  it('every configured recipe has a plan, and every plan an adapter that exists', () => {
+    assert.deepEqual(Object.keys(PLANS).sort(), [...RECIPES].sort());
+    for (const [name, p] of Object.entries(PLANS)) if (p.adapter) assert.ok(ADAPTERS[p.adapter], `${name}: adapter ${p.adapter}`);
+  });
+});
