@@ -12,6 +12,9 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { finiteNumber, jsonNumberId, parseNumber } from './numbers.js';
+import { RowError, clip } from './row_error.js';
+
+export { RowError, clip } from './row_error.js';
 
 export { parseNumber } from './numbers.js';
 
@@ -26,17 +29,6 @@ export interface LoadOptions {
 /** Text encodings the reader knows: strict UTF-8 or ISO-8859-1 (every byte is a character). */
 export type TextEncoding = 'utf8' | 'latin1';
 
-/**
- * A problem with one row: thrown inside row parsers, turned into a DataError
- * with the file and line by the row loop, or counted when skipping bad rows.
- */
-export class RowError extends Error {
-  readonly field: string | undefined;
-  constructor(field: string | undefined, detail: string) {
-    super(detail);
-    this.field = field;
-  }
-}
 
 /** Lines of one chunk of a file. */
 export interface LineBatch {
@@ -376,10 +368,6 @@ export function checkText(invalidUtf8: boolean, field: string, value: string): v
   }
 }
 
-/** Shortens a value for an error message. */
-export function clip(s: string, max = 40): string {
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
-}
 
 /** A non-empty id (trimmed), else a RowError naming the field. */
 export function parseId(s: string | undefined, field: string): string {

@@ -12,7 +12,7 @@
  *   collapse: 12345678901234567891 and ...892 parse to the same double), or a
  *   finite number whose decimal form round-trips.
  */
-import { RowError, clip } from './common.js';
+import { RowError, clip } from './row_error.js';
 
 const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
