@@ -3,12 +3,11 @@
 // Layers from bottom to top; a file may import only from its own layer or a
 // lower one, and there are no import cycles:
 //
-//   util < engine < nn, io < train < data, lm < eval < models < methods
-//        < run, config, experiment < serve, bench < cli < src/index.ts
+//   util < engine < nn, io < train < data, lm < eval < models, backends
+//        < run, config < methods, experiment < serve, bench < cli < src/index.ts
 //
-// Folders of one layer (nn and io; data and lm; run, config and experiment;
-// serve and bench) may import each other. Layers whose folder does not exist
-// yet (train, run, config, serve) are listed so the rules hold when they appear.
+// Folders of one layer (nn and io; data and lm; models and backends; run and
+// config; methods and experiment; serve and bench) may import each other.
 
 /** The layers, bottom first; each entry is the folders (under src/) of one layer. */
 const LAYERS = [
@@ -18,27 +17,12 @@ const LAYERS = [
   ['train'],
   ['data', 'lm'],
   ['eval'],
-  ['models'],
-  ['methods'],
-  ['run', 'config', 'experiment'],
+  ['models', 'backends'],
+  ['run', 'config'],
+  ['methods', 'experiment'],
   ['serve', 'bench'],
   ['cli'],
 ];
-
-/**
- * KNOWN, TEMPORARY exception (issue 13): these three files of src/lm/ import
- * data/ (allowed) but also models/ and eval/ (above lm). Another helper moves
- * them out of lm/; once that is merged, delete this list and its use below.
- */
-const LM_EXCEPTIONS = ['^src/lm/(small_lm|next_title|corpus)\\.ts$'];
-
-/**
- * KNOWN, TEMPORARY exception (issue 13): src/experiment/run.ts imports the run
- * configuration from src/cli/config.ts (cli is above experiment). Another
- * helper moves that module to src/config/; once merged, delete this list and
- * its use below.
- */
-const CLI_CONFIG_EXCEPTION = ['^src/cli/config\\.ts$'];
 
 const folders = (layers) => layers.flat().join('|');
 
@@ -49,11 +33,8 @@ const layerRules = LAYERS.slice(0, -1).map((layer, i) => {
     name: `layer-${layer.join('-')}`,
     severity: 'error',
     comment: `src/{${layer.join(',')}} may import only from its own layer or lower ones, not from src/{${above.split('|').join(',')}} or src/index.ts (docs/LAYERS.md)`,
-    from: { path: `^src/(${own})/`, ...(layer.includes('lm') ? { pathNot: LM_EXCEPTIONS } : {}) },
-    to: {
-      path: [`^src/(${above})/`, '^src/index\\.ts$'],
-      ...(layer.includes('experiment') ? { pathNot: CLI_CONFIG_EXCEPTION } : {}),
-    },
+    from: { path: `^src/(${own})/` },
+    to: { path: [`^src/(${above})/`, '^src/index\\.ts$'] },
   };
 });
 

@@ -16,7 +16,7 @@ import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
 import type { SplitDataset } from '../src/data/types.js';
 import { cosine, diversityDistance, jsDivergence, klDivergence, tvDistance } from '../src/eval/metrics.js';
-import { itemTitle } from '../src/lm/corpus.js';
+import { itemTitle } from '../src/methods/text_lm/corpus.js';
 import {
   createGenerator, DEFAULT_DIVERSITY_OPTIONS, Discriminator, diversityLoss, diversityMeasures, DiversityTrainer, encodeBatch, encodeZ, FILES,
   loadGenerator, pairwiseDistance, parseDiversityOptions, readReconstructedTitles, reconstructIds, reconstructTitles, runDiversityStage,

@@ -4,10 +4,82 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../util/validate.js';
-import { DEFAULT_EVAL } from '../methods/recsysllm/evaluate.js';
-import { checkMasking, DEFAULT_MASKING } from '../methods/recsysllm/masking.js';
-import { DEFAULT_PROMPT, FAMILIES } from '../methods/recsysllm/tasks.js';
-import { checkBehaviourSampling, DEFAULT_BEHAVIOUR_SAMPLING } from '../methods/recsysllm/text.js';
+
+// The option groups of the RecSysLLM modules (src/methods/recsysllm/: text.ts,
+// masking.ts, tasks.ts, evaluate.ts), their defaults and checks: here, so that
+// the schema below and the method read one definition (config sits below methods).
+
+export const FAMILIES = ['rating', 'sequential', 'direct', 'explanation', 'review'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+export interface BehaviourSampling {
+  /** Items drawn from a history (fewer when the history is shorter). */
+  size: number;
+  /** Shares drawn from the long-, medium- and short-term parts (docs/METHODS.md §7: 0.1, 0.3, 0.6). */
+  shares: [number, number, number];
+  /** End of the long-term and of the medium-term part, as fractions of the history (docs/METHODS.md §7 default: thirds). */
+  splits: [number, number];
+}
+
+export const DEFAULT_BEHAVIOUR_SAMPLING: BehaviourSampling = { size: 10, shares: [0.1, 0.3, 0.6], splits: [1 / 3, 2 / 3] };
+
+export function checkBehaviourSampling(s: BehaviourSampling): void {
+  if (!Number.isInteger(s.size) || s.size < 1) throw new Error(`behaviour sampling: size must be an integer >= 1, got ${s.size}`);
+  const sum = s.shares[0] + s.shares[1] + s.shares[2];
+  if (s.shares.some((x) => !(x >= 0)) || Math.abs(sum - 1) > 1e-6) throw new Error(`behaviour sampling: shares must be >= 0 and sum to 1, got [${s.shares.join(', ')}]`);
+  if (!(s.splits[0] >= 0 && s.splits[0] <= s.splits[1] && s.splits[1] <= 1)) throw new Error(`behaviour sampling: splits must satisfy 0 <= a <= b <= 1, got [${s.splits.join(', ')}]`);
+}
+
+export interface MaskingOptions {
+  /** Spans never split an entity, and entity tokens get intra-positions (false: plain GLM). */
+  entityAware: boolean;
+  /** Share of tokens masked at the entity and sentence levels (GLM: 0.15). */
+  ratio: number;
+  /** Mean span length in units at the entity level (GLM: Poisson lambda 3). */
+  poissonLambda: number;
+  /** Document-level span: a share of the length drawn uniformly from this range (docs/METHODS.md §7: 0.5-1.0). */
+  documentRange: [number, number];
+  /** Probabilities of choosing each level per document (entity, sentence, document). */
+  levelWeights: [number, number, number];
+}
+
+export const DEFAULT_MASKING: MaskingOptions = {
+  entityAware: true, ratio: 0.15, poissonLambda: 3, documentRange: [0.5, 1], levelWeights: [0.5, 0.25, 0.25],
+};
+
+export function checkMasking(o: MaskingOptions): void {
+  if (!(o.ratio > 0 && o.ratio < 1)) throw new Error(`masking: ratio must be in (0, 1), got ${o.ratio}`);
+  if (!(o.poissonLambda > 0)) throw new Error(`masking: poissonLambda must be > 0, got ${o.poissonLambda}`);
+  const [lo, hi] = o.documentRange;
+  if (!(lo > 0 && lo <= hi && hi <= 1)) throw new Error(`masking: documentRange must satisfy 0 < lo <= hi <= 1, got [${lo}, ${hi}]`);
+  if (o.levelWeights.some((w) => !(w >= 0)) || o.levelWeights.reduce((a, b) => a + b, 0) <= 0) {
+    throw new Error(`masking: levelWeights must be >= 0 with a positive sum, got [${o.levelWeights.join(', ')}]`);
+  }
+}
+
+export interface PromptOptions {
+  /** Most recent history items written into {history}. */
+  historyItems: number;
+  /** Token budget of the prompt without the answer (oldest history items are dropped to fit). */
+  maxPromptTokens: number;
+  /** Answer tokens kept for free-text answers. */
+  maxAnswerTokens: number;
+  /** Characters of a review written into {review}. */
+  maxReviewChars: number;
+}
+
+export const DEFAULT_PROMPT: PromptOptions = { historyItems: 5, maxPromptTokens: 192, maxAnswerTokens: 32, maxReviewChars: 320 };
+
+export interface EvalOptions {
+  /** Beams of the sequential search (at least the largest k plus room for dropped history items). */
+  beams: number;
+  /** Whether to also run the sequential search without the trie (share of real items). */
+  unconstrained: boolean;
+  /** Score chunk of candidate answers. */
+  chunk: number;
+}
+
+export const DEFAULT_EVAL: EvalOptions = { beams: 20, unconstrained: true, chunk: 50 };
 
 export const VARIANTS = ['recsysllm', 'plain'] as const;
 export type Variant = (typeof VARIANTS)[number];

@@ -29,7 +29,7 @@ export interface RecipePlan {
   titles: 'original' | 'mixed';
   /** Row label in reports. */
   label: string;
-  /** An ablation (spec 6 stage 2.4): may be evaluated on its training templates only (ablationTemplates). */
+  /** An ablation (docs/METHODS.md §6, stage 2 ablations): may be evaluated on its training templates only (ablationTemplates). */
   ablation: boolean;
 }
 

@@ -22,7 +22,7 @@ import { disposeCache, repeatCache, type CausalLM, type KVCache } from '../lm/fa
 import { injectEmbeddings } from '../lm/inject.js';
 import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
 import type { SplitDataset } from '../data/types.js';
-import { itemTitle } from '../lm/corpus.js';
+import { itemTitle } from './text_lm/corpus.js';
 import { type Case, type CollabSignal, DEFAULT_GUIDE, guideText, topCandidates } from './collab.js';
 import type { MappingLayer } from './mapping.js';
 import { answerTokenIds, type PromptTemplate, renderPrompt } from './prompts.js';

@@ -54,7 +54,7 @@ import { keyPaddingMask, softmaxCrossEntropyWithLabels, tf } from '../engine/ind
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { NeuralRecommender, checkInt, checkRate, parseModelConfig, type ModelDims, type TrainBatch } from './neural.js';
 import { trimHistory } from './sasrec.js';
 
 export type BERT4RecConfig = {
@@ -172,7 +172,7 @@ export class BERT4Rec extends NeuralRecommender<BERT4RecConfig> {
   private numItems = 0;
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('bert4rec', config, BERT4REC_DEFAULTS);
+    const c = parseModelConfig('bert4rec', config, BERT4REC_DEFAULTS);
     checkInt('bert4rec', 'd', c.d);
     checkInt('bert4rec', 'blocks', c.blocks);
     checkInt('bert4rec', 'heads', c.heads);

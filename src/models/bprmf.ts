@@ -11,7 +11,7 @@ import { logSigmoid, tf } from '../engine/index.js';
 import { Embedding, type Rng } from '../nn/index.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { NeuralRecommender, checkInt, parseModelConfig, type ModelDims, type TrainBatch } from './neural.js';
 
 export type BPRMFConfig = {
   /** Embedding size. */
@@ -32,7 +32,7 @@ export class BPRMF extends NeuralRecommender<BPRMFConfig> {
   private itemEmb!: Embedding;
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('bprmf', config, BPRMF_DEFAULTS);
+    const c = parseModelConfig('bprmf', config, BPRMF_DEFAULTS);
     checkInt('bprmf', 'd', c.d);
     checkInt('bprmf', 'numNegatives', c.numNegatives);
     super(c);

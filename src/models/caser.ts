@@ -53,7 +53,7 @@
 import { logSigmoid, softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { NeuralRecommender, checkInt, checkRate, parseModelConfig, type ModelDims, type TrainBatch } from './neural.js';
 import { checkLossConfig, lossNegatives } from './heads.js';
 
 export type CaserConfig = {
@@ -163,7 +163,7 @@ export class Caser extends NeuralRecommender<CaserConfig> {
   private limits = new Int32Array(0);
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('caser', config, CASER_DEFAULTS);
+    const c = parseModelConfig('caser', config, CASER_DEFAULTS);
     checkInt('caser', 'd', c.d);
     checkInt('caser', 'nh', c.nh);
     checkInt('caser', 'nv', c.nv);

@@ -43,7 +43,7 @@
 import { logSigmoid, tf } from '../engine/index.js';
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { NeuralRecommender, checkInt, checkRate, parseConfig, type ModelDims, type TrainBatch } from './neural.js';
+import { NeuralRecommender, checkInt, checkRate, parseModelConfig, type ModelDims, type TrainBatch } from './neural.js';
 
 export type DINConfig = {
   /** Embedding size d. */
@@ -99,7 +99,7 @@ export class DIN extends NeuralRecommender<DINConfig> {
   private maxLen = 0;
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('din', config, DIN_DEFAULTS);
+    const c = parseModelConfig('din', config, DIN_DEFAULTS);
     checkInt('din', 'd', c.d);
     checkSizes('attnHidden', c.attnHidden);
     checkSizes('mlpHidden', c.mlpHidden);

@@ -16,7 +16,7 @@
 import { gruCell, tf } from '../engine/index.js';
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { checkInt, checkRate, parseConfig, type ModelDims } from './neural.js';
+import { checkInt, checkRate, parseModelConfig, type ModelDims } from './neural.js';
 import { TiedEmbeddingRecommender, checkLossConfig } from './heads.js';
 import { trimHistory } from './sasrec.js';
 
@@ -47,7 +47,7 @@ export class GRU4Rec extends TiedEmbeddingRecommender<GRU4RecConfig> {
   private H = 0;
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('gru4rec', config, GRU4REC_DEFAULTS);
+    const c = parseModelConfig('gru4rec', config, GRU4REC_DEFAULTS);
     checkInt('gru4rec', 'd', c.d);
     if (c.hidden !== null) checkInt('gru4rec', 'hidden', c.hidden);
     checkRate('gru4rec', 'dropout', c.dropout);

@@ -16,7 +16,7 @@
  *   readonly name = 'mymodel';
  *   private emb!: Embedding;
  *   constructor(config: Record<string, unknown> = {}) {
- *     super(parseConfig('mymodel', config, { d: 64, dropout: 0.2 }));  // defaults + validation of unknown keys/types
+ *     super(parseModelConfig('mymodel', config, { d: 64, dropout: 0.2 }));  // defaults + validation of unknown keys/types
  *   }
  *   protected build(dims: ModelDims, rng: Rng): void {        // create parameters in this.store
  *     this.emb = new Embedding(this.store, 'item_emb', dims.numItems + 1, this.config.d, 0.02);
@@ -66,7 +66,7 @@
  *   `this.keepForBackward(t)` (the general fix for such closure-captured tensors),
  *   `this.dims`, `this.training`, `this.store`; `this.assertReady()` (call it
  *   first in an overridden scoreCandidates/scoreAll); config helpers
- *   `parseConfig(model, given, defaults)` (unknown keys and wrong JSON types
+ *   `parseModelConfig(model, given, defaults)` (unknown keys and wrong JSON types
  *   throw; a null default accepts number | null), `checkInt`, `checkRate`.
  * - Determinism: draw randomness only through `this.dropout` or the batch's
  *   negatives (never Math.random / tf.randomUniform / tf.dropout), so that a
@@ -170,7 +170,7 @@ export function readModelDir(dir: string): SavedModel {
  * values of the wrong JSON type (vs the default's type) throw. A default of
  * null accepts a number or null. Returns a fresh object.
  */
-export function parseConfig<C extends Record<string, unknown>>(model: string, given: Record<string, unknown>, defaults: C): C {
+export function parseModelConfig<C extends Record<string, unknown>>(model: string, given: Record<string, unknown>, defaults: C): C {
   const out: Record<string, unknown> = { ...defaults };
   for (const [k, v] of Object.entries(given)) {
     if (!(k in defaults)) throw new Error(`${model}: unknown config key '${k}' (known: ${Object.keys(defaults).join(', ')})`);

@@ -8,7 +8,7 @@
 import type { SplitDataset } from '../data/types.js';
 import type { SafeTensor } from '../io/safetensors.js';
 import type { FitOptions, FitReport, UserBatch } from './types.js';
-import { dimsOf, parseConfig, type SavedModel } from './neural.js';
+import { dimsOf, parseModelConfig, type SavedModel } from './neural.js';
 import { SimpleRecommender } from './simple.js';
 import { validateOnce } from './trainer.js';
 
@@ -20,7 +20,7 @@ export class Pop extends SimpleRecommender<Float32Array> {
   readonly name = 'pop';
 
   constructor(config: Record<string, unknown> = {}) {
-    super(parseConfig('pop', config, POP_DEFAULTS));
+    super(parseModelConfig('pop', config, POP_DEFAULTS));
   }
 
   async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {

@@ -8,7 +8,7 @@ import { mixSeed } from '../util/random.js';
 import type { SplitDataset } from '../data/types.js';
 import type { SafeTensor } from '../io/safetensors.js';
 import type { FitOptions, FitReport, UserBatch } from './types.js';
-import { dimsOf, parseConfig, type SavedModel } from './neural.js';
+import { dimsOf, parseModelConfig, type SavedModel } from './neural.js';
 import { SimpleRecommender } from './simple.js';
 import { validateOnce } from './trainer.js';
 
@@ -20,7 +20,7 @@ export class RandomRecommender extends SimpleRecommender<number> {
   readonly name = 'random';
 
   constructor(config: Record<string, unknown> = {}) {
-    super(parseConfig('random', config, RANDOM_DEFAULTS));
+    super(parseModelConfig('random', config, RANDOM_DEFAULTS));
   }
 
   private score(seed: number, user: number, item: number): number {

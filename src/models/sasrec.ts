@@ -32,7 +32,7 @@
 import { causalPaddingMask, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
-import { checkInt, checkRate, parseConfig, type ModelDims } from './neural.js';
+import { checkInt, checkRate, parseModelConfig, type ModelDims } from './neural.js';
 import { TiedEmbeddingRecommender, checkLossConfig } from './heads.js';
 
 export type SASRecConfig = {
@@ -102,7 +102,7 @@ export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
   private maxLen = 0;
 
   constructor(config: Record<string, unknown> = {}) {
-    const c = parseConfig('sasrec', config, SASREC_DEFAULTS);
+    const c = parseModelConfig('sasrec', config, SASREC_DEFAULTS);
     checkInt('sasrec', 'd', c.d);
     checkInt('sasrec', 'blocks', c.blocks);
     checkInt('sasrec', 'heads', c.heads);

@@ -41,7 +41,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SplitDataset } from '../../data/types.js';
-import { itemTitle } from '../../lm/corpus.js';
+import { itemTitle } from '../text_lm/corpus.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { DiversityAbortError, mineAttributes, type AttributeResult } from './attributes.js';
 import { Discriminator, type DiscriminatorConfig } from './diversity/discriminator.js';

@@ -1,5 +1,5 @@
 /**
- * GANPrompt (spec sections 4-6): the methods-registry entry. The pipeline is
+ * GANPrompt (docs/METHODS.md §4-6): the methods-registry entry. The pipeline is
  * in pipeline.ts; its options in src/config/ganprompt.ts.
  */
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';

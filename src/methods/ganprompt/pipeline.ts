@@ -1,6 +1,6 @@
 /**
  * `llmrec run ganprompt` (and `run tallrec`, `run collm`): the whole GANPrompt
- * study as one staged, checkpointed, resumable pipeline (spec sections 4-6),
+ * study as one staged, checkpointed, resumable pipeline (docs/METHODS.md §4-6),
  * a list of named stages run by the run layer (src/run/):
  *
  *   collab      collaborative model (trained here or loaded)      stages.ts

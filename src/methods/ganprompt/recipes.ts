@@ -1,5 +1,5 @@
 /**
- * GANPrompt's recipes and its ablations (spec 6 stage 2.4), beside TALLRec's
+ * GANPrompt's recipes and its ablations (docs/METHODS.md §6, stage 2 ablations), beside TALLRec's
  * and CoLLM's (their own folders): the table the yes/no pipeline runs.
  *
  *   ganprompt    step 1: LoRA on every training template with original and
@@ -30,7 +30,7 @@ export const GANPROMPT: RecipeSet = {
   },
 };
 
-/** The ablation names of spec 6 stage 2.4 (rec-lora is GANPrompt itself). */
+/** The ablation names of docs/METHODS.md §6, stage 2 ablations (rec-lora is GANPrompt itself). */
 export const ABLATION_LABELS: Record<string, string> = { 'rec-ori': 'Rec-ori', 'rec-col': 'Rec-col', ganprompt: 'Rec-lora (GANPrompt)', 'rec-sm': 'Rec-sm', 'rec-lora&sm': 'Rec-lora&sm' };
 
 /** Every recipe the yes/no pipeline can build, by name. */

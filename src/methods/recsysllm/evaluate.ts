@@ -19,17 +19,9 @@ import type { GlmTokens } from './masking.js';
 import type { RecSysLM } from './model.js';
 import { answerSegment, type Family, type PromptOptions, renderTask, type TaskData, type TaskInstance } from './tasks.js';
 import { itemTitle, type SegmentEncoder } from './text.js';
+import type { EvalOptions } from '../../config/recsysllm.js';
 
-export interface EvalOptions {
-  /** Beams of the sequential search (at least the largest k plus room for dropped history items). */
-  beams: number;
-  /** Whether to also run the sequential search without the trie (share of real items). */
-  unconstrained: boolean;
-  /** Score chunk of candidate answers. */
-  chunk: number;
-}
-
-export const DEFAULT_EVAL: EvalOptions = { beams: 20, unconstrained: true, chunk: 50 };
+export { DEFAULT_EVAL, type EvalOptions } from '../../config/recsysllm.js';
 
 export interface FamilyResult {
   family: Family;

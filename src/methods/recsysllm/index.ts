@@ -1,5 +1,5 @@
 /**
- * RecSysLLM (spec section 7): the methods-registry entry. The pipeline is in
+ * RecSysLLM (docs/METHODS.md §7): the methods-registry entry. The pipeline is in
  * pipeline.ts; its options in src/config/recsysllm.ts.
  */
 import { parseRecSysOptions, type RecSysRunOptions } from '../../config/recsysllm.js';

@@ -22,6 +22,9 @@
 import { IGNORE_INDEX } from '../../lm/loss.js';
 import type { UniformSource } from '../../lm/objectives.js';
 import type { EncodedDoc } from './text.js';
+import type { MaskingOptions } from '../../config/recsysllm.js';
+
+export { checkMasking, DEFAULT_MASKING, type MaskingOptions } from '../../config/recsysllm.js';
 
 export type MaskLevel = 'entity' | 'sentence' | 'document';
 export const MASK_LEVELS: readonly MaskLevel[] = ['entity', 'sentence', 'document'];
@@ -36,33 +39,6 @@ export interface GlmTokens {
   start: number;
   end: number;
   pad: number;
-}
-
-export interface MaskingOptions {
-  /** Spans never split an entity, and entity tokens get intra-positions (false: plain GLM). */
-  entityAware: boolean;
-  /** Share of tokens masked at the entity and sentence levels (GLM: 0.15). */
-  ratio: number;
-  /** Mean span length in units at the entity level (GLM: Poisson lambda 3). */
-  poissonLambda: number;
-  /** Document-level span: a share of the length drawn uniformly from this range (docs/METHODS.md §7: 0.5-1.0). */
-  documentRange: [number, number];
-  /** Probabilities of choosing each level per document (entity, sentence, document). */
-  levelWeights: [number, number, number];
-}
-
-export const DEFAULT_MASKING: MaskingOptions = {
-  entityAware: true, ratio: 0.15, poissonLambda: 3, documentRange: [0.5, 1], levelWeights: [0.5, 0.25, 0.25],
-};
-
-export function checkMasking(o: MaskingOptions): void {
-  if (!(o.ratio > 0 && o.ratio < 1)) throw new Error(`masking: ratio must be in (0, 1), got ${o.ratio}`);
-  if (!(o.poissonLambda > 0)) throw new Error(`masking: poissonLambda must be > 0, got ${o.poissonLambda}`);
-  const [lo, hi] = o.documentRange;
-  if (!(lo > 0 && lo <= hi && hi <= 1)) throw new Error(`masking: documentRange must satisfy 0 < lo <= hi <= 1, got [${lo}, ${hi}]`);
-  if (o.levelWeights.some((w) => !(w >= 0)) || o.levelWeights.reduce((a, b) => a + b, 0) <= 0) {
-    throw new Error(`masking: levelWeights must be >= 0 with a positive sum, got [${o.levelWeights.join(', ')}]`);
-  }
 }
 
 /** A masked span: token range [start, end) of the document. */

@@ -1,5 +1,5 @@
 /**
- * `llmrec run recsysllm`: RecSysLLM end to end (spec section 7) as a list of
+ * `llmrec run recsysllm`: RecSysLLM end to end (docs/METHODS.md §7) as a list of
  * named stages run by the run layer (src/run/):
  *
  *   tokenizer   byte-level BPE on train-split text              stages.ts

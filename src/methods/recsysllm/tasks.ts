@@ -21,9 +21,10 @@ import { Mulberry32, mixSeed } from '../../util/random.js';
 import { parseWith } from '../../util/validate.js';
 import { type GlmExample, type GlmTokens, infillingExample } from './masking.js';
 import { type EncodedDoc, itemTitle, type Segment, type SegmentEncoder } from './text.js';
+import { FAMILIES, type Family, type PromptOptions } from '../../config/recsysllm.js';
 
-export const FAMILIES = ['rating', 'sequential', 'direct', 'explanation', 'review'] as const;
-export type Family = (typeof FAMILIES)[number];
+export { DEFAULT_PROMPT, FAMILIES, type Family, type PromptOptions } from '../../config/recsysllm.js';
+
 
 export const FAMILY_LABELS: Record<Family, string> = {
   rating: 'rating prediction', sequential: 'sequential recommendation', direct: 'direct recommendation',
@@ -172,19 +173,6 @@ export function testInstances(t: TaskData, family: Family, users: readonly numbe
   }
   return out;
 }
-
-export interface PromptOptions {
-  /** Most recent history items written into {history}. */
-  historyItems: number;
-  /** Token budget of the prompt without the answer (oldest history items are dropped to fit). */
-  maxPromptTokens: number;
-  /** Answer tokens kept for free-text answers. */
-  maxAnswerTokens: number;
-  /** Characters of a review written into {review}. */
-  maxReviewChars: number;
-}
-
-export const DEFAULT_PROMPT: PromptOptions = { historyItems: 5, maxPromptTokens: 192, maxAnswerTokens: 32, maxReviewChars: 320 };
 
 /** The answer text of an instance (item answers are entities). */
 export function answerSegment(inst: TaskInstance, meta: SplitDataset['itemMeta']): Segment {

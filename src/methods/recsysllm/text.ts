@@ -11,6 +11,9 @@
  */
 import type { ItemMeta } from '../../data/types.js';
 import type { UniformSource } from '../../lm/objectives.js';
+import type { BehaviourSampling } from '../../config/recsysllm.js';
+
+export { checkBehaviourSampling, DEFAULT_BEHAVIOUR_SAMPLING, type BehaviourSampling } from '../../config/recsysllm.js';
 
 /** A piece of text; `entity` marks an item title or an attribute value (one unit for masking). */
 export interface Segment { text: string; entity: boolean }
@@ -21,24 +24,6 @@ export interface EncodedDoc {
   ids: number[];
   entity: number[];
   sentence: number[];
-}
-
-export interface BehaviourSampling {
-  /** Items drawn from a history (fewer when the history is shorter). */
-  size: number;
-  /** Shares drawn from the long-, medium- and short-term parts (docs/METHODS.md §7: 0.1, 0.3, 0.6). */
-  shares: [number, number, number];
-  /** End of the long-term and of the medium-term part, as fractions of the history (docs/METHODS.md §7 default: thirds). */
-  splits: [number, number];
-}
-
-export const DEFAULT_BEHAVIOUR_SAMPLING: BehaviourSampling = { size: 10, shares: [0.1, 0.3, 0.6], splits: [1 / 3, 2 / 3] };
-
-export function checkBehaviourSampling(s: BehaviourSampling): void {
-  if (!Number.isInteger(s.size) || s.size < 1) throw new Error(`behaviour sampling: size must be an integer >= 1, got ${s.size}`);
-  const sum = s.shares[0] + s.shares[1] + s.shares[2];
-  if (s.shares.some((x) => !(x >= 0)) || Math.abs(sum - 1) > 1e-6) throw new Error(`behaviour sampling: shares must be >= 0 and sum to 1, got [${s.shares.join(', ')}]`);
-  if (!(s.splits[0] >= 0 && s.splits[0] <= s.splits[1] && s.splits[1] <= 1)) throw new Error(`behaviour sampling: splits must satisfy 0 <= a <= b <= 1, got [${s.splits.join(', ')}]`);
 }
 
 /**

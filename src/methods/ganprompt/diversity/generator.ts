@@ -2,7 +2,7 @@
 import { tf } from '../../../engine/index.js';
 import type { SplitDataset } from '../../../data/types.js';
 import { loadPretrained, savePretrained } from '../../../lm/checkpoint.js';
-import { itemTitle } from '../../../lm/corpus.js';
+import { itemTitle } from '../../text_lm/corpus.js';
 import { parseT5Config, T5Model } from '../../../lm/families/t5.js';
 import { IGNORE_INDEX } from '../../../lm/loss.js';
 import { Tokenizer, trainBpe } from '../../../lm/tokenizer/index.js';
