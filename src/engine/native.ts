@@ -36,12 +36,15 @@ export interface BlasAddon {
     dgx: Float32Array, dgh: Float32Array, dh: Float32Array): void;
   segmentSum(x: Float32Array, ids: Int32Array, n: number, inner: number, numSegments: number, out: Float32Array): void;
   gatherRows(x: Float32Array, ids: Int32Array, n: number, inner: number, out: Float32Array): void;
+  attnSoftmax(s: Float32Array, sOff: number, batch: number, Lq: number, Lk: number, scale: number,
+    mask: Float32Array, mOff: number, base: Int32Array, rowStride: number, colStride: number, hasMask: number): void;
+  attnSoftmaxGrad(heap: Float32Array, pOff: number, dpOff: number, rows: number, Lk: number, scale: number): void;
   setThreadPolicy(maxThreads: number, minFlopsForMaxThreads: number): void;
   info(): { config: string; corename: string; maxThreads: number; minFlopsForMaxThreads: number };
 }
 
 const ADDON_FUNCTIONS = [
-  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info',
+  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'attnSoftmax', 'attnSoftmaxGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info',
 ] as const satisfies ReadonlyArray<keyof BlasAddon>;
 
 export interface NativeStatus {

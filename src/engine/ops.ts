@@ -11,6 +11,7 @@ import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
+import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -130,4 +131,50 @@ export function gruCell(gx: tf.Tensor2D, gh: tf.Tensor2D, h: tf.Tensor2D): tf.Te
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(gx, gh, h) as tf.Tensor2D;
+}
+
+/**
+ * Scaled dot-product attention, unfused: softmax(scale * q kᵀ + mask) v with
+ * tfjs ops. The reference for `fusedAttention` and its path on backends other
+ * than wasm.
+ */
+export function attentionReference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null = null, scale?: number): tf.Tensor {
+  const s = scale ?? 1 / Math.sqrt(Math.max(q.shape[q.rank - 1], 1));
+  return tf.tidy(() => {
+    let scores = tf.mul(tf.matMul(q, k, false, true), s);
+    if (mask) scores = tf.add(scores, mask);
+    return tf.matMul(tf.softmax(scores), v);
+  });
+}
+
+/**
+ * Scaled dot-product attention as one kernel each way (kernels/attention.ts):
+ * softmax(scale * q kᵀ + mask) v for q [..., Lq, d], k [..., Lk, d],
+ * v [..., Lk, dv] with the same leading dims, and an additive mask (0 /
+ * MASK_NEG, see causalMask, keyPaddingMask, causalPaddingMask) that
+ * broadcasts to [..., Lq, Lk]. scale defaults to 1 / sqrt(d). The mask is a
+ * constant: its gradient is zero (the unfused composition would give it the
+ * scores' gradient). On backends other than wasm it runs attentionReference.
+ */
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null = null, scale?: number): tf.Tensor {
+  attentionGeometry(q.shape, k.shape, v.shape, mask ? mask.shape : null);
+  const s = scale ?? 1 / Math.sqrt(Math.max(q.shape[q.rank - 1], 1));
+  if (!Number.isFinite(s)) throw new Error(`fusedAttention: scale must be finite, got ${s}`);
+  if (tf.getBackend() !== 'wasm') return attentionReference(q, k, v, mask, s);
+  const attrs = { scale: s } as unknown as tf.NamedAttrMap;
+  const body = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor, ...rest: unknown[]) => {
+    const save = rest[rest.length - 1] as tf.GradSaveFunc;
+    const m = mask ? (rest[0] as tf.Tensor) : null;
+    const inputs: tf.NamedTensorMap = m ? { q: qi, k: ki, v: vi, mask: m } : { q: qi, k: ki, v: vi };
+    const [out, probs] = tf.engine().runKernel(ATTENTION, inputs, attrs) as tf.Tensor[];
+    save([qi, ki, vi, probs]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [qs, ks, vs, ps] = saved;
+      const grads = tf.engine().runKernel(ATTENTION_GRAD, { dy, q: qs, k: ks, v: vs, probs: ps }, attrs) as tf.Tensor[];
+      return m ? [...grads, tf.zerosLike(m)] : grads;
+    };
+    return { value: out, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (mask ? f(q, k, v, mask) : f(q, k, v)) as tf.Tensor;
 }
