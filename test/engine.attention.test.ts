@@ -6,14 +6,14 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { attentionReference, causalMask, causalPaddingMask, fusedAttention, keyPaddingMask, tf } from '../src/engine/index.js';
+import { attentionDropoutKeep, attentionReference, causalMask, causalPaddingMask, fusedAttention, keyPaddingMask, tf } from '../src/engine/index.js';
 import { MATMUL_PATHS, Rng, assertClose, onBackend, randn, ready, skipPath, withMatmulPath } from './helpers.js';
 
 await ready();
 
 type MaskKind = 'none' | 'causal' | 'padding' | 'causal+padding' | 'rank3-causal';
 
-interface Case { batch: number[]; Lq: number; Lk: number; d: number; dv: number; mask: MaskKind }
+interface Case { batch: number[]; Lq: number; Lk: number; d: number; dv: number; mask: MaskKind; dropout?: number }
 
 /** Token ids [B, Lk] with the first `pad[b]` positions padding (id 0), as left-padded sequences. */
 function ids(B: number, T: number, rng: Rng): Int32Array {
@@ -47,19 +47,22 @@ async function check(path: (typeof MATMUL_PATHS)[number], c: Case, seed: number)
   const vv = randn(rng, vs);
   const wv = randn(rng, os);
   const mk = makeMask(c, rng);
+  // A fixed dropout multiplier (0 or 1 / (1 - rate)) shared by both sides.
+  const keepV = c.dropout ? Float32Array.from(randn(rng, [...c.batch, c.Lq, c.Lk]), (x) => (x > 0.5 ? 0 : 1 / (1 - c.dropout!))) : null;
   const run = (attn: typeof fusedAttention) => () => {
     const q = tf.tensor(qv, qs);
     const k = tf.tensor(kv, ks);
     const v = tf.tensor(vv, vs);
     const w = tf.tensor(wv, os);
     const mask = mk ? mk() : null;
-    const y = attn(q, k, v, mask);
-    const [dq, dk, dvv] = tf.grads((a: tf.Tensor, b: tf.Tensor, cc: tf.Tensor) => tf.sum(tf.mul(attn(a, b, cc, mask), w)))([q, k, v]);
+    const keep = keepV ? tf.tensor(keepV, [...c.batch, c.Lq, c.Lk]) : null;
+    const y = attn(q, k, v, { mask, keep });
+    const [dq, dk, dvv] = tf.grads((a: tf.Tensor, b: tf.Tensor, cc: tf.Tensor) => tf.sum(tf.mul(attn(a, b, cc, { mask, keep }), w)))([q, k, v]);
     return { y, dq, dk, dv: dvv };
   };
   const ref = await onBackend('cpu', run(attentionReference));
   const got = await withMatmulPath(path, () => onBackend('wasm', run(fusedAttention)));
-  const what = `${path} [${c.batch}] Lq=${c.Lq} Lk=${c.Lk} d=${c.d} dv=${c.dv} mask=${c.mask}`;
+  const what = `${path} [${c.batch}] Lq=${c.Lq} Lk=${c.Lk} d=${c.d} dv=${c.dv} mask=${c.mask}${c.dropout ? ` dropout=${c.dropout}` : ''}`;
   const tol = { atol: 2e-4, rtol: 2e-4 };
   assert.deepEqual(got.y.shape, os, what);
   assertClose(got.y, ref.y, tol, `${what} value`);
@@ -83,6 +86,12 @@ describe('fused attention vs the unfused composition on cpu', () => {
         if (skipPath(t, path)) return;
         await check(path, { batch: [4], Lq: 50, Lk: 50, d: 32, dv: 32, mask: 'rank3-causal' }, 20);
         await check(path, { batch: [2, 1], Lq: 67, Lk: 67, d: 16, dv: 16, mask: 'causal+padding' }, 21);
+      });
+
+      it('attention dropout (a fixed keep multiplier), with and without a mask', async (t) => {
+        if (skipPath(t, path)) return;
+        await check(path, { batch: [2, 2], Lq: 9, Lk: 9, d: 8, dv: 8, mask: 'causal+padding', dropout: 0.2 }, 25);
+        await check(path, { batch: [3], Lq: 5, Lk: 7, d: 4, dv: 6, mask: 'none', dropout: 0.5 }, 26);
       });
 
       it('edge shapes: no batch dims, L = 1, d = 1, cross attention (Lq != Lk, dv != d), batch 1', async (t) => {
@@ -117,13 +126,22 @@ describe('fused attention vs the unfused composition on cpu', () => {
     });
   }
 
+  it('attentionDropoutKeep gives 0 or 1 / (1 - rate) with about the right rate', async () => {
+    const got = await onBackend('wasm', () => ({ k: attentionDropoutKeep([4, 50, 50], 0.25, 3) }));
+    const zeros = got.k.values.filter((x) => x === 0).length;
+    assert.ok(got.k.values.every((x) => x === 0 || Math.abs(x - 1 / 0.75) < 1e-6));
+    assert.ok(Math.abs(zeros / got.k.values.length - 0.25) < 0.03, `drop fraction ${zeros / got.k.values.length}`);
+    assert.throws(() => attentionDropoutKeep([2], 1), /rate must be in \[0, 1\)/);
+  });
+
   it('rejects shapes that do not fit, naming them', async () => {
     await onBackend('wasm', () => {
       const q = tf.zeros([2, 4, 8]);
       assert.throws(() => fusedAttention(q, tf.zeros([2, 4, 7]), tf.zeros([2, 4, 8])), /k's last dim 7 != q's 8/);
       assert.throws(() => fusedAttention(q, tf.zeros([3, 4, 8]), tf.zeros([3, 4, 8])), /share their leading dims/);
       assert.throws(() => fusedAttention(q, tf.zeros([2, 4, 8]), tf.zeros([2, 5, 8])), /v has 5 rows, k has 4/);
-      assert.throws(() => fusedAttention(q, q, q, tf.zeros([3, 4])), /does not broadcast/);
+      assert.throws(() => fusedAttention(q, q, q, { mask: tf.zeros([3, 4]) }), /does not broadcast/);
+      assert.throws(() => fusedAttention(q, q, q, { keep: tf.zeros([2, 4, 5]) }), /keep must have the scores' shape/);
       return {};
     });
   });

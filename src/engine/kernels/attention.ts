@@ -2,9 +2,11 @@
  * Fused scaled-dot-product attention for the wasm backend, forward and
  * backward (docs/PERF.md "Fused attention"), one kernel each way instead of
  * matMul + mul + add + softmax + matMul and their ~12 gradient ops:
- *   forward   P = softmax(scale * Q Kᵀ + mask), O = P V        (P is saved)
- *   backward  dP = dO Vᵀ, dS = scale * P ⊙ (dP - rowsum(dP ⊙ P)),
- *             dQ = dS K, dK = dSᵀ Q, dV = Pᵀ dO.
+ *   forward   P = softmax(scale * Q Kᵀ + mask), O = (P ⊙ keep) V   (P is saved)
+ *   backward  dP = (dO Vᵀ) ⊙ keep, dS = scale * P ⊙ (dP - rowsum(dP ⊙ P)),
+ *             dQ = dS K, dK = dSᵀ Q, dV = (P ⊙ keep)ᵀ dO,
+ * where the optional `keep` is attention dropout's multiplier (0 or
+ * 1 / (1 - rate), the scores' shape; without it keep = 1).
  * Q [..., Lq, d], K [..., Lk, d], V [..., Lk, dv] share their leading
  * (batch) dims; the additive mask broadcasts to [..., Lq, Lk] (e.g. [Lq, Lk]
  * causal, [B, 1, 1, Lk] key padding, [B, 1, Lq, Lk] both). The GEMMs run on
@@ -153,12 +155,24 @@ function checkFloat(ts: TensorInfo[], what: string): void {
   for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${what}: inputs must be float32, got ${t.dtype}`);
 }
 
-function attention(args: { inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo }; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo[] {
-  const { q, k, v, mask } = args.inputs;
+/** out[i] = a[i] * b[i] over n elements of the heap (element offsets). */
+function mulInto(heap: Float32Array, aOff: number, bOff: number, outOff: number, n: number): void {
+  for (let i = 0; i < n; i++) heap[outOff + i] = heap[aOff + i] * heap[bOff + i];
+}
+
+function checkKeep(keep: TensorInfo | undefined, g: AttentionGeometry, what: string): void {
+  if (keep && keep.shape.join() !== [...g.batchShape, g.Lq, g.Lk].join()) {
+    throw new Error(`${what}: the dropout multiplier must have the scores' shape [${[...g.batchShape, g.Lq, g.Lk]}], got [${keep.shape}]`);
+  }
+}
+
+function attention(args: { inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo; keep?: TensorInfo }; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo[] {
+  const { q, k, v, mask, keep } = args.inputs;
   const backend = args.backend;
   const { scale } = args.attrs as unknown as AttentionAttrs;
-  checkFloat(mask ? [q, k, v, mask] : [q, k, v], ATTENTION);
+  checkFloat([q, k, v, ...(mask ? [mask] : []), ...(keep ? [keep] : [])], ATTENTION);
   const g = attentionGeometry(q.shape, k.shape, v.shape, mask ? mask.shape : null);
+  checkKeep(keep, g, ATTENTION);
   const out = backend.makeOutput([...g.batchShape, g.Lq, g.dv], 'float32');
   const probs = backend.makeOutput([...g.batchShape, g.Lq, g.Lk], 'float32');
   if (g.batch * g.Lq === 0) return [out, probs];
@@ -182,16 +196,29 @@ function attention(args: { inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo
   } else {
     maskedSoftmaxRows(heap, pOff, g, scale, ms ? { data: heap, off: mOff, ...ms } : null);
   }
-  if (dv > 0) heapGemm(backend, false, false, Lq, dv, Lk, batch, pOff, Lq * Lk, off(backend, v), Lk * dv, off(backend, out), Lq * dv);
+  if (dv === 0) return [out, probs];
+  if (!keep) {
+    heapGemm(backend, false, false, Lq, dv, Lk, batch, pOff, Lq * Lk, off(backend, v), Lk * dv, off(backend, out), Lq * dv);
+    return [out, probs];
+  }
+  // Dropout on the probabilities: O = (P ⊙ keep) V, P itself is saved.
+  const pd = backend.makeOutput([batch, Lq, Lk], 'float32');
+  try {
+    mulInto(heapF32(backend), off(backend, probs), off(backend, keep), off(backend, pd), batch * Lq * Lk);
+    heapGemm(backend, false, false, Lq, dv, Lk, batch, off(backend, pd), Lq * Lk, off(backend, v), Lk * dv, off(backend, out), Lq * dv);
+  } finally {
+    backend.disposeData(pd.dataId);
+  }
   return [out, probs];
 }
 
-function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: TensorInfo; v: TensorInfo; probs: TensorInfo }; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo[] {
-  const { dy, q, k, v, probs } = args.inputs;
+function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: TensorInfo; v: TensorInfo; probs: TensorInfo; keep?: TensorInfo }; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo[] {
+  const { dy, q, k, v, probs, keep } = args.inputs;
   const backend = args.backend;
   const { scale } = args.attrs as unknown as AttentionAttrs;
-  checkFloat([dy, q, k, v, probs], ATTENTION_GRAD);
+  checkFloat([dy, q, k, v, probs, ...(keep ? [keep] : [])], ATTENTION_GRAD);
   const g = attentionGeometry(q.shape, k.shape, v.shape, null);
+  checkKeep(keep, g, ATTENTION_GRAD);
   const { batch, Lq, Lk, d, dv } = g;
   if (dy.shape.join() !== [...g.batchShape, Lq, dv].join() || probs.shape.join() !== [...g.batchShape, Lq, Lk].join()) {
     throw new Error(`${ATTENTION_GRAD}: dy [${dy.shape}] or probs [${probs.shape}] do not match q [${q.shape}], v [${v.shape}]`);
@@ -206,10 +233,22 @@ function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: Tenso
     const pOff = off(backend, probs);
     const dpOff = off(backend, dp);
     const dyOff = off(backend, dy);
-    // dP = dO Vᵀ; dV = Pᵀ dO
+    // dP = dO Vᵀ; dV = Pᵀ dO (with dropout: P ⊙ keep in both places of P)
     if (dv > 0) {
       heapGemm(backend, false, true, Lq, Lk, dv, batch, dyOff, Lq * dv, off(backend, v), Lk * dv, dpOff, Lq * Lk);
-      heapGemm(backend, true, false, Lk, dv, Lq, batch, pOff, Lq * Lk, dyOff, Lq * dv, off(backend, dvT), Lk * dv);
+      if (keep) {
+        const pd = backend.makeOutput([batch, Lq, Lk], 'float32');
+        try {
+          const heap = heapF32(backend);
+          mulInto(heap, pOff, off(backend, keep), off(backend, pd), batch * Lq * Lk);
+          mulInto(heap, dpOff, off(backend, keep), dpOff, batch * Lq * Lk);
+          heapGemm(backend, true, false, Lk, dv, Lq, batch, off(backend, pd), Lq * Lk, dyOff, Lq * dv, off(backend, dvT), Lk * dv);
+        } finally {
+          backend.disposeData(pd.dataId);
+        }
+      } else {
+        heapGemm(backend, true, false, Lk, dv, Lq, batch, pOff, Lq * Lk, dyOff, Lq * dv, off(backend, dvT), Lk * dv);
+      }
     } else {
       backend.typedArrayFromHeap(dp).fill(0);
     }
