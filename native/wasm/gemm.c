@@ -148,3 +148,97 @@ void gemm_batched(int transA, int transB, int M, int N, int K, int batch,
     }
   }
 }
+
+/*
+ * Attention row softmax and its gradient (src/engine/kernels/attention.ts),
+ * for the pure-wasm path: exp is the Cephes polynomial of native/kernels.c
+ * (vexpf) on f32x4 lanes.
+ */
+static inline v128_t vexp4(v128_t x) {
+  x = wasm_f32x4_min(x, wasm_f32x4_splat(88.0f));
+  x = wasm_f32x4_max(x, wasm_f32x4_splat(-87.33654475f));
+  v128_t big = wasm_f32x4_splat(12582912.0f);
+  v128_t n = wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), big), big);
+  v128_t r = wasm_f32x4_add(wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f))),
+                            wasm_f32x4_mul(n, wasm_f32x4_splat(2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), wasm_f32x4_splat(1.0f));
+  v128_t e = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, e);
+}
+
+static inline float vexp1(float x) {
+  return wasm_f32x4_extract_lane(vexp4(wasm_f32x4_splat(x)), 0);
+}
+
+/*
+ * In place on the [Lq, Lk] scores of one batch item: s = softmax(scale * s + mask)
+ * by rows; the mask element of (i, j) is mask[i * row_stride + j * col_stride]
+ * (mask may be 0: none).
+ */
+EXPORT(attn_softmax_rows)
+void attn_softmax_rows(float *s, int Lq, int Lk, float scale, const float *mask, int row_stride, int col_stride) {
+  if (Lk <= 0) return;
+  v128_t vs = wasm_f32x4_splat(scale);
+  for (int i = 0; i < Lq; i++) {
+    float *x = s + (int64_t)i * Lk;
+    if (mask) {
+      const float *m = mask + (int64_t)i * row_stride;
+      if (col_stride == 1) {
+        int j = 0;
+        for (; j + 4 <= Lk; j += 4)
+          wasm_v128_store(x + j, wasm_f32x4_add(wasm_f32x4_mul(vs, wasm_v128_load(x + j)), wasm_v128_load(m + j)));
+        for (; j < Lk; j++) x[j] = scale * x[j] + m[j];
+      } else {
+        for (int j = 0; j < Lk; j++) x[j] = scale * x[j] + m[(int64_t)j * col_stride];
+      }
+    } else {
+      for (int j = 0; j < Lk; j++) x[j] = scale * x[j];
+    }
+    float mx = x[0];
+    for (int j = 1; j < Lk; j++) mx = x[j] > mx ? x[j] : mx;
+    v128_t vmx = wasm_f32x4_splat(mx);
+    v128_t vsum = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= Lk; j += 4) {
+      v128_t e = vexp4(wasm_f32x4_sub(wasm_v128_load(x + j), vmx));
+      wasm_v128_store(x + j, e);
+      vsum = wasm_f32x4_add(vsum, e);
+    }
+    float sum = wasm_f32x4_extract_lane(vsum, 0) + wasm_f32x4_extract_lane(vsum, 1) +
+                wasm_f32x4_extract_lane(vsum, 2) + wasm_f32x4_extract_lane(vsum, 3);
+    for (; j < Lk; j++) {
+      x[j] = vexp1(x[j] - mx);
+      sum += x[j];
+    }
+    v128_t inv = wasm_f32x4_splat(1.f / sum);
+    j = 0;
+    for (; j + 4 <= Lk; j += 4) wasm_v128_store(x + j, wasm_f32x4_mul(wasm_v128_load(x + j), inv));
+    for (; j < Lk; j++) x[j] *= 1.f / sum;
+  }
+}
+
+/* In place on dp: dS = scale * P (dP - rowsum(dP P)), rows of Lk. */
+EXPORT(attn_softmax_grad)
+void attn_softmax_grad(const float *p, float *dp, int rows, int Lk, float scale) {
+  for (int r = 0; r < rows; r++) {
+    const float *pr = p + (int64_t)r * Lk;
+    float *g = dp + (int64_t)r * Lk;
+    v128_t vdot = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= Lk; j += 4) vdot = wasm_f32x4_add(vdot, wasm_f32x4_mul(wasm_v128_load(pr + j), wasm_v128_load(g + j)));
+    float dot = wasm_f32x4_extract_lane(vdot, 0) + wasm_f32x4_extract_lane(vdot, 1) +
+                wasm_f32x4_extract_lane(vdot, 2) + wasm_f32x4_extract_lane(vdot, 3);
+    for (; j < Lk; j++) dot += pr[j] * g[j];
+    v128_t vd = wasm_f32x4_splat(dot), vs = wasm_f32x4_splat(scale);
+    j = 0;
+    for (; j + 4 <= Lk; j += 4)
+      wasm_v128_store(g + j, wasm_f32x4_mul(wasm_f32x4_mul(vs, wasm_v128_load(pr + j)), wasm_f32x4_sub(wasm_v128_load(g + j), vd)));
+    for (; j < Lk; j++) g[j] = scale * pr[j] * (g[j] - dot);
+  }
+}

@@ -11,12 +11,13 @@
  * (batch) dims; the additive mask broadcasts to [..., Lq, Lk] (e.g. [Lq, Lk]
  * causal, [B, 1, 1, Lk] key padding, [B, 1, Lq, Lk] both). The GEMMs run on
  * OpenBLAS (blas path) or the project's SIMD wasm GEMM (wasm path), in place
- * on the heap; the row softmax runs in C (blas path) or JS.
+ * on the heap; the row softmax runs in C (blas path) or in the SIMD wasm
+ * module (native/wasm/gemm.c), JS only when that module is unavailable.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BackendWasm, heapF32, heapOffset } from '../backend.js';
 import { activeAddon } from '../state.js';
-import { wasmGemmBatched } from './wasm_gemm.js';
+import { wasmAttnSoftmax, wasmAttnSoftmaxGrad, wasmGemmBatched } from './wasm_gemm.js';
 
 export const ATTENTION = 'LlmrecAttention';
 export const ATTENTION_GRAD = 'LlmrecAttentionGrad';
@@ -187,13 +188,15 @@ function attention(args: { inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo
   else heapGemm(backend, false, true, Lq, Lk, d, batch, off(backend, q), Lq * d, off(backend, k), Lk * d, pOff, Lq * Lk);
   const ms = mask ? maskStrides(mask.shape, g) : null;
   const blas = activeAddon();
-  const heap = heapF32(backend);
   const mOff = mask ? off(backend, mask) : 0;
   if (blas && ms) {
+    const heap = heapF32(backend);
     blas.attnSoftmax(heap, pOff, batch, Lq, Lk, scale, heap, mOff, ms.base, ms.rowStride, ms.colStride, 1);
   } else if (blas) {
+    const heap = heapF32(backend);
     blas.attnSoftmax(heap, pOff, batch, Lq, Lk, scale, heap, 0, new Int32Array(batch), 0, 0, 0);
-  } else {
+  } else if (!wasmAttnSoftmax(backend, pOff, batch, Lq, Lk, scale, ms ? { off: mOff, ...ms } : null)) {
+    const heap = heapF32(backend);
     maskedSoftmaxRows(heap, pOff, g, scale, ms ? { data: heap, off: mOff, ...ms } : null);
   }
   if (dv === 0) return [out, probs];
@@ -254,7 +257,7 @@ function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: Tenso
     }
     const blas = activeAddon();
     if (blas) blas.attnSoftmaxGrad(heapF32(backend), pOff, dpOff, batch * Lq, Lk, scale);
-    else softmaxGradRows(heapF32(backend), pOff, dpOff, batch * Lq, Lk, scale);
+    else if (!wasmAttnSoftmaxGrad(backend, pOff, dpOff, batch * Lq, Lk, scale)) softmaxGradRows(heapF32(backend), pOff, dpOff, batch * Lq, Lk, scale);
     if (d > 0) {
       // dQ = dS K; dK = dSᵀ Q
       heapGemm(backend, false, false, Lq, d, Lk, batch, dpOff, Lq * Lk, off(backend, k), Lk * d, off(backend, dq), Lq * d);

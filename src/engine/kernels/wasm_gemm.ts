@@ -1,5 +1,5 @@
 /**
- * The project's SIMD GEMM for the pure-wasm path (native/wasm/gemm.c, embedded
+ * The project's SIMD GEMM (and the attention softmax) for the pure-wasm path (native/wasm/gemm.c, embedded
  * as gemm_wasm.ts by native/wasm/build.mjs; docs/PERF.md "Pure-wasm batched GEMM").
  *
  * The module is instantiated on the tfjs wasm backend's own WebAssembly.Memory,
@@ -17,6 +17,8 @@ interface GemmExports {
     transA: number, transB: number, M: number, N: number, K: number, batch: number,
     A: number, strideA: number, B: number, strideB: number, C: number, strideC: number, scratch: number,
   ): void;
+  attn_softmax_rows(s: number, Lq: number, Lk: number, scale: number, mask: number, rowStride: number, colStride: number): void;
+  attn_softmax_grad(p: number, dp: number, rows: number, Lk: number, scale: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -79,5 +81,29 @@ export function wasmGemmBatched(
   }
   g.gemm_batched(transA ? 1 : 0, transB ? 1 : 0, M, N, K, batch,
     offA * 4, strideA, offB * 4, strideB, offC * 4, strideC, scratchPtr);
+  return true;
+}
+
+/**
+ * Attention row softmax in place on the heap (element offsets): batch item b's
+ * [Lq, Lk] scores at sOff + b * Lq * Lk, its mask rows at maskOff + base[b]
+ * (maskOff null: no mask). False when the module is unavailable.
+ */
+export function wasmAttnSoftmax(backend: BackendWasm, sOff: number, batch: number, Lq: number, Lk: number, scale: number,
+  mask: { off: number; base: Int32Array; rowStride: number; colStride: number } | null): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  for (let b = 0; b < batch; b++) {
+    g.attn_softmax_rows((sOff + b * Lq * Lk) * 4, Lq, Lk, scale,
+      mask ? (mask.off + mask.base[b]) * 4 : 0, mask ? mask.rowStride : 0, mask ? mask.colStride : 0);
+  }
+  return true;
+}
+
+/** dS = scale * P ⊙ (dP - rowsum(dP ⊙ P)) in place on dP (element offsets). False when the module is unavailable. */
+export function wasmAttnSoftmaxGrad(backend: BackendWasm, pOff: number, dpOff: number, rows: number, Lk: number, scale: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  g.attn_softmax_grad(pOff * 4, dpOff * 4, rows, Lk, scale);
   return true;
 }
