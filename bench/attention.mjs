@@ -4,6 +4,7 @@
 // shapes and fused vs unfused attention (forward, forward + backward), on each
 // engine path. Needs `npm run build` first. Usage:
 //   LLMREC_BLAS_THREADS=1 node bench/attention.mjs [reps]
+// (Nothing is returned from tf.tidy: it would walk a returned typed array.)
 // Prints the minimum over `reps` runs (default 15) after 3 warm-ups: on a
 // shared machine the minimum is the least disturbed run, still an upper bound.
 import { attentionReference, causalMask, fusedAttention, initEngine, nativeAvailable, setMatmulPath, tf } from '../dist/engine/index.js';
@@ -33,11 +34,11 @@ for (const path of nativeAvailable() ? ['blas', 'wasm'] : ['wasm']) {
     const p = tf.randomUniform([BH, L, L], 0, 1, 'float32', 4);
     const mask = causalMask(L);
     const flops = 2 * BH * L * L * d;
-    const sc = minMs(() => tf.tidy(() => tf.matMul(q, k, false, true).dataSync()));
-    const cx = minMs(() => tf.tidy(() => tf.matMul(p, v).dataSync()));
+    const sc = minMs(() => tf.tidy(() => { tf.matMul(q, k, false, true).dataSync(); }));
+    const cx = minMs(() => tf.tidy(() => { tf.matMul(p, v).dataSync(); }));
     const line = [`${path} [${BH},${L},${d}]`, `QKt ${(flops / sc / 1e6).toFixed(1)} GFLOPS`, `PV ${(flops / cx / 1e6).toFixed(1)} GFLOPS`];
     for (const [name, attn] of [['fused', fusedAttention], ['unfused', attentionReference]]) {
-      const fwd = minMs(() => tf.tidy(() => attn(q, k, v, { mask }).dataSync()));
+      const fwd = minMs(() => tf.tidy(() => { attn(q, k, v, { mask }).dataSync(); }));
       const both = minMs(() => tf.tidy(() => {
         for (const g of tf.grads((a, b, c) => tf.sum(attn(a, b, c, { mask })))([q, k, v])) g.dataSync();
       }));
