@@ -354,14 +354,12 @@ def build_sasrec_top10():
     model.eval()
     ids = torch.randint(1, n_items + 1, (B, L))
     ids[:, :10] = 0
-    pad = torch.zeros(n_items + 1)
-    pad[0] = -1e9
 
     def step():
         with torch.no_grad():
             h = model(ids)[:, -1, :]
-            scores = h @ model.item_emb.weight.t() + pad
-            return torch.topk(scores, k, dim=-1).indices
+            scores = h @ model.item_emb.weight[1:].t()  # item ids 1..n_items
+            return torch.topk(scores, k, dim=-1).indices + 1
 
     return step
 

@@ -51,12 +51,13 @@ describe('SASRec top-k inference workload', () => {
       const scores = w.scores();
       assert.equal(top.length, s.B * k);
       for (let b = 0; b < s.B; b++) {
-        const row = Array.from(scores.subarray(b * (s.items + 1), (b + 1) * (s.items + 1)));
-        const want = row.map((v, i) => [v, i] as const).sort((x, y) => y[0] - x[0]).slice(0, k).map(([, i]) => i);
+        // Column j scores item id j + 1.
+        const row = Array.from(scores.subarray(b * s.items, (b + 1) * s.items));
+        const want = row.map((v, j) => [v, j + 1] as const).sort((x, y) => y[0] - x[0]).slice(0, k).map(([, id]) => id);
         const got = Array.from(top.subarray(b * k, (b + 1) * k));
-        assert.ok(!got.includes(0), `user ${b}: padding id in the top ${k}`);
+        assert.ok(got.every((id) => id >= 1 && id <= s.items), `user ${b}: ids ${got} outside 1..${s.items}`);
         // Ties aside, the same ids in the same order; compare by score to allow exact ties.
-        assert.deepEqual(got.map((i) => row[i]), want.map((i) => row[i]), `user ${b}`);
+        assert.deepEqual(got.map((id) => row[id - 1]), want.map((id) => row[id - 1]), `user ${b}`);
       }
       // Inference is deterministic (no dropout).
       assert.deepEqual(Array.from(w.run()), Array.from(top));
