@@ -7,6 +7,8 @@ Debian's interpreter and Debian's python3-torch (torch 1.13.x):
 
     /usr/bin/python3 bench/torch_ref.py --case sasrec [--steps 10] [--warmup 3] [--threads auto]
     /usr/bin/python3 bench/torch_ref.py --case gemm --size 1024 --variant plain
+    /usr/bin/python3 bench/torch_ref.py --case gemm --size 50 --variant attn_scores --batch 256 --dim 64
+    /usr/bin/python3 bench/torch_ref.py --case sasrec_top10
 
 It prints exactly one JSON line on stdout:
 
@@ -15,7 +17,8 @@ It prints exactly one JSON line on stdout:
 
 Training cases ("sasrec", "gru4rec", "llama", "llama_lora") time one full
 optimisation step per measurement: zero_grad, forward, loss, backward,
-optimizer.step.  The "gemm" case times a single float32 matmul per measurement
+optimizer.step.  The inference case "sasrec_top10" times one no-grad call
+(encode, score every item, top 10).  The "gemm" case times a single float32 matmul per measurement
 and additionally reports "gflops" (from the median time).
 
 Threads: the VM has 2 cores.  OpenBLAS always runs with OPENBLAS_NUM_THREADS=1
@@ -342,6 +345,30 @@ def build_llama_lora():
     return _training_step(model, opt, lambda: _llama_loss(model, ids, labels))
 
 
+def build_sasrec_top10():
+    """Inference twin of src/bench/workloads.ts sasrecTopKWorkload: 256 users,
+    50-item histories (10 padded), 12,000 items, top 10 of the last position's
+    scores over every item except the padding id 0."""
+    B, L, d, n_items, k = 256, 50, 64, 12_000, 10
+    model = SASRec(n_items, L, d, n_blocks=2, dropout=0.2)
+    model.eval()
+    ids = torch.randint(1, n_items + 1, (B, L))
+    ids[:, :10] = 0
+
+    def step():
+        with torch.no_grad():
+            h = model(ids)[:, -1, :]
+            scores = h @ model.item_emb.weight[1:].t()  # item ids 1..n_items
+            return torch.topk(scores, k, dim=-1).indices + 1
+
+    return step
+
+
+INFERENCE_CASES = {
+    "sasrec_top10": build_sasrec_top10,
+}
+
+
 TRAINING_CASES = {
     "sasrec": build_sasrec,
     "gru4rec": build_gru4rec,
@@ -350,8 +377,21 @@ TRAINING_CASES = {
 }
 
 
-def build_gemm(size, variant):
-    """Return (step, flops_per_step) for one float32 matmul."""
+def build_gemm(size, variant, batch=256, dim=64):
+    """Return (step, flops_per_step) for one float32 matmul.
+
+    attn_scores / attn_context: the attention products of `batch` heads of
+    length `size` and head dim `dim`: Q K^T ([b, L, d] x [b, d, L]) and P V
+    ([b, L, L] x [b, L, d]).
+    """
+    if variant in ("attn_scores", "attn_context"):
+        L = size
+        q = torch.randn(batch, L, dim)
+        if variant == "attn_scores":
+            k = torch.randn(batch, L, dim)
+            return (lambda: torch.matmul(q, k.transpose(1, 2))), 2.0 * batch * L * L * dim
+        p = torch.randn(batch, L, L)
+        return (lambda: torch.matmul(p, q)), 2.0 * batch * L * L * dim
     if variant == "batched":
         if size == 0:
             # Attention-score shape: 256 x [50x64 @ 64x50] (q @ k^T).
@@ -405,8 +445,11 @@ def run_single(args):
     result = {"case": args.case}
     if args.case == "gemm":
         with torch.no_grad():
-            step, flops = build_gemm(args.size, args.variant)
+            step, flops = build_gemm(args.size, args.variant, args.batch, args.dim)
             times = time_steps(step, args.warmup, args.steps, GEMM_MIN_SECONDS)
+    elif args.case in INFERENCE_CASES:
+        step = INFERENCE_CASES[args.case]()
+        times = time_steps(step, args.warmup, args.steps)
     else:
         step = TRAINING_CASES[args.case]()
         times = time_steps(step, args.warmup, args.steps)
@@ -434,7 +477,8 @@ def run_auto(args):
         cmd = [sys.executable, os.path.abspath(__file__),
                "--case", args.case, "--threads", n,
                "--warmup", str(args.warmup), "--steps", str(args.steps),
-               "--size", str(args.size), "--variant", args.variant]
+               "--size", str(args.size), "--variant", args.variant,
+               "--batch", str(args.batch), "--dim", str(args.dim)]
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, check=True,
                               universal_newlines=True)
         results[n] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -445,14 +489,16 @@ def run_auto(args):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--case", required=True, choices=sorted(TRAINING_CASES) + ["gemm"])
+    p.add_argument("--case", required=True, choices=sorted(TRAINING_CASES) + sorted(INFERENCE_CASES) + ["gemm"])
     p.add_argument("--steps", type=int, default=10, help="timed steps (gemm: minimum)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
     p.add_argument("--threads", default="auto", choices=["auto", "1", "2"])
     p.add_argument("--size", type=int, default=1024,
                    help="gemm matrix size N (batched: 0 = attention-score shape)")
     p.add_argument("--variant", default="plain",
-                   choices=["plain", "transA", "transB", "batched"])
+                   choices=["plain", "transA", "transB", "batched", "attn_scores", "attn_context"])
+    p.add_argument("--batch", type=int, default=256, help="gemm attn_*: number of heads x batch")
+    p.add_argument("--dim", type=int, default=64, help="gemm attn_*: head dim")
     return p.parse_args(argv)
 
 

@@ -36,6 +36,9 @@
  *     Fused GRU cell (see src/engine/kernels/gru.ts).
  *   segmentSum(x, ids, n, inner, numSegments, out)   (UnsortedSegmentSum, gather's gradient)
  *   gatherRows(x, ids, n, inner, out)   (GatherV2 on axis 0; indices range-checked)
+ *   attnSoftmax(s, sOff, batch, Lq, Lk, scale, mask, mOff, base, rowStride, colStride, hasMask)
+ *   attnSoftmaxGrad(heap, pOff, dpOff, rows, Lk, scale)
+ *     Row softmax and its gradient of the fused attention (src/engine/kernels/attention.ts).
  *   The compute bodies of all but sgemm live in kernels.c.
  *   setThreadPolicy(maxThreads, minFlopsForMaxThreads)
  *   info() -> { config, corename, maxThreads, minFlopsForMaxThreads }
@@ -341,6 +344,42 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value AttnSoftmax(napi_env env, napi_callback_info info) {
+  float *s, *mask;
+  int32_t *base;
+  size_t ns, nm, nb;
+  int64_t sOff, batch, Lq, Lk, mOff, rowStride, colStride, hasMask;
+  double scale;
+  if (!parse_args(env, info, "fnnnndfninnn",
+                  "attnSoftmax(s: F32, sOff, batch, Lq, Lk, scale, mask: F32, mOff, base: I32, rowStride, colStride, hasMask)",
+                  &s, &ns, &sOff, &batch, &Lq, &Lk, &scale, &mask, &nm, &mOff, &base, &nb, &rowStride, &colStride, &hasMask))
+    return NULL;
+  if (sOff < 0 || batch < 0 || Lq < 0 || Lk < 0 || (uint64_t)(sOff + batch * Lq * Lk) > ns || (size_t)batch > nb)
+    return range_error(env, "attnSoftmax: scores or base too small for batch x Lq x Lk");
+  if (batch == 0 || Lq == 0 || Lk == 0) return NULL;
+  if (hasMask) {
+    if (mOff < 0 || rowStride < 0 || colStride < 0) return range_error(env, "attnSoftmax: negative mask offset or stride");
+    int64_t span = (Lq > 0 ? (Lq - 1) * rowStride : 0) + (Lk > 0 ? (Lk - 1) * colStride : 0);
+    for (int64_t b = 0; b < batch; b++)
+      if (base[b] < 0 || (uint64_t)(mOff + base[b] + span) >= nm) return range_error(env, "attnSoftmax: mask too small");
+  }
+  llmrec_attn_softmax(s + sOff, batch, Lq, Lk, (float)scale, hasMask ? mask + mOff : NULL, base, rowStride, colStride);
+  return NULL;
+}
+
+static napi_value AttnSoftmaxGrad(napi_env env, napi_callback_info info) {
+  float *h;
+  size_t nh;
+  int64_t pOff, dpOff, rows, Lk;
+  double scale;
+  if (!parse_args(env, info, "fnnnnd", "attnSoftmaxGrad(heap: F32, pOff, dpOff, rows, Lk, scale)",
+                  &h, &nh, &pOff, &dpOff, &rows, &Lk, &scale)) return NULL;
+  if (pOff < 0 || dpOff < 0 || rows < 0 || Lk < 0 || (uint64_t)(pOff + rows * Lk) > nh || (uint64_t)(dpOff + rows * Lk) > nh)
+    return range_error(env, "attnSoftmaxGrad: arrays too small for rows x Lk");
+  llmrec_attn_softmax_grad(h + pOff, h + dpOff, rows, Lk, (float)scale);
+  return NULL;
+}
+
 static napi_value SetThreadPolicy(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -393,6 +432,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"gatherRows", NULL, GatherRows, NULL, NULL, NULL, napi_default, NULL},
       {"gruCell", NULL, GruCell, NULL, NULL, NULL, napi_default, NULL},
       {"gruCellGrad", NULL, GruCellGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"attnSoftmax", NULL, AttnSoftmax, NULL, NULL, NULL, napi_default, NULL},
+      {"attnSoftmaxGrad", NULL, AttnSoftmaxGrad, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

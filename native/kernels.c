@@ -224,3 +224,46 @@ void llmrec_segment_sum(const float *x, const int32_t *ids, int64_t n, int64_t i
 void llmrec_gather_rows(const float *x, const int32_t *ids, int64_t n, int64_t inner, float *out) {
   for (int64_t i = 0; i < n; i++) memcpy(out + i * inner, x + (int64_t)ids[i] * inner, (size_t)inner * sizeof(float));
 }
+
+/*
+ * Attention row softmax (src/engine/kernels/attention.ts): in place on the
+ * [batch, Lq, Lk] scores at s, s = softmax(scale * s + mask) by rows, the mask
+ * element of (b, i, j) at mask[base[b] + i * row_stride + j * col_stride]
+ * (mask may be NULL).
+ */
+void llmrec_attn_softmax(float *s, int64_t batch, int64_t Lq, int64_t Lk, float scale, const float *mask,
+                         const int32_t *base, int64_t row_stride, int64_t col_stride) {
+  for (int64_t b = 0; b < batch; b++) {
+    for (int64_t i = 0; i < Lq; i++) {
+      float *x = s + (b * Lq + i) * Lk;
+      if (mask) {
+        const float *m = mask + base[b] + i * row_stride;
+        if (col_stride == 1)
+          for (int64_t j = 0; j < Lk; j++) x[j] = scale * x[j] + m[j];
+        else
+          for (int64_t j = 0; j < Lk; j++) x[j] = scale * x[j] + m[j * col_stride];
+      } else {
+        for (int64_t j = 0; j < Lk; j++) x[j] = scale * x[j];
+      }
+      float mx = x[0];
+      for (int64_t j = 1; j < Lk; j++) mx = x[j] > mx ? x[j] : mx;
+      for (int64_t j = 0; j < Lk; j++) x[j] = vexpf(x[j] - mx);
+      float sum = 0.f;
+      for (int64_t j = 0; j < Lk; j++) sum += x[j];
+      float inv = 1.f / sum;
+      for (int64_t j = 0; j < Lk; j++) x[j] *= inv;
+    }
+  }
+}
+
+/* In place on dp: dS = scale * P (dP - rowsum(dP P)), rows of Lk (row sums in double). */
+void llmrec_attn_softmax_grad(const float *p, float *dp, int64_t rows, int64_t Lk, float scale) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *pr = p + r * Lk;
+    float *g = dp + r * Lk;
+    double dot = 0;
+    for (int64_t j = 0; j < Lk; j++) dot += (double)pr[j] * g[j];
+    float fd = (float)dot;
+    for (int64_t j = 0; j < Lk; j++) g[j] = scale * pr[j] * (g[j] - fd);
+  }
+}

@@ -18,4 +18,7 @@ void llmrec_gru_cell_grad(const float *dh_new, const float *gates, const float *
                           float *dgx, float *dgh, float *dh);
 void llmrec_segment_sum(const float *x, const int32_t *ids, int64_t n, int64_t inner, int64_t num_segments, float *out);
 void llmrec_gather_rows(const float *x, const int32_t *ids, int64_t n, int64_t inner, float *out);
+void llmrec_attn_softmax(float *s, int64_t batch, int64_t Lq, int64_t Lk, float scale, const float *mask,
+                         const int32_t *base, int64_t row_stride, int64_t col_stride);
+void llmrec_attn_softmax_grad(const float *p, float *dp, int64_t rows, int64_t Lk, float scale);
 #endif

@@ -6,12 +6,28 @@ import { tf, blasAddon, setMatmulPath, type MatmulPath } from '../engine/index.j
 import { Rng } from '../nn/rng.js';
 import { median } from './stats.js';
 
-export type GemmVariant = 'plain' | 'transA' | 'transB' | 'batched';
+export type GemmVariant = 'plain' | 'transA' | 'transB' | 'batched' | 'attn_scores' | 'attn_context';
 
 export interface GemmShape { batch: number; M: number; N: number; K: number; tA: boolean; tB: boolean }
 
+/**
+ * The attention products of `batch` heads of length L and head dim d:
+ * scores Q Kᵀ ([b, L, d] x [b, d, L]) and context P V ([b, L, L] x [b, L, d]).
+ */
+export function attentionGemmShape(variant: 'attn_scores' | 'attn_context', batch: number, L: number, d: number): GemmShape {
+  return variant === 'attn_scores'
+    ? { batch, M: L, N: L, K: d, tA: false, tB: true }
+    : { batch, M: L, N: d, K: L, tA: false, tB: false };
+}
+
+/** The attention shapes of the GEMM sweep: [batch x heads, L, head dim] of SASRec (256, 50, 64), the LM bench (32, 128, 32) and a long one (16, 200, 64). */
+export const ATTENTION_GEMM_SHAPES: Array<{ batch: number; L: number; d: number }> = [
+  { batch: 256, L: 50, d: 64 }, { batch: 32, L: 128, d: 32 }, { batch: 16, L: 200, d: 64 },
+];
+
 /** size 0 with 'batched' means the SASRec attention-score shape 256 x [50x64 @ 64x50]. */
 export function gemmShape(size: number, variant: GemmVariant): GemmShape {
+  if (variant === 'attn_scores' || variant === 'attn_context') throw new Error(`gemmShape: use attentionGemmShape for ${variant}`);
   if (variant === 'batched') {
     return size === 0
       ? { batch: 256, M: 50, N: 50, K: 64, tA: false, tB: true }

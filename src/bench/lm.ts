@@ -33,6 +33,9 @@
  * Inference references are timed on scoring only; onnxruntime and llama.cpp
  * have no training path here.
  *
+ * PyTorch is every interpreter bench/torch.ts finds that imports torch
+ * (Debian's and LLMREC_TORCH_PYTHON's); the fastest is the reference and all
+ * are listed in `torch_refs`.
  * Every reference runs with 1 and with 2 threads and the faster is kept (as
  * bench/torch_ref.py does), except llama.cpp, whose thread count is fixed by
  * the first load in the process: it runs once, with the largest count. Records follow src/bench/run.ts: `ours_ms` and
@@ -59,7 +62,7 @@ import { BPE_DEFAULT_SPECIAL_TOKENS, trainBpe } from '../lm/tokenizer/index.js';
 import { AdamW, Rng } from '../nn/index.js';
 import type { BenchRecord } from './run.js';
 import { median } from './stats.js';
-import { TORCH_PYTHON, torchAvailable } from './torch.js';
+import { TORCH_PYTHON, fastestTorch, torchInstalls, type TorchCheck, type TorchTiming } from './torch.js';
 
 /** A benchmark shape: the model and the two workloads. */
 export interface LmBenchShape {
@@ -307,9 +310,9 @@ export interface TorchLmResult {
 }
 
 /** Runs bench/lm_ref.py on a directory holding writeCheckpoint + writeLmInputs output. */
-export function runTorchLm(dir: string, opts: { task?: 'train' | 'score' | 'both'; steps: number; warmup: number; threads?: 'auto' | '1' | '2' }): TorchLmResult {
+export function runTorchLm(dir: string, opts: { task?: 'train' | 'score' | 'both'; steps: number; warmup: number; threads?: 'auto' | '1' | '2'; python?: string }): TorchLmResult {
   const args = [LM_REF_SCRIPT, dir, '--task', opts.task ?? 'both', '--steps', String(opts.steps), '--warmup', String(opts.warmup), '--threads', opts.threads ?? 'auto'];
-  const r = spawnSync(TORCH_PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(opts.python ?? TORCH_PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw pythonError('bench/lm_ref.py', r);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as TorchLmResult;
 }
@@ -404,7 +407,11 @@ function describeShape(s: LmBenchShape, kind: 'lm_train' | 'lm_score'): string {
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** A reference's outcome for one shape: a timing with optional scores / loss, or why there is none. */
-interface RefOutcome { ms: number | null; threads?: string; note?: string; scores?: ArrayLike<number>; lossFirst?: number; version?: string }
+interface RefOutcome {
+  ms: number | null; threads?: string; note?: string; scores?: ArrayLike<number>; lossFirst?: number; version?: string;
+  /** PyTorch only: every interpreter's timing (ms is the fastest's). */
+  all?: TorchTiming[];
+}
 
 /**
  * Runs the LM benchmark cases and returns their records (it writes nothing
@@ -422,9 +429,14 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchReco
   await initEngine();
   const paths = opts.paths ?? [engineInfo().matmulPath];
   const prevPath = engineInfo().matmulPath;
-  const torch = refs.has('pytorch') ? torchAvailable() : { ok: false, reason: 'not requested' };
+  // Every PyTorch that imports (bench/torch.ts); the fastest is the reference.
+  const torchChecks = refs.has('pytorch') ? torchInstalls() : [];
+  const torches = torchChecks.filter((t) => t.ok);
+  const torch: TorchCheck = torches[0] ?? (refs.has('pytorch')
+    ? { ok: false, reason: torchChecks.map((t) => t.reason).join('; ') }
+    : { ok: false, reason: 'not requested' });
   const ort: { ok: boolean; reason?: string; version?: string } = refs.has('onnxruntime') ? await onnxRuntimeAvailable() : { ok: false, reason: 'not requested' };
-  log(`lm bench: steps ${steps}, warm-up ${warmup}; pytorch ${torch.ok ? torch.version : `unavailable (${torch.reason})`}; onnxruntime ${ort.ok ? ort.version : `unavailable (${ort.reason})`}; llama.cpp ${refs.has('llama.cpp') ? (opts.llamaCpp ? `injected (${opts.llamaCpp.label ?? 'unnamed'})` : 'via node-llama-cpp') : 'not requested'}`);
+  log(`lm bench: steps ${steps}, warm-up ${warmup}; pytorch ${torch.ok ? torches.map((t) => t.version).join(', ') : `unavailable (${torch.reason})`}; onnxruntime ${ort.ok ? ort.version : `unavailable (${ort.reason})`}; llama.cpp ${refs.has('llama.cpp') ? (opts.llamaCpp ? `injected (${opts.llamaCpp.label ?? 'unnamed'})` : 'via node-llama-cpp') : 'not requested'}`);
   const records: LmBenchRecord[] = [];
 
   for (const s of shapes) {
@@ -440,13 +452,27 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchReco
       const scoreRefs = new Map<LmReference, RefOutcome>();
       if (refs.has('pytorch')) {
         if (torch.ok) {
-          try {
-            const r = runTorchLm(dir, { steps, warmup, threads: threads.length === 1 ? (String(threads[0]) as '1' | '2') : 'auto' });
-            Object.assign(trainRef, { ms: r.train!.ms_median, threads: r.threads, lossFirst: r.train!.loss_first, version: `pytorch ${r.torch}` });
-            scoreRefs.set('pytorch', { ms: r.score!.ms_median, threads: r.score_threads, scores: r.score!.scores, version: `pytorch ${r.torch}` });
-          } catch (e) {
-            trainRef.note = message(e);
-            scoreRefs.set('pytorch', { ms: null, note: message(e) });
+          const runs: Array<{ python: string; r: TorchLmResult }> = [];
+          const errors: string[] = [];
+          for (const t of torches) {
+            try {
+              runs.push({ python: t.python!, r: runTorchLm(dir, { steps, warmup, threads: threads.length === 1 ? (String(threads[0]) as '1' | '2') : 'auto', python: t.python }) });
+            } catch (e) {
+              errors.push(`${t.python}: ${message(e)}`);
+            }
+          }
+          const trainAll = runs.map(({ python, r }) => ({ python, version: r.torch, ms: r.train!.ms_median, threads: r.threads }));
+          const scoreAll = runs.map(({ python, r }) => ({ python, version: r.torch, ms: r.score!.ms_median, threads: r.score_threads }));
+          const bt = fastestTorch(trainAll);
+          const bs = fastestTorch(scoreAll);
+          if (bt && bs) {
+            const rt = runs[trainAll.indexOf(bt)].r;
+            const rs = runs[scoreAll.indexOf(bs)].r;
+            Object.assign(trainRef, { ms: bt.ms, threads: bt.threads, lossFirst: rt.train!.loss_first, version: `pytorch ${bt.version}`, all: trainAll });
+            scoreRefs.set('pytorch', { ms: bs.ms, threads: bs.threads, scores: rs.score!.scores, version: `pytorch ${bs.version}`, all: scoreAll });
+          } else {
+            trainRef.note = errors.join('; ');
+            scoreRefs.set('pytorch', { ms: null, note: errors.join('; ') });
           }
         } else {
           scoreRefs.set('pytorch', { ms: null, note: `pytorch unavailable: ${torch.reason}` });
@@ -499,6 +525,7 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchReco
           if (trainRef.threads) rec.reference_threads = trainRef.threads;
           if (trainRef.lossFirst !== undefined) rec.reference_loss_first = round(trainRef.lossFirst, 4);
           if (trainRef.note) rec.reference_note = trainRef.note;
+          if (trainRef.all) rec.torch_refs = trainRef.all.map((r) => ({ ...r, ms: round(r.ms) }));
           records.push(rec);
           log(`${rec.name.padEnd(14)} ${path.padEnd(5)} ours ${rec.ours_per_s.toFixed(0).padStart(8)} tokens/s  pytorch ${rec.reference_per_s?.toFixed(0) ?? `n/a (${rec.reference_note})`}  ratio ${rec.ratio ?? 'n/a'}`);
         }
@@ -514,6 +541,7 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchReco
           if (o.version) rec.reference_version = o.version;
           if (o.threads) rec.reference_threads = o.threads;
           if (o.note) rec.reference_note = o.note;
+          if (o.all) rec.torch_refs = o.all.map((r) => ({ ...r, ms: round(r.ms, 3) }));
           records.push(rec);
           log(`${rec.name.padEnd(14)} ${path.padEnd(5)} ours ${rec.ours_per_s.toFixed(1).padStart(8)} cand/s  ${ref} ${rec.reference_per_s?.toFixed(1) ?? `n/a (${o.note})`}  ratio ${rec.ratio ?? 'n/a'}  max|Δscore| ${rec.max_abs_score_diff ?? 'n/a'}`);
         }

@@ -4,7 +4,9 @@
  *  - sasrec: B=256, L=50, d=64, 2 blocks, 1 head, 10,000 items, BCE with 1 negative;
  *  - gru4rec: B=256, L=50, d=64, 10,000 items, BCE with 1 negative;
  *  - llama / llama_lora: B=8, T=128, d=128, 2 layers, 4 heads, ffn 344, vocab 2048,
- *    AdamW; LoRA r=8, alpha=16 on q and v with everything else frozen.
+ *    AdamW; LoRA r=8, alpha=16 on q and v with everything else frozen;
+ * and one inference workload, sasrec_top10: the SASRec encoder on 256 users,
+ * scores over 12,000 items, top 10.
  * Shapes are parameters so tests can run the same code small.
  */
 import { tf, causalMask, gruCell, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
@@ -38,12 +40,11 @@ function dropout(x: tf.Tensor, rate: number): tf.Tensor {
   return rate > 0 ? tf.dropout(x, rate) : x;
 }
 
-export function sasrecWorkload(s: SeqShape = SASREC_SHAPE, seed = 0): Workload {
-  const { B, L, d, items } = s;
+/** SASRec's parameters and its encoder (item + position embeddings, pre-LN blocks, final LayerNorm). */
+function sasrecModel(s: SeqShape, seed: number) {
+  const { L, d, items } = s;
   const blocks = s.blocks ?? 2;
-  const rate = s.dropout ?? 0.2;
   const store = new ParamStore(seed);
-  const rng = new Rng(seed + 1);
   const itemEmb = new Embedding(store, 'item_emb', items + 1, d);
   const posEmb = store.add('pos_emb.weight', [L, d], { kind: 'normal', std: 1 });
   const layers = Array.from({ length: blocks }, (_, i) => ({
@@ -57,20 +58,9 @@ export function sasrecWorkload(s: SeqShape = SASREC_SHAPE, seed = 0): Workload {
     f2: new Linear(store, `blocks.${i}.ffn.2`, d, d),
   }));
   const lnF = new LayerNorm(store, 'final_ln', d, 1e-8);
-  const idsArr = rng.intArray(B * L, 1, items + 1);
-  const pad = s.padPrefix ?? 0;
-  for (let b = 0; b < B; b++) for (let t = 0; t < Math.min(pad, L); t++) idsArr[b * L + t] = 0;
-  const ids = tf.tensor2d(idsArr, [B, L], 'int32');
-  const pos = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
-  const neg = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
-  const valid = tf.tidy(() => tf.cast(tf.notEqual(pos, 0), 'float32'));
-  const tmask = timestepMask(idsArr, B, L);
-  const causal = causalMask(L);
-  const opt = new AdamW({ lr: 1e-3, weightDecay: 0 });
-  const vars = store.trainable();
   const scale = Math.sqrt(d);
-
-  const loss = (): tf.Scalar => {
+  /** Hidden states [B, L, d] of ids [B, L]; `rate` 0 for inference. */
+  const encode = (ids: tf.Tensor, tmask: tf.Tensor, causal: tf.Tensor, rate: number): tf.Tensor => {
     let x = tf.add(tf.mul(itemEmb.apply(ids), scale), posEmb);
     x = tf.mul(dropout(x, rate), tmask);
     for (const l of layers) {
@@ -82,13 +72,84 @@ export function sasrecWorkload(s: SeqShape = SASREC_SHAPE, seed = 0): Workload {
       x = tf.add(x, dropout(l.f2.apply(dropout(tf.relu(l.f1.apply(h2)), rate)), rate));
       x = tf.mul(x, tmask);
     }
-    return bceNextItem(lnF.apply(x), itemEmb, pos, neg, valid);
+    return lnF.apply(x);
   };
+  return { store, itemEmb, encode };
+}
+
+/** Seeded ids [B, L] with the first `padPrefix` positions of every row padding (id 0). */
+function sasrecIds(s: SeqShape, rng: Rng): Int32Array {
+  const { B, L, items } = s;
+  const idsArr = rng.intArray(B * L, 1, items + 1);
+  const pad = s.padPrefix ?? 0;
+  for (let b = 0; b < B; b++) for (let t = 0; t < Math.min(pad, L); t++) idsArr[b * L + t] = 0;
+  return idsArr;
+}
+
+export function sasrecWorkload(s: SeqShape = SASREC_SHAPE, seed = 0): Workload {
+  const { B, L, items } = s;
+  const rate = s.dropout ?? 0.2;
+  const { store, itemEmb, encode } = sasrecModel(s, seed);
+  const rng = new Rng(seed + 1);
+  const idsArr = sasrecIds(s, rng);
+  const ids = tf.tensor2d(idsArr, [B, L], 'int32');
+  const pos = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
+  const neg = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
+  const valid = tf.tidy(() => tf.cast(tf.notEqual(pos, 0), 'float32'));
+  const tmask = timestepMask(idsArr, B, L);
+  const causal = causalMask(L);
+  const opt = new AdamW({ lr: 1e-3, weightDecay: 0 });
+  const vars = store.trainable();
+
+  const loss = (): tf.Scalar => bceNextItem(encode(ids, tmask, causal, rate), itemEmb, pos, neg, valid);
   return {
     name: 'sasrec',
     trainable: store.count(true),
     step: () => opt.minimize(loss, vars),
     dispose: () => { store.dispose(); opt.dispose(); tf.dispose([ids, pos, neg, valid, tmask, causal]); },
+  };
+}
+
+/** SASRec top-k inference: 256 users' histories of 50 items, scored against all 12,000 items, top 10. */
+export const SASREC_TOPK_SHAPE: SeqShape & { k: number } = { B: 256, L: 50, d: 64, items: 12000, blocks: 2, padPrefix: 10, k: 10 };
+
+export interface InferenceWorkload {
+  name: string;
+  /** One inference call: the top-k item ids per user, [B * k] (best first). */
+  run(): Int32Array;
+  /** The score matrix [B, items] of the same call, column j for item id j + 1 (for tests). */
+  scores(): Float32Array;
+  dispose(): void;
+}
+
+/**
+ * SASRec inference as in bench/torch_ref.py's `sasrec_top10`: encode the
+ * histories (no dropout), take the last position, score every item by the
+ * dot product with its embedding, exclude the padding id 0, keep the top k.
+ */
+export function sasrecTopKWorkload(s: SeqShape & { k: number } = SASREC_TOPK_SHAPE, seed = 0): InferenceWorkload {
+  const { B, L, d, items, k } = s;
+  if (k > items) throw new Error(`sasrecTopKWorkload: k = ${k} exceeds the ${items} items`);
+  const { store, itemEmb, encode } = sasrecModel(s, seed);
+  const idsArr = sasrecIds(s, new Rng(seed + 1));
+  const ids = tf.tensor2d(idsArr, [B, L], 'int32');
+  const tmask = timestepMask(idsArr, B, L);
+  const causal = causalMask(L);
+  // Items 1..items (the padding id 0 left out by slicing the table, not by a
+  // broadcast mask over the [B, items + 1] scores: tfjs-wasm's broadcasting Add is slow).
+  const scoresT = () => {
+    const h = encode(ids, tmask, causal, 0);
+    const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, d]), [B, d]);
+    return tf.matMul(last, tf.slice(itemEmb.table, [1, 0], [items, d]), false, true);
+  };
+  return {
+    name: 'sasrec_top10',
+    run: () => tf.tidy(() => {
+      const top = tf.topk(scoresT(), k).indices.dataSync() as Int32Array;
+      return Int32Array.from(top, (i) => i + 1);
+    }),
+    scores: () => tf.tidy(() => scoresT().dataSync() as Float32Array),
+    dispose: () => { store.dispose(); tf.dispose([ids, tmask, causal]); },
   };
 }
 

@@ -60,6 +60,12 @@ export function buildCli(): Command {
       } else {
         console.log(`native addon   not active: ${info.native.reason}`);
       }
+      const bc = info.native.blas;
+      if (bc) {
+        console.log(`blas core      ${bc.core || '-'} (${bc.decision}; library default ${bc.defaultCore || 'not probed'}; CPU ${bc.cpu.model || 'unknown'}, ${bc.cpu.flags.join(' ') || 'flags unknown'})`);
+        console.log(`               ${bc.reason}${bc.cached ? ' [cached probe]' : ''}`);
+        if (bc.selfTest) console.log(`blas self-test ${bc.selfTest.ok ? 'passed' : 'FAILED'}: ${bc.selfTest.detail}${bc.gflops != null ? `; ${bc.gflops} GFLOPS at load (256^3 sgemm, 1 thread)` : ''}`);
+      }
       console.log(`pytorch ref    ${torch.ok ? `torch ${torch.version}` : `unavailable: ${torch.reason}`}`);
     });
 

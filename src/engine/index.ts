@@ -23,10 +23,12 @@ import { engineState } from './state.js';
 import { castConfig, castState, identityConfig } from './kernels/identity.js';
 import { meanConfig, reduceState, sumConfig } from './kernels/reduce.js';
 import { fusedConfigs } from './kernels/registry.js';
+import { attentionConfigs } from './kernels/attention.js';
 
 export { tf };
-export { logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
+export { fusedAttention, attentionReference, attentionDropoutKeep, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
 export type { AdamWAttrs } from './kernels/adamw.js';
+export type { AttentionOptions } from './ops.js';
 export type { MatmulPath } from './kernels/matmul.js';
 
 export interface EngineOptions {
@@ -78,7 +80,7 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
   matmulState.stockReshape = tf.getKernel('Reshape', 'wasm')!.kernelFunc;
   const stockList = OWN_KERNELS.map(override);
   const stock = new Map(stockList.map((k) => [k.kernelName, k.kernelFunc]));
-  for (const k of [...xentConfigs, ...fusedConfigs]) if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
+  for (const k of [...xentConfigs, ...fusedConfigs, ...attentionConfigs]) if (!tf.getKernel(k.kernelName, k.backendName)) tf.registerKernel(k);
   matmulState.stockBatchMatMul = stock.get('BatchMatMul')!;
   gatherState.stock = stock.get('GatherV2')!;
   sliceState.stock = stock.get('Slice')!;
@@ -151,6 +153,6 @@ export function engineInfo(): EngineInfo {
       maxThreads: blasInfo?.maxThreads,
       minFlopsForMaxThreads: blasInfo?.minFlopsForMaxThreads,
     },
-    kernels: [...OWN_KERNELS.map((k) => k.kernelName), ...new Set([...xentConfigs, ...fusedConfigs].map((k) => k.kernelName))],
+    kernels: [...OWN_KERNELS.map((k) => k.kernelName), ...new Set([...xentConfigs, ...fusedConfigs, ...attentionConfigs].map((k) => k.kernelName))],
   };
 }

@@ -11,6 +11,7 @@ import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
+import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -130,4 +131,80 @@ export function gruCell(gx: tf.Tensor2D, gh: tf.Tensor2D, h: tf.Tensor2D): tf.Te
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(gx, gh, h) as tf.Tensor2D;
+}
+
+export interface AttentionOptions {
+  /** Additive mask broadcastable to the scores [..., Lq, Lk] (0 / MASK_NEG). A constant: no gradient. */
+  mask?: tf.Tensor | null;
+  /** Scores scale; default 1 / sqrt(d). */
+  scale?: number;
+  /**
+   * Attention dropout's multiplier of the probabilities, the scores' shape,
+   * 0 or 1 / (1 - rate) (see attentionDropoutKeep). A constant: no gradient.
+   */
+  keep?: tf.Tensor | null;
+}
+
+/** A dropout multiplier for `keep`: 0 with probability `rate`, else 1 / (1 - rate). */
+export function attentionDropoutKeep(shape: number[], rate: number, seed?: number): tf.Tensor {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`attention dropout rate must be in [0, 1), got ${rate}`);
+  return tf.tidy(() => tf.div(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), rate), 'float32'), 1 - rate));
+}
+
+/**
+ * Scaled dot-product attention, unfused: (softmax(scale * q kᵀ + mask) ⊙ keep) v
+ * with tfjs ops. The reference for `fusedAttention` and its path on backends
+ * other than wasm.
+ */
+export function attentionReference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: AttentionOptions = {}): tf.Tensor {
+  const s = opts.scale ?? 1 / Math.sqrt(Math.max(q.shape[q.rank - 1], 1));
+  return tf.tidy(() => {
+    let scores = tf.mul(tf.matMul(q, k, false, true), s);
+    if (opts.mask) scores = tf.add(scores, opts.mask);
+    let p = tf.softmax(scores);
+    if (opts.keep) p = tf.mul(p, opts.keep);
+    return tf.matMul(p, v);
+  });
+}
+
+/**
+ * Scaled dot-product attention as one kernel each way (kernels/attention.ts):
+ * (softmax(scale * q kᵀ + mask) ⊙ keep) v for q [..., Lq, d], k [..., Lk, d],
+ * v [..., Lk, dv] with the same leading dims; see AttentionOptions. The mask
+ * and keep are constants: their gradients are zero (the unfused composition
+ * would give the mask the scores' gradient). On backends other than wasm it
+ * runs attentionReference.
+ */
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: AttentionOptions = {}): tf.Tensor {
+  const { mask = null, keep = null } = opts;
+  attentionGeometry(q.shape, k.shape, v.shape, mask ? mask.shape : null);
+  const s = opts.scale ?? 1 / Math.sqrt(Math.max(q.shape[q.rank - 1], 1));
+  if (!Number.isFinite(s)) throw new Error(`fusedAttention: scale must be finite, got ${s}`);
+  if (keep && keep.shape.join() !== [...q.shape.slice(0, -1), k.shape[k.rank - 2]].join()) {
+    throw new Error(`fusedAttention: keep must have the scores' shape [${[...q.shape.slice(0, -1), k.shape[k.rank - 2]]}], got [${keep.shape}]`);
+  }
+  if (tf.getBackend() !== 'wasm') return attentionReference(q, k, v, { mask, keep, scale: s });
+  const attrs = { scale: s } as unknown as tf.NamedAttrMap;
+  const consts = [...(mask ? [mask] : []), ...(keep ? [keep] : [])];
+  const body = (...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [qi, ki, vi, ...rest] = args.slice(0, -1) as tf.Tensor[];
+    const m = mask ? rest[0] : undefined;
+    const kp = keep ? rest[mask ? 1 : 0] : undefined;
+    const inputs: tf.NamedTensorMap = { q: qi, k: ki, v: vi };
+    if (m) inputs.mask = m;
+    if (kp) inputs.keep = kp;
+    const [out, probs] = tf.engine().runKernel(ATTENTION, inputs, attrs) as tf.Tensor[];
+    save(kp ? [qi, ki, vi, probs, kp] : [qi, ki, vi, probs]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [qs, ks, vs, ps, keepS] = saved;
+      const gin: tf.NamedTensorMap = { dy, q: qs, k: ks, v: vs, probs: ps };
+      if (keepS) gin.keep = keepS;
+      const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, attrs) as tf.Tensor[];
+      return [...grads, ...rest.map((t) => tf.zerosLike(t))];
+    };
+    return { value: out, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (f as unknown as (...t: tf.Tensor[]) => tf.Tensor)(q, k, v, ...consts);
 }

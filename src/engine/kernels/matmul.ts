@@ -6,14 +6,18 @@
  * pass is mostly transposed matmuls. This kernel:
  *  - 'blas' path: calls OpenBLAS sgemm (native addon) directly on the wasm
  *    heap, transposes and batch strides handled by BLAS, zero copies;
- *  - 'wasm' path: transposes explicitly with the wasm Transpose kernel, folds
- *    a shared right operand's batch into rows and calls the XNNPACK path;
- *    a truly batched product runs a cache-friendly JS loop on the heap.
+ *  - 'wasm' path: a plain untransposed 2-D product (a shared right operand's
+ *    batch folded into rows) goes to XNNPACK; a transposed, batched or
+ *    broadcast product (attention, backward passes) runs the project's SIMD GEMM
+ *    (native/wasm/gemm.c via wasm_gemm.ts) in place on the heap, transposes
+ *    done by its packing. The JS loop remains only for a runtime that cannot
+ *    instantiate that module.
  */
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BackendWasm, heapF32, heapOffset } from '../backend.js';
 import { activeAddon, type EnginePath } from '../state.js';
+import { wasmGemmBatched } from './wasm_gemm.js';
 
 export type MatmulPath = EnginePath;
 
@@ -148,16 +152,46 @@ function jsBatchedMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, g: 
   }
 }
 
+/**
+ * Batched (or broadcast) products on the project's SIMD GEMM, transposes
+ * handled by its packing: no Transpose copies. False when the module is unavailable.
+ */
+function simdBatchedMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, g: MatmulGeometry, out: TensorInfo): boolean {
+  const { M, N, K } = g;
+  const batch = util.sizeFromShape(g.outOuter);
+  const offA = heapOffset(backend, a) >>> 2;
+  const offB = heapOffset(backend, b) >>> 2;
+  const offC = heapOffset(backend, out) >>> 2;
+  if (g.simpleBroadcast) {
+    return wasmGemmBatched(backend, tA, tB, M, N, K, batch,
+      offA, g.batchA === 1 ? 0 : M * K, offB, g.batchB === 1 ? 0 : K * N, offC, M * N);
+  }
+  for (let i = 0; i < batch; i++) {
+    if (!wasmGemmBatched(backend, tA, tB, M, N, K, 1, offA + g.aIndex(i) * M * K, 0, offB + g.bIndex(i) * K * N, 0, offC + i * M * N, 0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 function wasmMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: boolean, tB: boolean, g: MatmulGeometry, outShape: number[]): TensorInfo {
   const { M, N, K } = g;
+  const batch = util.sizeFromShape(g.outOuter);
+  const plain = batch === 1 || (g.batchB === 1 && g.batchA === batch);
+  // XNNPACK stays for plain untransposed products; anything else would need
+  // Transpose copies first (and measured slower: docs/PERF.md).
+  if (!plain || tA || tB) {
+    const out = backend.makeOutput(outShape, 'float32');
+    if (simdBatchedMatmul(backend, a, b, tA, tB, g, out)) return out;
+    backend.disposeData(out.dataId);
+  }
   const temps: TensorInfo[] = [];
   let a2 = a;
   let b2 = b;
   if (tA) { a2 = transposeLast2(backend, a, g.batchA, K, M); temps.push(a2); }
   if (tB) { b2 = transposeLast2(backend, b, g.batchB, N, K); temps.push(b2); }
   let out: TensorInfo;
-  const batch = util.sizeFromShape(g.outOuter);
-  if (batch === 1 || (g.batchB === 1 && g.batchA === batch)) {
+  if (plain) {
     // One plain 2-D product: the XNNPACK path of the stock kernel.
     const a3 = reshapeInfo(backend, a2, [1, g.batchA * M, K]);
     const b3 = reshapeInfo(backend, b2, [1, K, N]);
@@ -168,6 +202,7 @@ function wasmMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: bool
     backend.disposeData(b3.dataId);
     out = { ...out, shape: outShape };
   } else {
+    // Only when the SIMD module cannot be instantiated (see wasm_gemm.ts).
     out = backend.makeOutput(outShape, 'float32');
     jsBatchedMatmul(backend, a2, b2, g, out);
   }

@@ -1,0 +1,244 @@
+/*
+ * llmrec pure-wasm SIMD GEMM (docs/PERF.md "Pure-wasm batched GEMM").
+ *
+ * Compiled to native/wasm/gemm.wasm by native/wasm/build.mjs (clang, wasm32,
+ * SIMD128) and embedded in src/engine/kernels/gemm_wasm.ts, so installs need
+ * no compiler. The module imports the tfjs wasm backend's memory and works on
+ * tensors in place: it has no data, no stack use and never grows the memory
+ * (the build checks that), so it cannot disturb the Emscripten heap it shares.
+ *
+ * For b in [0, batch): C_b = op(A_b) @ op(B_b), op = transpose when transX,
+ * A_b = A + b * strideA (elements; 0 broadcasts), row-major with lda = transA ? M : K,
+ * ldb = transB ? K : N, ldc = N. `scratch` must hold
+ * gemm_scratch_floats(M, N, K) floats.
+ *
+ * Method: B is packed once per batch item into NR-column panels (k-major),
+ * A into MR-row blocks (k-major), and a 4x8 register-tile kernel (8 f32x4
+ * accumulators, splat(A) * B-panel) runs over the whole K for each tile;
+ * edge tiles are computed on zero-padded packs and stored element-wise.
+ */
+#include <wasm_simd128.h>
+#include <stdint.h>
+
+#define MR 4
+#define NR 8
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+EXPORT(gemm_scratch_floats)
+int gemm_scratch_floats(int M, int N, int K) {
+  (void)M;
+  return K * round_up(N > 0 ? N : 1, NR) + K * MR + MR * NR;
+}
+
+static void pack_b(const float *B, int transB, int N, int K, float *pb) {
+  for (int j0 = 0; j0 < N; j0 += NR) {
+    int nr = N - j0 < NR ? N - j0 : NR;
+    float *dst = pb + (int64_t)j0 * K;
+    if (!transB && nr == NR) {
+      for (int k = 0; k < K; k++) {
+        const float *src = B + (int64_t)k * N + j0;
+        wasm_v128_store(dst + k * NR, wasm_v128_load(src));
+        wasm_v128_store(dst + k * NR + 4, wasm_v128_load(src + 4));
+      }
+    } else if (!transB) {
+      for (int k = 0; k < K; k++) {
+        const float *src = B + (int64_t)k * N + j0;
+        int jj = 0;
+        for (; jj < nr; jj++) dst[k * NR + jj] = src[jj];
+        for (; jj < NR; jj++) dst[k * NR + jj] = 0.f;
+      }
+    } else {
+      int jj = 0;
+      for (; jj < nr; jj++) {
+        const float *src = B + (int64_t)(j0 + jj) * K;
+        for (int k = 0; k < K; k++) dst[k * NR + jj] = src[k];
+      }
+      for (; jj < NR; jj++)
+        for (int k = 0; k < K; k++) dst[k * NR + jj] = 0.f;
+    }
+  }
+}
+
+static void pack_a(const float *A, int transA, int M, int K, int i0, int mr, float *pa) {
+  if (!transA) {
+    int ii = 0;
+    for (; ii < mr; ii++) {
+      const float *src = A + (int64_t)(i0 + ii) * K;
+      for (int k = 0; k < K; k++) pa[k * MR + ii] = src[k];
+    }
+    for (; ii < MR; ii++)
+      for (int k = 0; k < K; k++) pa[k * MR + ii] = 0.f;
+  } else if (mr == MR) {
+    for (int k = 0; k < K; k++) wasm_v128_store(pa + k * MR, wasm_v128_load(A + (int64_t)k * M + i0));
+  } else {
+    for (int k = 0; k < K; k++) {
+      const float *src = A + (int64_t)k * M + i0;
+      int ii = 0;
+      for (; ii < mr; ii++) pa[k * MR + ii] = src[ii];
+      for (; ii < MR; ii++) pa[k * MR + ii] = 0.f;
+    }
+  }
+}
+
+/* 4x8 tile over the whole K: c (ldc) gets the full tile, or `tmp` when it is an edge tile. */
+static inline void tile(const float *pa, const float *pb, int K, float *c, int ldc) {
+  v128_t c00 = wasm_f32x4_splat(0.f), c01 = c00, c10 = c00, c11 = c00;
+  v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  for (int k = 0; k < K; k++) {
+    v128_t b0 = wasm_v128_load(pb + k * NR);
+    v128_t b1 = wasm_v128_load(pb + k * NR + 4);
+    v128_t a0 = wasm_v128_load32_splat(pa + k * MR);
+    v128_t a1 = wasm_v128_load32_splat(pa + k * MR + 1);
+    v128_t a2 = wasm_v128_load32_splat(pa + k * MR + 2);
+    v128_t a3 = wasm_v128_load32_splat(pa + k * MR + 3);
+    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(a0, b0));
+    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(a0, b1));
+    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(a1, b0));
+    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(a1, b1));
+    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(a2, b0));
+    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(a2, b1));
+    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(a3, b0));
+    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(a3, b1));
+  }
+  wasm_v128_store(c, c00);
+  wasm_v128_store(c + 4, c01);
+  wasm_v128_store(c + ldc, c10);
+  wasm_v128_store(c + ldc + 4, c11);
+  wasm_v128_store(c + 2 * ldc, c20);
+  wasm_v128_store(c + 2 * ldc + 4, c21);
+  wasm_v128_store(c + 3 * ldc, c30);
+  wasm_v128_store(c + 3 * ldc + 4, c31);
+}
+
+EXPORT(gemm_batched)
+void gemm_batched(int transA, int transB, int M, int N, int K, int batch,
+                  const float *A, int strideA, const float *B, int strideB,
+                  float *C, int strideC, float *scratch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+  float *pb = scratch;
+  float *pa = pb + (int64_t)K * round_up(N, NR);
+  float *tmp = pa + K * MR;
+  for (int b = 0; b < batch; b++) {
+    const float *Ab = A + (int64_t)b * strideA;
+    const float *Bb = B + (int64_t)b * strideB;
+    float *Cb = C + (int64_t)b * strideC;
+    if (K == 0) {
+      for (int64_t i = 0; i < (int64_t)M * N; i++) Cb[i] = 0.f;
+      continue;
+    }
+    /* A broadcast B (strideB 0) is packed once. */
+    if (b == 0 || strideB != 0) pack_b(Bb, transB, N, K, pb);
+    for (int i0 = 0; i0 < M; i0 += MR) {
+      int mr = M - i0 < MR ? M - i0 : MR;
+      pack_a(Ab, transA, M, K, i0, mr, pa);
+      for (int j0 = 0; j0 < N; j0 += NR) {
+        int nr = N - j0 < NR ? N - j0 : NR;
+        float *c = Cb + (int64_t)i0 * N + j0;
+        if (mr == MR && nr == NR) {
+          tile(pa, pb + (int64_t)j0 * K, K, c, N);
+        } else {
+          tile(pa, pb + (int64_t)j0 * K, K, tmp, NR);
+          for (int ii = 0; ii < mr; ii++)
+            for (int jj = 0; jj < nr; jj++) c[(int64_t)ii * N + jj] = tmp[ii * NR + jj];
+        }
+      }
+    }
+  }
+}
+
+/*
+ * Attention row softmax and its gradient (src/engine/kernels/attention.ts),
+ * for the pure-wasm path: exp is the Cephes polynomial of native/kernels.c
+ * (vexpf) on f32x4 lanes.
+ */
+static inline v128_t vexp4(v128_t x) {
+  x = wasm_f32x4_min(x, wasm_f32x4_splat(88.0f));
+  x = wasm_f32x4_max(x, wasm_f32x4_splat(-87.33654475f));
+  v128_t big = wasm_f32x4_splat(12582912.0f);
+  v128_t n = wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), big), big);
+  v128_t r = wasm_f32x4_add(wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f))),
+                            wasm_f32x4_mul(n, wasm_f32x4_splat(2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), wasm_f32x4_splat(1.0f));
+  v128_t e = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, e);
+}
+
+static inline float vexp1(float x) {
+  return wasm_f32x4_extract_lane(vexp4(wasm_f32x4_splat(x)), 0);
+}
+
+/*
+ * In place on the [Lq, Lk] scores of one batch item: s = softmax(scale * s + mask)
+ * by rows; the mask element of (i, j) is mask[i * row_stride + j * col_stride]
+ * (mask may be 0: none).
+ */
+EXPORT(attn_softmax_rows)
+void attn_softmax_rows(float *s, int Lq, int Lk, float scale, const float *mask, int row_stride, int col_stride) {
+  if (Lk <= 0) return;
+  v128_t vs = wasm_f32x4_splat(scale);
+  for (int i = 0; i < Lq; i++) {
+    float *x = s + (int64_t)i * Lk;
+    if (mask) {
+      const float *m = mask + (int64_t)i * row_stride;
+      if (col_stride == 1) {
+        int j = 0;
+        for (; j + 4 <= Lk; j += 4)
+          wasm_v128_store(x + j, wasm_f32x4_add(wasm_f32x4_mul(vs, wasm_v128_load(x + j)), wasm_v128_load(m + j)));
+        for (; j < Lk; j++) x[j] = scale * x[j] + m[j];
+      } else {
+        for (int j = 0; j < Lk; j++) x[j] = scale * x[j] + m[(int64_t)j * col_stride];
+      }
+    } else {
+      for (int j = 0; j < Lk; j++) x[j] = scale * x[j];
+    }
+    float mx = x[0];
+    for (int j = 1; j < Lk; j++) mx = x[j] > mx ? x[j] : mx;
+    v128_t vmx = wasm_f32x4_splat(mx);
+    v128_t vsum = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= Lk; j += 4) {
+      v128_t e = vexp4(wasm_f32x4_sub(wasm_v128_load(x + j), vmx));
+      wasm_v128_store(x + j, e);
+      vsum = wasm_f32x4_add(vsum, e);
+    }
+    float sum = wasm_f32x4_extract_lane(vsum, 0) + wasm_f32x4_extract_lane(vsum, 1) +
+                wasm_f32x4_extract_lane(vsum, 2) + wasm_f32x4_extract_lane(vsum, 3);
+    for (; j < Lk; j++) {
+      x[j] = vexp1(x[j] - mx);
+      sum += x[j];
+    }
+    v128_t inv = wasm_f32x4_splat(1.f / sum);
+    j = 0;
+    for (; j + 4 <= Lk; j += 4) wasm_v128_store(x + j, wasm_f32x4_mul(wasm_v128_load(x + j), inv));
+    for (; j < Lk; j++) x[j] *= 1.f / sum;
+  }
+}
+
+/* In place on dp: dS = scale * P (dP - rowsum(dP P)), rows of Lk. */
+EXPORT(attn_softmax_grad)
+void attn_softmax_grad(const float *p, float *dp, int rows, int Lk, float scale) {
+  for (int r = 0; r < rows; r++) {
+    const float *pr = p + (int64_t)r * Lk;
+    float *g = dp + (int64_t)r * Lk;
+    v128_t vdot = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= Lk; j += 4) vdot = wasm_f32x4_add(vdot, wasm_f32x4_mul(wasm_v128_load(pr + j), wasm_v128_load(g + j)));
+    float dot = wasm_f32x4_extract_lane(vdot, 0) + wasm_f32x4_extract_lane(vdot, 1) +
+                wasm_f32x4_extract_lane(vdot, 2) + wasm_f32x4_extract_lane(vdot, 3);
+    for (; j < Lk; j++) dot += pr[j] * g[j];
+    v128_t vd = wasm_f32x4_splat(dot), vs = wasm_f32x4_splat(scale);
+    j = 0;
+    for (; j + 4 <= Lk; j += 4)
+      wasm_v128_store(g + j, wasm_f32x4_mul(wasm_f32x4_mul(vs, wasm_v128_load(pr + j)), wasm_f32x4_sub(wasm_v128_load(g + j), vd)));
+    for (; j < Lk; j++) g[j] = scale * pr[j] * (g[j] - dot);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The project's SIMD GEMM (and the attention softmax) for the pure-wasm path (native/wasm/gemm.c, embedded
+ * as gemm_wasm.ts by native/wasm/build.mjs; docs/PERF.md "Pure-wasm batched GEMM").
+ *
+ * The module is instantiated on the tfjs wasm backend's own WebAssembly.Memory,
+ * so it reads and writes tensors in place on the heap (no copies). Its packing
+ * scratch is one block taken from the backend's malloc and kept for reuse.
+ * When the module cannot be used (no wasm SIMD, a shared-memory build),
+ * `wasmGemm()` returns null and callers use their JS loop.
+ */
+import type { BackendWasm } from '../backend.js';
+import { GEMM_WASM_BASE64 } from './gemm_wasm.js';
+
+interface GemmExports {
+  gemm_scratch_floats(M: number, N: number, K: number): number;
+  gemm_batched(
+    transA: number, transB: number, M: number, N: number, K: number, batch: number,
+    A: number, strideA: number, B: number, strideB: number, C: number, strideC: number, scratch: number,
+  ): void;
+  attn_softmax_rows(s: number, Lq: number, Lk: number, scale: number, mask: number, rowStride: number, colStride: number): void;
+  attn_softmax_grad(p: number, dp: number, rows: number, Lk: number, scale: number): void;
+}
+
+/** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => object;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface EmscriptenModule {
+  asm?: { memory?: object };
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+}
+
+let state: { exports: GemmExports; module: EmscriptenModule } | null | undefined;
+let scratchPtr = 0;
+let scratchFloats = 0;
+/** Why the SIMD GEMM is unavailable (for engineInfo), or null when it runs. */
+export let wasmGemmUnavailable: string | null = null;
+
+/** Instantiates the module on the backend's memory once; null when that is impossible. */
+export function wasmGemm(backend: BackendWasm): GemmExports | null {
+  if (state !== undefined) return state?.exports ?? null;
+  const module = backend.wasm as unknown as EmscriptenModule;
+  const memory = module.asm?.memory;
+  try {
+    if (!(memory instanceof WA.Memory)) throw new Error('the tfjs wasm module exposes no memory');
+    const bytes = Buffer.from(GEMM_WASM_BASE64, 'base64');
+    const inst = new WA.Instance(new WA.Module(bytes), { env: { memory } });
+    state = { exports: inst.exports as unknown as GemmExports, module };
+  } catch (e) {
+    state = null;
+    wasmGemmUnavailable = `SIMD GEMM module unusable: ${(e as Error).message}`;
+  }
+  return state?.exports ?? null;
+}
+
+/**
+ * C_b = op(A_b) @ op(B_b) for b < batch on the wasm heap. Offsets and strides
+ * are in float elements (stride 0 broadcasts); layouts as in gemm.c.
+ * Returns false (nothing done) when the module is unavailable.
+ */
+export function wasmGemmBatched(
+  backend: BackendWasm, transA: boolean, transB: boolean, M: number, N: number, K: number, batch: number,
+  offA: number, strideA: number, offB: number, strideB: number, offC: number, strideC: number,
+): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !state) return false;
+  const need = g.gemm_scratch_floats(M, N, K);
+  if (need > scratchFloats) {
+    if (scratchPtr) state.module._free(scratchPtr);
+    scratchFloats = Math.max(need, 2 * scratchFloats);
+    scratchPtr = state.module._malloc(scratchFloats * 4);
+    if (!scratchPtr) {
+      scratchFloats = 0;
+      throw new Error(`wasm GEMM: could not allocate ${need * 4} bytes of packing scratch`);
+    }
+  }
+  g.gemm_batched(transA ? 1 : 0, transB ? 1 : 0, M, N, K, batch,
+    offA * 4, strideA, offB * 4, strideB, offC * 4, strideC, scratchPtr);
+  return true;
+}
+
+/**
+ * Attention row softmax in place on the heap (element offsets): batch item b's
+ * [Lq, Lk] scores at sOff + b * Lq * Lk, its mask rows at maskOff + base[b]
+ * (maskOff null: no mask). False when the module is unavailable.
+ */
+export function wasmAttnSoftmax(backend: BackendWasm, sOff: number, batch: number, Lq: number, Lk: number, scale: number,
+  mask: { off: number; base: Int32Array; rowStride: number; colStride: number } | null): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  for (let b = 0; b < batch; b++) {
+    g.attn_softmax_rows((sOff + b * Lq * Lk) * 4, Lq, Lk, scale,
+      mask ? (mask.off + mask.base[b]) * 4 : 0, mask ? mask.rowStride : 0, mask ? mask.colStride : 0);
+  }
+  return true;
+}
+
+/** dS = scale * P ⊙ (dP - rowsum(dP ⊙ P)) in place on dP (element offsets). False when the module is unavailable. */
+export function wasmAttnSoftmaxGrad(backend: BackendWasm, pOff: number, dpOff: number, rows: number, Lk: number, scale: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  g.attn_softmax_grad(pOff * 4, dpOff * 4, rows, Lk, scale);
+  return true;
+}
