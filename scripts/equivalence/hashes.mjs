@@ -27,7 +27,7 @@ const out = resolve(args[0] ?? mkdtempSync(join(tmpdir(), 'llmrec-eq-')));
 const cli = join(root, 'dist', 'cli', 'main.js');
 
 /** Keys that vary between identical runs or echo options rather than results. */
-const VOLATILE = /seconds|secs|elapsed|wall|rss|mib|time|date|started|finished|persecond|^ms$|^options$|^config$|^dir$|path|version|^engine$/i;
+const VOLATILE = /seconds|secs|elapsed|wall|rss|mib|time|date|started|finished|persecond|^ms$|^options$|^config$|^dir$|path|version|^engine$|^files$/i;
 function canonical(v) {
   if (Array.isArray(v)) return v.map(canonical);
   if (v && typeof v === 'object') {
@@ -61,7 +61,10 @@ const cases = {
     return join(out, 'recsysllm', 'report.json');
   },
 };
+// The hashes of main before the issue-13 refactor (wasm path), to compare against.
+const expected = Object.fromEntries(readFileSync(join(here, 'expected.txt'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.trim().split(/\s+/)));
 for (const name of only) {
   if (!cases[name]) throw new Error(`unknown case '${name}' (one of ${Object.keys(cases).join(', ')})`);
-  console.log(`${name.padEnd(10)} ${hashOf(cases[name]())}`);
+  const h = hashOf(cases[name]());
+  console.log(`${name.padEnd(10)} ${h} ${h === expected[name] ? 'same as before the refactor' : 'DIFFERS from scripts/equivalence/expected.txt'}`);
 }
