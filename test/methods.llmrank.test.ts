@@ -134,15 +134,16 @@ describe('retrievers and prompts', () => {
 });
 
 /** A backend that answers every ranking prompt with the candidates in reverse presented order (known position bias: always the last). */
-function reverseBackend(): LlmBackend {
+function reverseBackend(contextLength: number | null = null, seen: { longest: number } = { longest: 0 }): LlmBackend {
   const usage = emptyUsage();
   return {
     kind: 'local', name: 'scripted:reverse',
     capabilities: { generate: true, continuationLogProbs: false, constrainedChoices: false, constrainedJsonSchema: false, seed: false, exactTokenCount: false, vectorInjection: false },
-    tokenizerFacts: () => Promise.resolve({ vocabSize: null, contextLength: null, specialTokens: {} }),
+    tokenizerFacts: () => Promise.resolve({ vocabSize: null, contextLength, specialTokens: {} }),
     countTokens: (t: string) => Promise.resolve(t.length),
     generate: (prompt: string, _o: GenerationOptions) => {
       usage.requests++;
+      seen.longest = Math.max(seen.longest, prompt.length);
       const list = prompt.split('candidate items that I can interact with next:\n')[1].split('\nPlease rank')[0].split('\n').map((l) => l.replace(/^\d+\. /, ''));
       return Promise.resolve({ text: 'My ranking:\n' + list.reverse().map((t, i) => `${i + 1}. ${t}`).join('\n'), finishReason: 'stop' as const, promptTokens: 0, completionTokens: 0 });
     },
@@ -196,6 +197,16 @@ describe('runLlmRank', () => {
       await backend.dispose();
       model.dispose();
     }
+  });
+
+  test('histories are cut, oldest first, to fit the context', { timeout: 30_000 }, async () => {
+    // The scripted backend counts characters as tokens.
+    const seen = { longest: 0 };
+    const r = await runLlmRank({ backend: reverseBackend(900, seen), data: shop, retriever: popRetriever(shop), users: 6, candidates: 6, historyLength: 10, bootstrap: 1, maxTokens: 20 });
+    assert.ok(r.history.truncatedUsers > 0 && r.history.droppedItems >= r.history.truncatedUsers);
+    assert.ok(seen.longest + 20 + 2 <= 900, `longest prompt ${seen.longest}`);
+    const full = await runLlmRank({ backend: reverseBackend(), data: shop, retriever: popRetriever(shop), users: 6, candidates: 6, historyLength: 10, bootstrap: 1, maxTokens: 20 });
+    assert.deepEqual(full.history, { truncatedUsers: 0, droppedItems: 0 });
   });
 
   test('bad options are clear errors', { timeout: 10_000 }, async () => {

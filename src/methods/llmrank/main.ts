@@ -42,6 +42,8 @@ export interface LlmRankCommandOptions {
   mode?: 'generate' | 'score';
   bootstrap?: number;
   maxTokens?: number;
+  /** Titles are cut to this many characters in prompts (default 60). */
+  titleChars?: number;
   seed?: number;
   /** Response cache of an openai backend. */
   cacheDir?: string;
@@ -83,7 +85,7 @@ export async function llmrankMain(o: LlmRankCommandOptions): Promise<{ dir: stri
     const report = await runLlmRank({
       backend, data, retriever, baselines,
       users: o.users, candidates: o.candidates, historyLength: o.historyLength, style: o.style, mode: o.mode,
-      bootstrap: o.bootstrap, maxTokens: o.maxTokens, seed: o.seed, words: movies ? MOVIE_WORDS : DEFAULT_WORDS,
+      bootstrap: o.bootstrap, maxTokens: o.maxTokens, titleChars: o.titleChars, seed: o.seed, words: movies ? MOVIE_WORDS : DEFAULT_WORDS,
       onUser: (d, n) => { if (d % 10 === 0 || d === n) log(`users ${d}/${n}`); },
     });
     const dir = resolve(o.out);
@@ -107,20 +109,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
     options: {
       data: { type: 'string' }, backend: { type: 'string' }, retriever: { type: 'string' }, baseline: { type: 'string', multiple: true },
       out: { type: 'string' }, users: { type: 'string' }, candidates: { type: 'string' }, history: { type: 'string' },
-      style: { type: 'string' }, mode: { type: 'string' }, bootstrap: { type: 'string' }, 'max-tokens': { type: 'string' },
+      style: { type: 'string' }, mode: { type: 'string' }, bootstrap: { type: 'string' }, 'max-tokens': { type: 'string' }, 'title-chars': { type: 'string' },
       seed: { type: 'string' }, cache: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' },
     },
   });
   if (!values.data || !values.backend || !values.out) {
     process.stderr.write('usage: main.js --data NAME|PATH --backend local:DIR|gguf:FILE|openai:MODEL[@URL] --out DIR [--retriever pop|bm25|model:DIR] [--baseline ...] ' +
-      '[--users N] [--candidates N] [--history N] [--style sequential|recency|in-context] [--mode generate|score] [--bootstrap N] [--max-tokens N] [--seed N] [--cache DIR] [--concurrency N] [--timeout MS]\n');
+      '[--users N] [--candidates N] [--history N] [--style sequential|recency|in-context] [--mode generate|score] [--bootstrap N] [--max-tokens N] [--title-chars N] [--seed N] [--cache DIR] [--concurrency N] [--timeout MS]\n');
     process.exit(2);
   }
   llmrankMain({
     data: values.data, backend: values.backend, out: values.out, retriever: values.retriever, baselines: values.baseline,
     users: int('users', values.users), candidates: int('candidates', values.candidates), historyLength: int('history', values.history),
     style: values.style as PromptStyle | undefined, mode: values.mode as 'generate' | 'score' | undefined, bootstrap: int('bootstrap', values.bootstrap),
-    maxTokens: int('max-tokens', values['max-tokens']), seed: int('seed', values.seed), cacheDir: values.cache,
+    maxTokens: int('max-tokens', values['max-tokens']), titleChars: int('title-chars', values['title-chars']), seed: int('seed', values.seed), cacheDir: values.cache,
     concurrency: int('concurrency', values.concurrency), timeoutMs: int('timeout', values.timeout),
   }).then(({ dir, report }) => {
     process.stdout.write(renderLlmRankReport(report) + `\nwritten to ${dir}\n`);

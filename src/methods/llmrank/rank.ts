@@ -79,6 +79,8 @@ export interface LlmRankReport {
   metrics: Record<string, RankMetrics>;
   parse: ParseTotals | null;
   positionBias: ReturnType<PositionBias['toJSON']>;
+  /** Users whose history was cut (oldest items first) to fit the context, and the items dropped. */
+  history: { truncatedUsers: number; droppedItems: number };
   usage: TokenUsage;
   /** Outputs of the first users' first order (for reading what the model wrote). */
   samples: Array<{ user: string; prompt: string; output: string }>;
@@ -175,6 +177,8 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
     : null;
   const samples: LlmRankReport['samples'] = [];
   const ctx = (await backend.tokenizerFacts()).contextLength;
+  let truncatedUsers = 0;
+  let droppedHistory = 0;
 
   for (let ui = 0; ui < users.length; ui++) {
     const u = users[ui];
@@ -194,7 +198,19 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
     }
     sum('random').addRandom(m);
 
-    const histTitles = hist.map(title);
+    // The oldest history items are dropped (down to one) while the prompt and
+    // its answer budget exceed the context (LLMRank also truncates histories).
+    let histTitles = hist.map(title);
+    if (ctx !== null) {
+      const candTitles = cands.map(title);
+      let reserve = 0;
+      if (mode === 'score') for (const s of candTitles) reserve = Math.max(reserve, await backend.countTokens(s));
+      else reserve = o.maxTokens ?? 2 * m;
+      while (histTitles.length > 1 && (await backend.countTokens(buildRankPrompt(style, histTitles, candTitles, { words, mode }))) + reserve + 2 > ctx) {
+        histTitles = histTitles.slice(1);
+      }
+      if (histTitles.length < hist.length) { truncatedUsers++; droppedHistory += hist.length - histTitles.length; }
+    }
     const rankings: number[][] = [];
     for (let b = 0; b < B; b++) {
       const order = b === 0 ? cands.map((_, i) => i) : seededShuffle(cands.map((_, i) => i), mixSeed(seed, 100_000 + u * 64 + b));
@@ -238,6 +254,7 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
     metrics,
     parse,
     positionBias: bias.toJSON(),
+    history: { truncatedUsers, droppedItems: droppedHistory },
     usage: backend.usage(),
     samples,
   };
@@ -270,6 +287,7 @@ export function renderLlmRankReport(r: LlmRankReport): string {
   lines.push('## Position bias', '', `Presented position of the candidate ranked first, over ${b.presentations} presentations (uniform: ${(1 / b.m).toFixed(3)} each; chi-square vs uniform ${b.chiSquare.toFixed(1)}, ${b.m - 1} d.f.):`, '',
     `| position | ${b.shares.map((_, i) => i + 1).join(' | ')} |`, `|---|${b.shares.map(() => '---').join('|')}|`,
     `| share | ${b.shares.map((s) => s.toFixed(3)).join(' | ')} |`, '');
+  lines.push('## Context', '', `History cut to fit the context for ${r.history.truncatedUsers} of ${r.options.users} users (${r.history.droppedItems} oldest items dropped in all).`, '');
   lines.push('## Tokens', '', `${r.usage.requests} requests, ${r.usage.promptTokens} prompt tokens, ${r.usage.completionTokens} completion tokens, ${r.usage.cacheHits} cache hits.`, '');
   return lines.join('\n');
 }
