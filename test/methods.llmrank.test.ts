@@ -207,6 +207,11 @@ describe('runLlmRank', () => {
     assert.ok(seen.longest + 20 + 2 <= 900, `longest prompt ${seen.longest}`);
     const full = await runLlmRank({ backend: reverseBackend(), data: shop, retriever: popRetriever(shop), users: 6, candidates: 6, historyLength: 10, bootstrap: 1, maxTokens: 20 });
     assert.deepEqual(full.history, { truncatedUsers: 0, droppedItems: 0 });
+    // A prompt that cannot fit even with one history item fails before any LLM call.
+    const tiny = reverseBackend(150);
+    await assert.rejects(runLlmRank({ backend: tiny, data: shop, retriever: popRetriever(shop), users: 6, candidates: 6, bootstrap: 1, maxTokens: 20 }),
+      /needs about \d+ tokens, more than the context of scripted:reverse \(150\); use fewer candidates, shorter titles/);
+    assert.equal(tiny.usage().requests, 0);
   });
 
   test('bad options are clear errors', { timeout: 10_000 }, async () => {

@@ -180,8 +180,10 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
   let truncatedUsers = 0;
   let droppedHistory = 0;
 
-  for (let ui = 0; ui < users.length; ui++) {
-    const u = users[ui];
+  // First every user's candidates, baseline ranks and prompt history, so a
+  // prompt that cannot fit the context fails before any LLM call.
+  const plans: Array<{ u: number; cands: number[]; t: number; histTitles: string[] }> = [];
+  for (const u of users) {
     const seq = data.sequences[u];
     const target = seq[seq.length - 1];
     const past = Array.from(seq.subarray(0, seq.length - 1));
@@ -206,11 +208,20 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
       let reserve = 0;
       if (mode === 'score') for (const s of candTitles) reserve = Math.max(reserve, await backend.countTokens(s));
       else reserve = o.maxTokens ?? 2 * m;
-      while (histTitles.length > 1 && (await backend.countTokens(buildRankPrompt(style, histTitles, candTitles, { words, mode }))) + reserve + 2 > ctx) {
-        histTitles = histTitles.slice(1);
+      const size = async () => (await backend.countTokens(buildRankPrompt(style, histTitles, candTitles, { words, mode }))) + reserve + 2;
+      while (histTitles.length > 1 && (await size()) > ctx) histTitles = histTitles.slice(1);
+      const need = await size();
+      if (need > ctx) {
+        throw new Error(`llmrank: for user ${data.userIds[u]} the prompt with one history item and ${m} candidates plus ${reserve} answer tokens needs about ${need} tokens, ` +
+          `more than the context of ${backend.name} (${ctx}); use fewer candidates, shorter titles (titleChars, now ${titleChars}) or a model with a longer context`);
       }
       if (histTitles.length < hist.length) { truncatedUsers++; droppedHistory += hist.length - histTitles.length; }
     }
+    plans.push({ u, cands, t, histTitles });
+  }
+
+  for (let ui = 0; ui < plans.length; ui++) {
+    const { u, cands, t, histTitles } = plans[ui];
     const rankings: number[][] = [];
     for (let b = 0; b < B; b++) {
       const order = b === 0 ? cands.map((_, i) => i) : seededShuffle(cands.map((_, i) => i), mixSeed(seed, 100_000 + u * 64 + b));
