@@ -127,7 +127,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   }).then(({ dir, report }) => {
     process.stdout.write(renderLlmRankReport(report) + `\nwritten to ${dir}\n`);
   }, (e: Error) => {
-    process.stderr.write(`llmrank: ${e.message}\n`);
+    process.stderr.write(`error: ${e.message}\n`);
     process.exit(1);
   });
 }
