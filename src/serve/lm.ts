@@ -147,7 +147,8 @@ function topAlternatives(l: LoadedLm, logp: Float32Array, n: number): TokenOut['
 /**
  * Generates from a prompt of token ids, one token at a time; `onEvent` is
  * awaited after each token (streaming; it also lets other requests run).
- * `signal` aborts between tokens (client gone, timeout).
+ * `signal` aborts between tokens (client gone, timeout). The event loop runs
+ * between tokens.
  */
 export async function generateText(
   l: LoadedLm, promptIds: number[], o: SampleOptions, onEvent?: (e: GenerationEvent) => Promise<void> | void, signal?: AbortSignal,
@@ -190,6 +191,9 @@ export async function generateText(
       } else if (onEvent) {
         await onEvent({ delta: '', tokens: tokens.slice(-1) });
       }
+      // Let the event loop run between tokens: other requests are admitted (or
+      // refused when the queue is full), health checks answer, deadlines fire.
+      await new Promise<void>((r) => setImmediate(r));
       if (step + 1 === o.maxTokens) break;
       const next = stepper.step(cache, [ids]);
       disposeCache(cache);

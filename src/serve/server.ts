@@ -92,21 +92,37 @@ interface State {
   retired: boolean;
 }
 
-/** Coalesces concurrent rank requests of one model into one scoring call (one event-loop turn). */
-class MicroBatcher {
-  private pending: { state: State; model: ServedModel; req: RankRequest; resolve: (r: Scored[]) => void; reject: (e: unknown) => void }[] = [];
-  private scheduled = false;
+/**
+ * Coalesces concurrent rank requests of one model into one scoring call
+ * (docs/SERVING.md, "Micro-batching"). A request with a precomputed user
+ * vector is answered at once; one that needs the model (an ad-hoc history)
+ * waits at most `windowMs` for others, or until `maxBatch` have gathered.
+ */
+export class MicroBatcher {
+  private pending: { model: ServedModel; req: RankRequest; resolve: (r: Scored[]) => void; reject: (e: unknown) => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  /** Scoring calls made for queued requests. */
   batches = 0;
 
-  rank(state: State, model: ServedModel, req: RankRequest): Promise<Scored[]> {
+  constructor(readonly windowMs = 2, readonly maxBatch = 64) {}
+
+  rank(model: ServedModel, req: RankRequest): Promise<Scored[]> {
+    if (req.user !== null && model.users && model.items) {
+      try {
+        return Promise.resolve(rankBatch(model, [req])[0]);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return new Promise((res, rej) => {
-      this.pending.push({ state, model, req, resolve: res, reject: rej });
-      if (!this.scheduled) { this.scheduled = true; setImmediate(() => this.flush()); }
+      this.pending.push({ model, req, resolve: res, reject: rej });
+      if (this.pending.length >= this.maxBatch) this.flush();
+      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.windowMs);
     });
   }
 
   private flush(): void {
-    this.scheduled = false;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     const all = this.pending;
     this.pending = [];
     const groups = new Map<ServedModel, typeof all>();
@@ -115,8 +131,8 @@ class MicroBatcher {
       if (g) g.push(p); else groups.set(p.model, [p]);
     }
     for (const [model, g] of groups) {
-      for (let s = 0; s < g.length; s += 64) {
-        const chunk = g.slice(s, s + 64);
+      for (let s = 0; s < g.length; s += this.maxBatch) {
+        const chunk = g.slice(s, s + this.maxBatch);
         try {
           const out = rankBatch(model, chunk.map((p) => p.req));
           this.batches++;
@@ -148,6 +164,8 @@ export interface LlmrecServer {
   close(): Promise<void>;
   listen(): Promise<string>;
   metrics: Metrics;
+  /** Scoring calls made by the micro-batcher, admitted compute requests, requests being handled. */
+  stats(): { batches: number; queueDepth: number; inFlight: number };
 }
 
 async function loadState(o: ServeOptions, log: (l: string) => void, metrics: Metrics): Promise<State> {
@@ -442,7 +460,7 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
     const excluded = new Set<number>(b.exclude.map((r, i) => itemRef(s, r, `exclude.${i}`)));
     if (b.excludeSeen) for (const h of history) excluded.add(h);
     const candidates = b.candidates?.map((r, i) => itemRef(s, r, `candidates.${i}`));
-    const top = await withDeadline(req, reply, batcher.rank(s, m, { user, history, k: b.k, excluded, candidates }));
+    const top = await withDeadline(req, reply, batcher.rank(m, { user, history, k: b.k, excluded, candidates }));
     return {
       model: m.label,
       ...(user !== null ? { user: s.run.data.userIds[user], nextItem: itemJson(s, s.run.data.test.target[user]) } : {}),
@@ -611,6 +629,7 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
 
   return {
     app, options: o, metrics, reload, close,
+    stats: () => ({ batches: batcher.batches, queueDepth, inFlight }),
     listen: async () => app.listen({ host: o.host, port: o.port }),
   };
 }
