@@ -318,7 +318,9 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
   };
   const itemJson = (s: State, i: number) => {
     const meta = s.run.data.itemMeta.get(i);
-    return { id: s.run.data.itemIds[i], title: itemTitle(s.run.data, i), ...(meta && Object.keys(meta.attributes).length ? { attributes: meta.attributes } : {}) };
+    // Keys starting with '_' are loader bookkeeping (original ids), not item attributes.
+    const attributes = meta ? Object.fromEntries(Object.entries(meta.attributes).filter(([k]) => !k.startsWith('_'))) : {};
+    return { id: s.run.data.itemIds[i], title: itemTitle(s.run.data, i), ...(Object.keys(attributes).length ? { attributes } : {}) };
   };
   const modelOf = (s: State, label: string | undefined): ServedModel => {
     if (label === undefined) return s.run.models[0];
