@@ -3,6 +3,7 @@
  * optional LM. Routes, limits, queueing, reload and shutdown are described in
  * docs/SERVING.md; request schemas live in schemas.ts.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -252,8 +253,9 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
     inFlight++;
     const route = req.routeOptions.url ?? '';
     if (o.token && route !== '/healthz' && route !== '/readyz' && !(route === '/' || route.startsWith('/demo/'))) {
-      const h = req.headers.authorization ?? '';
-      if (h !== `Bearer ${o.token}`) {
+      const given = Buffer.from(req.headers.authorization ?? '');
+      const want = Buffer.from(`Bearer ${o.token}`);
+      if (given.length !== want.length || !timingSafeEqual(given, want)) {
         reply.header('WWW-Authenticate', 'Bearer');
         throw new ApiError(401, 'authorization: a valid bearer token is required', 'authorization', 'unauthorized');
       }
