@@ -7,9 +7,10 @@
  *     [--duration 30] [--connections 8] [--work tmp/loadtest] [--out FILE.json]
  *
  * Without --run it prepares one in --work: amazon-beauty (from
- * LLMREC_DATA_DIR) split by the protocol, SASRec fitted for one epoch; without
- * --lm a small LM (src/lm/small_lm.ts defaults, a few steps: speed, not
- * quality, is measured). Both are reused when present. It then starts
+ * LLMREC_DATA_DIR) split by the protocol, SASRec (BCE) fitted for one epoch
+ * over the first --fit-windows training windows (default 20,000); without --lm
+ * an LM with the small LM's architecture (src/lm/small_lm.ts defaults) and
+ * random weights: speed, not quality, is measured. Both are reused when present. It then starts
  * `node dist/serve/main.js` on 127.0.0.1 as a child process and runs, with
  * autocannon, one case after another for --duration seconds each:
  *   healthz   GET /healthz: the HTTP ceiling of this server and machine
@@ -30,7 +31,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 
 function parseArgs(argv) {
-  const o = { run: null, lm: null, duration: 30, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'] };
+  const o = { run: null, lm: null, duration: 30, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 20000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -45,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--work') o.work = resolve(v());
     else if (a === '--out') o.out = resolve(v());
     else if (a === '--cases') o.cases = v().split(',');
+    else if (a === '--fit-windows') o.fitWindows = Number(v());
     else throw new Error(`unknown option ${a} (see the header of scripts/loadtest.mjs)`);
   }
   if (!(o.duration >= 1 && o.duration <= 120)) throw new Error('--duration: 1..120 seconds');
@@ -66,7 +68,7 @@ function rng(seed) {
 
 const PROTOCOL = { ratingThreshold: 3, kCore: 5, maxHistory: 50, numNegatives: 9, seed: 2024, dedupeConsecutive: false };
 
-async function prepareRun(dir, log) {
+async function prepareRun(dir, fitWindows, log) {
   if (existsSync(join(dir, 'models', 'sasrec', 'weights.safetensors'))) { log(`run: reusing ${dir}`); return; }
   const { initEngine } = await import(join(dist, 'engine', 'index.js'));
   const { loadDataset } = await import(join(dist, 'data', 'loaders', 'index.js'));
@@ -82,7 +84,16 @@ async function prepareRun(dir, log) {
   // BCE with one sampled negative: an epoch costs seconds, not the full-softmax
   // minutes; serving cost is the same (d = 64, 12k items).
   const m = createRecommender('sasrec', { loss: 'bce' });
-  await m.fit(data, { epochs: 1, batchSize: 256, lr: 1e-3, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 2024 });
+  // One epoch over the first `fitWindows` training windows, validated on 1,000
+  // users: the weights are real SASRec weights of the full item table, and the
+  // preparation takes minutes on a shared machine.
+  const n = Math.min(fitWindows, data.train.count);
+  const L = data.train.L;
+  const v = Math.min(1000, data.valid.count);
+  const cut = (sp, k, C) => ({ ...sp, count: k, user: sp.user.subarray(0, k), history: sp.history.subarray(0, k * sp.L), target: sp.target.subarray(0, k), ...(C !== undefined ? { negatives: sp.negatives.subarray(0, k * C) } : {}) });
+  const small = { ...data, train: { ...data.train, count: n, user: data.train.user.subarray(0, n), history: data.train.history.subarray(0, n * L), target: data.train.target.subarray(0, n) }, valid: cut(data.valid, v, data.valid.numNegatives) };
+  log(`run: fitting on ${n} of ${data.train.count} training windows, validating on ${v} users`);
+  await m.fit(small, { epochs: 1, batchSize: 256, lr: 1e-3, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 2024 });
   await m.save(join(dir, 'models', 'sasrec'));
   m.dispose();
 }
@@ -92,15 +103,31 @@ async function prepareLm(dir, runDir, log) {
   const { initEngine } = await import(join(dist, 'engine', 'index.js'));
   const { loadDataset } = await import(join(dist, 'data', 'loaders', 'index.js'));
   const { applyProtocol } = await import(join(dist, 'data', 'protocol.js'));
-  const { trainSmallLm } = await import(join(dist, 'lm', 'small_lm.js'));
+  const { itemSentence } = await import(join(dist, 'data', 'item_text.js'));
+  const { trainBpe, withRecSpecialTokens } = await import(join(dist, 'lm', 'tokenizer', 'index.js'));
+  const { LlamaForCausalLM, parseLlamaConfig } = await import(join(dist, 'lm', 'families', 'llama.js'));
+  const { savePretrained } = await import(join(dist, 'lm', 'checkpoint.js'));
+  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'lm', 'small_lm.js'));
   const { loadTemplates } = await import(join(dist, 'methods', 'prompts.js'));
   await initEngine();
   const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
   const data = applyProtocol(await loadDataset(cfg.data.name), cfg.protocol);
   const t = loadTemplates();
-  const words = [...t.seen, ...t.unseen].map((x) => `${x.instruction} ${x.answers.yes} ${x.answers.no}`);
-  log('LM: small LLaMA-style LM (src/lm/small_lm.ts defaults), 40 steps');
-  await trainSmallLm(data, { steps: 40, evalUsers: 0, extraDocuments: words }, dir, { log });
+  const docs = [...data.itemMeta.values()].map((m) => itemSentence(m)).concat([...t.seen, ...t.unseen].map((x) => `${x.text} ${x.instruction} ${x.answers.yes} ${x.answers.no}`));
+  // The small LM's architecture (src/lm/small_lm.ts defaults) with random
+  // weights: generation and scoring cost the same as a trained one.
+  log(`LM: BPE tokenizer (${o.vocabSize} tokens) over ${docs.length} item sentences, LLaMA-style d=${o.hiddenSize}, ${o.layers} layers, random weights`);
+  const tok = trainBpe(docs, { vocabSize: o.vocabSize });
+  withRecSpecialTokens(tok);
+  const lm = new LlamaForCausalLM(parseLlamaConfig({
+    model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: o.hiddenSize, intermediate_size: o.intermediateSize, num_hidden_layers: o.layers,
+    num_attention_heads: o.heads, num_key_value_heads: o.kvHeads, max_position_embeddings: 1024, tie_word_embeddings: true, rms_norm_eps: 1e-6,
+    eos_token_id: tok.specialTokens.eos?.id ?? null,
+  }), { seed: 2024 });
+  mkdirSync(dir, { recursive: true });
+  tok.save(dir);
+  savePretrained(lm, dir);
+  lm.dispose();
 }
 
 function rssOf(pid) {
@@ -131,7 +158,7 @@ async function main() {
   const log = (l) => console.error(l);
   if (!existsSync(join(dist, 'serve', 'main.js'))) throw new Error('dist/serve/main.js not found: run `npm run build` first');
   const runDir = o.run ?? join(o.work, 'run');
-  if (!o.run) await prepareRun(runDir, log);
+  if (!o.run) await prepareRun(runDir, o.fitWindows, log);
   const lmDir = o.lm ?? (o.cases.includes('rerank') ? join(o.work, 'lm') : null);
   if (lmDir && !o.lm) await prepareLm(lmDir, runDir, log);
   const srv = await startServer(runDir, lmDir, log);
