@@ -228,6 +228,13 @@ describe('llmrec serve: API', () => {
     const list = await client.models.list();
     assert.deepEqual(list.data.map((m) => m.id), ['lm']);
     await assert.rejects(client.completions.create({ model: 'lm', prompt, max_tokens: 2000 }), (e: { status?: number }) => e.status === 400);
+    // A client that leaves a stream early frees its queue slot.
+    const ac = new AbortController();
+    const left = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 200, stream: true }), signal: ac.signal });
+    await left.body!.getReader().read();
+    ac.abort();
+    for (let i = 0; i < 100 && server.stats().queueDepth > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.stats().queueDepth, 0);
   });
 
   test('OpenAPI document and Prometheus metrics', async () => {

@@ -550,7 +550,11 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const abort = new AbortController();
-    raw.on('close', () => abort.abort(new Error('client closed the stream')));
+    raw.on('close', () => {
+      abort.abort(new Error('client closed the stream'));
+      // A client gone mid-stream never finishes the response: free its queue slot and state here (release is idempotent).
+      release(req);
+    });
     const timer = setTimeout(() => abort.abort(new Error('timeout')), o.requestTimeoutMs);
     const send = (obj: unknown) => { if (!raw.writableEnded && !raw.destroyed) raw.write(`data: ${JSON.stringify(obj)}\n\n`); };
     const chunkObject = kind === 'text' ? 'text_completion' : 'chat.completion.chunk';
