@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+/* global fetch, setTimeout, clearTimeout, URL */
+/**
+ * Loopback load test of `llmrec serve` (docs/SERVING.md, "Load test").
+ *
+ *   npm run build && node scripts/loadtest.mjs [--run RUN_DIR] [--lm LM_DIR]
+ *     [--duration 30] [--connections 8] [--work tmp/loadtest] [--out FILE.json]
+ *
+ * Without --run it prepares one in --work: amazon-beauty (from
+ * LLMREC_DATA_DIR) split by the protocol, SASRec (BCE) fitted for one epoch
+ * over the first --fit-windows training windows (default 20,000); without --lm
+ * an LM with the small LM's architecture (src/lm/small_lm.ts defaults) and
+ * random weights: speed, not quality, is measured. Both are reused when present. It then starts
+ * `node dist/serve/main.js` on 127.0.0.1 as a child process and runs, with
+ * autocannon, one case after another for --duration seconds each:
+ *   healthz   GET /healthz: the HTTP ceiling of this server and machine
+ *   known     SASRec top-10 over every item for random known users (precomputed vectors)
+ *   history   SASRec top-10 for random ad-hoc 20-item histories (model forward, micro-batched)
+ *   rerank    LLM yes/no re-rank of 20 random candidates after a 10-item history
+ * and prints requests/s, latency p50/p99/max, errors and the server's RSS
+ * before and after each case. Bounded: loopback only, at most 120 s and 64
+ * connections per case. Request bodies come from a seeded generator.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+
+function parseArgs(argv) {
+  const o = { run: null, lm: null, duration: 30, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 20000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a}: missing value`);
+      return x;
+    };
+    if (a === '--run') o.run = resolve(v());
+    else if (a === '--lm') o.lm = resolve(v());
+    else if (a === '--duration') o.duration = Number(v());
+    else if (a === '--connections') o.connections = Number(v());
+    else if (a === '--work') o.work = resolve(v());
+    else if (a === '--out') o.out = resolve(v());
+    else if (a === '--cases') o.cases = v().split(',');
+    else if (a === '--fit-windows') o.fitWindows = Number(v());
+    else throw new Error(`unknown option ${a} (see the header of scripts/loadtest.mjs)`);
+  }
+  if (!(o.duration >= 1 && o.duration <= 120)) throw new Error('--duration: 1..120 seconds');
+  if (!(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 64)) throw new Error('--connections: 1..64');
+  return o;
+}
+
+/** Seeded uniform integers (mulberry32), so every run sends the same bodies. */
+function rng(seed) {
+  let s = seed >>> 0;
+  return (n) => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+const PROTOCOL = { ratingThreshold: 3, kCore: 5, maxHistory: 50, numNegatives: 9, seed: 2024, dedupeConsecutive: false };
+
+async function prepareRun(dir, fitWindows, log) {
+  if (existsSync(join(dir, 'models', 'sasrec', 'weights.safetensors'))) { log(`run: reusing ${dir}`); return; }
+  const { initEngine } = await import(join(dist, 'engine', 'index.js'));
+  const { loadDataset } = await import(join(dist, 'data', 'loaders', 'index.js'));
+  const { applyProtocol } = await import(join(dist, 'data', 'protocol.js'));
+  const { createRecommender } = await import(join(dist, 'models', 'registry.js'));
+  await initEngine();
+  const data = applyProtocol(await loadDataset('amazon-beauty'), PROTOCOL);
+  log(`run: amazon-beauty ${data.numUsers} users, ${data.numItems} items; fitting SASRec (BCE) for one epoch`);
+  mkdirSync(join(dir, 'models'), { recursive: true });
+  const cfgTmp = join(dir, `config.json.tmp-${process.pid}`);
+  writeFileSync(cfgTmp, JSON.stringify({ data: { name: 'amazon-beauty' }, protocol: PROTOCOL, models: ['sasrec'] }, null, 2) + '\n');
+  renameSync(cfgTmp, join(dir, 'config.json'));
+  // BCE with one sampled negative: an epoch costs seconds, not the full-softmax
+  // minutes; serving cost is the same (d = 64, 12k items).
+  const m = createRecommender('sasrec', { loss: 'bce' });
+  // One epoch over the first `fitWindows` training windows, validated on 1,000
+  // users: the weights are real SASRec weights of the full item table, and the
+  // preparation takes minutes on a shared machine.
+  const n = Math.min(fitWindows, data.train.count);
+  const L = data.train.L;
+  const v = Math.min(1000, data.valid.count);
+  const cut = (sp, k, C) => ({ ...sp, count: k, user: sp.user.subarray(0, k), history: sp.history.subarray(0, k * sp.L), target: sp.target.subarray(0, k), ...(C !== undefined ? { negatives: sp.negatives.subarray(0, k * C) } : {}) });
+  const small = { ...data, train: { ...data.train, count: n, user: data.train.user.subarray(0, n), history: data.train.history.subarray(0, n * L), target: data.train.target.subarray(0, n) }, valid: cut(data.valid, v, data.valid.numNegatives) };
+  log(`run: fitting on ${n} of ${data.train.count} training windows, validating on ${v} users`);
+  await m.fit(small, { epochs: 1, batchSize: 256, lr: 1e-3, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 2024 });
+  await m.save(join(dir, 'models', 'sasrec'));
+  m.dispose();
+}
+
+async function prepareLm(dir, runDir, log) {
+  if (existsSync(join(dir, 'model.safetensors'))) { log(`LM: reusing ${dir}`); return; }
+  const { initEngine } = await import(join(dist, 'engine', 'index.js'));
+  const { loadDataset } = await import(join(dist, 'data', 'loaders', 'index.js'));
+  const { applyProtocol } = await import(join(dist, 'data', 'protocol.js'));
+  const { itemSentence } = await import(join(dist, 'data', 'item_text.js'));
+  const { trainBpe, withRecSpecialTokens } = await import(join(dist, 'lm', 'tokenizer', 'index.js'));
+  const { LlamaForCausalLM, parseLlamaConfig } = await import(join(dist, 'lm', 'families', 'llama.js'));
+  const { savePretrained } = await import(join(dist, 'lm', 'checkpoint.js'));
+  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'lm', 'small_lm.js'));
+  const { loadTemplates } = await import(join(dist, 'methods', 'prompts.js'));
+  await initEngine();
+  const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
+  const data = applyProtocol(await loadDataset(cfg.data.name), cfg.protocol);
+  const t = loadTemplates();
+  const docs = [...data.itemMeta.values()].map((m) => itemSentence(m)).concat([...t.seen, ...t.unseen].map((x) => `${x.text} ${x.instruction} ${x.answers.yes} ${x.answers.no}`));
+  // The small LM's architecture (src/lm/small_lm.ts defaults) with random
+  // weights: generation and scoring cost the same as a trained one.
+  log(`LM: BPE tokenizer (${o.vocabSize} tokens) over ${docs.length} item sentences, LLaMA-style d=${o.hiddenSize}, ${o.layers} layers, random weights`);
+  const tok = trainBpe(docs, { vocabSize: o.vocabSize });
+  withRecSpecialTokens(tok);
+  const lm = new LlamaForCausalLM(parseLlamaConfig({
+    model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: o.hiddenSize, intermediate_size: o.intermediateSize, num_hidden_layers: o.layers,
+    num_attention_heads: o.heads, num_key_value_heads: o.kvHeads, max_position_embeddings: 1024, tie_word_embeddings: true, rms_norm_eps: 1e-6,
+    eos_token_id: tok.specialTokens.eos?.id ?? null,
+  }), { seed: 2024 });
+  mkdirSync(dir, { recursive: true });
+  tok.save(dir);
+  savePretrained(lm, dir);
+  lm.dispose();
+}
+
+function rssOf(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+async function startServer(run, lm, log) {
+  const child = spawn(process.execPath, [join(dist, 'serve', 'main.js'), '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
+    cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: process.env.LLMREC_BLAS_THREADS ?? '1' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let text = '';
+  child.stderr.on('data', (d) => { text += d.toString(); });
+  const base = await new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`server did not start:\n${text}`)), 600_000);
+    const check = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      if (m) { clearTimeout(t); res(m[1]); } else if (child.exitCode !== null) { clearTimeout(t); rej(new Error(`server exited:\n${text}`)); } else setTimeout(check, 200);
+    };
+    check();
+  });
+  log(text.trim());
+  return { child, base, log: () => text };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const log = (l) => console.error(l);
+  if (!existsSync(join(dist, 'serve', 'main.js'))) throw new Error('dist/serve/main.js not found: run `npm run build` first');
+  const runDir = o.run ?? join(o.work, 'run');
+  if (!o.run) await prepareRun(runDir, o.fitWindows, log);
+  const lmDir = o.lm ?? (o.cases.includes('rerank') ? join(o.work, 'lm') : null);
+  if (lmDir && !o.lm) await prepareLm(lmDir, runDir, log);
+  const srv = await startServer(runDir, lmDir, log);
+  const url = new URL(srv.base);
+  if (url.hostname !== '127.0.0.1') throw new Error('the load test only targets 127.0.0.1');
+  const models = await (await fetch(`${srv.base}/v1/models`)).json();
+  const users = await (await fetch(`${srv.base}/v1/users?limit=100&offset=0`)).json();
+  const total = users.total;
+  // Item ids come from the search endpoint (every item, page by page is slow: the first 100 pages of 100 suffice).
+  const itemIds = [];
+  for (const q of 'abcdefghijklmnopqrstuvwxyz') {
+    const r = await (await fetch(`${srv.base}/v1/items?q=${q}&limit=100`)).json();
+    for (const it of r.items) itemIds.push(it.id);
+  }
+  const ids = [...new Set(itemIds)];
+  const userIds = [];
+  for (let off = 0; off < Math.min(total, 2000); off += 100) {
+    const r = await (await fetch(`${srv.base}/v1/users?limit=100&offset=${off}`)).json();
+    for (const u of r.users) userIds.push(u.id);
+  }
+  const label = models.models.find((m) => m.name === 'sasrec')?.label ?? models.models[0].label;
+  const pick = rng(2024);
+  const sample = (n) => Array.from({ length: n }, () => ids[pick(ids.length)]);
+  const cases = {
+    healthz: { method: 'GET', path: '/healthz', connections: o.connections },
+    known: { method: 'POST', path: '/v1/recommend', connections: o.connections, body: () => ({ model: label, user: userIds[pick(userIds.length)], k: 10 }) },
+    history: { method: 'POST', path: '/v1/recommend', connections: o.connections, body: () => ({ model: label, history: sample(20), k: 10 }) },
+    rerank: { method: 'POST', path: '/v1/rerank', connections: Math.min(2, o.connections), body: () => ({ history: sample(10), candidates: [...new Set(sample(20))] }) },
+  };
+  const rows = [];
+  for (const name of o.cases) {
+    const c = cases[name];
+    if (!c) throw new Error(`unknown case ${name}`);
+    if (name === 'rerank' && !models.lm) { log('rerank: no LM loaded, skipped'); continue; }
+    const rssBefore = rssOf(srv.child.pid);
+    log(`${name}: ${o.duration} s, ${c.connections} connections ...`);
+    const r = await autocannon({
+      url: srv.base + c.path, method: c.method, connections: c.connections, duration: o.duration, timeout: 30,
+      headers: { 'content-type': 'application/json' },
+      requests: [c.body ? { method: c.method, setupRequest: (req) => ({ ...req, body: JSON.stringify(c.body()) }) } : { method: c.method }],
+    });
+    const row = {
+      case: name, connections: c.connections, seconds: o.duration, requests: r.requests.total, rps: r.requests.average,
+      p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx,
+      rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.child.pid),
+    };
+    rows.push(row);
+    log(JSON.stringify(row));
+  }
+  srv.child.kill('SIGTERM');
+  await new Promise((res) => srv.child.on('exit', res));
+  const meta = { date: new Date().toISOString(), node: process.version, run: runDir, lm: lmDir, items: models.items, users: models.users, model: label, cpus: (await import('node:os')).cpus().length };
+  const md = ['| case | conn. | requests/s | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB |', '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} |`)].join('\n');
+  console.log(md);
+  if (o.out) {
+    const tmp = `${o.out}.tmp-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ meta, rows }, null, 2) + '\n');
+    renameSync(tmp, o.out);
+  }
+}
+
+main().catch((e) => {
+  console.error(`loadtest: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,87 @@
+/**
+ * The bin-independent entry of `llmrec serve` (docs/SERVING.md):
+ *
+ *   node dist/serve/main.js --run RUN_DIR [--lm DIR] [--port 8080] [--host 127.0.0.1] [--token T]
+ *
+ * `serveCommand(argv)` parses these options; `startServer(opts)` loads, listens
+ * and installs the signal handlers (SIGTERM/SIGINT: graceful shutdown, in-flight
+ * requests finish; SIGHUP: reload the run directory without failing requests).
+ */
+import { pathToFileURL } from 'node:url';
+import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
+
+export { createServer, type LlmrecServer, type ServeOptions } from './server.js';
+
+const USAGE = `usage: llmrec serve --run RUN_DIR [--lm DIR] [--port ${SERVE_DEFAULTS.port}] [--host ${SERVE_DEFAULTS.host}] [--token TOKEN]
+  [--body-limit BYTES] [--timeout MS] [--max-queue N]
+The token may also come from LLMREC_SERVE_TOKEN.`;
+
+export class UsageError extends Error {}
+
+/** Parses argv-like options (without node and the script). */
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const o: ServeOptions = { run: '' };
+  const int = (flag: string, v: string, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected an integer in [${min}, ${max}], got '${v}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || (inline === undefined && v.startsWith('--'))) throw new UsageError(`${flag}: missing value\n${USAGE}`);
+      return v;
+    };
+    switch (flag) {
+      case '--run': o.run = value(); break;
+      case '--lm': o.lm = value(); break;
+      case '--host': o.host = value(); break;
+      case '--port': o.port = int('--port', value(), 0, 65535); break;
+      case '--token': o.token = value(); break;
+      case '--body-limit': o.bodyLimit = int('--body-limit', value(), 1024, 64 * 2 ** 20); break;
+      case '--timeout': o.requestTimeoutMs = int('--timeout', value(), 100, 3_600_000); break;
+      case '--max-queue': o.maxQueue = int('--max-queue', value(), 1, 100_000); break;
+      case '-h': case '--help': throw new UsageError(USAGE);
+      default: throw new UsageError(`unknown option '${a}'\n${USAGE}`);
+    }
+  }
+  if (!o.run) throw new UsageError(`--run RUN_DIR is required\n${USAGE}`);
+  if (o.token === undefined && env.LLMREC_SERVE_TOKEN) o.token = env.LLMREC_SERVE_TOKEN;
+  return o;
+}
+
+/** Creates the server, listens, and wires SIGTERM / SIGINT (graceful stop) and SIGHUP (reload). */
+export async function startServer(opts: ServeOptions): Promise<LlmrecServer> {
+  const log = opts.log ?? ((l: string) => console.error(l));
+  const server = await createServer({ ...opts, log });
+  const address = await server.listen();
+  log(`llmrec serve: listening on ${address} (demo at ${address}/, API description at ${address}/openapi.json)`);
+  if (!['127.0.0.1', '::1', 'localhost'].includes(server.options.host) && !server.options.token) {
+    log(`warning: listening on ${server.options.host} without --token: anyone who can reach this port can use the server`);
+  }
+  const stop = (sig: string) => {
+    log(`${sig}: finishing in-flight requests, then exiting`);
+    server.close().then(() => process.exit(0), (e: unknown) => { log(`shutdown failed: ${(e as Error).message}`); process.exit(1); });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log('SIGHUP: reloading');
+    server.reload().catch(() => undefined);
+  });
+  return server;
+}
+
+/** `llmrec serve` from argv-like options; for the CLI to register. */
+export async function serveCommand(argv: readonly string[]): Promise<LlmrecServer> {
+  return startServer(parseServeArgs(argv));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  serveCommand(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e instanceof UsageError ? e.message : `llmrec serve: ${(e as Error).message}`);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  });
+}

@@ -1,0 +1,243 @@
+/**
+ * A benchmark run directory loaded for serving (docs/SERVING.md, "What is
+ * served"): the dataset re-loaded and split from the run's config.json (so
+ * item indices match the saved models), every saved model of models/<label>/,
+ * and everything a request needs precomputed at load time: item matrices,
+ * known users' vectors, a title index.
+ *
+ * A known user is served with their history before the held-out test item
+ * (the split's test history), so the demo can show that item as the truth.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { applyProtocol } from '../data/protocol.js';
+import { generateShop } from '../data/synthetic.js';
+import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
+import type { RawDataset, SplitDataset } from '../data/types.js';
+import { loadRecommender } from '../models/registry.js';
+import type { Recommender, UserBatch } from '../models/types.js';
+import { itemTitle } from '../lm/corpus.js';
+import { type Scored, topKDot, topKOfScores } from './topk.js';
+
+/** The part of a run's config.json the server needs (the rest is ignored here). */
+const RunDataConfig = z.object({
+  data: z.object({
+    name: z.string(),
+    format: z.string().optional(),
+    skipBadRows: z.boolean().optional(),
+    cache: z.union([z.boolean(), z.literal('auto')]).optional(),
+    synthetic: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),
+  }),
+  protocol: z.object({
+    ratingThreshold: z.number().nullable(),
+    kCore: z.number().int(),
+    maxHistory: z.number().int().min(1),
+    numNegatives: z.number().int().min(0),
+    seed: z.number().int(),
+    dedupeConsecutive: z.boolean().optional(),
+  }),
+  models: z.array(z.union([z.string(), z.object({ name: z.string(), label: z.string().optional() })])).optional(),
+});
+export type RunDataConfig = z.infer<typeof RunDataConfig>;
+
+/** Models whose user vector comes from the user id alone: they cannot score an ad-hoc history. */
+const USER_ID_MODELS = new Set(['bprmf']);
+
+export interface ServedModel {
+  label: string;
+  name: string;
+  model: Recommender;
+  /** History length the model was built for. */
+  L: number;
+  /** [(numItems + 1) * dim] item vectors (null: the score is not a dot product). */
+  items: { dim: number; data: Float32Array } | null;
+  /** [numUsers * dim] known users' vectors at their test history (null with items). */
+  users: Float32Array | null;
+  /** True when the model can score a history that is not a known user's. */
+  history: boolean;
+  loadSeconds: number;
+  precomputeSeconds: number;
+}
+
+export interface LoadedRun {
+  dir: string;
+  config: RunDataConfig;
+  data: SplitDataset;
+  models: ServedModel[];
+  /** External item id -> index 1..numItems; user id -> index. */
+  itemIndex: Map<string, number>;
+  userIndex: Map<string, number>;
+  /** Exact title -> items (several items may share a title). */
+  titleIndex: Map<string, number[]>;
+  /** Lower-cased titles by item index (search). */
+  lowerTitles: string[];
+  dataSeconds: number;
+  loadedAt: Date;
+}
+
+export class RunLoadError extends Error {}
+
+function readJson(path: string): unknown {
+  if (!existsSync(path)) throw new RunLoadError(`${path}: not found`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new RunLoadError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export function readRunConfig(dir: string): RunDataConfig {
+  const path = join(dir, 'config.json');
+  const r = RunDataConfig.safeParse(readJson(path));
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new RunLoadError(`${path}: field '${i.path.join('.') || '(root)'}': ${i.message}`);
+  }
+  return r.data;
+}
+
+async function loadRaw(cfg: RunDataConfig): Promise<RawDataset> {
+  if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic ?? {});
+  return loadDataset(cfg.data.name, {
+    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows, cache: cfg.data.cache,
+  });
+}
+
+/** Model labels under models/, in the config's order first (then by name). */
+function modelLabels(dir: string, cfg: RunDataConfig): string[] {
+  const root = join(dir, 'models');
+  if (!existsSync(root)) throw new RunLoadError(`${root}: not found (is ${dir} a benchmark run directory?)`);
+  const found = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(root, d.name, 'config.json')) && existsSync(join(root, d.name, 'weights.safetensors')))
+    .map((d) => d.name);
+  const order = (cfg.models ?? []).map((m) => (typeof m === 'string' ? m : m.label ?? m.name));
+  const rank = (l: string) => { const i = order.indexOf(l); return i < 0 ? order.length : i; };
+  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** Left-padded [B * L] histories from item lists (the last L items kept). */
+export function userBatch(users: readonly number[], histories: readonly ArrayLike<number>[], L: number): UserBatch {
+  const B = histories.length;
+  const history = new Int32Array(B * L);
+  histories.forEach((h, b) => {
+    const n = Math.min(L, h.length);
+    for (let j = 0; j < n; j++) history[b * L + L - n + j] = h[h.length - n + j];
+  });
+  return { size: B, L, user: Int32Array.from(users), history };
+}
+
+/** A user's test history (the sequence before the held-out test item). */
+export function testHistory(data: SplitDataset, user: number): Int32Array {
+  const L = data.test.L;
+  const row = data.test.history.subarray(user * L, (user + 1) * L);
+  let s = 0;
+  while (s < L && row[s] === 0) s++;
+  return row.subarray(s);
+}
+
+/** Precomputed vectors of a model: items once, every known user in batches. */
+function precompute(m: Recommender, data: SplitDataset, L: number): { items: ServedModel['items']; users: Float32Array | null } {
+  const items = m.itemEmbeddings();
+  if (!items) return { items: null, users: null };
+  const users = new Float32Array(data.numUsers * items.dim);
+  for (let s = 0; s < data.numUsers; s += 256) {
+    const ids = Array.from({ length: Math.min(256, data.numUsers - s) }, (_, i) => s + i);
+    const u = m.userEmbedding(userBatch(ids, ids.map((x) => testHistory(data, x)), L));
+    if (!u || u.length !== ids.length * items.dim) return { items: null, users: null };
+    users.set(u, s * items.dim);
+  }
+  return { items, users };
+}
+
+export async function loadRun(dirArg: string, log: (l: string) => void = () => {}): Promise<LoadedRun> {
+  const dir = resolve(dirArg);
+  const config = readRunConfig(dir);
+  const labels = modelLabels(dir, config);
+  if (labels.length === 0) throw new RunLoadError(`${join(dir, 'models')}: no saved model (a folder with config.json + weights.safetensors)`);
+  const t0 = performance.now();
+  const data = applyProtocol(await loadRaw(config), { dedupeConsecutive: false, ...config.protocol });
+  const dataSeconds = (performance.now() - t0) / 1000;
+  log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items (${dataSeconds.toFixed(1)} s)`);
+  const models: ServedModel[] = [];
+  try {
+    for (const label of labels) {
+      const mdir = join(dir, 'models', label);
+      const t1 = performance.now();
+      const model = await loadRecommender(mdir);
+      const dims = (readJson(join(mdir, 'config.json')) as { dims: { numItems: number; numUsers: number; maxHistory: number } }).dims;
+      if (dims.numItems !== data.numItems || dims.numUsers !== data.numUsers) {
+        model.dispose();
+        throw new RunLoadError(`${join(mdir, 'config.json')}: field 'dims': ${dims.numUsers} users / ${dims.numItems} items, but the run's data has ${data.numUsers} / ${data.numItems} (the data or protocol changed since training)`);
+      }
+      const loadSeconds = (performance.now() - t1) / 1000;
+      const t2 = performance.now();
+      const L = Math.max(1, dims.maxHistory);
+      const pre = precompute(model, data, L);
+      models.push({ label, name: model.name, model, L, ...pre, history: !USER_ID_MODELS.has(model.name), loadSeconds, precomputeSeconds: (performance.now() - t2) / 1000 });
+      log(`model ${label} (${model.name}): loaded in ${loadSeconds.toFixed(2)} s, precomputed in ${((performance.now() - t2) / 1000).toFixed(2)} s`);
+    }
+  } catch (e) {
+    for (const m of models) m.model.dispose();
+    throw e;
+  }
+  const itemIndex = new Map<string, number>();
+  const titleIndex = new Map<string, number[]>();
+  const lowerTitles: string[] = [''];
+  for (let i = 1; i <= data.numItems; i++) {
+    itemIndex.set(data.itemIds[i], i);
+    const t = itemTitle(data, i);
+    const list = titleIndex.get(t);
+    if (list) list.push(i); else titleIndex.set(t, [i]);
+    lowerTitles.push(t.toLowerCase());
+  }
+  const userIndex = new Map<string, number>();
+  data.userIds.forEach((u, i) => userIndex.set(u, i));
+  return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, dataSeconds, loadedAt: new Date() };
+}
+
+export function disposeRun(run: LoadedRun): void {
+  for (const m of run.models) m.model.dispose();
+}
+
+export interface RankRequest {
+  /** Known user index (precomputed vector), or null for an ad-hoc history. */
+  user: number | null;
+  history: Int32Array;
+  k: number;
+  excluded: ReadonlySet<number>;
+  candidates?: readonly number[];
+}
+
+/**
+ * Ranks for several requests of one model at once (the micro-batch): ad-hoc
+ * histories share one userEmbedding / scoreAll call.
+ */
+export function rankBatch(m: ServedModel, reqs: readonly RankRequest[]): Scored[][] {
+  const out: Scored[][] = new Array(reqs.length);
+  const adhoc: number[] = [];
+  reqs.forEach((r, i) => {
+    if (r.user !== null && m.users && m.items) {
+      const d = m.items.dim;
+      out[i] = topKDot(m.users.subarray(r.user * d, (r.user + 1) * d), m.items.data, d, m.items.data.length / d - 1, r.k, r.excluded, r.candidates);
+    } else adhoc.push(i);
+  });
+  if (adhoc.length === 0) return out;
+  const batch = userBatch(adhoc.map((i) => reqs[i].user ?? 0), adhoc.map((i) => reqs[i].history), m.L);
+  if (m.items) {
+    const d = m.items.dim;
+    const u = m.model.userEmbedding(batch)!;
+    adhoc.forEach((i, b) => {
+      const r = reqs[i];
+      out[i] = topKDot(u.subarray(b * d, (b + 1) * d), m.items!.data, d, m.items!.data.length / d - 1, r.k, r.excluded, r.candidates);
+    });
+  } else {
+    const all = m.model.scoreAll(batch);
+    const V = all.length / adhoc.length;
+    adhoc.forEach((i, b) => {
+      const r = reqs[i];
+      out[i] = topKOfScores(all.subarray(b * V, (b + 1) * V), r.k, r.excluded, r.candidates);
+    });
+  }
+  return out;
+}
