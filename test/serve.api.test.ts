@@ -22,7 +22,7 @@ import { generate } from '../src/lm/generate.js';
 import { nextTokenLogProbs } from '../src/lm/score.js';
 import { Tokenizer } from '../src/lm/tokenizer/index.js';
 import { answerTokenIds, loadTemplates, pYes, renderPrompt } from '../src/methods/prompts.js';
-import { itemTitle } from '../src/lm/corpus.js';
+import { itemTitle } from '../src/methods/text_lm/corpus.js';
 import { createServer, type LlmrecServer, MicroBatcher } from '../src/serve/server.js';
 import { disposeRun, loadRun, rankBatch, testHistory, userBatch } from '../src/serve/run.js';
 import { TopK } from '../src/serve/topk.js';

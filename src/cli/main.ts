@@ -15,6 +15,7 @@ import { profileStep } from '../bench/profile.js';
 import { addExperimentCommands } from './experiment_commands.js';
 import { addLmCommands } from './lm_commands.js';
 import { addRunCommands } from './run_commands.js';
+import { addServeCommands } from './serve_commands.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -109,6 +110,7 @@ export function buildCli(): Command {
   addExperimentCommands(program);
   addLmCommands(program);
   addRunCommands(program);
+  addServeCommands(program);
   return program;
 }
 

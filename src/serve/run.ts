@@ -17,7 +17,7 @@ import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';
 import { loadRecommender } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
-import { itemTitle } from '../lm/corpus.js';
+import { itemTitle } from '../methods/text_lm/corpus.js';
 import { type Scored, topKDot, topKOfScores } from './topk.js';
 
 /** The part of a run's config.json the server needs (the rest is ignored here). */

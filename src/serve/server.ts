@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { initEngine } from '../engine/index.js';
-import { itemTitle } from '../lm/corpus.js';
+import { itemTitle } from '../methods/text_lm/corpus.js';
 import { chatPrompt, disposeLm, generateText, type GenerationResult, type LoadedLm, loadLm, rerank, type SampleOptions } from './lm.js';
 import { Metrics } from './metrics.js';
 import { disposeRun, type LoadedRun, loadRun, rankBatch, type RankRequest, type ServedModel, testHistory } from './run.js';

@@ -3,16 +3,13 @@
  * protocol of src/data/types.ts), opens the backend from a spec string
  * (src/backends/index.ts: local:PATH, gguf:FILE, openai:MODEL@URL), builds
  * the retriever, runs `runLlmRank` and writes `report.json` and `report.md`
- * (atomically) into `out`. The CLI can register it as a command; until then
- * this file runs on its own:
+ * (atomically) into `out`. The command `llmrec llmrank` (src/cli/serve_commands.ts):
  *
- *   node dist/methods/llmrank/main.js --data ml-100k --backend local:runs/lm-ml100k --out runs/llmrank-ml100k
+ *   llmrec llmrank --data ml-100k --backend local:runs/lm-ml100k --out runs/llmrank-ml100k
  *
  * (see docs/LLM-BACKENDS.md for every option).
  */
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createBackend, parseBackendSpec } from '../../backends/index.js';
 import { loadDataset } from '../../data/loaders/index.js';
 import { applyProtocol } from '../../data/protocol.js';
@@ -95,39 +92,4 @@ export async function llmrankMain(o: LlmRankCommandOptions): Promise<{ dir: stri
   } finally {
     await backend.dispose();
   }
-}
-
-const int = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`llmrank: --${name} must be an integer, got ${JSON.stringify(v)}`);
-  return n;
-};
-
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const { values } = parseArgs({
-    options: {
-      data: { type: 'string' }, backend: { type: 'string' }, retriever: { type: 'string' }, baseline: { type: 'string', multiple: true },
-      out: { type: 'string' }, users: { type: 'string' }, candidates: { type: 'string' }, history: { type: 'string' },
-      style: { type: 'string' }, mode: { type: 'string' }, bootstrap: { type: 'string' }, 'max-tokens': { type: 'string' }, 'title-chars': { type: 'string' },
-      seed: { type: 'string' }, cache: { type: 'string' }, concurrency: { type: 'string' }, timeout: { type: 'string' },
-    },
-  });
-  if (!values.data || !values.backend || !values.out) {
-    process.stderr.write('usage: main.js --data NAME|PATH --backend local:DIR|gguf:FILE|openai:MODEL[@URL] --out DIR [--retriever pop|bm25|model:DIR] [--baseline ...] ' +
-      '[--users N] [--candidates N] [--history N] [--style sequential|recency|in-context] [--mode generate|score] [--bootstrap N] [--max-tokens N] [--title-chars N] [--seed N] [--cache DIR] [--concurrency N] [--timeout MS]\n');
-    process.exit(2);
-  }
-  llmrankMain({
-    data: values.data, backend: values.backend, out: values.out, retriever: values.retriever, baselines: values.baseline,
-    users: int('users', values.users), candidates: int('candidates', values.candidates), historyLength: int('history', values.history),
-    style: values.style as PromptStyle | undefined, mode: values.mode as 'generate' | 'score' | undefined, bootstrap: int('bootstrap', values.bootstrap),
-    maxTokens: int('max-tokens', values['max-tokens']), titleChars: int('title-chars', values['title-chars']), seed: int('seed', values.seed), cacheDir: values.cache,
-    concurrency: int('concurrency', values.concurrency), timeoutMs: int('timeout', values.timeout),
-  }).then(({ dir, report }) => {
-    process.stdout.write(renderLlmRankReport(report) + `\nwritten to ${dir}\n`);
-  }, (e: Error) => {
-    process.stderr.write(`error: ${e.message}\n`);
-    process.exit(1);
-  });
 }

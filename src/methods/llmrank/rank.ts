@@ -12,7 +12,7 @@
  * and candidates. See docs/LLM-BACKENDS.md.
  */
 import type { SplitDataset } from '../../data/types.js';
-import { itemTitle } from '../../lm/corpus.js';
+import { itemTitle } from '../text_lm/corpus.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
 import type { LlmBackend, TokenUsage } from '../../backends/types.js';
 import { bordaRanking, PositionBias } from './borda.js';

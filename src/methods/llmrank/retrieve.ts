@@ -8,7 +8,7 @@
  */
 import type { SplitDataset } from '../../data/types.js';
 import type { Recommender } from '../../models/types.js';
-import { itemTitle } from '../../lm/corpus.js';
+import { itemTitle } from '../text_lm/corpus.js';
 
 export interface Retriever {
   readonly name: string;
