@@ -1,5 +1,5 @@
 /**
- * The configuration layer (docs/UPPER.md): every run schema of the project in
+ * The configuration layer (docs/DESIGN.md, "Configuration, run layer and methods registry"): every run schema of the project in
  * one place, one precedence rule (layers.ts), one error formatter
  * (src/util/validate.ts).
  */

@@ -1,5 +1,5 @@
 /**
- * How every command builds its configuration (docs/UPPER.md, "Configuration"):
+ * How every command builds its configuration (docs/DESIGN.md, "Configuration"):
  *
  *   built-in defaults  <  method defaults  <  config file  <  flags
  *

@@ -2,7 +2,7 @@
  * What a method of the methods registry (registry.ts) is: a name, a
  * description, its configuration (options schema + method defaults, see
  * src/config/method.ts) and an entry point that runs it into a run
- * directory (docs/UPPER.md, "Methods").
+ * directory (docs/DESIGN.md, "The methods registry").
  */
 import type { MethodConfigSpec } from '../config/method.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';

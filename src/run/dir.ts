@@ -1,5 +1,5 @@
 /**
- * Opening a run directory (docs/UPPER.md, "The run layer"). A run directory
+ * Opening a run directory (docs/DESIGN.md, "The run layer"). A run directory
  * holds the options or configuration it was started with; resuming checks
  * them BEFORE anything is written, so a mismatched resume leaves the
  * directory as it was.

@@ -1,5 +1,5 @@
 /**
- * The run layer (docs/UPPER.md): run directories (options checked on resume
+ * The run layer (docs/DESIGN.md, "Configuration, run layer and methods registry"): run directories (options checked on resume
  * before anything is written), atomic JSON, stages with outputs that make a
  * resume skip them, per-stage timing, peak RSS, paths recorded relative to
  * the data directory or the run. Used by the benchmark

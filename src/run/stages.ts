@@ -1,5 +1,5 @@
 /**
- * Stages of a pipeline (docs/UPPER.md, "The run layer"): a pipeline is a list
+ * Stages of a pipeline (docs/DESIGN.md, "The run layer"): a pipeline is a list
  * of named stages run in order by `runStages`; each stage writes its outputs
  * into the run directory and, on resume, is skipped when they exist
  * (`cachedJson`). Wall seconds per stage and the process's peak RSS go into

@@ -1,5 +1,5 @@
 /**
- * The one training-checkpoint layout (docs/TRAINING.md), in the spirit of
+ * The one training-checkpoint layout (docs/DESIGN.md, "Training"), in the spirit of
  * Hugging Face Trainer's checkpoint-N folders: `<run dir>/checkpoint/` holds
  *
  *   trainer_state.json     format + version, which trainer wrote it, step, epoch,

@@ -1,5 +1,5 @@
 /**
- * The one step loop every training in llmrec runs on (docs/TRAINING.md):
+ * The one step loop every training in llmrec runs on (docs/DESIGN.md, "Training"):
  * collaborative models (models/trainer.ts), LM pre-training and so RecSysLLM
  * (lm/pretrain.ts), the yes/no recommenders (methods/yesno/fit.ts) and the
  * GANPrompt diversity GAN (methods/ganprompt/diversity/training.ts).

@@ -1,5 +1,5 @@
 /**
- * Learning-rate schedules of the training loop (docs/TRAINING.md). The loop
+ * Learning-rate schedules of the training loop (docs/DESIGN.md, "Training"). The loop
  * sets `opt.lr = schedule(step)` on the scheduled optimizers before each step.
  */
 
