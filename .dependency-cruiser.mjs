@@ -43,6 +43,13 @@ export default {
   forbidden: [
     ...layerRules,
     {
+      name: 'lm-is-the-lm-core',
+      severity: 'error',
+      comment: 'src/lm holds the language-model core only: no recommender data (issue 13; recommender LM code lives in src/methods/text_lm)',
+      from: { path: '^src/lm/' },
+      to: { path: '^src/data/' },
+    },
+    {
       name: 'cli-not-index',
       severity: 'error',
       comment: 'src/index.ts (the public API) is the top: nothing in src imports it',
