@@ -60,7 +60,7 @@ import { scoreContinuations } from '../lm/score.js';
 import { exportStateDict } from '../lm/state_dict.js';
 import { BPE_DEFAULT_SPECIAL_TOKENS, trainBpe } from '../lm/tokenizer/index.js';
 import { AdamW, Rng } from '../nn/index.js';
-import type { BenchRecord } from './run.js';
+import type { BenchRecord } from './record.js';
 import { median } from './stats.js';
 import { TORCH_PYTHON, fastestTorch, torchInstalls, type TorchCheck, type TorchTiming } from './torch.js';
 
@@ -104,7 +104,7 @@ export const LM_BENCH_TINY: LmBenchShape = {
 export type LmReference = 'pytorch' | 'onnxruntime' | 'llama.cpp';
 export const LM_REFERENCES: readonly LmReference[] = ['pytorch', 'onnxruntime', 'llama.cpp'];
 
-/** One record, shaped as src/bench/run.ts's BenchRecord with LM kinds and throughputs. */
+/** One record, shaped as BenchRecord (record.ts) with LM kinds and throughputs. */
 export interface LmBenchRecord extends Omit<BenchRecord, 'kind'> {
   kind: 'lm_train' | 'lm_score';
   /** The shape, spelled out (model; workload). */

@@ -14,6 +14,9 @@ import { packageRoot } from '../engine/native.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ATTENTION_GEMM_SHAPES, attentionGemmShape, gemmFlops, gemmShape, timeDirectBlas, timeEngineGemm, type GemmShape, type GemmVariant } from './gemm.js';
 import { runLmBench, type LmBenchRecord } from './lm.js';
+import type { BenchRecord } from './record.js';
+
+export type { BenchRecord } from './record.js';
 import { median } from './stats.js';
 import { fastestTorch, runTorch, torchInstalls, type TorchCheck, type TorchTiming } from './torch.js';
 import { gru4recWorkload, llamaWorkload, sasrecTopKWorkload, sasrecWorkload, type InferenceWorkload, type Workload } from './workloads.js';
@@ -24,28 +27,6 @@ export type TrainCase = (typeof TRAIN_CASES)[number];
 export const INFERENCE_CASES = ['sasrec_top10'] as const;
 export type InferenceCase = (typeof INFERENCE_CASES)[number];
 
-export interface BenchRecord {
-  name: string;
-  kind: 'train_step' | 'inference' | 'gemm';
-  engine_path: MatmulPath;
-  ours_ms: number;
-  /**
-   * Training steps and inference: the fastest PyTorch of `torch_refs`
-   * ('pytorch <version>'); GEMMs: OpenBLAS called directly. reference_ms is null when unavailable.
-   */
-  reference: string;
-  reference_ms: number | null;
-  ratio: number | null;
-  gflops?: number;
-  reference_gflops?: number | null;
-  torch_ms?: number | null;
-  torch_threads?: string;
-  /** Every PyTorch that ran the case (one per interpreter that imports torch); ratio is against the fastest. */
-  torch_refs?: TorchTiming[];
-  loss_first?: number;
-  loss_last?: number;
-  trainable_params?: number;
-}
 
 export interface BenchOptions {
   cases?: TrainCase[];

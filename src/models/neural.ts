@@ -86,27 +86,16 @@ import { join } from 'node:path';
 import { softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { ParamStore, Rng } from '../nn/index.js';
 import { MULBERRY32_INCREMENT, mixSeed, mulberry32Mix } from '../util/random.js';
-import type { TrainBatch as DataTrainBatch } from '../data/batches.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { FitOptions, FitReport, Recommender, UserBatch } from './types.js';
 import { runTraining } from './trainer.js';
+import type { ModelDims, TrainBatch, TrainerHooks } from './train_types.js';
 
-/** A training batch: sliding-window rows plus sampled negatives. */
-export interface TrainBatch extends DataTrainBatch {
-  /** [size * numNegatives]: uniform over 1..numItems, never the row's target. Empty when numNegatives = 0. */
-  negatives: Int32Array;
-  numNegatives: number;
-}
+export type { ModelDims, TrainBatch, TrainerHooks } from './train_types.js';
 
-/** The dataset facts a model's shapes depend on (saved with the model). */
-export interface ModelDims {
-  numUsers: number;
-  numItems: number;
-  /** data.config.maxHistory: the L of training and evaluation histories. */
-  maxHistory: number;
-}
+
 
 export function dimsOf(data: SplitDataset): ModelDims {
   return { numUsers: data.numUsers, numItems: data.numItems, maxHistory: data.config.maxHistory };
@@ -194,21 +183,6 @@ export function checkRate(model: string, key: string, x: number): void {
   if (!(x >= 0 && x < 1)) throw new Error(`${model}: config '${key}' must be in [0, 1), got ${x}`);
 }
 
-/** The hooks the trainer drives (built by NeuralRecommender.fit; see trainer.ts). */
-export interface TrainerHooks {
-  model: Recommender;
-  dims: ModelDims;
-  store: ParamStore;
-  samples: TrainSamples;
-  numNegatives: number;
-  clipNorm: number | undefined;
-  /** Loss of one batch in training mode, dropout seeded with `seed`. */
-  loss(batch: TrainBatch, seed: number): tf.Scalar;
-  /** Switches dropout on/off outside `loss` (validation runs with it off). */
-  setTraining(on: boolean): void;
-  /** Called after every optimizer step (frees tensors kept for the backward pass). */
-  endStep(): void;
-}
 
 type State = 'new' | 'training' | 'fitted';
 

@@ -43,7 +43,7 @@ import {
   checkpointTensor, CHECKPOINT_FILES, hasCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, restoreVariables, runLoop, saveCheckpoint,
 } from '../train/index.js';
 import type { EpochReport, FitOptions, FitReport, Recommender } from './types.js';
-import type { TrainBatch, TrainerHooks } from './neural.js';
+import type { TrainBatch, TrainerHooks } from './train_types.js';
 
 export { CHECKPOINT_DIR, CHECKPOINT_FORMAT } from '../train/index.js';
 

@@ -2,7 +2,6 @@
  * Special tokens the recommender methods rely on, and helpers adding them to a
  * tokenizer with Hugging Face `added_tokens` semantics (never split, special).
  */
-import type { Tokenizer } from './tokenizer.js';
 
 /** BERT-style mask token (masked item / token prediction). */
 export const MASK_TOKEN = '[MASK]';
@@ -32,6 +31,17 @@ export const WORDPIECE_DEFAULT_SPECIAL_TOKENS: readonly string[] = ['[PAD]', '[U
 /** Roles a special token can play (the `<role>_token` keys of `tokenizer_config.json`). */
 export type SpecialTokenRole = 'bos' | 'eos' | 'pad' | 'unk' | 'mask' | 'cls' | 'sep';
 /** Every role, in a fixed order. */
+/**
+ * What the helpers below need of a tokenizer (the Tokenizer class of
+ * tokenizer.ts has it); structural, so this file does not import tokenizer.ts
+ * back.
+ */
+export interface SpecialTokenHost {
+  addSpecialTokens(tokens: readonly string[]): number[];
+  readonly specialTokens: Partial<Record<SpecialTokenRole, { id: number }>>;
+  setSpecialToken(role: SpecialTokenRole, token: string): number;
+}
+
 export const SPECIAL_TOKEN_ROLES: readonly SpecialTokenRole[] = ['bos', 'eos', 'pad', 'unk', 'mask', 'cls', 'sep'];
 
 /** Conventional role of well-known special token strings (used by the trainers). */
@@ -66,7 +76,7 @@ export function sentinelTokens(n: number): string[] {
  * their ids (a T5 tokenizer already has 100, numbered downwards from the top
  * of the vocabulary); new ones are appended in increasing sentinel order.
  */
-export function addSentinelTokens(tok: Tokenizer, n: number): number[] {
+export function addSentinelTokens(tok: SpecialTokenHost, n: number): number[] {
   return tok.addSpecialTokens(sentinelTokens(n));
 }
 
@@ -88,13 +98,13 @@ export interface RecSpecialTokenIds {
  * BERT's `[MASK]` or RoBERTa's `<mask>`, else adding `[MASK]` in the `mask`
  * role). Idempotent; returns the ids.
  */
-export function withRecSpecialTokens(tok: Tokenizer): RecSpecialTokenIds {
+export function withRecSpecialTokens(tok: SpecialTokenHost): RecSpecialTokenIds {
   const [user, item, guide] = tok.addSpecialTokens([...REC_SPECIAL_TOKENS]);
   const mask = tok.specialTokens.mask?.id ?? tok.setSpecialToken('mask', MASK_TOKEN);
   return { user, item, guide, mask };
 }
 
 /** Adds the GLM masks `[M]`, `[sM]`, `[gM]` as special tokens; returns their ids in that order. */
-export function addGlmMaskTokens(tok: Tokenizer): number[] {
+export function addGlmMaskTokens(tok: SpecialTokenHost): number[] {
   return tok.addSpecialTokens([...GLM_MASK_TOKENS]);
 }

@@ -12,13 +12,12 @@ import type { RobustnessReport } from '../../eval/robustness.js';
 import type { Recommender } from '../../models/types.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
-import { peakRssMiB, type StageHooks, StageTimer, writeJson, writeText } from '../../run/index.js';
+import { type StageHooks, StageTimer, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
 import { loadTemplates, type TemplateSet } from '../prompts.js';
 import { sampleRows, splitCases } from '../yesno.js';
 import type { DiversityStageReport } from './diversity.js';
-import { renderGanPromptReport } from './report.js';
 
 export interface LlmRow {
   recipe: RecipeName;
@@ -83,13 +82,6 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   };
 }
 
-/** Writes report.json and report.md (after every recipe, so an interrupted run keeps its rows). */
-export function writeReport(run: YesNoRun): GanPromptReport {
-  run.report.peakRssMiB = peakRssMiB();
-  writeJson(join(run.dir, 'report.json'), run.report);
-  writeText(join(run.dir, 'report.md'), renderGanPromptReport(run.report));
-  return run.report;
-}
 
 /** Training questions: validation targets vs their stored negatives (no test item is ever used). */
 export function trainCases(run: YesNoRun, users: number, salt: number): Case[] {

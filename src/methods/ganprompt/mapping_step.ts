@@ -14,7 +14,7 @@ import { mixSeed } from '../../util/random.js';
 import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
 import { yesNoExamples, type YesNoLlm } from '../yesno.js';
-import type { RecipeKit } from './recipe_stage.js';
+import type { RecipeKit } from './kit.js';
 
 /** Trains (or on resume reloads) the mapping of `m`; returns its training summary. */
 export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<Record<string, unknown> | 'interrupted'> {

@@ -18,7 +18,8 @@
 import type { SplitDataset } from '../../data/types.js';
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
 import { openRunDir, runStages, type StageHooks } from '../../run/index.js';
-import { type GanPromptReport, newYesNoRun, writeReport, type YesNoRun } from './context.js';
+import { type GanPromptReport, newYesNoRun, type YesNoRun } from './context.js';
+import { writeReport } from './report.js';
 import { recipesStage } from './recipe_stage.js';
 import { baselinesStage, collabStage, diversityStage, lmStage } from './stages.js';
 

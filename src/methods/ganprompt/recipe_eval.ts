@@ -13,7 +13,7 @@ import { readJson, writeJson } from '../../run/index.js';
 import type { RecipePlan } from '../recipe.js';
 import { rankingMetrics } from '../reference.js';
 import type { YesNoLlm } from '../yesno.js';
-import type { RecipeKit } from './recipe_stage.js';
+import type { RecipeKit } from './kit.js';
 
 export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RobustnessReport> {
   const { run } = kit;

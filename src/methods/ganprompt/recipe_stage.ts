@@ -9,17 +9,20 @@ import { join } from 'node:path';
 import { loadPretrained, readConfig } from '../../lm/checkpoint.js';
 import { familyOf } from '../../lm/families/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
-import { applyLora, loadAdapter, parseLoraConfig, type PeftLoraConfig, saveAdapter } from '../../lm/lora.js';
+import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
 import type { RecipeName } from '../../config/ganprompt.js';
 import { readJson, type Stage, writeJson } from '../../run/index.js';
-import { CollabSignal, type Case } from '../collab.js';
-import type { PromptTemplate } from '../prompts.js';
+import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
-import { type TitleSource, yesNoExamples, YesNoLlm } from '../yesno.js';
-import { trainCases, writeReport, type YesNoRun } from './context.js';
+import { yesNoExamples, YesNoLlm } from '../yesno.js';
+import { trainCases, type YesNoRun } from './context.js';
+import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
 import { evaluateRecipe } from './recipe_eval.js';
 import { trainMapping } from './mapping_step.js';
+import type { RecipeKit } from './kit.js';
+
+export type { RecipeKit } from './kit.js';
 
 /** Default LoRA targets per family: every attention and MLP projection. */
 export const LORA_TARGETS: Record<string, string[]> = {
@@ -27,20 +30,6 @@ export const LORA_TARGETS: Record<string, string[]> = {
   gpt2: ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'],
 };
 
-/** What the recipes of one run share: the LM loader, the model factory, the training questions, the LoRA config. */
-export interface RecipeKit {
-  run: YesNoRun;
-  loadLm(): CausalLM;
-  makeModel(lm: CausalLM, plan: { guide: boolean; ids: boolean; idTokens?: boolean }): YesNoLlm;
-  titleSources(m: YesNoLlm, titles: 'original' | 'mixed'): { titles: TitleSource; alternativeTitles?: TitleSource; alternativeShare?: number };
-  trainedTemplates(which: 'first' | 'all'): PromptTemplate[];
-  loraCases: Case[];
-  mapCases: Case[];
-  loraCfg: PeftLoraConfig;
-  adapterDir(name: string): string;
-  /** Adapters this run trained (reused by later recipes even without resume). */
-  madeHere: Set<string>;
-}
 
 export function recipeKit(run: YesNoRun): RecipeKit {
   const { o, data, lmDir, tok, collabModel } = run;

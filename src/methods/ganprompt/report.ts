@@ -4,7 +4,9 @@
  * templates, the ablations, the diversity stage, the cost.
  */
 import type { MetricValues } from '../../eval/types.js';
-import type { GanPromptReport } from './context.js';
+import { join } from 'node:path';
+import { peakRssMiB, writeJson, writeText } from '../../run/index.js';
+import type { GanPromptReport, YesNoRun } from './context.js';
 import { ABLATION_LABELS, PLANS } from './recipes.js';
 
 const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
@@ -53,4 +55,12 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   }
   lines.push('', '## Cost', '', `Peak RSS ${r.peakRssMiB.toFixed(0)} MiB. Seconds per stage: ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
   return lines.join('\n');
+}
+
+/** Writes report.json and report.md (after every recipe, so an interrupted run keeps its rows). */
+export function writeReport(run: YesNoRun): GanPromptReport {
+  run.report.peakRssMiB = peakRssMiB();
+  writeJson(join(run.dir, 'report.json'), run.report);
+  writeText(join(run.dir, 'report.md'), renderGanPromptReport(run.report));
+  return run.report;
 }

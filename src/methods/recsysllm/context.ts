@@ -11,12 +11,11 @@ import type { PretrainResult } from '../../lm/pretrain.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import type { TokenTrie } from '../../lm/trie.js';
 import type { RecSysRunOptions, Variant } from '../../config/recsysllm.js';
-import { peakRssMiB, type StageHooks, StageTimer, writeJson, writeText } from '../../run/index.js';
+import { type StageHooks, StageTimer, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { sampleRows } from '../yesno.js';
 import type { FamilyResult } from './evaluate.js';
 import type { GlmTokens } from './masking.js';
-import { renderRecSysReport } from './report.js';
 import { FAMILIES, type Family, familySupport, loadTaskTemplates, ratingsOf, type TaskData, type TaskTemplates } from './tasks.js';
 import type { SegmentEncoder } from './text.js';
 
@@ -98,9 +97,3 @@ export function newRecSysRun(raw: RawDataset, data: SplitDataset, o: RecSysRunOp
   return { raw, data, o, dir, resume, hooks, log, timer, report, templates, tasks, families, evalRows, evalUsers: evalRows.map((r) => data.test.user[r]) };
 }
 
-export function writeReport(run: RecSysRun): RecSysReport {
-  run.report.peakRssMiB = peakRssMiB();
-  writeJson(join(run.dir, 'report.json'), run.report);
-  writeText(join(run.dir, 'report.md'), renderRecSysReport(run.report));
-  return run.report;
-}

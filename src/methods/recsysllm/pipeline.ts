@@ -21,7 +21,8 @@ import type { RawDataset, SplitDataset } from '../../data/types.js';
 import { parseRecSysOptions } from '../../config/recsysllm.js';
 import { openRunDir, runStages, type StageHooks } from '../../run/index.js';
 import { baselinesStage } from './baselines.js';
-import { newRecSysRun, type RecSysReport, writeReport } from './context.js';
+import { newRecSysRun, type RecSysReport } from './context.js';
+import { writeReport } from './report.js';
 import { tokenizerStage, variantsStage } from './stages.js';
 
 export type { BaselineRow, RecSysReport, StageResult, VariantReport } from './context.js';

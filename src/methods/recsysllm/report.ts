@@ -4,7 +4,9 @@
  * (seen / unseen) beside the reference rows.
  */
 import type { FamilyResult } from './evaluate.js';
-import type { RecSysReport } from './context.js';
+import { join } from 'node:path';
+import { peakRssMiB, writeJson, writeText } from '../../run/index.js';
+import type { RecSysReport, RecSysRun } from './context.js';
 import { FAMILIES, type Family, FAMILY_LABELS } from './tasks.js';
 
 function fmt(x: number | undefined, d = 4): string {
@@ -66,4 +68,11 @@ export function renderRecSysReport(r: RecSysReport): string {
   }
   L.push(`Stage seconds: ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; peak RSS ${r.peakRssMiB.toFixed(0)} MiB.`, '');
   return L.join('\n');
+}
+
+export function writeReport(run: RecSysRun): RecSysReport {
+  run.report.peakRssMiB = peakRssMiB();
+  writeJson(join(run.dir, 'report.json'), run.report);
+  writeText(join(run.dir, 'report.md'), renderRecSysReport(run.report));
+  return run.report;
 }

@@ -1,0 +1,26 @@
+/**
+ * The recipe kit of a yes/no run (recipe_stage.ts builds it; the mapping step
+ * and the recipe evaluation read it), in a module of its own so those files
+ * do not import recipe_stage.ts back.
+ */
+import type { CausalLM } from '../../lm/families/decoder.js';
+import type { PeftLoraConfig } from '../../lm/lora.js';
+import type { Case } from '../collab.js';
+import type { PromptTemplate } from '../prompts.js';
+import type { TitleSource, YesNoLlm } from '../yesno.js';
+import type { YesNoRun } from './context.js';
+
+/** What the recipes of one run share: the LM loader, the model factory, the training questions, the LoRA config. */
+export interface RecipeKit {
+  run: YesNoRun;
+  loadLm(): CausalLM;
+  makeModel(lm: CausalLM, plan: { guide: boolean; ids: boolean; idTokens?: boolean }): YesNoLlm;
+  titleSources(m: YesNoLlm, titles: 'original' | 'mixed'): { titles: TitleSource; alternativeTitles?: TitleSource; alternativeShare?: number };
+  trainedTemplates(which: 'first' | 'all'): PromptTemplate[];
+  loraCases: Case[];
+  mapCases: Case[];
+  loraCfg: PeftLoraConfig;
+  adapterDir(name: string): string;
+  /** Adapters this run trained (reused by later recipes even without resume). */
+  madeHere: Set<string>;
+}
