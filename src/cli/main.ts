@@ -16,6 +16,7 @@ import { addExperimentCommands } from './experiment_commands.js';
 import { addLmCommands } from './lm_commands.js';
 import { addRunCommands } from './run_commands.js';
 import { addServeCommands } from './serve_commands.js';
+import { addFirstRunCommand } from './first_run.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -111,6 +112,7 @@ export function buildCli(): Command {
   addLmCommands(program);
   addRunCommands(program);
   addServeCommands(program);
+  addFirstRunCommand(program);
   return program;
 }
 
