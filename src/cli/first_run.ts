@@ -57,7 +57,9 @@ async function firstRun(f: FirstRunFlags): Promise<void> {
 
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   console.log('');
-  console.log(`serve what this run trained: node dist/cli/main.js serve --run ${rel(bench.dir)} --lm ${rel(join(f.out, 'lm'))}`);
+  const args = `serve --run ${rel(bench.dir)} --lm ${rel(join(f.out, 'lm'))}`;
+  console.log(`serve what this run trained: llmrec ${args}`);
+  console.log(`  (from this checkout: node dist/cli/main.js ${args})`);
 }
 
 export function addFirstRunCommand(program: Command): void {
