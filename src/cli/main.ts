@@ -4,6 +4,7 @@
  *   doctor   what the engine runs on (backend, SIMD, native OpenBLAS addon and why not)
  *   bench    engine benchmark against PyTorch and OpenBLAS; writes bench/results.json
  *   data stats, train, benchmark, eval   experiments (experiment_commands.ts)
+ *   first-run   the first run, `npm run main` (first_run.ts, docs/FIRST-RUN.md)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
