@@ -4,6 +4,7 @@
  *   doctor   what the engine runs on (backend, SIMD, native OpenBLAS addon and why not)
  *   bench    engine benchmark against PyTorch and OpenBLAS; writes bench/results.json
  *   data stats, train, benchmark, eval   experiments (experiment_commands.ts)
+ *   first-run   the first run, `npm run main` (first_run.ts, docs/FIRST-RUN.md)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
@@ -16,6 +17,7 @@ import { addExperimentCommands } from './experiment_commands.js';
 import { addLmCommands } from './lm_commands.js';
 import { addRunCommands } from './run_commands.js';
 import { addServeCommands } from './serve_commands.js';
+import { addFirstRunCommand } from './first_run.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -111,6 +113,7 @@ export function buildCli(): Command {
   addLmCommands(program);
   addRunCommands(program);
   addServeCommands(program);
+  addFirstRunCommand(program);
   return program;
 }
 

@@ -18,7 +18,7 @@ import { FAMILIES } from '../methods/recsysllm/tasks.js';
 import { int, interruptSignal } from './experiment_commands.js';
 
 /** Flags every `run <method>` takes. */
-interface CommonRunFlags {
+export interface CommonRunFlags {
   data?: string;
   config?: string;
   out?: string;
@@ -29,7 +29,7 @@ interface CommonRunFlags {
   seed?: number;
 }
 
-interface YesNoFlags extends CommonRunFlags {
+export interface YesNoFlags extends CommonRunFlags {
   lm?: string;
   collab?: string;
   collabDir?: string;
@@ -52,7 +52,7 @@ function runPart(f: CommonRunFlags): Record<string, unknown> {
   return { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore, seed: f.seed }) };
 }
 
-function yesNoFlags(f: YesNoFlags): MethodFlags {
+export function yesNoFlags(f: YesNoFlags): MethodFlags {
   return {
     run: runPart(f),
     options: {
@@ -84,7 +84,7 @@ function recSysFlags(f: RecSysFlags): MethodFlags {
 }
 
 /** Resolves the configuration, loads the data and runs the method's registry entry in its run directory. */
-async function runMethod(name: string, f: CommonRunFlags, flags: MethodFlags): Promise<void> {
+export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFlags): Promise<void> {
   const entry = methodEntry(name);
   // Validated before the (long) data load; errors name the file and field.
   const { run: cfg, options } = resolveMethodConfig(entry.config, f.config, flags);
