@@ -6,6 +6,7 @@
  */
 import type { SplitDataset } from '../data/types.js';
 import type { Recommender, UserBatch } from '../models/types.js';
+import { escapeItemText, fillSlots } from './prompt_text.js';
 
 export interface GuideOptions {
   /** How many of the collaborative model's top candidates are named (default 3). */
@@ -97,9 +98,13 @@ export function topCandidates(scores: ArrayLike<number>, k: number): number[] {
   return idx.slice(0, Math.min(k, idx.length));
 }
 
-/** Guidance text for the prompt about candidate `target` (an index into the case's candidates). */
+/**
+ * Guidance text for the prompt about candidate `target` (an index into the
+ * case's candidates): titles escaped (src/methods/prompt_text.ts), the
+ * template filled in one pass.
+ */
 export function guideText(top: readonly number[], target: number, titleOf: (candidate: number) => string, o: GuideOptions = DEFAULT_GUIDE): string {
-  const titles = top.map(titleOf).join('; ');
+  const titles = top.map((k) => escapeItemText(titleOf(k))).join('; ');
   const verdict = top.includes(target) ? o.among : o.notAmong;
-  return o.template.replace('{titles}', titles).replace('{verdict}', verdict);
+  return fillSlots(o.template, { titles, verdict }, 'guide template');
 }

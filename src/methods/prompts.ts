@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { packageRoot } from '../engine/native.js';
 import { parseWith } from '../util/validate.js';
 import { GUIDE_TOKEN, ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
+import { escapeItemText, fillSlots, SLOT_MARK_ITEM, SLOT_MARK_USER } from './prompt_text.js';
 
 export const SLOTS = ['instruction', 'history', 'target', 'user', 'item', 'guide'] as const;
 export type Slot = (typeof SLOTS)[number];
@@ -119,19 +120,64 @@ export interface PromptInput {
   idTokens?: boolean;
 }
 
-/** Renders a prompt (without the answer). Empty lines left by an empty {guide} are removed. */
-export function renderPrompt(t: PromptTemplate, x: PromptInput): string {
+/**
+ * The prompt text with the {user} / {item} slots as the markers SLOT_MARK_USER /
+ * SLOT_MARK_ITEM (src/methods/prompt_text.ts): item titles escaped, all slots
+ * filled in one pass, empty lines left by an empty {guide} removed.
+ */
+function renderMarked(t: PromptTemplate, x: PromptInput): string {
+  const history = x.historyTitles.map((h) => escapeItemText(h));
   const values: Record<Slot, string> = {
     instruction: t.instruction,
-    history: x.historyTitles.length > 0 ? x.historyTitles.join(t.historySeparator ?? ', ') : '(nothing yet)',
-    target: x.targetTitle,
-    user: x.idTokens === false ? '' : USER_ID_TOKEN,
-    item: x.idTokens === false ? '' : ITEM_ID_TOKEN,
+    history: history.length > 0 ? history.join(t.historySeparator ?? ', ') : '(nothing yet)',
+    target: escapeItemText(x.targetTitle),
+    user: x.idTokens === false ? '' : SLOT_MARK_USER,
+    item: x.idTokens === false ? '' : SLOT_MARK_ITEM,
     guide: x.guidance ? `${GUIDE_TOKEN} ${x.guidance}` : '',
   };
-  const text = t.text.replace(/\{([a-z]+)\}/g, (_, s: string) => values[s as Slot]);
+  const text = fillSlots(t.text, values, `template '${t.id}'`);
   // Empty slots leave empty lines and doubled / trailing spaces: drop them.
   return text.split('\n').map((l) => l.replace(/ {2,}/g, ' ').trim()).filter((l) => l !== '').join('\n');
+}
+
+/**
+ * Renders a prompt (without the answer). Titles go through escapeItemText
+ * (src/methods/prompt_text.ts); empty lines left by an empty {guide} are removed.
+ */
+export function renderPrompt(t: PromptTemplate, x: PromptInput): string {
+  return renderMarked(t, x).split(SLOT_MARK_USER).join(USER_ID_TOKEN).split(SLOT_MARK_ITEM).join(ITEM_ID_TOKEN);
+}
+
+/** A prompt's token ids and the positions of its <UserID> / <ItemID> slots (-1 when absent). */
+export interface EncodedPrompt {
+  ids: number[];
+  userPos: number;
+  itemPos: number;
+}
+
+/**
+ * Encodes a prompt with its vector slots located by position from the
+ * template: the text between the slots is encoded piece by piece and the
+ * slot ids are inserted where the template puts them, so no item text can
+ * move a slot. Equals `tok.encode(renderPrompt(t, x))` on item text without
+ * special tokens (the tokenizer splits at added tokens first; tested).
+ */
+export function encodePrompt(tok: Tokenizer, t: PromptTemplate, x: PromptInput): EncodedPrompt {
+  const user = tok.tokenToId(USER_ID_TOKEN);
+  const item = tok.tokenToId(ITEM_ID_TOKEN);
+  const out: EncodedPrompt = { ids: [], userPos: -1, itemPos: -1 };
+  for (const piece of renderMarked(t, x).split(/([\uE000\uE001])/)) {
+    if (piece === SLOT_MARK_USER || piece === SLOT_MARK_ITEM) {
+      const id = piece === SLOT_MARK_USER ? user : item;
+      const name = piece === SLOT_MARK_USER ? USER_ID_TOKEN : ITEM_ID_TOKEN;
+      if (id === undefined) throw new Error(`template '${t.id}': the tokenizer has no ${name} token (add it with withRecSpecialTokens)`);
+      if (piece === SLOT_MARK_USER) out.userPos = out.ids.length; else out.itemPos = out.ids.length;
+      out.ids.push(id);
+    } else if (piece !== '') {
+      out.ids.push(...tok.encode(piece, { addSpecialTokens: false }));
+    }
+  }
+  return out;
 }
 
 /** The full training text: prompt, a space, the answer word. */

@@ -25,7 +25,8 @@ import type { SplitDataset } from '../data/types.js';
 import { itemTitle } from './text_lm/corpus.js';
 import { type Case, type CollabSignal, DEFAULT_GUIDE, guideText, topCandidates } from './collab.js';
 import type { MappingLayer } from './mapping.js';
-import { answerTokenIds, type PromptTemplate, renderPrompt } from './prompts.js';
+import { answerTokenIds, encodePrompt, type PromptInput, type PromptTemplate, renderPrompt } from './prompts.js';
+import { escapeItemText, specialTokenStrings } from './prompt_text.js';
 import { answerDiff, type Encoded, type Padded, padLeft } from './yesno/batch.js';
 import { fitYesNo } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
@@ -43,11 +44,11 @@ export class YesNoLlm {
   /** Trainable copy of the collaborative item vectors (GANPrompt's Rec-sm variants). */
   itemTable?: tf.Variable;
   readonly prompt: YesNoPromptOptions;
-  private readonly userId: number;
-  private readonly itemId: number;
   private readonly titleCache = new Map<TitleSource, Map<number, string>>();
   private readonly answerCache = new Map<string, { yes: number; no: number }>();
   private readonly guideCache = new Map<Case, number[]>();
+  /** The tokenizer's special token strings, neutralised in every title. */
+  private readonly specials: string[];
 
   constructor(readonly lm: CausalLM, readonly tok: Tokenizer, readonly data: SplitDataset, prompt: Partial<YesNoPromptOptions> = {}) {
     this.prompt = { ...DEFAULT_PROMPT_OPTIONS, ...prompt };
@@ -55,8 +56,7 @@ export class YesNoLlm {
     const i = tok.tokenToId(ITEM_ID_TOKEN);
     if (u === undefined || i === undefined) throw new Error(`the tokenizer has no ${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} tokens (add them with withRecSpecialTokens before training the LM)`);
     if (u >= lm.vocabSize || i >= lm.vocabSize) throw new Error(`${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} ids (${u}, ${i}) are outside the model's vocabulary (${lm.vocabSize}); resize the embeddings`);
-    this.userId = u;
-    this.itemId = i;
+    this.specials = specialTokenStrings(tok);
   }
 
   /** The data's original titles. */
@@ -68,7 +68,8 @@ export class YesNoLlm {
     if (!cache) { cache = new Map(); this.titleCache.set(source, cache); }
     let t = cache.get(item);
     if (t === undefined) {
-      const raw = source(item);
+      // The one escaping rule (src/methods/prompt_text.ts), before the cut, whatever the title's length.
+      const raw = escapeItemText(source(item), this.specials);
       const ids = this.tok.encode(raw, { addSpecialTokens: false });
       t = ids.length > this.prompt.maxTitleTokens ? this.tok.decode(ids.slice(0, this.prompt.maxTitleTokens), { skipSpecialTokens: true }).trim() : raw;
       cache.set(item, t);
@@ -101,8 +102,8 @@ export class YesNoLlm {
     }
   }
 
-  /** The prompt text for candidate `cand` of case `c`. */
-  render(t: PromptTemplate, c: Case, cand: number, titles: TitleSource, historyLimit?: number): string {
+  /** The prompt input for candidate `cand` of case `c` (titles escaped and cut by title()). */
+  private input(c: Case, cand: number, titles: TitleSource, historyLimit?: number): PromptInput {
     const hist: string[] = [];
     for (const item of c.history) if (item > 0) hist.push(this.title(item, titles));
     const kept = historyLimit === undefined ? hist : hist.slice(Math.max(0, hist.length - historyLimit));
@@ -112,18 +113,27 @@ export class YesNoLlm {
       const top = this.guideCache.get(c)!;
       guidance = guideText(top, cand, (k) => this.title(c.candidates[k], titles), this.prompt.guide);
     }
-    return renderPrompt(t, { historyTitles: kept, targetTitle: this.title(c.candidates[cand], titles), guidance, idTokens: this.prompt.idVectors || this.prompt.idTokens });
+    return { historyTitles: kept, targetTitle: this.title(c.candidates[cand], titles), guidance, idTokens: this.prompt.idVectors || this.prompt.idTokens };
   }
 
-  /** Token ids of the prompt (oldest history titles dropped until it fits maxPromptTokens). */
+  /** The prompt text for candidate `cand` of case `c`. */
+  render(t: PromptTemplate, c: Case, cand: number, titles: TitleSource, historyLimit?: number): string {
+    return renderPrompt(t, this.input(c, cand, titles, historyLimit));
+  }
+
+  /**
+   * Token ids of the prompt (oldest history titles dropped until it fits
+   * maxPromptTokens), with the <UserID> / <ItemID> positions taken from the
+   * template while assembling (encodePrompt), never searched for in the ids.
+   */
   encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource): Encoded {
     let limit: number | undefined;
     for (;;) {
-      const ids = this.tok.encode(this.render(t, c, cand, titles, limit), { addSpecialTokens: false });
+      const e = encodePrompt(this.tok, t, this.input(c, cand, titles, limit));
       const n = c.history.filter((x) => x > 0).length;
-      if (ids.length <= this.prompt.maxPromptTokens || (limit ?? n) === 0) {
-        if (ids.length > this.prompt.maxPromptTokens) throw new Error(`template '${t.id}': prompt has ${ids.length} tokens without any history, above maxPromptTokens ${this.prompt.maxPromptTokens}`);
-        return { ids, userPos: ids.indexOf(this.userId), itemPos: ids.indexOf(this.itemId) };
+      if (e.ids.length <= this.prompt.maxPromptTokens || (limit ?? n) === 0) {
+        if (e.ids.length > this.prompt.maxPromptTokens) throw new Error(`template '${t.id}': prompt has ${e.ids.length} tokens without any history, above maxPromptTokens ${this.prompt.maxPromptTokens}`);
+        return e;
       }
       limit = (limit ?? n) - 1;
     }

@@ -33,6 +33,7 @@ import { maskedLmObjective } from '../../lm/objectives.js';
 import { packBlocks, pretrain } from '../../lm/pretrain.js';
 import { MASK_TOKEN, Tokenizer, trainWordPiece } from '../../lm/tokenizer/index.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
+import { escapeItemText, fillSlots } from '../prompt_text.js';
 import { zodMessage } from '../../util/validate.js';
 
 /** A fixed English stop-word list (lower case): function words, pronouns, auxiliaries and generic fillers. */
@@ -205,9 +206,9 @@ export function sampleUsers(data: SplitDataset, n: number, seed: number, exclude
   return users.slice(0, n).sort((a, b) => a - b);
 }
 
-/** Fills `{titles}` and `{category}` of a template. */
+/** Fills `{titles}` and `{category}` of a template in one pass (fillSlots, src/methods/prompt_text.ts); other slots stay as written. */
 export function fillTemplate(template: string, slots: Record<string, string>): string {
-  return template.replace(/\{(\w+)\}/g, (m, k: string) => (Object.hasOwn(slots, k) ? slots[k] : m));
+  return fillSlots(template, slots, 'template', true);
 }
 
 /**
@@ -217,7 +218,8 @@ export function fillTemplate(template: string, slots: Record<string, string>): s
 export function renderHistoryText(data: SplitDataset, items: ArrayLike<number>, template: string, slots: Record<string, string>,
   maxTitleChars: number, maxTokens: number, countTokens: (s: string) => number): string {
   const titles: string[] = [];
-  for (let i = 0; i < items.length; i++) if (items[i] > 0) titles.push(itemTitle(data, items[i], maxTitleChars));
+  // The one escaping rule for item text in prompts (src/methods/prompt_text.ts).
+  for (let i = 0; i < items.length; i++) if (items[i] > 0) titles.push(escapeItemText(itemTitle(data, items[i], maxTitleChars)));
   let start = 0;
   let text = fillTemplate(template, { ...slots, titles: titles.join(', ') });
   while (start < titles.length - 1 && countTokens(text) > maxTokens) {
@@ -374,7 +376,7 @@ export interface AttributeResult {
 export function attributePrompts(data: SplitDataset, o: AttributeOptions, countTokens: (s: string) => number): string[] {
   return sampleUsers(data, o.maxUsers, o.seed).map((u) => {
     const items = lastItems(data.trainSeqs[u], o.historyLength);
-    return renderHistoryText(data, items, o.template, { category: historyCategory(data, items) }, o.maxTitleChars, o.maxPromptTokens, countTokens);
+    return renderHistoryText(data, items, o.template, { category: escapeItemText(historyCategory(data, items)) }, o.maxTitleChars, o.maxPromptTokens, countTokens);
   });
 }
 

@@ -50,6 +50,7 @@ import { type DistanceMeasures, diversityMeasures, reconstructTitles, textVector
 import { type DiversityStageOptions, type DiversityVariant, parseDiversityOptions, TITLE_TEMPLATE } from './diversity/options.js';
 import { buildSampleSet, type SampleSet } from './diversity/samples.js';
 import { type TrainingSummary, trainDiversity, warmupGenerator } from './diversity/training.js';
+import { escapeItemText, fillSlots } from '../prompt_text.js';
 import { writeClassScatter } from './plot.js';
 
 export { DiversityAbortError };
@@ -186,7 +187,7 @@ export async function runDiversityStage(data: SplitDataset, opts: Partial<Divers
       samples = buildSampleSet(data, attributes, o, (s) => textIds(tok, s, Infinity).length);
       warm = createGenerator(tok, o);
       const texts = samples.train.map((s) => s.text);
-      if (o.warmupOnTitles) for (let i = 1; i <= data.numItems; i++) texts.push(fillAll(TITLE_TEMPLATE, itemTitle(data, i, o.maxTitleChars)));
+      if (o.warmupOnTitles) for (let i = 1; i <= data.numItems; i++) texts.push(fillAll(TITLE_TEMPLATE, escapeItemText(itemTitle(data, i, o.maxTitleChars))));
       const w = warm;
       report.warmup = await timed('warmup', () => warmupGenerator(w, texts, o, hooks));
       saveGenerator(warm, warmDir);
@@ -298,7 +299,7 @@ export async function runDiversityStage(data: SplitDataset, opts: Partial<Divers
   return report;
 }
 
-/** Fills {titles}/{title} with `titles` and {attribute} with `attribute`. */
+/** Fills {titles}/{title} with `titles` and {attribute} with `attribute`, in one pass (fillSlots, src/methods/prompt_text.ts); other slots stay as written. */
 function fillAll(template: string, titles: string, attribute = ''): string {
-  return template.replace(/\{titles\}|\{title\}/g, titles).replace(/\{attribute\}/g, attribute);
+  return fillSlots(template, { titles, title: titles, attribute }, 'diversity template', true);
 }

@@ -21,6 +21,7 @@ import { Mulberry32, mixSeed } from '../../util/random.js';
 import { parseWith } from '../../util/validate.js';
 import { type GlmExample, type GlmTokens, infillingExample } from './masking.js';
 import { type EncodedDoc, itemTitle, type Segment, type SegmentEncoder } from './text.js';
+import { escapeItemText } from '../prompt_text.js';
 import { FAMILIES, type Family, type PromptOptions } from '../../config/recsysllm.js';
 
 export { DEFAULT_PROMPT, FAMILIES, type Family, type PromptOptions } from '../../config/recsysllm.js';
@@ -220,8 +221,9 @@ export function renderTask(inst: TaskInstance, template: string, enc: SegmentEnc
   let answerIds = enc.tokens(answer);
   if (!answer.entity) answerIds = answerIds.slice(0, o.maxAnswerTokens);
   const pieces = splitTemplate(template);
-  const feature = inst.review?.feature ?? '';
-  const reviewText = inst.review ? inst.review.text.slice(0, o.maxReviewChars) : '';
+  // Review text and feature are item text: the one escaping rule (src/methods/prompt_text.ts).
+  const feature = escapeItemText(inst.review?.feature ?? '');
+  const reviewText = inst.review ? escapeItemText(inst.review.text.slice(0, o.maxReviewChars)) : '';
   const build = (nHist: number): { doc: EncodedDoc; start: number } => {
     const segs: Array<Segment | 'answer'> = [];
     for (const p of pieces) {

@@ -11,6 +11,7 @@
  */
 import type { ItemMeta } from '../../data/types.js';
 import type { UniformSource } from '../../lm/objectives.js';
+import { escapeItemText } from '../prompt_text.js';
 import type { BehaviourSampling } from '../../config/recsysllm.js';
 
 export { checkBehaviourSampling, DEFAULT_BEHAVIOUR_SAMPLING, type BehaviourSampling } from '../../config/recsysllm.js';
@@ -79,10 +80,10 @@ export interface TextualiseOptions {
   itemAttributes: string[];
 }
 
-/** The entity text of an item: its title, or a placeholder naming the id when it has none. */
+/** The entity text of an item: its title, or a placeholder naming the id when it has none; escaped (escapeItemText, src/methods/prompt_text.ts). */
 export function itemTitle(meta: ItemMeta | undefined, item: number): string {
   const t = meta?.title.trim();
-  return t ? t : `item ${item}`;
+  return t ? escapeItemText(t) : `item ${item}`;
 }
 
 /** One behaviour as a sentence: "Bought <title> (<attr>, <attr>)." with the title and values as entities. */
@@ -93,7 +94,7 @@ export function behaviourSentence(item: number, meta: ItemMeta | undefined, firs
     s.push({ text: ' (', entity: false });
     values.forEach((v, i) => {
       if (i > 0) s.push({ text: ', ', entity: false });
-      s.push({ text: v.trim(), entity: true });
+      s.push({ text: escapeItemText(v.trim()), entity: true });
     });
     s.push({ text: ')', entity: false });
   }
