@@ -103,7 +103,8 @@ function engineInChild(env: Record<string, string | undefined>): { matmulPath: s
   const script = `import { initEngine, engineInfo } from ${JSON.stringify(join(packageRoot, 'src', 'engine', 'index.ts'))};
 await initEngine();
 process.stdout.write(JSON.stringify(engineInfo()));`;
-  const childEnv: Record<string, string | undefined> = { ...process.env, LLMREC_BLAS_THREADS: '1', ...env };
+  // These tests are about loading the addon: the child loads it even when the suite runs with LLMREC_NATIVE=off.
+  const childEnv: Record<string, string | undefined> = { ...process.env, LLMREC_BLAS_THREADS: '1', LLMREC_NATIVE: 'auto', ...env };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: packageRoot, env: childEnv as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 120_000,
