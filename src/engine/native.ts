@@ -10,17 +10,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   betterCores, blasSelfTest, coreLevel, cpuFeatures, measureGflops, probeCore,
-  type CpuFeatures, type ProbeResult, type SelfTestResult,
+  type CpuFeatures, type ProbeResult, type SelfTestResult, type SgemmLike,
 } from './blas_check.js';
 
-export interface BlasAddon {
-  sgemmBatched(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, batch: number,
-    A: Float32Array, offA: number, strideA: number,
-    B: Float32Array, offB: number, strideB: number,
-    C: Float32Array, offC: number, strideC: number,
-    alpha: number, beta: number,
-  ): void;
+/** The addon's interface: the GEMM the self-test exercises (blas_check.ts) and the fused kernels. */
+export interface BlasAddon extends SgemmLike {
   softmaxXent(logits: Float32Array, labels: Int32Array, N: number, V: number, loss: Float32Array, probs: Float32Array): void;
   softmaxXentGrad(probs: Float32Array, labels: Int32Array, dy: Float32Array, N: number, V: number, out: Float32Array): void;
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, N: number, D: number, eps: number,
