@@ -7,5 +7,5 @@
  */
 export { readJson, writeJson, writeText } from './files.js';
 export { checkRunOptions, openRunDir, type OpenRunDirOptions, safeName } from './dir.js';
-export { cachedJson, peakRssMiB, runStages, type Stage, type StageHooks, type StageOutcome, StageTimer } from './stages.js';
+export { cachedJson, peakRssMiB, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, StageTimer } from './stages.js';
 export { portablePath } from './paths.js';

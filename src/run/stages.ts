@@ -6,7 +6,8 @@
  * the report.
  */
 import { existsSync } from 'node:fs';
-import { readJson, writeJson } from './files.js';
+import { join } from 'node:path';
+import { readJson, writeJson, writeText } from './files.js';
 
 /** Progress and interruption hooks every pipeline takes (the CLI fills them). */
 export interface StageHooks {
@@ -59,4 +60,16 @@ export async function cachedJson<T>(file: string, reuse: boolean, compute: () =>
   const v = await compute();
   if (v !== undefined) writeJson(file, v);
   return v;
+}
+
+/**
+ * Writes a pipeline's report.json and report.md (rendered by `render`) into
+ * `dir` atomically, with the peak RSS so far; called after every stage that
+ * adds rows, so an interrupted run keeps them.
+ */
+export function writeRunReport<R extends { peakRssMiB: number }>(dir: string, report: R, render: (r: R) => string): R {
+  report.peakRssMiB = peakRssMiB();
+  writeJson(join(dir, 'report.json'), report);
+  writeText(join(dir, 'report.md'), render(report));
+  return report;
 }

@@ -4,8 +4,7 @@
  * templates, the ablations, the diversity stage, the cost.
  */
 import type { MetricValues } from '../../eval/types.js';
-import { join } from 'node:path';
-import { peakRssMiB, writeJson, writeText } from '../../run/index.js';
+import { writeRunReport } from '../../run/index.js';
 import type { GanPromptReport, YesNoRun } from './context.js';
 import { ABLATION_LABELS, PLANS } from './recipes.js';
 
@@ -59,8 +58,5 @@ export function renderGanPromptReport(r: GanPromptReport): string {
 
 /** Writes report.json and report.md (after every recipe, so an interrupted run keeps its rows). */
 export function writeReport(run: YesNoRun): GanPromptReport {
-  run.report.peakRssMiB = peakRssMiB();
-  writeJson(join(run.dir, 'report.json'), run.report);
-  writeText(join(run.dir, 'report.md'), renderGanPromptReport(run.report));
-  return run.report;
+  return writeRunReport(run.dir, run.report, renderGanPromptReport);
 }

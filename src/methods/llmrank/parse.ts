@@ -24,9 +24,8 @@ export interface ParseOptions {
   fuzzyThreshold?: number;
 }
 
-export interface ParsedRanking {
-  /** Candidate positions (0-based, presented order), best first: a permutation of 0..m-1. */
-  ranking: number[];
+/** What a parse counted (summed over outputs in the report's ParseTotals). */
+export interface ParseCounts {
   /** Candidates the output ranked itself (the rest were appended). */
   ranked: number;
   exact: number;
@@ -38,6 +37,11 @@ export interface ParsedRanking {
   missing: number;
   /** Non-empty lines that matched no candidate (free text). */
   unmatchedLines: number;
+}
+
+export interface ParsedRanking extends ParseCounts {
+  /** Candidate positions (0-based, presented order), best first: a permutation of 0..m-1. */
+  ranking: number[];
 }
 
 /** Lowercase letters and digits, single spaces ("Toy Story (1995)" -> "toy story 1995"). */

@@ -16,7 +16,7 @@ import { itemTitle } from '../text_lm/corpus.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
 import type { LlmBackend, TokenUsage } from '../../backends/types.js';
 import { bordaRanking, PositionBias } from './borda.js';
-import { parseRanking, type ParsedRanking } from './parse.js';
+import { type ParseCounts, parseRanking, type ParsedRanking } from './parse.js';
 import { buildRankPrompt, DEFAULT_WORDS, type PromptStyle, type PromptWords } from './prompts.js';
 import { popRetriever, type Retriever, topItems } from './retrieve.js';
 
@@ -54,17 +54,10 @@ export interface RankMetrics {
   [metric: string]: number;
 }
 
-export interface ParseTotals {
+export interface ParseTotals extends ParseCounts {
   outputs: number;
   /** Outputs that named at least one candidate. */
   outputsWithRanking: number;
-  ranked: number;
-  exact: number;
-  byLabel: number;
-  fuzzy: number;
-  duplicates: number;
-  missing: number;
-  unmatchedLines: number;
 }
 
 export interface LlmRankReport {

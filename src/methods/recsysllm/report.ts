@@ -4,8 +4,7 @@
  * (seen / unseen) beside the reference rows.
  */
 import type { FamilyResult } from './evaluate.js';
-import { join } from 'node:path';
-import { peakRssMiB, writeJson, writeText } from '../../run/index.js';
+import { writeRunReport } from '../../run/index.js';
 import type { RecSysReport, RecSysRun } from './context.js';
 import { FAMILIES, type Family, FAMILY_LABELS } from './tasks.js';
 
@@ -71,8 +70,5 @@ export function renderRecSysReport(r: RecSysReport): string {
 }
 
 export function writeReport(run: RecSysRun): RecSysReport {
-  run.report.peakRssMiB = peakRssMiB();
-  writeJson(join(run.dir, 'report.json'), run.report);
-  writeText(join(run.dir, 'report.md'), renderRecSysReport(run.report));
-  return run.report;
+  return writeRunReport(run.dir, run.report, renderRecSysReport);
 }
