@@ -9,18 +9,19 @@
  * and leaves a checkpoint; `--resume RUN_DIR` continues.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
 import { type Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
 import { datasetStats, formatStats } from '../data/stats.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
-import { assertBaselinesPresent, metricsTable } from '../eval/report.js';
+import { assertBaselinesPresent, metricsTable, runProgress, unfinishedNote } from '../eval/report.js';
+import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
 import { loadRecommender } from '../models/registry.js';
-import { loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
-import { type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from '../config/run.js';
+import { checkModelNames, loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
+import { commitRunDir, LOCK_OWNER_ENV, prepareRunDir, readJson, runPath } from '../run/index.js';
+import { checkFullRankingKs, type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from '../config/run.js';
 import { ratingThresholdFlag } from '../config/layers.js';
 
 /** Commander parsers for numeric flags (shared by every subcommand). */
@@ -172,15 +173,19 @@ async function runCommand(command: string, flags: RunFlags, requireBaselines: bo
  * LABEL`), so its time and peak memory are its own and a crash stays local.
  */
 function runIsolated(command: string, cfg: RunConfig, resumeDir: string | undefined, requireBaselines: boolean): void {
-  const dir = resolve(resumeDir ?? join(cfg.output.runsDir, runName(cfg)));
-  mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const dir = resolve(resumeDir ?? runPath(cfg.output.runsDir, [runName(cfg), '--name (output.name)']));
+  const specs = modelSpecs(cfg);
+  checkModelNames(cfg);
+  // The parent holds the run directory's lock; the children work inside it (LLMREC_RUN_LOCK_OWNER).
+  const dirOptions = { file: 'config.json', mutable: ['models', 'output'], resume: resumeDir !== undefined };
+  prepareRunDir(dir, cfg, dirOptions);
+  commitRunDir(dir, cfg, dirOptions);
   // Ctrl-C reaches the child too (same process group): it checkpoints and exits
   // 130; the parent only has to survive the signal and report.
   process.on('SIGINT', () => {});
-  for (const spec of modelSpecs(cfg)) {
+  for (const spec of specs) {
     const r = spawnSync(process.execPath, [process.argv[1], command, '--resume', dir, '--only', spec.label], {
-      stdio: 'inherit', env: { ...process.env, LLMREC_ISOLATED_CHILD: '1' },
+      stdio: 'inherit', env: { ...process.env, LLMREC_ISOLATED_CHILD: '1', [LOCK_OWNER_ENV]: String(process.pid) },
     });
     if (r.status !== 0) {
       process.exitCode = r.status ?? 1;
@@ -188,7 +193,7 @@ function runIsolated(command: string, cfg: RunConfig, resumeDir: string | undefi
       return;
     }
   }
-  if (requireBaselines) assertBaselinesPresent((JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { rows: Array<{ model: string; metrics: Record<string, number> }> }).rows);
+  if (requireBaselines) assertBaselinesPresent(readJson<{ rows: Array<{ model: string; metrics: Record<string, number> }> }>(join(dir, 'metrics.json')).rows);
   console.log('');
   console.log(readFileSync(join(dir, 'results.md'), 'utf8'));
   console.log(`run directory: ${dir}`);
@@ -217,24 +222,46 @@ async function dataStats(f: CommonFlags & { json?: boolean }): Promise<void> {
   if (protocolError) console.log(`${label}: ${protocolError}`);
 }
 
-/** `eval`: re-evaluates the saved models of a run directory under other protocols or cut-offs. */
+/**
+ * `eval`: re-evaluates the saved models of a run directory under other
+ * protocols or cut-offs. An interrupted run is fine: its finished models are
+ * evaluated and the unfinished ones listed (runProgress in src/eval/report.ts).
+ */
 async function evalRun(f: { run: string; protocols?: string[]; ks?: number[]; split: string }): Promise<void> {
   const file = join(f.run, 'config.json');
   if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
-  const cfg = parseRunConfig(JSON.parse(readFileSync(file, 'utf8')), file);
+  const cfg = parseRunConfig(readJson<unknown>(file), file);
   if (f.split !== 'test' && f.split !== 'valid') throw new Error(`--split must be 'test' or 'valid', got '${f.split}'`);
+  const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
+  for (const p of protocols) if (p !== 'sampled' && p !== 'full') throw new Error(`--protocols: '${String(p)}' is not 'sampled' or 'full'`);
+  const candidates = cfg.protocol.numNegatives + 1;
+  if (f.ks && protocols.includes('sampled')) {
+    for (const k of f.ks) if (k < 1 || k > candidates) throw new Error(`--ks: k = ${k} is outside 1..${candidates} (the sampled protocol ranks 1 positive + ${cfg.protocol.numNegatives} negatives)`);
+  }
+  const specs = modelSpecs(cfg);
+  const metricsFile = join(f.run, 'metrics.json');
+  const rowLabels = new Set(existsSync(metricsFile) ? readJson<{ rows?: Array<{ model: string }> }>(metricsFile).rows?.map((r) => r.model) ?? [] : []);
+  const modelDir = (label: string) => runPath(f.run, ['models', 'models folder'], [label, 'model label']);
+  const progress = runProgress(specs.map((s) => s.label), rowLabels, (l) => existsSync(join(modelDir(l), 'config.json')), (l) => {
+    const ck = findCheckpoint(modelDir(l));
+    return ck ? readJson<{ epoch?: number }>(join(ck, CHECKPOINT_FILES.state)).epoch ?? 0 : null;
+  });
+  const note = unfinishedNote(progress);
+  if (note) console.log(note);
+  const ready = progress.filter((p) => p.state === 'finished' || p.state === 'saved');
+  if (ready.length === 0) {
+    console.log(`${f.run}: no finished model to evaluate yet`);
+    return;
+  }
   await initEngine();
   const data = prepareSplit(await loadConfiguredData(cfg), cfg);
-  const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
   for (const protocol of protocols) {
     const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
+    if (protocol === 'full') checkFullRankingKs(ks, data.numItems, f.ks ? '--ks' : 'eval.fullKs');
     const rows = [];
-    for (const m of cfg.models) {
-      const label = typeof m === 'string' ? m : (m.label ?? m.name);
-      const dir = join(f.run, 'models', label);
-      if (!existsSync(join(dir, 'config.json'))) { console.log(`${label}: no saved model in ${dir}, skipped`); continue; }
-      const model = await loadRecommender(dir);
-      rows.push({ model: label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
+    for (const p of ready) {
+      const model = await loadRecommender(modelDir(p.label));
+      rows.push({ model: p.label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
       model.dispose();
     }
     const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];

@@ -5,7 +5,7 @@
  *   lm memcheck   write a random-weight checkpoint with Qwen2-0.5B's shapes, load it and score a prompt (time, peak RSS)
  * Ctrl-C stops after the current step with a checkpoint; `--resume` continues.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
@@ -19,14 +19,15 @@ import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
 import { measureInChild, measureLoadAndScore, QWEN2_0_5B, writeRandomCheckpoint } from '../bench/lm_memory.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { acquireRunLock, cleanStaleTemps, safeName } from '../run/index.js';
 import { tmpdir } from 'node:os';
 
 
 interface PretrainFlags {
   data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
   vocab?: number; hidden?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number;
-  block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number;
+  block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number; checkpointEvery?: number;
 }
 
 /** `lm pretrain`: flags -> protocol config + small-LM options -> trainSmallLm, with a progress bar on a terminal. */
@@ -36,12 +37,17 @@ async function lmPretrain(f: PretrainFlags): Promise<void> {
   const cfg = resolveRunConfig(undefined, { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) }, { protocol: { maxHistory: 10, numNegatives: 9 } });
   const opts = parseSmallLmOptions(given({
     vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
-    blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers,
+    blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers, checkpointEvery: f.checkpointEvery,
   }), 'command line');
   const raw = await loadConfiguredData(cfg);
   const data = prepareSplit(raw, cfg);
-  const out = f.out ?? join('runs', `lm-${data.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+  const out = f.out ?? join('runs', `lm-${safeName(data.name)}`);
   console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
+  // One process per output folder (src/run/lock.ts); leftovers of killed writes are removed.
+  mkdirSync(out, { recursive: true });
+  const lock = acquireRunLock(resolve(out));
+  const cleaned = cleanStaleTemps(out, Date.parse(lock.info.started));
+  if (cleaned > 0) console.log(`${out}: removed ${cleaned} temp file${cleaned === 1 ? '' : 's'} of an interrupted write`);
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let lastLog = 0;
@@ -94,6 +100,7 @@ export function addLmCommands(program: Command): void {
     .option('--warmup <n>', `warmup steps (default ${DEFAULT_SMALL_LM.warmupSteps})`, int)
     .option('--seed <n>', `seed (default ${DEFAULT_SMALL_LM.seed})`, int)
     .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
+    .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${DEFAULT_SMALL_LM.checkpointEvery})`, int)
     .action(lmPretrain);
 
   lm.command('info <dir>')

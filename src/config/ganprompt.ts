@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../util/validate.js';
+import { ModelNameSchema } from './models.js';
+import { SmallLmOptionsSchema } from './small_lm.js';
 
 /** Every recipe the yes/no pipeline can build (src/methods/<name>/recipe.ts or ganprompt/recipes.ts). */
 export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi'] as const;
@@ -24,9 +26,10 @@ const Stage = z.strictObject({
 export const GanPromptRunSchema = z.strictObject({
   seed: z.number().int().default(2024),
   /** A pretrained LM folder (HF layout + tokenizer.json); absent: train the small default LM on the data. */
-  lm: z.strictObject({ dir: z.string().optional(), small: z.record(z.string(), z.unknown()).default({}) }).prefault({}),
+  lm: z.strictObject({ dir: z.string().optional(), /** Options of the small LM (small_lm.ts; the same ranges as `lm pretrain`). */ small: SmallLmOptionsSchema.default({}) }).prefault({}),
   collab: z.strictObject({
-    model: z.string().default('sasrec'),
+    /** A model of the models registry (checked before anything is trained). */
+    model: ModelNameSchema.default('sasrec'),
     /** A saved model folder (from `llmrec benchmark`); absent: train `model` here. */
     dir: z.string().optional(),
     config: z.record(z.string(), z.unknown()).default({}),

@@ -4,8 +4,9 @@
  * (src/util/validate.ts).
  */
 export { ConfigError, deepMerge, given, mergeLayers, origin, ratingThresholdFlag, readConfigFile, resolveLayers } from './layers.js';
-export { type ModelSpec, modelSpecs, parseRunConfig, ProtocolSchema, type RunConfig, RunConfigSchema, resolveRunConfig } from './run.js';
+export { checkFullRankingKs, type ModelSpec, modelSpecs, parseRunConfig, ProtocolSchema, type RunConfig, RunConfigSchema, resolveRunConfig } from './run.js';
 export { type MethodConfig, type MethodConfigSpec, type MethodFlags, resolveMethodConfig } from './method.js';
 export * from './ganprompt.js';
 export * from './recsysllm.js';
 export * from './small_lm.js';
+export { ModelNameSchema } from './models.js';

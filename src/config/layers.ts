@@ -35,7 +35,26 @@ export function mergeLayers(...layers: ReadonlyArray<Obj | undefined>): Obj {
   return layers.reduce<Obj>((acc, l) => (l ? deepMerge(acc, l) : acc), {});
 }
 
-/** Reads a JSON config file (clear errors for missing files and bad JSON). */
+/**
+ * Line and column (1-based) of a JSON.parse error in `text`, from the
+ * character position V8 reports ("... at position 46"); the end of the text
+ * when the input ended early. Null when the message has neither.
+ */
+export function jsonErrorLocation(text: string, message: string): { line: number; column: number } | null {
+  const m = /position (\d+)/.exec(message);
+  const pos = m ? Number(m[1]) : /end of JSON input|Unterminated/.test(message) ? text.length : -1;
+  if (pos < 0) return null;
+  const before = text.slice(0, pos);
+  const line = before.split(/\r\n|\r|\n/).length;
+  const column = pos - Math.max(before.lastIndexOf('\n'), before.lastIndexOf('\r')) ;
+  return { line, column };
+}
+
+/**
+ * Reads a JSON config file (clear errors for missing files and bad JSON,
+ * naming file, line and column); a UTF-8 byte-order mark, as some Windows
+ * editors write, is dropped.
+ */
 export function readConfigFile(path: string): Obj {
   let text: string;
   try {
@@ -43,13 +62,19 @@ export function readConfigFile(path: string): Obj {
   } catch (e) {
     throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(text);
-    if (!isObj(v)) throw new Error('top level must be an object');
-    return v;
+    v = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+    // V8's message quotes the text around the error; the location says where without it.
+    const msg = (e as Error).message;
+    const at = jsonErrorLocation(text, msg);
+    const what = msg.replace(/,? *"[^"]*"\.{3}.*$/s, '').replace(/ in JSON at position \d+.*$/s, '').replace(/ \(line \d+ column \d+\)$/, '');
+    throw new ConfigError(`config file ${path}${at ? `, line ${at.line}, column ${at.column}` : ''}: not valid JSON (${what})`);
   }
+  if (!isObj(v)) throw new ConfigError(`config file ${path}: the top level must be a JSON object ({ ... }), got ${Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v}`);
+  return v;
 }
 
 /** Where a merged configuration came from, for error messages. */

@@ -11,7 +11,7 @@
  */
 import type { RunConfig } from './run.js';
 import { parseRunConfig } from './run.js';
-import { mergeLayers, origin, readConfigFile } from './layers.js';
+import { ConfigError, mergeLayers, origin, readConfigFile } from './layers.js';
 
 type Obj = Record<string, unknown>;
 
@@ -48,5 +48,21 @@ export function resolveMethodConfig<O>(spec: MethodConfigSpec<O>, file: string |
   const where = origin(file);
   const run = parseRunConfig(mergeLayers(spec.runDefaults, fileRun, flags.run), where);
   const options = spec.parseOptions(mergeLayers(spec.optionDefaults, fileOptions as Obj | undefined, flags.options), `"${spec.key}" of ${where}`);
+  checkSampledKs(options, run, `"${spec.key}" of ${where}`);
   return { run, options };
+}
+
+/**
+ * Methods that rank the sampled candidates (`eval.ks` in their options): every
+ * k must be at most 1 + protocol.numNegatives, or HR@k is 1 for any model.
+ */
+function checkSampledKs(options: unknown, run: RunConfig, where: string): void {
+  const ks = (options as { eval?: { ks?: unknown } } | null)?.eval?.ks;
+  if (!Array.isArray(ks)) return;
+  const candidates = run.protocol.numNegatives + 1;
+  for (const k of ks) {
+    if (typeof k === 'number' && k > candidates) {
+      throw new ConfigError(`invalid options (${where}): field 'eval.ks': k = ${k} is above the ${candidates} candidates of the sampled protocol (1 positive + protocol.numNegatives ${run.protocol.numNegatives}); allowed 1..${candidates}`);
+    }
+  }
 }

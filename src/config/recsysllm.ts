@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../util/validate.js';
+import { ModelNameSchema } from './models.js';
 
 // The option groups of the RecSysLLM modules (src/methods/recsysllm/: text.ts,
 // masking.ts, tasks.ts, evaluate.ts), their defaults and checks: here, so that
@@ -140,7 +141,7 @@ export const RecSysRunSchema = z.strictObject({
   }).prefault({}),
   baselines: z.strictObject({
     /** Collaborative models trained here (Random and Pop are always added). */
-    models: z.array(z.string()).default(['sasrec']),
+    models: z.array(ModelNameSchema).default(['sasrec']),
     /** Saved model folders evaluated on the same users. */
     dirs: z.array(z.string()).default([]),
     epochs: z.number().int().min(1).default(30),

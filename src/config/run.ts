@@ -7,6 +7,8 @@
  */
 import { z } from 'zod';
 import { parseWith } from '../util/validate.js';
+import { checkSafeName, SafeNameSchema } from '../run/names.js';
+import { ModelNameSchema } from './models.js';
 import { ConfigError, readConfigFile, resolveLayers } from './layers.js';
 
 export const ProtocolSchema = z.strictObject({
@@ -29,10 +31,11 @@ const TrainOverride = z.strictObject({
 });
 
 const ModelEntry = z.union([
-  z.string(),
+  ModelNameSchema,
   z.strictObject({
-    name: z.string(),
-    label: z.string().optional(),
+    name: ModelNameSchema,
+    /** Also the folder name of the model in the run directory: a safe name (src/run/names.ts). */
+    label: SafeNameSchema.optional(),
     config: z.record(z.string(), z.unknown()).default({}),
     /** Training options for this model only (override `train`). */
     train: TrainOverride.optional(),
@@ -74,8 +77,30 @@ export const RunConfigSchema = z.strictObject({
   models: z.array(ModelEntry).min(1).default(['random', 'pop', 'bprmf', 'gru4rec', 'sasrec', 'caser', 'bert4rec', 'din']),
   train: Train.prefault({}),
   eval: Eval.prefault({}),
-  output: z.strictObject({ runsDir: z.string().default('runs'), name: z.string().optional() }).prefault({}),
+  output: z.strictObject({ runsDir: z.string().min(1).default('runs'), /** The run directory's name (`--name`): a safe name. */ name: SafeNameSchema.optional() }).prefault({}),
+}).superRefine((c, ctx) => {
+  // A cut-off above the number of candidates ranks every candidate: HR@k = 1 for any model.
+  // Sampled protocol: 1 positive + numNegatives; full ranking: checked against the item
+  // count once the data is loaded (checkFullRankingKs).
+  const candidates = c.protocol.numNegatives + 1;
+  const sampledHint = `the sampled protocol ranks ${candidates} candidates (1 positive + protocol.numNegatives ${c.protocol.numNegatives}; --negatives)`;
+  if (c.eval.protocols.includes('sampled')) {
+    c.eval.ks.forEach((k, i) => {
+      if (k > candidates) ctx.addIssue({ code: 'custom', path: ['eval', 'ks', i], message: `k = ${k} is above the number of candidates: ${sampledHint}; allowed 1..${candidates}` });
+    });
+  }
+  const validK = /@(\d+)$/.exec(c.train.validMetric);
+  if (c.train.validProtocol === 'sampled' && validK && Number(validK[1]) > candidates) {
+    ctx.addIssue({ code: 'custom', path: ['train', 'validMetric'], message: `'${c.train.validMetric}': k is above the number of candidates: ${sampledHint}; allowed 1..${candidates}` });
+  }
 });
+
+/** Full-ranking cut-offs must not exceed the item count (known once the data is loaded). */
+export function checkFullRankingKs(ks: readonly number[], numItems: number, field = 'eval.fullKs'): void {
+  for (const k of ks) {
+    if (k > numItems) throw new ConfigError(`${field}: k = ${k} is above the number of items (${numItems}) the full ranking ranks; allowed 1..${numItems}`);
+  }
+}
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 export type ModelSpec = { name: string; label: string; config: Record<string, unknown>; train: z.infer<typeof TrainOverride> };
@@ -100,6 +125,13 @@ export function modelSpecs(cfg: RunConfig): ModelSpec[] {
     ? { name: m, label: m, config: {}, train: {} }
     : { name: m.name, label: m.label ?? m.name, config: m.config, train: m.train ?? {} }));
   const seen = new Set<string>();
+  specs.forEach((s, i) => {
+    try {
+      checkSafeName(s.label, `models[${i}] label`);
+    } catch (e) {
+      throw new ConfigError(`${(e as Error).message} (the label names the model's folder in the run directory; give the entry a "label")`);
+    }
+  });
   for (const s of specs) {
     if (seen.has(s.label)) throw new ConfigError(`models: label '${s.label}' appears twice (give one a distinct "label")`);
     seen.add(s.label);

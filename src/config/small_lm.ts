@@ -17,8 +17,12 @@ export const SmallLmOptionsSchema = z.strictObject({
   intermediateSize: z.number().int().min(1),
   blockSize: z.number().int().min(1),
   batchSize: z.number().int().min(1),
-  /** Training steps; 0 = `epochs` passes over the training blocks, at most `maxAutoSteps`. */
-  steps: z.number().int().min(0),
+  /**
+   * Training steps, at least 1. Not given: `epochs` passes over the training blocks, at most
+   * `maxAutoSteps` (DEFAULT_SMALL_LM.steps = 0 marks that internally; an explicit 0 is an error,
+   * never "the default": docs/HOSTILE.md, "Flags and config files").
+   */
+  steps: z.number().int().min(1),
   epochs: z.number().positive(),
   maxAutoSteps: z.number().int().min(1),
   lr: z.number().positive(),

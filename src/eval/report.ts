@@ -40,3 +40,32 @@ export function assertBaselinesPresent(rows: readonly ReportRow[]): void {
     throw new Error(`report: every report carries the Random and Pop baselines; missing: ${missing.join(', ')}`);
   }
 }
+
+/** Where one model of a run directory stands (for `eval --run` on an interrupted run). */
+export interface ModelProgress {
+  label: string;
+  /** 'finished': saved and evaluated; 'saved': saved but not in metrics.json; 'training': a checkpoint only; 'not started'. */
+  state: 'finished' | 'saved' | 'training' | 'not started';
+  /** Epochs done, from the checkpoint (state 'training'). */
+  epoch?: number;
+}
+
+/**
+ * The models of a run in config order with their state: `finished` when a
+ * row of metrics.json names the label and the model was saved, and so on.
+ */
+export function runProgress(labels: readonly string[], rowLabels: ReadonlySet<string>, saved: (label: string) => boolean, checkpointEpoch: (label: string) => number | null): ModelProgress[] {
+  return labels.map((label) => {
+    if (saved(label)) return { label, state: rowLabels.has(label) ? 'finished' : 'saved' };
+    const epoch = checkpointEpoch(label);
+    return epoch !== null ? { label, state: 'training', epoch } : { label, state: 'not started' };
+  });
+}
+
+/** One line naming the unfinished models of a run (empty when every model finished). */
+export function unfinishedNote(progress: readonly ModelProgress[]): string {
+  const open = progress.filter((p) => p.state === 'training' || p.state === 'not started');
+  if (open.length === 0) return '';
+  const what = open.map((p) => (p.state === 'training' ? `${p.label} (interrupted after epoch ${p.epoch ?? 0}, checkpoint kept)` : `${p.label} (not started)`));
+  return `unfinished models, not evaluated: ${what.join(', ')}; finish the run with --resume`;
+}

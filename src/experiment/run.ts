@@ -14,9 +14,10 @@
  * `resume` continues: finished models are kept from metrics.json, the
  * interrupted one resumes from its checkpoint.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initEngine } from '../engine/index.js';
+import { killPoint } from '../io/files.js';
 import { applyProtocol } from '../data/protocol.js';
 import { datasetStats } from '../data/stats.js';
 import { generateShop } from '../data/synthetic.js';
@@ -25,10 +26,10 @@ import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
-import { createRecommender } from '../models/registry.js';
+import { createRecommender, modelNames } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
-import { portablePath, writeJson, writeText } from '../run/index.js';
-import { type ModelSpec, type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
+import { checkRunData, checkSafeName, commitRunDir, portablePath, prepareRunDir, readJson, runDataIdentity, runPath, sanitizeName, writeJson, writeText } from '../run/index.js';
+import { checkFullRankingKs, type ModelSpec, type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
 
 export interface RunRow {
   model: string;
@@ -66,22 +67,32 @@ export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
   return applyProtocol(raw, { ...cfg.protocol });
 }
 
+/** The run directory's name: `--name` (a safe name, src/run/names.ts) or the dataset's name + the time. */
 export function runName(cfg: RunConfig): string {
-  if (cfg.output.name) return cfg.output.name;
-  const base = cfg.data.name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '') || 'data';
-  return `${base}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  if (cfg.output.name !== undefined) return checkSafeName(cfg.output.name, '--name (output.name)');
+  return `${sanitizeName(cfg.data.name)}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+}
+
+/** Every model name of the config is in the models registry: checked before any data is loaded or model trained. */
+export function checkModelNames(cfg: RunConfig): void {
+  const known = modelNames();
+  cfg.models.forEach((m, i) => {
+    const name = typeof m === 'string' ? m : m.name;
+    if (!known.includes(name)) throw new Error(`models[${i}]: unknown model '${name}' (known: ${known.join(', ')})`);
+  });
 }
 
 function readRows(file: string): RunRow[] {
   if (!existsSync(file)) return [];
-  const v = JSON.parse(readFileSync(file, 'utf8')) as { rows?: RunRow[] };
-  return v.rows ?? [];
+  const v = readJson<{ rows?: unknown }>(file);
+  if (v === null || typeof v !== 'object' || !Array.isArray(v.rows)) throw new Error(`${file}: field 'rows' missing or not a list (damaged run directory?)`);
+  return v.rows as RunRow[];
 }
 
 /** Fits one model of the run (resuming its checkpoint), saves it and evaluates it under every configured protocol. */
 async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpec, dir: string, resuming: boolean, hooks: RunHooks): Promise<{ rows: RunRow[]; interrupted: boolean }> {
   const model = createRecommender(spec.name, spec.config);
-  const ckpt = join(dir, 'models', spec.label);
+  const ckpt = runPath(dir, ['models', 'models folder'], [spec.label, 'model label']);
   hooks.onModelStart?.(spec.label, spec.train.epochs ?? cfg.train.epochs, spec.train.validMetric ?? cfg.train.validMetric);
   try {
     const fitStart = performance.now();
@@ -118,13 +129,12 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
   }
 }
 
-/** Loads the data, applies the protocol and writes data.json (the source as a portable path, never this machine's). */
-async function loadRunData(cfg: RunConfig, dir: string, log: (l: string) => void): Promise<{ raw: RawDataset; data: SplitDataset; stats: RunResult['stats'] }> {
+/** Loads the data and applies the protocol (writes nothing: a resume checks the data before any write). */
+async function loadRunData(cfg: RunConfig, log: (l: string) => void): Promise<{ raw: RawDataset; data: SplitDataset; stats: RunResult['stats'] }> {
   const t0 = performance.now();
   const raw = await loadConfiguredData(cfg);
   const data = prepareSplit(raw, cfg);
   const stats = { raw: datasetStats(raw), split: datasetStats(data) };
-  writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats });
   log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
     `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return { raw, data, stats };
@@ -138,18 +148,38 @@ async function loadRunData(cfg: RunConfig, dir: string, log: (l: string) => void
 export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resumeDir?: string, only?: string[]): Promise<RunResult> {
   const log = hooks.log ?? ((l: string) => console.log(l));
   await initEngine();
-  const dir = resolve(resumeDir ?? join(cfg.output.runsDir, runName(cfg)));
-  if (!resumeDir && existsSync(join(dir, 'metrics.json'))) {
-    throw new Error(`run directory ${dir} already holds results: continue it with --resume ${dir}, or choose another --name`);
-  }
+  // Names (run name, labels, models) first: nothing is written or loaded before they are checked.
+  const dir = resolve(resumeDir ?? runPath(cfg.output.runsDir, [runName(cfg), '--name (output.name)']));
   const specs = modelSpecs(cfg);
+  checkModelNames(cfg);
   for (const o of only ?? []) {
     if (!specs.some((sp) => sp.label === o)) throw new Error(`--only ${o}: no model with that label in the run's config (${specs.map((sp) => sp.label).join(', ')})`);
   }
-  mkdirSync(join(dir, 'models'), { recursive: true });
-  writeJson(join(dir, 'config.json'), cfg);
-  const { raw, data, stats } = await loadRunData(cfg, dir, log);
+  if (!resumeDir && existsSync(join(dir, 'metrics.json'))) {
+    throw new Error(`run directory ${dir} already holds results: continue it with --resume ${dir}, or choose another --name`);
+  }
+  // The run directory (src/run/dir.ts): options checked, lock taken, killed writes cleaned; the
+  // data is loaded and its identity checked against run.json before the first write.
+  const dirOptions = { file: 'config.json', mutable: ['models', 'output'], resume: resumeDir != null, log };
+  const lock = prepareRunDir(dir, cfg, dirOptions);
+  try {
+    return await runInDir(cfg, dir, specs, dirOptions, hooks, log, resumeDir != null, only);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runInDir(cfg: RunConfig, dir: string, specs: ModelSpec[], dirOptions: Parameters<typeof commitRunDir>[2], hooks: RunHooks, log: (l: string) => void, resuming: boolean, only?: string[]): Promise<RunResult> {
   const metricsFile = join(dir, 'metrics.json');
+  readRows(metricsFile); // a damaged metrics.json is reported before the data is loaded
+  const { raw, data, stats } = await loadRunData(cfg, log);
+  if (cfg.eval.protocols.includes('full')) checkFullRankingKs(cfg.eval.fullKs, data.numItems);
+  if (cfg.train.validProtocol === 'full') checkFullRankingKs([Number(/@(\d+)$/.exec(cfg.train.validMetric)?.[1] ?? 0)], data.numItems, 'train.validMetric');
+  const identity = runDataIdentity(data);
+  checkRunData(dir, identity, resuming);
+  commitRunDir(dir, cfg, { ...dirOptions, data: identity });
+  mkdirSync(join(dir, 'models'), { recursive: true });
+  writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats });
   const rows = readRows(metricsFile);
   const done = new Set(rows.map((r) => r.model));
   let interrupted = false;
@@ -159,13 +189,14 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
       log(`${spec.label}: already evaluated in this run, kept`);
       continue;
     }
-    const res = await fitAndEvaluate(cfg, data, spec, dir, resumeDir != null, { ...hooks, log });
+    const res = await fitAndEvaluate(cfg, data, spec, dir, resuming, { ...hooks, log });
     if (res.interrupted) { interrupted = true; break; }
     // Re-read before writing: other processes (`--only` runs of the same run
     // directory) may have added their models' rows meanwhile.
     const merged = [...readRows(metricsFile).filter((r) => r.model !== spec.label), ...res.rows];
     rows.splice(0, rows.length, ...merged);
     writeJson(metricsFile, { dataset: raw.name, rows });
+    killPoint('report-write'); // kill -9 suite hook (src/io/files.ts): metrics.json written, results.md not
     log(`${spec.label}: ${res.rows.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
   }
   writeText(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
@@ -201,7 +232,7 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
 
 /** Re-renders results.md of a run directory from its config.json, data.json and metrics.json. */
 export function rerenderRun(dir: string): string {
-  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown;
+  const read = (f: string) => readJson<unknown>(join(dir, f));
   const cfg = parseRunConfig(read('config.json'), join(dir, 'config.json'));
   const data = read('data.json') as { name: string; raw: DatasetStats; split: DatasetStats };
   const { rows } = read('metrics.json') as { rows: RunRow[] };

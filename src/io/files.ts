@@ -84,3 +84,26 @@ export function readRegularFile(file: string, what = 'file', maxBytes = Number.M
 export function readRegularText(file: string, what = 'file', maxBytes = Number.MAX_SAFE_INTEGER): string {
   return readRegularFile(file, what, maxBytes).toString('utf8');
 }
+
+/**
+ * Test hook of the kill -9 suite (test/kill.test.ts, docs/HOSTILE.md): when
+ * LLMREC_TEST_KILL_AT is `<point>:<n>`, the n-th time (1-based) this process
+ * reaches `killPoint(<point>)` it sends SIGKILL to itself, so the write in
+ * progress is cut exactly there (no handler, no cleanup: as with kill -9).
+ * Points: checkpoint-tmp (the temp checkpoint folder half written),
+ * checkpoint-best (best.safetensors written into it, the rest not),
+ * checkpoint-before-rename (temp folder complete, not renamed),
+ * checkpoint-after-rename (renamed, before anything else), report-write (the
+ * run report half written: JSON written, Markdown not). Unset (always, outside
+ * tests): a no-op.
+ */
+const killCounts = new Map<string, number>();
+export function killPoint(point: string): void {
+  const spec = process.env.LLMREC_TEST_KILL_AT;
+  if (!spec) return;
+  const i = spec.lastIndexOf(':');
+  if (spec.slice(0, i) !== point) return;
+  const n = (killCounts.get(point) ?? 0) + 1;
+  killCounts.set(point, n);
+  if (n === Number(spec.slice(i + 1))) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,11 +1,18 @@
 /**
- * The run layer (docs/DESIGN.md, "Configuration, run layer and methods registry"): run directories (options checked on resume
- * before anything is written), atomic JSON, stages with outputs that make a
+ * The run layer (docs/DESIGN.md, "Configuration, run layer and methods registry"): run directories (options and data
+ * checked on resume before anything is written, one lock per directory, temp
+ * files of killed writes cleaned; docs/HOSTILE.md), safe names for every path
+ * component from the user, atomic JSON, stages with outputs that make a
  * resume skip them, per-stage timing, peak RSS, paths recorded relative to
  * the data directory or the run. Used by the benchmark
  * (src/experiment/run.ts) and by the method pipelines (src/methods/).
  */
 export { readJson, writeJson, writeText } from './files.js';
-export { checkRunOptions, openRunDir, type OpenRunDirOptions, safeName } from './dir.js';
+export {
+  checkRunData, checkRunOptions, cleanStaleTemps, commitRunDir, openRunDir, type OpenRunDirOptions, prepareRunDir, RUN_FILE, type RunDataIdentity, safeName,
+} from './dir.js';
+export { runDataIdentity } from './data_identity.js';
+export { acquireRunLock, heldLock, LOCK_FILE, LOCK_OWNER_ENV, type LockInfo, pidAlive, readLock, RunLock, RunLockError } from './lock.js';
+export { checkSafeName, runPath, SAFE_NAME_MAX, SafeNameSchema, sanitizeName, showName, UnsafeNameError, unsafeNameReason } from './names.js';
 export { cachedJson, peakRssMiB, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, StageTimer } from './stages.js';
 export { portablePath } from './paths.js';

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { killPoint } from '../io/files.js';
 import { readJson, writeJson, writeText } from './files.js';
 
 /** Progress and interruption hooks every pipeline takes (the CLI fills them). */
@@ -70,6 +71,7 @@ export async function cachedJson<T>(file: string, reuse: boolean, compute: () =>
 export function writeRunReport<R extends { peakRssMiB: number }>(dir: string, report: R, render: (r: R) => string): R {
   report.peakRssMiB = peakRssMiB();
   writeJson(join(dir, 'report.json'), report);
+  killPoint('report-write'); // kill -9 suite hook (src/io/files.ts)
   writeText(join(dir, 'report.md'), render(report));
   return report;
 }

@@ -17,7 +17,7 @@
  */
 import type { SplitDataset } from '../../data/types.js';
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
-import { openRunDir, runStages, type StageHooks } from '../../run/index.js';
+import { openRunDir, runDataIdentity, runStages, type StageHooks } from '../../run/index.js';
 import { type GanPromptReport, newYesNoRun, type YesNoRun } from './context.js';
 import { writeReport } from './report.js';
 import { recipesStage } from './recipe_stage.js';
@@ -40,7 +40,8 @@ export const GANPROMPT_STAGES = [collabStage, baselinesStage, lmStage, diversity
 export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string, hooks: StageHooks = {}, resume = false): Promise<GanPromptReport> {
   const o: GanPromptRunOptions = parseGanPromptOptions(raw);
   // Recipes, baselines and the ablations' templates may change on resume (they add rows); everything else must match.
-  openRunDir(dir, o, { mutable: ['recipes', 'baselines', 'ablationTemplates'], resume });
+  // Checked before any write (options, data identity), then locked (src/run/dir.ts).
+  openRunDir(dir, o, { mutable: ['recipes', 'baselines', 'ablationTemplates'], resume, data: runDataIdentity(data), log: hooks.log });
   const run: YesNoRun = newYesNoRun(data, o, dir, hooks, resume);
   try {
     if (await runStages(GANPROMPT_STAGES, run)) run.report.interrupted = true;

@@ -19,7 +19,7 @@
  */
 import type { RawDataset, SplitDataset } from '../../data/types.js';
 import { parseRecSysOptions } from '../../config/recsysllm.js';
-import { openRunDir, runStages, type StageHooks } from '../../run/index.js';
+import { openRunDir, runDataIdentity, runStages, type StageHooks } from '../../run/index.js';
 import { baselinesStage } from './baselines.js';
 import { newRecSysRun, type RecSysReport } from './context.js';
 import { writeReport } from './report.js';
@@ -39,7 +39,8 @@ export const RECSYSLLM_STAGES = [tokenizerStage, variantsStage, baselinesStage] 
 export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts: unknown, dir: string, hooks: StageHooks = {}, resume = false): Promise<RecSysReport> {
   const o = parseRecSysOptions(rawOpts);
   // Evaluation size, baselines and variants may change on resume; training options must match.
-  openRunDir(dir, o, { mutable: ['eval', 'baselines', 'variants'], resume });
+  // Checked before any write (options, data identity), then locked (src/run/dir.ts).
+  openRunDir(dir, o, { mutable: ['eval', 'baselines', 'variants'], resume, data: runDataIdentity(data), log: hooks.log });
   const run = newRecSysRun(raw, data, o, dir, hooks, resume);
   if (await runStages(RECSYSLLM_STAGES, run)) run.report.interrupted = true;
   return writeReport(run);
