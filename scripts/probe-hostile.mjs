@@ -10,7 +10,7 @@
  * synthetic shop), and the table (case, exit code, first line of the
  * message, whether the run directory was left untouched where that matters)
  * is printed as Markdown. A case still running after --timeout seconds
- * (default 60) is killed and reported as such.
+ * (default 120) is killed and reported as such.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -26,7 +26,7 @@ if (!existsSync(main)) {
 }
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
-const timeoutS = Number(opt('--timeout', '60'));
+const timeoutS = Number(opt('--timeout', '120'));
 const outFile = opt('--out', undefined);
 
 const work = mkdtempSync(join(tmpdir(), 'llmrec-probe-'));
@@ -42,11 +42,14 @@ const runsDir = join(work, 'runs');
 
 function run(args) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [main, ...args], { cwd: work, env, encoding: 'utf8', timeout: timeoutS * 1000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, [main, ...args], { cwd: root, env, encoding: 'utf8', timeout: timeoutS * 1000, killSignal: 'SIGKILL' });
   const seconds = (Date.now() - t0) / 1000;
   const text = `${r.stderr ?? ''}`.trim() || `${r.stdout ?? ''}`.trim();
-  const first = text.split('\n').find((l) => l.trim() !== '') ?? '';
-  return { code: r.status ?? (r.signal ? `killed (${r.signal}) after ${timeoutS} s` : '?'), first: first.replaceAll(work, '$TMP').replaceAll('|', '\\|').slice(0, 220), seconds, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  // The first line, and the first field line of a validation error (the line naming the field).
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const field = lines.slice(1).find((l) => /^\s+field '/.test(l));
+  const first = `${lines[0] ?? ''}${field ? ` ${field.trim()}` : ''}`;
+  return { code: r.status ?? (r.signal ? `killed (${r.signal}) after ${timeoutS} s` : '?'), first: first.replaceAll(work, '$TMP').replaceAll(root, '$REPO').replaceAll('|', '\\|').slice(0, 300), seconds, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** name -> sha256 of every file under `dir` (the "untouched" check). */
@@ -119,7 +122,18 @@ add('`report --run DIR`, metrics.json truncated', ['report', '--run', join(runsD
   writeFileSync(f, readFileSync(f).subarray(0, 40));
 });
 add('`report --run DIR`, data.json empty', ['report', '--run', join(runsDir, 'empty-data')], () => writeFileSync(join(copyRun('empty-data'), 'data.json'), ''));
-add('`train --resume DIR`, data.json empty', ['train', '--resume', join(runsDir, 'empty-data2')], () => writeFileSync(join(copyRun('empty-data2'), 'data.json'), ''), join(runsDir, 'empty-data2'));
+add('`train --resume DIR`, data.json empty (derived: rewritten)', ['train', '--resume', join(runsDir, 'empty-data2')], () => writeFileSync(join(copyRun('empty-data2'), 'data.json'), ''));
+add('`eval --run DIR`, metrics.json truncated', ['eval', '--run', join(runsDir, 'trunc2')], () => {
+  const d = copyRun('trunc2');
+  const f = join(d, 'metrics.json');
+  writeFileSync(f, readFileSync(f).subarray(0, 40));
+});
+add('`eval --run DIR` of an interrupted run (pop finished, bprmf not started)', ['eval', '--run', join(runsDir, 'interrupted')], () => {
+  const d = copyRun('interrupted');
+  const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+  cfg.models = ['random', 'pop', 'bprmf'];
+  writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
+});
 add('`train --resume DIR`, live lock of another process', ['train', '--resume', join(runsDir, 'locked')], () => {
   const d = copyRun('locked');
   writeFileSync(join(d, 'run.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), command: 'probe' }));

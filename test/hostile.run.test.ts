@@ -23,6 +23,7 @@ import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { resolveMethodConfig } from '../src/config/method.js';
 import { runProgress, unfinishedNote } from '../src/eval/report.js';
 import { killPoint } from '../src/io/files.js';
+import { CHECKPOINT_DIR, CHECKPOINT_FILES, loadCheckpoint } from '../src/train/checkpoint.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'llmrec-hostile-'));
 
@@ -161,6 +162,15 @@ describe('resume checks before any write', () => {
     writeFileSync(join(dir, 'data.json'), '');
     assert.throws(() => readJson(join(dir, 'data.json')), /data\.json: the file is empty/);
     assert.throws(() => readJson(join(dir, 'nope.json')), /nope\.json: file not found/);
+  });
+  it('a truncated trainer_state.json is an error naming it', () => {
+    const dir = tmp();
+    mkdirSync(join(dir, CHECKPOINT_DIR));
+    const state = join(dir, CHECKPOINT_DIR, CHECKPOINT_FILES.state);
+    writeFileSync(state, '{"format": "llmrec-training-checkpoint", "vers');
+    assert.throws(() => loadCheckpoint(dir, { trainer: 'collaborative', identity: {} }), (e: unknown) => (e as Error).message.startsWith(`${state}: unreadable JSON`));
+    writeFileSync(state, '');
+    assert.throws(() => loadCheckpoint(dir, { trainer: 'collaborative', identity: {} }), (e: unknown) => (e as Error).message.startsWith(`${state}: unreadable JSON`));
   });
 });
 

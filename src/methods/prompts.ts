@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { packageRoot } from '../engine/native.js';
 import { parseWith } from '../util/validate.js';
+import { SafeNameSchema } from '../run/names.js';
 import { GUIDE_TOKEN, ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
 import { escapeItemText, fillSlots, SLOT_MARK_ITEM, SLOT_MARK_USER } from './prompt_text.js';
 
@@ -26,7 +27,8 @@ export const SLOTS = ['instruction', 'history', 'target', 'user', 'item', 'guide
 export type Slot = (typeof SLOTS)[number];
 
 const Template = z.strictObject({
-  id: z.string().min(1),
+  /** Also a file name (`eval/<id>.json` in the run directory): a safe name (src/run/names.ts). */
+  id: SafeNameSchema,
   instruction: z.string().min(1),
   text: z.string().min(1),
   answers: z.strictObject({ yes: z.string().min(1), no: z.string().min(1) }),
