@@ -19,8 +19,7 @@ import { join, resolve } from 'node:path';
 import { initEngine } from '../engine/index.js';
 import { applyProtocol } from '../data/protocol.js';
 import { datasetStats } from '../data/stats.js';
-import { generateShop } from '../data/synthetic.js';
-import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
+import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
 import { metricsTable } from '../eval/report.js';
@@ -28,7 +27,7 @@ import type { MetricValues } from '../eval/types.js';
 import { createRecommender } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
 import { portablePath, writeJson, writeText } from '../run/index.js';
-import { type ModelSpec, type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
+import { type ModelSpec, type RunConfig, modelSpecs, parseRunConfig, portableRunConfig } from '../config/run.js';
 
 export interface RunRow {
   model: string;
@@ -54,12 +53,9 @@ export interface RunResult {
   stats: { raw: DatasetStats; split: DatasetStats };
 }
 
-/** Loads the configured dataset: the embedded synthetic shop or a loader (name or path). */
+/** Loads the configured dataset: the embedded synthetic shop or a loader with every option of the data section (src/data/loaders/section.ts). */
 export async function loadConfiguredData(cfg: RunConfig): Promise<RawDataset> {
-  if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic);
-  return loadDataset(cfg.data.name, {
-    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows, cache: cfg.data.cache,
-  });
+  return loadDataSection(cfg.data);
 }
 
 export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
@@ -147,7 +143,7 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
     if (!specs.some((sp) => sp.label === o)) throw new Error(`--only ${o}: no model with that label in the run's config (${specs.map((sp) => sp.label).join(', ')})`);
   }
   mkdirSync(join(dir, 'models'), { recursive: true });
-  writeJson(join(dir, 'config.json'), cfg);
+  writeJson(join(dir, 'config.json'), portableRunConfig(cfg, dir));
   const { raw, data, stats } = await loadRunData(cfg, dir, log);
   const metricsFile = join(dir, 'metrics.json');
   const rows = readRows(metricsFile);
