@@ -14,7 +14,7 @@ export interface DataFlags {
   data?: string;
   format?: string;
   skipBadRows?: boolean;
-  cache?: boolean | 'auto';
+  dataCache?: boolean | 'auto';
   userCol?: string | number;
   itemCol?: string | number;
   ratingCol?: string | number | null;
@@ -80,7 +80,7 @@ export function addDataOptions(cmd: Command, spec: DataOptionsSpec = {}): Comman
   return cmd
     .option('--format <format>', 'force a loader format instead of detecting it (e.g. generic, parquet, ml-100k)')
     .option('--skip-bad-rows', 'skip malformed rows (counted and reported) instead of failing')
-    .option('--cache <yes|no|auto>', 'keep parsed rows in the typed on-disk cache (default auto: large sources)', cacheFlag)
+    .option('--data-cache <yes|no|auto>', 'keep parsed rows in the typed on-disk cache (default auto: large sources)', cacheFlag)
     .option('--user-col <name|index>', 'user column of an interaction file (default: from the header: user, user_id, userId, ...)', columnFlag)
     .option('--item-col <name|index>', 'item column (default: from the header: item, item_id, movieId, asin, ...)', columnFlag)
     .option('--rating-col <name|index|none>', 'rating column (default: from the header: rating, score, ...; none: ignore it)', optionalColumnFlag)
@@ -115,7 +115,7 @@ function sectionBase(f: DataFlags, columns: Record<string, unknown>): Record<str
     name: f.data,
     format: f.format,
     skipBadRows: f.skipBadRows,
-    cache: f.cache,
+    cache: f.dataCache,
     columns: Object.keys(columns).length > 0 ? columns : undefined,
     timeUnit: f.timeUnit,
     delimiter: f.delimiter,
