@@ -30,6 +30,8 @@ export interface DataFlags {
   itemAttributes?: Array<string | number>;
   itemsDelimiter?: string;
   itemsHeader?: boolean;
+  itemsEncoding?: string;
+  itemsQuotes?: boolean;
   itemsRequired?: boolean;
 }
 
@@ -96,13 +98,16 @@ export function addDataOptions(cmd: Command, spec: DataOptionsSpec = {}): Comman
     .option('--item-attributes <list>', 'attribute columns of --items, comma-separated (e.g. genre,brand)', list)
     .option('--items-delimiter <d>', 'field delimiter of --items', delimiterFlag)
     .option('--items-header <yes|no>', 'whether --items starts with a header (default yes)', yesNo)
+    .option('--items-encoding <enc>', 'text encoding of --items: utf8 (default) or latin1')
+    .option('--items-quotes <yes|no>', "honour double quotes in --items (default: in ',' files only)", yesNo)
     .option('--items-required', 'every interaction must refer to an item of --items');
 }
 
 /** The `data` section of the flags given (for the flags layer of the configuration); {} when none. */
 export function dataSection(f: DataFlags): Record<string, unknown> {
   const columns = given({ user: f.userCol, item: f.itemCol, rating: f.ratingCol, time: f.timeCol });
-  const itemFileFlags = given({ item: f.itemIdCol, title: f.titleCol, attributes: f.itemAttributes, delimiter: f.itemsDelimiter, header: f.itemsHeader, required: f.itemsRequired });
+  const itemFileFlags = given({ item: f.itemIdCol, title: f.titleCol, attributes: f.itemAttributes, delimiter: f.itemsDelimiter, header: f.itemsHeader,
+    encoding: f.itemsEncoding, quotes: f.itemsQuotes, required: f.itemsRequired });
   if (f.items === undefined && Object.keys(itemFileFlags).length > 0) {
     // Item-file flags without --items refine the config file's item file (merged by the precedence rule).
     return given({ ...sectionBase(f, columns), items: itemFileFlags });
