@@ -21,8 +21,9 @@ import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
 import { loadRecommender } from '../models/registry.js';
 import { checkModelNames, loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { commitRunDir, LOCK_OWNER_ENV, prepareRunDir, readJson, runPath } from '../run/index.js';
-import { checkFullRankingKs, type RunConfig, modelSpecs, parseRunConfig, resolveRunConfig } from '../config/run.js';
+import { checkFullRankingKs, type RunConfig, modelSpecs, portableRunConfig, resolveRunConfig } from '../config/run.js';
 import { ratingThresholdFlag } from '../config/layers.js';
+import { type DataFlags, addDataOptions, dataSection } from './data_flags.js';
 
 /** Commander parsers for numeric flags (shared by every subcommand). */
 export const num = (v: string): number => {
@@ -38,18 +39,16 @@ export const int = (v: string): number => {
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 const intList = (v: string): number[] => list(v).map(int);
 
-interface CommonFlags {
-  config?: string; data?: string; format?: string; skipBadRows?: boolean;
+interface CommonFlags extends DataFlags {
+  config?: string;
   kCore?: number; maxHistory?: number; ratingThreshold?: string; negatives?: number; seed?: number;
   models?: string[]; epochs?: number; batchSize?: number; lr?: number; patience?: number; validMetric?: string; validProtocol?: string;
   protocols?: string[]; ks?: number[]; fullKs?: number[]; runsDir?: string; name?: string;
 }
 
 function addCommonOptions(cmd: Command, withTraining: boolean): Command {
-  cmd.option('-c, --config <file>', 'JSON config file (flags override it)')
-    .option('--data <name|path>', "dataset: a name under LLMREC_DATA_DIR, a path, or 'synthetic-shop'")
-    .option('--format <format>', 'force a loader format instead of detecting it')
-    .option('--skip-bad-rows', 'skip malformed rows (counted and reported) instead of failing')
+  cmd.option('-c, --config <file>', 'JSON config file (flags override it)');
+  addDataOptions(cmd)
     .option('--k-core <k>', 'k-core filter (0 disables)', int)
     .option('--max-history <L>', 'max history length L', int)
     .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
@@ -77,7 +76,7 @@ function flagsToConfig(f: CommonFlags): Record<string, unknown> {
   const threshold = ratingThresholdFlag(f.ratingThreshold);
   const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return clean({
-    data: clean({ name: f.data, format: f.format, skipBadRows: f.skipBadRows }),
+    data: dataSection(f),
     protocol: clean({ kCore: f.kCore, maxHistory: f.maxHistory, ratingThreshold: threshold, numNegatives: f.negatives, seed: f.seed }),
     train: clean({ epochs: f.epochs, batchSize: f.batchSize, lr: f.lr, patience: f.patience, validMetric: f.validMetric, validProtocol: f.validProtocol, seed: f.seed }),
     eval: clean({ protocols: f.protocols, ks: f.ks, fullKs: f.fullKs }),
@@ -178,8 +177,9 @@ function runIsolated(command: string, cfg: RunConfig, resumeDir: string | undefi
   checkModelNames(cfg);
   // The parent holds the run directory's lock; the children work inside it (LLMREC_RUN_LOCK_OWNER).
   const dirOptions = { file: 'config.json', mutable: ['models', 'output'], resume: resumeDir !== undefined };
-  prepareRunDir(dir, cfg, dirOptions);
-  commitRunDir(dir, cfg, dirOptions);
+  const portable = portableRunConfig(cfg, dir);
+  prepareRunDir(dir, portable, dirOptions);
+  commitRunDir(dir, portable, dirOptions);
   // Ctrl-C reaches the child too (same process group): it checkpoints and exits
   // 130; the parent only has to survive the signal and report.
   process.on('SIGINT', () => {});
@@ -227,10 +227,12 @@ async function dataStats(f: CommonFlags & { json?: boolean }): Promise<void> {
  * protocols or cut-offs. An interrupted run is fine: its finished models are
  * evaluated and the unfinished ones listed (runProgress in src/eval/report.ts).
  */
-async function evalRun(f: { run: string; protocols?: string[]; ks?: number[]; split: string }): Promise<void> {
+async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: number[]; split: string }): Promise<void> {
   const file = join(f.run, 'config.json');
   if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
-  const cfg = parseRunConfig(readJson<unknown>(file), file);
+  // The run's config.json is the file layer (its data paths relative to the run); data flags
+  // override it, e.g. to point at the same data moved elsewhere.
+  const cfg = resolveRunConfig(file, { data: dataSection(f) });
   if (f.split !== 'test' && f.split !== 'valid') throw new Error(`--split must be 'test' or 'valid', got '${f.split}'`);
   const protocols = (f.protocols ?? cfg.eval.protocols) as Array<'sampled' | 'full'>;
   for (const p of protocols) if (p !== 'sampled' && p !== 'full') throw new Error(`--protocols: '${String(p)}' is not 'sampled' or 'full'`);
@@ -292,7 +294,8 @@ export function addExperimentCommands(program: Command): void {
     .requiredOption('--run <dir>', 'run directory')
     .action((f: { run: string }) => { console.log(rerenderRun(f.run)); });
 
-  program.command('eval').description('re-evaluate the saved models of a run directory')
+  addDataOptions(program.command('eval').description('re-evaluate the saved models of a run directory (data flags override the run\'s data section, e.g. for moved data)'),
+    { dataHelp: "the run's dataset at another place (default: the run's config.json data section)" })
     .requiredOption('--run <dir>', 'run directory')
     .option('--protocols <list>', "'sampled', 'full' or both", list)
     .option('--ks <list>', 'cut-offs', intList)

@@ -14,6 +14,7 @@ import { given, ratingThresholdFlag } from '../config/layers.js';
 import { resolveRunConfig } from '../config/run.js';
 import { parseSmallLmOptions } from '../config/small_lm.js';
 import { int, interruptSignal, num } from './experiment_commands.js';
+import { type DataFlags, addDataOptions, dataSection } from './data_flags.js';
 import { DEFAULT_SMALL_LM, renderSmallLmReport, trainSmallLm } from '../methods/text_lm/small_lm.js';
 import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
@@ -24,8 +25,8 @@ import { acquireRunLock, cleanStaleTemps, safeName } from '../run/index.js';
 import { tmpdir } from 'node:os';
 
 
-interface PretrainFlags {
-  data: string; out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
+interface PretrainFlags extends DataFlags {
+  out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
   vocab?: number; hidden?: number; layers?: number; heads?: number; kvHeads?: number; ffn?: number;
   block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number; checkpointEvery?: number;
 }
@@ -34,7 +35,7 @@ interface PretrainFlags {
 async function lmPretrain(f: PretrainFlags): Promise<void> {
   await initEngine();
   // built-in defaults < the small LM's protocol (10 items, 9 negatives for the next-title evaluation) < flags.
-  const cfg = resolveRunConfig(undefined, { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) }, { protocol: { maxHistory: 10, numNegatives: 9 } });
+  const cfg = resolveRunConfig(undefined, { data: dataSection(f), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) }, { protocol: { maxHistory: 10, numNegatives: 9 } });
   const opts = parseSmallLmOptions(given({
     vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, kvHeads: f.kvHeads, intermediateSize: f.ffn,
     blockSize: f.block, batchSize: f.batchSize, steps: f.steps, epochs: f.epochs, lr: f.lr, warmupSteps: f.warmup, seed: f.seed, evalUsers: f.evalUsers, checkpointEvery: f.checkpointEvery,
@@ -79,9 +80,9 @@ async function lmPretrain(f: PretrainFlags): Promise<void> {
 
 export function addLmCommands(program: Command): void {
   const lm = program.command('lm').description('language models: pre-train the small default LM, inspect checkpoints');
-  lm.command('pretrain')
-    .description('train a byte-level BPE tokenizer and a small LLaMA-style LM on the train-split text of a dataset')
-    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')", 'synthetic-shop')
+  addDataOptions(lm.command('pretrain')
+    .description('train a byte-level BPE tokenizer and a small LLaMA-style LM on the train-split text of a dataset'),
+  { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
     .option('--out <dir>', 'output folder (default runs/lm-<dataset>)')
     .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
     .option('--k-core <k>', 'k-core filter', int)

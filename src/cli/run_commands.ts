@@ -16,10 +16,10 @@ import { safeName, type StageHooks } from '../run/index.js';
 import { methodEntry } from '../methods/registry.js';
 import { FAMILIES } from '../methods/recsysllm/tasks.js';
 import { int, interruptSignal } from './experiment_commands.js';
+import { type DataFlags, addDataOptions, dataSection } from './data_flags.js';
 
 /** Flags every `run <method>` takes. */
-export interface CommonRunFlags {
-  data?: string;
+export interface CommonRunFlags extends DataFlags {
   config?: string;
   out?: string;
   resume?: boolean;
@@ -49,7 +49,7 @@ interface RecSysFlags extends CommonRunFlags {
 
 /** The data/protocol part of the flags (the same for every method). */
 function runPart(f: CommonRunFlags): Record<string, unknown> {
-  return { data: given({ name: f.data }), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore, seed: f.seed }) };
+  return { data: dataSection(f), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore, seed: f.seed }) };
 }
 
 export function yesNoFlags(f: YesNoFlags): MethodFlags {
@@ -116,8 +116,7 @@ export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFl
 }
 
 function commonOptions(cmd: Command, name: string, evalUsersDefault: number): Command {
-  return cmd
-    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')")
+  return addDataOptions(cmd, { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
     .option('-c, --config <file>', `JSON file: { data?, protocol?, ${name}? } (${name} options, see docs); flags override it`)
     .option('--out <dir>', `run directory (default runs/${name}-<dataset>)`)
     .option('--resume', 'continue the run in --out (finished stages are skipped)')

@@ -9,6 +9,8 @@ import { llmrankMain } from '../methods/llmrank/main.js';
 import { renderLlmRankReport } from '../methods/llmrank/rank.js';
 import { PROMPT_STYLES, type PromptStyle } from '../methods/llmrank/prompts.js';
 import { int } from './experiment_commands.js';
+import { type DataFlags, addDataOptions, dataSection } from './data_flags.js';
+import { resolveRunConfig } from '../config/run.js';
 
 function choice<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T {
   return (v: string) => {
@@ -39,10 +41,9 @@ export function addServeCommands(program: Command): void {
       }
     });
 
-  program
+  addDataOptions(program
     .command('llmrank')
-    .description('LLMRank-style zero-shot ranking with any LLM backend (local:DIR, gguf:FILE, openai:MODEL[@URL]) beside the retriever, Pop and Random on the same users and candidates (docs/LLM-BACKENDS.md)')
-    .requiredOption('--data <name|path>', "dataset: a name under LLMREC_DATA_DIR, a path, or 'synthetic-shop'")
+    .description('LLMRank-style zero-shot ranking with any LLM backend (local:DIR, gguf:FILE, openai:MODEL[@URL]) beside the retriever, Pop and Random on the same users and candidates (docs/LLM-BACKENDS.md)'), { required: true })
     .requiredOption('--backend <spec>', 'local:DIR | gguf:FILE | openai:MODEL[@URL]')
     .requiredOption('--out <dir>', 'output directory (report.json, report.md)')
     .option('--retriever <spec>', "candidates from 'pop', 'bm25' or 'model:DIR' (a saved collaborative model)")
@@ -59,13 +60,15 @@ export function addServeCommands(program: Command): void {
     .option('--cache <dir>', 'on-disk response cache of an openai backend')
     .option('--concurrency <n>', 'requests in flight of an openai backend', int)
     .option('--timeout <ms>', 'request timeout of an openai backend', int)
-    .action(async (f: {
+    .action(async (f: DataFlags & {
       data: string; backend: string; out: string; retriever?: string; baseline?: string[]; users?: number; candidates?: number; history?: number;
       style?: PromptStyle; mode?: 'generate' | 'score'; bootstrap?: number; maxTokens?: number; titleChars?: number; seed?: number;
       cache?: string; concurrency?: number; timeout?: number;
     }) => {
+      // The data flags validated as the data section of a run configuration (docs/DATA.md).
+      const data = resolveRunConfig(undefined, { data: dataSection(f) }).data;
       const { dir, report } = await llmrankMain({
-        data: f.data, backend: f.backend, out: f.out, retriever: f.retriever, baselines: f.baseline, users: f.users, candidates: f.candidates,
+        data, backend: f.backend, out: f.out, retriever: f.retriever, baselines: f.baseline, users: f.users, candidates: f.candidates,
         historyLength: f.history, style: f.style, mode: f.mode, bootstrap: f.bootstrap, maxTokens: f.maxTokens, titleChars: f.titleChars,
         seed: f.seed, cacheDir: f.cache, concurrency: f.concurrency, timeoutMs: f.timeout,
       });

@@ -4,7 +4,7 @@
  * (src/util/validate.ts).
  */
 export { ConfigError, deepMerge, given, mergeLayers, origin, ratingThresholdFlag, readConfigFile, resolveLayers } from './layers.js';
-export { checkFullRankingKs, type ModelSpec, modelSpecs, parseRunConfig, ProtocolSchema, type RunConfig, RunConfigSchema, resolveRunConfig } from './run.js';
+export { checkFullRankingKs, type DataSectionConfig, DataSectionSchema, type ModelSpec, modelSpecs, parseRunConfig, portableRunConfig, ProtocolSchema, readRunConfigFile, rebaseDataPaths, type RunConfig, RunConfigSchema, resolveRunConfig, SYNTHETIC_BOUNDS, SyntheticSchema } from './run.js';
 export { type MethodConfig, type MethodConfigSpec, type MethodFlags, resolveMethodConfig } from './method.js';
 export * from './ganprompt.js';
 export * from './recsysllm.js';

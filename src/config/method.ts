@@ -10,8 +10,8 @@
  *   built-in defaults < method defaults < config file < flags
  */
 import type { RunConfig } from './run.js';
-import { parseRunConfig } from './run.js';
-import { ConfigError, mergeLayers, origin, readConfigFile } from './layers.js';
+import { parseRunConfig, readRunConfigFile } from './run.js';
+import { ConfigError, mergeLayers, origin } from './layers.js';
 
 type Obj = Record<string, unknown>;
 
@@ -40,7 +40,7 @@ export interface MethodConfig<O> {
 
 /** Resolves both parts; the run part is validated first (it names the data), then the options. */
 export function resolveMethodConfig<O>(spec: MethodConfigSpec<O>, file: string | undefined, flags: MethodFlags): MethodConfig<O> {
-  const fromFile = file ? readConfigFile(file) : {};
+  const fromFile = file ? readRunConfigFile(file) : {};
   const { [spec.key]: fileOptions, ...fileRun } = fromFile;
   if (fileOptions !== undefined && (fileOptions === null || typeof fileOptions !== 'object' || Array.isArray(fileOptions))) {
     throw new Error(`${file}: field '${spec.key}' must be an object of ${spec.key} options`);

@@ -5,11 +5,107 @@
  * be silently ignored). The resolved config is written into every run
  * directory (config.json), so a run can be repeated exactly.
  */
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { parseWith } from '../util/validate.js';
 import { checkSafeName, SafeNameSchema } from '../run/names.js';
 import { ModelNameSchema } from './models.js';
+import { DATA_DIR_PREFIX, dataRoot } from '../data/resolve.js';
+import { FORMAT_ALIASES, LOADERS, TIME_UNITS } from '../data/loaders/index.js';
 import { ConfigError, readConfigFile, resolveLayers } from './layers.js';
+
+/**
+ * Bounds of the synthetic shop's sizes (issue 15): a config asking for more
+ * is refused at once, naming the field and the bound, instead of running
+ * out of memory minutes later. 1e6 users x 20 interactions take minutes and
+ * about 1 GB; larger studies belong to real data.
+ */
+export const SYNTHETIC_BOUNDS = { users: 1_000_000, items: 1_000_000, length: 10_000, meanLength: 1_000, interactions: 50_000_000, days: 36_500 } as const;
+
+const prob = () => z.number().min(0).max(1);
+/** Options of the embedded synthetic shop (src/data/synthetic/options.ts); unknown keys are errors. */
+export const SyntheticSchema = z.strictObject({
+  seed: z.number().int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).optional(),
+  users: z.number().int().min(1).max(SYNTHETIC_BOUNDS.users).optional(),
+  items: z.number().int().min(1).max(SYNTHETIC_BOUNDS.items).optional(),
+  meanLength: z.number().positive().max(SYNTHETIC_BOUNDS.meanLength).optional(),
+  minLength: z.number().int().min(1).max(SYNTHETIC_BOUNDS.length).optional(),
+  maxLength: z.number().int().min(1).max(SYNTHETIC_BOUNDS.length).optional(),
+  categories: z.number().int().min(1).max(8).optional(),
+  zipfExponent: z.number().min(0).max(10).optional(),
+  tasteConcentration: z.number().positive().max(1000).optional(),
+  brandConcentration: z.number().positive().max(1000).optional(),
+  pSequentialInSession: prob().optional(),
+  pSequentialNewSession: prob().optional(),
+  pSessionContinue: z.number().min(0).lt(1).optional(),
+  pRepeat: prob().optional(),
+  tieRate: prob().optional(),
+  startDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD').optional(),
+  startSpanDays: z.number().min(0).max(SYNTHETIC_BOUNDS.days).optional(),
+  meanSessionGapDays: z.number().positive().max(SYNTHETIC_BOUNDS.days).optional(),
+  order: z.enum(['time', 'user']).optional(),
+  reviews: z.boolean().optional(),
+}).superRefine((o, ctx) => {
+  // The expected row count (users x mean length) is bounded too: each bound alone allows 1e9 rows.
+  const rows = (o.users ?? 1500) * (o.meanLength ?? 16.8);
+  if (rows > SYNTHETIC_BOUNDS.interactions) {
+    ctx.addIssue({ code: 'custom', path: ['users'], message: `users x meanLength = ${rows.toExponential(2)} expected interactions, above the bound ${SYNTHETIC_BOUNDS.interactions.toExponential(0)}` });
+  }
+});
+
+/** A column of an interaction or item file: a header name (or JSON key), or a 0-based index. */
+const ColumnSchema = z.union([z.string().min(1).max(256), z.number().int().min(0).max(9999)]);
+const Encoding = z.enum(['utf8', 'latin1']);
+const Delimiter = z.string().min(1).max(8);
+
+/** An item file with titles (src/data/loaders/columns.ts GenericItemFile). */
+const ItemFileSchema = z.strictObject({
+  path: z.string().min(1),
+  /** Item id column (default: found from the header: item, item_id, movieId, asin, ...). */
+  item: ColumnSchema.optional(),
+  /** Title column (default: found from the header: title, name, item_name, movie_title, ...). */
+  title: ColumnSchema.optional(),
+  /** Attribute columns: a list, or { name: column }. */
+  attributes: z.union([z.array(ColumnSchema).max(256), z.record(z.string().min(1), ColumnSchema)]).optional(),
+  delimiter: Delimiter.optional(),
+  header: z.boolean().optional(),
+  encoding: Encoding.optional(),
+  quotes: z.boolean().optional(),
+  /** Every interaction must refer to an item of this file. */
+  required: z.boolean().optional(),
+});
+
+const knownFormat = (f: string): boolean => Object.hasOwn(LOADERS, f) || Object.hasOwn(FORMAT_ALIASES, f);
+
+/** The `data` section (docs/DATA.md): every option of the loaders, validated; loaded by src/data/loaders/section.ts. */
+export const DataSectionSchema = z.strictObject({
+  /** A dataset name under LLMREC_DATA_DIR, a path (file or folder), or 'synthetic-shop' (embedded generator). */
+  name: z.string().min(1).default('synthetic-shop'),
+  format: z.string().refine(knownFormat, { message: `unknown format; known: ${[...Object.keys(LOADERS), ...Object.keys(FORMAT_ALIASES)].join(', ')}` }).optional(),
+  skipBadRows: z.boolean().default(false),
+  /** Keep parsed rows in the typed on-disk cache: true, false or 'auto' (large sources only). */
+  cache: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  /** Options of the synthetic generator (users, items, seed, ...), bounded (SYNTHETIC_BOUNDS). */
+  synthetic: SyntheticSchema.default({}),
+  /** Columns of an interaction file; the ones not given are found from the header (null: no rating / time column). */
+  columns: z.strictObject({
+    user: ColumnSchema.optional(),
+    item: ColumnSchema.optional(),
+    rating: ColumnSchema.nullable().optional(),
+    time: ColumnSchema.nullable().optional(),
+  }).optional(),
+  /** Unit of the time column: s, ms, us, iso, or auto (read from the values). */
+  timeUnit: z.enum(TIME_UNITS as ['s', 'ms', 'us', 'iso', 'auto']).optional(),
+  delimiter: Delimiter.optional(),
+  /** Whether the first line is a header (default true). */
+  header: z.boolean().optional(),
+  encoding: Encoding.optional(),
+  /** Honour RFC 4180 double quotes (default: in ',' files only). */
+  quotes: z.boolean().optional(),
+  items: ItemFileSchema.optional(),
+});
+export type DataSectionConfig = z.infer<typeof DataSectionSchema>;
 
 export const ProtocolSchema = z.strictObject({
   ratingThreshold: z.number().nullable().default(3),
@@ -63,16 +159,7 @@ const Eval = z.strictObject({
 });
 
 export const RunConfigSchema = z.strictObject({
-  data: z.strictObject({
-    /** A dataset name under LLMREC_DATA_DIR, a path, or 'synthetic-shop' (embedded generator). */
-    name: z.string().default('synthetic-shop'),
-    format: z.string().optional(),
-    skipBadRows: z.boolean().default(false),
-    /** Keep parsed rows in the typed on-disk cache: true, false or 'auto' (large sources only). */
-    cache: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-    /** Options of the synthetic generator (users, items, seed, ...). */
-    synthetic: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).default({}),
-  }).prefault({}),
+  data: DataSectionSchema.prefault({}),
   protocol: ProtocolSchema.prefault({}),
   models: z.array(ModelEntry).min(1).default(['random', 'pop', 'bprmf', 'gru4rec', 'sasrec', 'caser', 'bert4rec', 'din']),
   train: Train.prefault({}),
@@ -113,10 +200,64 @@ export function parseRunConfig(raw: unknown, where: string): RunConfig {
 /**
  * built-in defaults < method defaults < file < flags (see layers.ts), validated
  * once at the end. `methodDefaults` is what a command changes of the built-in
- * defaults (e.g. `run recsysllm`'s protocol).
+ * defaults (e.g. `run recsysllm`'s protocol). Relative data paths of the file
+ * are taken relative to the file's folder when they exist there
+ * (`rebaseDataPaths`), so a run directory's config.json re-loads its data
+ * from anywhere.
  */
 export function resolveRunConfig(file: string | undefined, flags: Record<string, unknown>, methodDefaults?: Record<string, unknown>): RunConfig {
-  return resolveLayers(RunConfigSchema, 'invalid configuration', file, [methodDefaults, file ? readConfigFile(file) : undefined, flags]);
+  return resolveLayers(RunConfigSchema, 'invalid configuration', file, [methodDefaults, file ? readRunConfigFile(file) : undefined, flags]);
+}
+
+/** Reads a config file with its relative data paths rebased on its folder (`rebaseDataPaths`). */
+export function readRunConfigFile(file: string): Record<string, unknown> {
+  return rebaseDataPaths(readConfigFile(file), dirname(resolve(file)));
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Applies `f` to data.name and data.items.path of a raw config layer (other values untouched). */
+function mapDataPaths(layer: Obj, f: (p: string) => string): Obj {
+  const data = layer.data;
+  if (!isObj(data)) return layer;
+  const out: Obj = { ...data };
+  if (typeof data.name === 'string' && data.name !== 'synthetic-shop') out.name = f(data.name);
+  if (isObj(data.items) && typeof data.items.path === 'string') out.items = { ...data.items, path: f(data.items.path) };
+  return { ...layer, data: out };
+}
+
+/**
+ * Relative data paths (data.name, data.items.path) of a config file made
+ * absolute against `baseDir` when they exist there; other relative strings
+ * stay (dataset names under the data root, paths relative to the working
+ * directory).
+ */
+export function rebaseDataPaths(layer: Obj, baseDir: string): Obj {
+  return mapDataPaths(layer, (p) => {
+    if (isAbsolute(p) || p.startsWith(DATA_DIR_PREFIX)) return p;
+    const there = resolve(baseDir, p);
+    return existsSync(there) ? there : p;
+  });
+}
+
+/**
+ * A run configuration as written into a run directory's config.json: data
+ * paths that exist are recorded as `$LLMREC_DATA_DIR/<rest>` under the data
+ * root, else relative to the run directory (as src/run/paths.ts records
+ * paths), so the run re-loads its data wherever the run and the data move
+ * together; dataset names stay names.
+ */
+export function portableRunConfig(cfg: RunConfig, runDir: string): RunConfig {
+  const run = resolve(runDir);
+  const mapped = mapDataPaths(cfg as unknown as Obj, (p) => {
+    if (p.startsWith(DATA_DIR_PREFIX) || !existsSync(p)) return p;
+    const abs = resolve(p);
+    const underData = relative(dataRoot(), abs);
+    if (underData !== '' && !underData.startsWith('..') && !isAbsolute(underData)) return DATA_DIR_PREFIX + underData.split(sep).join('/');
+    return relative(run, abs).split(sep).join('/') || '.';
+  });
+  return mapped as unknown as RunConfig;
 }
 
 /** Normalises model entries to { name, label, config }; labels must be unique. */

@@ -7,7 +7,11 @@ export type { ReviewText, ItemMeta, RawDataset, ProtocolConfig, UserBatch, Train
 export { DEFAULT_PROTOCOL } from './types.js';
 export { loadDataset, detectFormat, canonicalFormat, LOADERS, FORMAT_ALIASES } from './loaders/index.js';
 export type { DatasetFormat, LoadDatasetOptions, LoaderEntry } from './loaders/index.js';
-export { resolveDataset, dataRoot, dataAvailable, DatasetNotFoundError } from './resolve.js';
+export { resolveDataset, dataRoot, dataAvailable, DatasetNotFoundError, DATA_DIR_PREFIX } from './resolve.js';
+export { loadDataSection, sectionLoadOptions, resolveAgainst } from './loaders/section.js';
+export type { DataSection } from './loaders/section.js';
+export { loadGeneric, readItemFile, HEADER_ALIASES, TITLE_ALIASES, TIME_UNITS } from './loaders/index.js';
+export type { Column, GenericColumns, GenericItemFile, GenericOptions, TimeUnit } from './loaders/index.js';
 export { DataError } from './errors.js';
 export {
   applyProtocol,

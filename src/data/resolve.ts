@@ -2,7 +2,9 @@
  * Where datasets live. One resolver for every data location:
  *
  *   dataRoot()              env LLMREC_DATA_DIR, else <repo root>/../shared/data
- *   resolveDataset(x)       an existing path is used as is, else <dataRoot>/<x>
+ *   resolveDataset(x)       an existing path is used as is, else <dataRoot>/<x>;
+ *                           `$LLMREC_DATA_DIR/<rest>` (how run directories record
+ *                           paths under the data root) is <dataRoot>/<rest>
  *   dataAvailable(name)     true when resolveDataset(name) would succeed (tests skip on false)
  *
  * The repo root is two levels above this file (src/data or dist/data), found
@@ -35,8 +37,12 @@ export function dataRoot(): string {
   return env !== undefined && env.trim() !== '' ? resolve(env) : resolve(repoRoot, '..', 'shared', 'data');
 }
 
+/** The marker of a path under the data root in recorded configurations (src/run/paths.ts writes it). */
+export const DATA_DIR_PREFIX = '$LLMREC_DATA_DIR/';
+
 /** Candidate paths for a dataset name or path, in the order they are tried. */
 function candidates(nameOrPath: string): string[] {
+  if (nameOrPath.startsWith(DATA_DIR_PREFIX)) return [resolve(dataRoot(), nameOrPath.slice(DATA_DIR_PREFIX.length))];
   const out = [resolve(nameOrPath)];
   if (!isAbsolute(nameOrPath)) {
     const underRoot = resolve(dataRoot(), nameOrPath);

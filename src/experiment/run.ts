@@ -20,8 +20,7 @@ import { initEngine } from '../engine/index.js';
 import { killPoint } from '../io/files.js';
 import { applyProtocol } from '../data/protocol.js';
 import { datasetStats } from '../data/stats.js';
-import { generateShop } from '../data/synthetic.js';
-import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
+import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
 import { metricsTable } from '../eval/report.js';
@@ -29,7 +28,7 @@ import type { MetricValues } from '../eval/types.js';
 import { createRecommender, modelNames } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
 import { checkRunData, checkSafeName, commitRunDir, portablePath, prepareRunDir, readJson, runDataIdentity, runPath, sanitizeName, writeJson, writeText } from '../run/index.js';
-import { checkFullRankingKs, type ModelSpec, type RunConfig, modelSpecs, parseRunConfig } from '../config/run.js';
+import { checkFullRankingKs, type ModelSpec, type RunConfig, modelSpecs, parseRunConfig, portableRunConfig } from '../config/run.js';
 
 export interface RunRow {
   model: string;
@@ -55,12 +54,9 @@ export interface RunResult {
   stats: { raw: DatasetStats; split: DatasetStats };
 }
 
-/** Loads the configured dataset: the embedded synthetic shop or a loader (name or path). */
+/** Loads the configured dataset: the embedded synthetic shop or a loader with every option of the data section (src/data/loaders/section.ts). */
 export async function loadConfiguredData(cfg: RunConfig): Promise<RawDataset> {
-  if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic);
-  return loadDataset(cfg.data.name, {
-    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows, cache: cfg.data.cache,
-  });
+  return loadDataSection(cfg.data);
 }
 
 export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
@@ -161,7 +157,7 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
   // The run directory (src/run/dir.ts): options checked, lock taken, killed writes cleaned; the
   // data is loaded and its identity checked against run.json before the first write.
   const dirOptions = { file: 'config.json', mutable: ['models', 'output'], resume: resumeDir != null, log };
-  const lock = prepareRunDir(dir, cfg, dirOptions);
+  const lock = prepareRunDir(dir, portableRunConfig(cfg, dir), dirOptions);
   try {
     return await runInDir(cfg, dir, specs, dirOptions, hooks, log, resumeDir != null, only);
   } finally {
@@ -177,7 +173,7 @@ async function runInDir(cfg: RunConfig, dir: string, specs: ModelSpec[], dirOpti
   if (cfg.train.validProtocol === 'full') checkFullRankingKs([Number(/@(\d+)$/.exec(cfg.train.validMetric)?.[1] ?? 0)], data.numItems, 'train.validMetric');
   const identity = runDataIdentity(data);
   checkRunData(dir, identity, resuming);
-  commitRunDir(dir, cfg, { ...dirOptions, data: identity });
+  commitRunDir(dir, portableRunConfig(cfg, dir), { ...dirOptions, data: identity });
   mkdirSync(join(dir, 'models'), { recursive: true });
   writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats });
   const rows = readRows(metricsFile);

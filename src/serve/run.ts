@@ -12,8 +12,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { applyProtocol } from '../data/protocol.js';
-import { generateShop } from '../data/synthetic.js';
-import { canonicalFormat, loadDataset } from '../data/loaders/index.js';
+import { loadDataSection } from '../data/loaders/section.js';
+import { DataSectionSchema } from '../config/run.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';
 import { loadRecommender } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
@@ -22,13 +22,8 @@ import { type Scored, topKDot, topKOfScores } from './topk.js';
 
 /** The part of a run's config.json the server needs (the rest is ignored here). */
 const RunDataConfig = z.object({
-  data: z.object({
-    name: z.string(),
-    format: z.string().optional(),
-    skipBadRows: z.boolean().optional(),
-    cache: z.union([z.boolean(), z.literal('auto')]).optional(),
-    synthetic: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),
-  }),
+  // The run configuration's own data section (every loader option; paths relative to the run directory).
+  data: DataSectionSchema,
   protocol: z.object({
     ratingThreshold: z.number().nullable(),
     kCore: z.number().int(),
@@ -97,11 +92,9 @@ export function readRunConfig(dir: string): RunDataConfig {
   return r.data;
 }
 
-async function loadRaw(cfg: RunDataConfig): Promise<RawDataset> {
-  if (cfg.data.name === 'synthetic-shop') return generateShop(cfg.data.synthetic ?? {});
-  return loadDataset(cfg.data.name, {
-    format: cfg.data.format ? canonicalFormat(cfg.data.format) : undefined, skipBadRows: cfg.data.skipBadRows, cache: cfg.data.cache,
-  });
+/** The run's dataset through the one data-section loader (src/data/loaders/section.ts), relative paths against the run directory. */
+async function loadRaw(cfg: RunDataConfig, dir: string): Promise<RawDataset> {
+  return loadDataSection(cfg.data, dir);
 }
 
 /** Model labels under models/, in the config's order first (then by name). */
@@ -156,7 +149,7 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   const labels = modelLabels(dir, config);
   if (labels.length === 0) throw new RunLoadError(`${join(dir, 'models')}: no saved model (a folder with config.json + weights.safetensors)`);
   const t0 = performance.now();
-  const data = applyProtocol(await loadRaw(config), { dedupeConsecutive: false, ...config.protocol });
+  const data = applyProtocol(await loadRaw(config, dir), { dedupeConsecutive: false, ...config.protocol });
   const dataSeconds = (performance.now() - t0) / 1000;
   log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items (${dataSeconds.toFixed(1)} s)`);
   const models: ServedModel[] = [];

@@ -1,17 +1,24 @@
 /**
  * Generic loader for CSV / TSV / JSON-lines interaction files (optionally
- * gzipped) with a column mapping `{ user, item, rating?, time?, timeUnit? }`
- * and an optional item file mapping `{ path, item, title, attributes? }`.
+ * gzipped) and Parquet files (parquet.ts) with a column mapping
+ * `{ user?, item?, rating?, time?, timeUnit? }` and an optional item file
+ * mapping `{ path, item?, title?, attributes? }` (docs/DATA.md).
  *
  * Columns are header names (matched exactly, else by the part before ':' so
  * RecBole atomic headers like `user_id:token` work) or 0-based indices (the
  * only choice for files without a header); for JSON lines they are keys.
- * The delimiter comes from the extension (.csv ',', .tsv/.tab tab, .json/
- * .jsonl/.ndjson JSON lines) or is sniffed from the first line (tab if it has
- * one, else ','); `delimiter` overrides. Double quotes (RFC 4180) are
- * honoured in ',' files and taken literally elsewhere (MovieLens, RecBole
- * and HetRec tab files are unquoted); `quotes` overrides. Times: 's' (default) or 'ms' unix
- * numbers, or 'iso' date strings; stored as unix seconds.
+ * Columns not given are found from the header's names (header.ts:
+ * user/user_id/userId, item/item_id/movieId/asin, rating/score,
+ * timestamp/time/ts/date, ...); `null` switches the rating or time column
+ * off. The delimiter comes from the extension (.csv ',', .tsv/.tab tab,
+ * .json/.jsonl/.ndjson JSON lines) or, with a header, from the header line
+ * (the one of tab , ; | that splits it into recognised columns); `delimiter`
+ * overrides. Double quotes (RFC 4180) are honoured in ',' files and taken
+ * literally elsewhere (MovieLens, RecBole and HetRec tab files are
+ * unquoted); `quotes` overrides. Times: 's' (default for a given column),
+ * 'ms' or 'us' unix numbers, 'iso' date strings, or 'auto' (default for a
+ * column found from the header: the first value decides, header.ts
+ * TimeReader); stored as unix seconds.
  *
  * An item file with `required: true` is read first and every interaction
  * must join it; otherwise it is read after the interactions and only entries
@@ -27,7 +34,6 @@ import {
   type Json,
   type JsonObject,
   type LoadOptions,
-  type TextEncoding,
   RowError,
   checkJsonText,
   checkText,
@@ -41,44 +47,18 @@ import {
   parseId,
   parseJsonObject,
 } from './common.js';
-import { checkRating, checkTime, parseRating, parseTime } from './numbers.js';
+import { checkRating, parseRating } from './numbers.js';
+import { TimeReader, extensionDelimiter, sniffDelimiter } from './header.js';
+import { type Column, type FileLayout, type GenericColumns, type GenericItemFile, attributeSpec, columnIndex, completeColumns, itemColumns } from './columns.js';
 
-/** A column: a header name (or JSON key), or a 0-based index. */
-export type Column = string | number;
+export type { Column, FileLayout, GenericColumns, GenericItemFile } from './columns.js';
+import { isParquet, loadParquet, readParquetItemFile } from './parquet.js';
 
-export interface GenericColumns {
-  user: Column;
-  item: Column;
-  rating?: Column;
-  time?: Column;
-  /** Unit of the time column: unix seconds (default), unix milliseconds, or ISO-8601 strings. */
-  timeUnit?: 's' | 'ms' | 'iso';
-}
-
-/** Where the delimited/JSON-lines layout of a file is described. */
-export interface FileLayout {
-  /** Field delimiter; default from the extension or sniffed. */
-  delimiter?: string;
-  /** Whether the first record is a header (default true; JSON lines have none). */
-  header?: boolean;
-  /** Text encoding (default 'utf8'). */
-  encoding?: TextEncoding;
-  /** Honour RFC 4180 double quotes (default: true for ',' files, false for tab and other delimiters). */
-  quotes?: boolean;
-}
-
-export interface GenericItemFile extends FileLayout {
-  path: string;
-  item: Column;
-  title: Column;
-  /** Attribute columns: a list (keys = header names / JSON keys) or { key: column }. */
-  attributes?: Column[] | Record<string, Column>;
-  /** Every interaction must refer to an item of this file (default false). */
-  required?: boolean;
-}
+export { ISO_DATE_RE } from './header.js';
 
 export interface GenericOptions extends LoadOptions, FileLayout {
-  columns: GenericColumns;
+  /** Column mapping (default: every column found from the header). */
+  columns?: GenericColumns;
   items?: GenericItemFile;
 }
 
@@ -88,46 +68,16 @@ async function kindOf(file: string, layout: FileLayout): Promise<Kind> {
   if (layout.delimiter !== undefined) return { json: false, delimiter: layout.delimiter };
   const ext = basename(file).toLowerCase().replace(/\.gz$/, '');
   if (/\.(jsonl|ndjson|json)$/.test(ext)) return { json: true };
-  if (ext.endsWith('.csv')) return { json: false, delimiter: ',' };
-  if (/\.(tsv|tab)$/.test(ext)) return { json: false, delimiter: '\t' };
   const first = await firstLine(file, layout.encoding ?? 'utf8');
-  if (first !== null && first.trimStart().startsWith('{')) return { json: true };
-  return { json: false, delimiter: first !== null && first.includes('\t') ? '\t' : ',' };
-}
-
-/** Resolves named columns against a header (exact, then the part before ':'). */
-function columnIndex(file: string, lineNo: number, header: string[] | null, col: Column, role: string): number {
-  if (typeof col === 'number') {
-    if (!Number.isInteger(col) || col < 0) throw new Error(`${role} column index must be a non-negative integer, got ${col}`);
-    return col;
-  }
-  if (header === null) throw new DataError(file, undefined, role, `column '${col}' given by name but the file has no header (use a 0-based index)`);
-  const names = header.map((h) => h.trim());
-  let i = names.indexOf(col);
-  if (i < 0) i = names.findIndex((h) => h.split(':')[0] === col);
-  if (i < 0) throw new DataError(file, lineNo, col, `missing column in header (found: ${names.join(', ')})`);
-  return i;
+  if (first !== null && first.trimStart().startsWith('{') && extensionDelimiter(file) === undefined) return { json: true };
+  if ((layout.header ?? true) && first !== null) return { json: false, delimiter: sniffDelimiter(first, file) };
+  return { json: false, delimiter: extensionDelimiter(file) ?? (first !== null && first.includes('\t') ? '\t' : ',') };
 }
 
 function get(f: string[], i: number, name: string): string {
   const v = f[i];
   if (v === undefined) throw new RowError(name, `missing (record has ${f.length} fields)`);
   return v;
-}
-
-/** An ISO-8601 date or date-time (as Date.parse reads it: date-only is UTC, a date-time without offset local time). */
-export const ISO_DATE_RE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-
-function toSeconds(v: number | string, unit: 's' | 'ms' | 'iso', field: string): number {
-  if (unit === 'iso') {
-    // Strict ISO-8601 first: Date.parse alone also takes '4' (April 2001) or 'May 1 99'.
-    if (typeof v !== 'string' || !ISO_DATE_RE.test(v.trim())) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
-    const t = Date.parse(v.trim());
-    if (!Number.isFinite(t)) throw new RowError(field, `expected an ISO-8601 date, got '${String(v).slice(0, 40)}'`);
-    return checkTime(t / 1000, field);
-  }
-  if (typeof v === 'string') return parseTime(v, field, unit);
-  return checkTime(unit === 'ms' ? v / 1000 : v, field);
 }
 
 function jsonScalar(obj: JsonObject, key: string): number | string {
@@ -146,18 +96,13 @@ function jsonAttr(v: Json | undefined): string {
   return JSON.stringify(v);
 }
 
-function attributeSpec(attrs: GenericItemFile['attributes']): Array<[string | null, Column]> {
-  if (attrs === undefined) return [];
-  if (Array.isArray(attrs)) return attrs.map((c) => [null, c]);
-  return Object.entries(attrs);
-}
-
 /** Reads an item file into external id -> ItemMeta (only ids accepted by `keep`, when given). */
 export async function readItemFile(
   spec: GenericItemFile,
   opts: { skipBadRows?: boolean; keep?: (id: string) => boolean } = {},
 ): Promise<{ items: Map<string, ItemMeta>; skipped: number }> {
   const file = spec.path;
+  if (await isParquet(file)) return readParquetItemFile(spec, opts);
   const kind = await kindOf(file, spec);
   const items = new Map<string, ItemMeta>();
   const attrs = attributeSpec(spec.attributes);
@@ -169,10 +114,17 @@ export async function readItemFile(
     }
   };
   if (kind.json) {
-    const itemKey = String(spec.item);
-    const titleKey = String(spec.title);
-    const skipped = await forEachLine(file, { encoding: spec.encoding, skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
+    let itemKey = spec.item !== undefined ? String(spec.item) : '';
+    let titleKey = spec.title !== undefined ? String(spec.title) : '';
+    let first = true;
+    const skipped = await forEachLine(file, { encoding: spec.encoding, skipBadRows: opts.skipBadRows }, (line, lineNo, invalid) => {
       const obj = parseJsonObject(line);
+      if (first) {
+        first = false;
+        const c = itemColumns(file, lineNo, Object.keys(obj), spec);
+        itemKey = String(c.item);
+        titleKey = String(c.title);
+      }
       checkJsonText(invalid, obj);
       const id = jsonId(obj, itemKey);
       const attributes: Record<string, string> = {};
@@ -186,23 +138,28 @@ export async function readItemFile(
   }
   const hasHeader = spec.header ?? true;
   let cols: { item: number; title: number; attrs: Array<[string, number]> } | null = null;
-  const resolve = (header: string[] | null, lineNo: number): NonNullable<typeof cols> => ({
-    item: columnIndex(file, lineNo, header, spec.item, 'item'),
-    title: columnIndex(file, lineNo, header, spec.title, 'title'),
+  let names = { item: String(spec.item ?? 'item'), title: String(spec.title ?? 'title') };
+  const resolve = (header: string[] | null, lineNo: number): NonNullable<typeof cols> => {
+    const c = itemColumns(file, lineNo, header, spec);
+    names = { item: String(c.item), title: String(c.title) };
+    return {
+    item: columnIndex(file, lineNo, header, c.item, 'item'),
+    title: columnIndex(file, lineNo, header, c.title, 'title'),
     attrs: attrs.map(([key, c]) => {
       const i = columnIndex(file, lineNo, header, c, 'attribute');
       return [key ?? (header !== null ? header[i].trim().split(':')[0] : `attr${i}`), i];
     }),
-  });
+    };
+  };
   if (!hasHeader) cols = resolve(null, 0);
   const skipped = await forEachRecord(file, kind.delimiter, { encoding: spec.encoding, skipBadRows: opts.skipBadRows, quotes: spec.quotes ?? kind.delimiter === ',' }, (f, lineNo, invalid) => {
     if (cols === null) {
       cols = resolve(f, lineNo);
       return;
     }
-    const id = parseId(get(f, cols.item, String(spec.item)), String(spec.item));
-    const title = get(f, cols.title, String(spec.title));
-    checkText(invalid, String(spec.title), title);
+    const id = parseId(get(f, cols.item, names.item), names.item);
+    const title = get(f, cols.title, names.title);
+    checkText(invalid, names.title, title);
     const attributes: Record<string, string> = {};
     for (const [key, i] of cols.attrs) {
       const v = (f[i] ?? '').trim();
@@ -220,62 +177,65 @@ function siblingPath(file: string, p: string): string {
   return join(dirname(file), p);
 }
 
-/** Loads a CSV/TSV/JSON-lines interaction file with a column mapping (a relative items.path may be next to it). */
-export async function loadGeneric(path: string, opts: GenericOptions): Promise<RawDataset> {
-  if (opts === undefined || opts.columns === undefined) throw new Error('generic format needs a column mapping: { columns: { user, item, rating?, time? } }');
+/**
+ * Loads a CSV/TSV/JSON-lines or Parquet interaction file; columns not given
+ * are found from the header (a relative items.path may be next to it).
+ */
+export async function loadGeneric(path: string, opts: GenericOptions = {}): Promise<RawDataset> {
   if (existsSync(path) && statSync(path).isDirectory()) throw new DataError(path, undefined, undefined, 'the generic loader needs a file, not a folder');
   const file = path;
-  const c = opts.columns;
   if (opts.items !== undefined) opts = { ...opts, items: { ...opts.items, path: siblingPath(file, opts.items.path) } };
-  const unit = c.timeUnit ?? 's';
+  if (await isParquet(file)) return withItems(file, opts, (push) => loadParquet(file, opts, push));
+  const c = opts.columns ?? {};
   const kind = await kindOf(file, opts);
-
-  let required: Map<string, ItemMeta> | null = null;
-  let itemSkipped = 0;
-  if (opts.items?.required) {
-    const r = await readItemFile(opts.items, { skipBadRows: opts.skipBadRows });
-    required = r.items;
-    itemSkipped = r.skipped;
-  }
-  const itemName = basename(opts.items?.path ?? '');
-  const b = new RowBuilder(c.time !== undefined, c.rating !== undefined);
-  const push = (user: string, item: string, time: number, rating: number, itemField: string): void => {
-    if (required !== null && !required.has(item)) throw new RowError(itemField, `item '${item}' is not in ${itemName}`);
-    b.push(user, item, time, rating);
-  };
-
-  let skipped: number;
-  if (kind.json) {
-    const key = (col: Column | undefined): string => String(col);
-    skipped = await forEachLine(file, { encoding: opts.encoding, skipBadRows: opts.skipBadRows }, (line, _n, invalid) => {
-      const obj = parseJsonObject(line);
-      const user = jsonId(obj, key(c.user));
-      const item = jsonId(obj, key(c.item));
-      const rating = c.rating !== undefined ? checkRating(jsonNumber(obj, key(c.rating)), key(c.rating)) : 0;
-      const time = c.time !== undefined ? toSeconds(jsonScalar(obj, key(c.time)), unit, key(c.time)) : 0;
-      if (invalid) checkJsonText(true, obj);
-      push(user, item, time, rating, key(c.item));
-    });
-  } else {
+  return withItems(file, opts, async (start) => {
+    if (kind.json) {
+      let cols: ReturnType<typeof completeColumns> | null = null;
+      let k = { user: '', item: '', rating: '', time: '' };
+      let push: Push | null = null;
+      let times: TimeReader | null = null;
+      const skipped = await forEachLine(file, { encoding: opts.encoding, skipBadRows: opts.skipBadRows }, (line, lineNo, invalid) => {
+        const obj = parseJsonObject(line);
+        if (cols === null) {
+          cols = completeColumns(file, lineNo, Object.keys(obj), c, '');
+          k = { user: String(cols.user), item: String(cols.item), rating: String(cols.rating ?? ''), time: String(cols.time ?? '') };
+          push = start(cols.time !== undefined, cols.rating !== undefined);
+          times = new TimeReader(cols.unit);
+        }
+        const user = jsonId(obj, k.user);
+        const item = jsonId(obj, k.item);
+        const rating = cols.rating !== undefined ? checkRating(jsonNumber(obj, k.rating), k.rating) : 0;
+        const time = cols.time !== undefined ? (times as TimeReader).read(jsonScalar(obj, k.time), k.time) : 0;
+        if (invalid) checkJsonText(true, obj);
+        (push as Push)(user, item, time, rating, k.item);
+      });
+      return skipped;
+    }
     const hasHeader = opts.header ?? true;
     let idx: { user: number; item: number; rating: number; time: number } | null = null;
-    const resolve = (header: string[] | null, lineNo: number): NonNullable<typeof idx> => ({
-      user: columnIndex(file, lineNo, header, c.user, 'user'),
-      item: columnIndex(file, lineNo, header, c.item, 'item'),
-      rating: c.rating !== undefined ? columnIndex(file, lineNo, header, c.rating, 'rating') : -1,
-      time: c.time !== undefined ? columnIndex(file, lineNo, header, c.time, 'time') : -1,
-    });
+    let n = { user: '', item: '', rating: '', time: '' };
+    let push: Push | null = null;
+    let times = new TimeReader('s');
+    const resolve = (header: string[] | null, lineNo: number): NonNullable<typeof idx> => {
+      const cols = completeColumns(file, lineNo, header, c, kind.delimiter);
+      const name = (col: Column | undefined, i: number, fallback: string): string =>
+        col === undefined ? fallback : typeof col === 'string' ? col : header !== null && header[i] !== undefined ? header[i].trim() : String(col);
+      const r = {
+        user: columnIndex(file, lineNo, header, cols.user, 'user'),
+        item: columnIndex(file, lineNo, header, cols.item, 'item'),
+        rating: cols.rating !== undefined ? columnIndex(file, lineNo, header, cols.rating, 'rating') : -1,
+        time: cols.time !== undefined ? columnIndex(file, lineNo, header, cols.time, 'time') : -1,
+      };
+      n = { user: name(cols.user, r.user, 'user'), item: name(cols.item, r.item, 'item'), rating: name(cols.rating, r.rating, 'rating'), time: name(cols.time, r.time, 'time') };
+      push = start(r.time >= 0, r.rating >= 0);
+      times = new TimeReader(cols.unit);
+      return r;
+    };
     if (!hasHeader) idx = resolve(null, 0);
     // Every record must have as many fields as the header (or, without one, the first record):
     // an extra field is a shifted column (e.g. a decimal comma in a ',' file), never ignored.
     let width = 0;
-    const n = {
-      user: String(c.user),
-      item: String(c.item),
-      rating: String(c.rating ?? 'rating'),
-      time: String(c.time ?? 'time'),
-    };
-    skipped = await forEachRecord(file, kind.delimiter, { encoding: opts.encoding, skipBadRows: opts.skipBadRows, quotes: opts.quotes ?? kind.delimiter === ',' }, (f, lineNo, invalid) => {
+    return forEachRecord(file, kind.delimiter, { encoding: opts.encoding, skipBadRows: opts.skipBadRows, quotes: opts.quotes ?? kind.delimiter === ',' }, (f, lineNo, invalid) => {
       if (idx === null) {
         idx = resolve(f, lineNo);
         width = f.length;
@@ -292,18 +252,52 @@ export async function loadGeneric(path: string, opts: GenericOptions): Promise<R
       const user = parseId(uRaw, n.user);
       const item = parseId(iRaw, n.item);
       const rating = idx.rating >= 0 ? parseRating(get(f, idx.rating, n.rating), n.rating) : 0;
-      const time = idx.time >= 0 ? toSeconds(get(f, idx.time, n.time), unit, n.time) : 0;
-      push(user, item, time, rating, n.item);
+      const time = idx.time >= 0 ? times.read(get(f, idx.time, n.time), n.time) : 0;
+      (push as Push)(user, item, time, rating, n.item);
     });
-  }
-  requireRows(b, file, skipped);
-  if (required !== null) attachMeta(b, required);
-  else if (opts.items !== undefined) {
-    const r = await readItemFile(opts.items, { skipBadRows: opts.skipBadRows, keep: (id) => b.items.get(id) !== undefined });
+  });
+}
+
+/** Adds one validated row (the item field is named when the item is not in a required item file). */
+export type Push = (user: string, item: string, time: number, rating: number, itemField: string) => void;
+
+/**
+ * The part every interaction format shares: the item file (read first when
+ * required, else after the rows for the interacted items only), the builder
+ * (created by `start` once the columns are known) and the result.
+ */
+async function withItems(
+  file: string,
+  opts: GenericOptions,
+  read: (start: (hasTime: boolean, hasRating: boolean) => Push) => Promise<number>,
+): Promise<RawDataset> {
+  let required: Map<string, ItemMeta> | null = null;
+  let itemSkipped = 0;
+  if (opts.items?.required) {
+    const r = await readItemFile(opts.items, { skipBadRows: opts.skipBadRows });
+    required = r.items;
     itemSkipped = r.skipped;
-    attachMeta(b, r.items);
   }
-  return b.build(opts.name ?? defaultName(file, false), file, skipped + itemSkipped);
+  const itemName = basename(opts.items?.path ?? '');
+  let b: RowBuilder | null = null;
+  const start = (hasTime: boolean, hasRating: boolean): Push => {
+    const builder = new RowBuilder(hasTime, hasRating);
+    b = builder;
+    return (user, item, time, rating, itemField) => {
+      if (required !== null && !required.has(item)) throw new RowError(itemField, `item '${item}' is not in ${itemName}`);
+      builder.push(user, item, time, rating);
+    };
+  };
+  const skipped = await read(start);
+  const built: RowBuilder = b ?? new RowBuilder(false, false);
+  requireRows(built, file, skipped);
+  if (required !== null) attachMeta(built, required);
+  else if (opts.items !== undefined) {
+    const r = await readItemFile(opts.items, { skipBadRows: opts.skipBadRows, keep: (id) => built.items.get(id) !== undefined });
+    itemSkipped = r.skipped;
+    attachMeta(built, r.items);
+  }
+  return built.build(opts.name ?? defaultName(file, false), file, skipped + itemSkipped);
 }
 
 const RECBOLE_TITLE_COLUMNS = ['title', 'movie_title', 'item_title', 'name'];
@@ -321,9 +315,7 @@ export async function loadRecbole(path: string, opts: LoadOptions = {}): Promise
   }
   const header = (await firstLine(inter)) ?? '';
   const cols = header.split('\t').map((h) => h.trim().split(':')[0]);
-  const columns: GenericColumns = { user: 'user_id', item: 'item_id' };
-  if (cols.includes('rating')) columns.rating = 'rating';
-  if (cols.includes('timestamp')) columns.time = 'timestamp';
+  const columns: GenericColumns = { user: 'user_id', item: 'item_id', rating: cols.includes('rating') ? 'rating' : null, time: cols.includes('timestamp') ? 'timestamp' : null, timeUnit: 's' };
   const itemPath = inter.replace(/\.inter$/, '.item');
   let items: GenericItemFile | undefined;
   if (existsSync(itemPath)) {

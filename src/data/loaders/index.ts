@@ -34,6 +34,8 @@ import { type Amazon2023Options, loadAmazon2023 } from './amazon2023.js';
 import { type AmazonReviewsOptions, findReviewsFile, loadAmazonReviews, parseRecord } from './amazon_reviews.js';
 import { type LoadOptions, firstLine, listDir } from './common.js';
 import { type GenericOptions, loadGeneric, loadRecbole } from './generic.js';
+import { explainHeader, looksLikeHeader, mentionsRoles } from './header.js';
+import { isParquet } from './parquet.js';
 import { type Ml100kOptions, loadMl100k } from './ml100k.js';
 import { type MlDatOptions, loadMovielensDat } from './mldat.js';
 import { loadMovielensCsv } from './mllatest.js';
@@ -46,12 +48,14 @@ export { readMl100kItems, ML100K_GENRES } from './ml100k.js';
 export { readMovielensDatItems } from './mldat.js';
 export { readMovielensCsvItems } from './mllatest.js';
 export { readItemFile } from './generic.js';
+export type { Column, GenericColumns, GenericItemFile, FileLayout } from './columns.js';
+export { HEADER_ALIASES, TITLE_ALIASES, TIME_UNITS, type TimeUnit } from './header.js';
 export { parsePythonLiteral } from './pyliteral.js';
 export type { Ml100kOptions, MlDatOptions, S3RecOptions, AmazonReviewsOptions, Amazon2023Options, GenericOptions };
 export { loadMl100k, loadMovielensDat, loadMovielensCsv, loadS3Rec, loadAmazonReviews, loadAmazon2023, loadGeneric, loadRecbole };
 
 /** The formats the registry knows. */
-export type DatasetFormat = 'ml-100k' | 'ml-dat' | 'ml-latest' | 's3rec' | 'amazon-reviews' | 'amazon-2023' | 'recbole' | 'generic';
+export type DatasetFormat = 'ml-100k' | 'ml-dat' | 'ml-latest' | 'generic' | 'parquet' | 's3rec' | 'amazon-reviews' | 'amazon-2023' | 'recbole';
 
 /** Other accepted names for formats. */
 export const FORMAT_ALIASES = {
@@ -66,6 +70,8 @@ export const FORMAT_ALIASES = {
   csv: 'generic',
   tsv: 'generic',
   jsonl: 'generic',
+  txt: 'generic',
+  pq: 'parquet',
 } as const satisfies Readonly<Record<string, DatasetFormat>>;
 
 /** Options of loadDataset: the union of every loader's options, plus an explicit format. */
@@ -98,6 +104,28 @@ export interface LoaderEntry {
 }
 
 const JSONL_RE = /\.(json|jsonl|ndjson)(\.gz)?$/i;
+/** Delimited text files whose header line may name their columns (header.ts). */
+const DELIMITED_RE = /\.(csv|tsv|tab|txt)(\.gz)?$/i;
+
+async function firstLineMentionsRoles(file: string): Promise<boolean> {
+  try {
+    const line = await firstLine(file);
+    return line !== null && mentionsRoles(line, file);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a delimited file's first line is a header naming a user and an item column. */
+async function hasRoleHeader(file: string): Promise<boolean> {
+  if (!DELIMITED_RE.test(file)) return false;
+  try {
+    const line = await firstLine(file);
+    return line !== null && looksLikeHeader(line, file);
+  } catch {
+    return false;
+  }
+}
 
 /** Keys of the first record of a JSON-lines file (loose parsing), or null. */
 async function firstKeys(file: string): Promise<Set<string> | null> {
@@ -141,10 +169,21 @@ export const LOADERS: Readonly<Record<DatasetFormat, LoaderEntry>> = {
     detectFile: async (file) => basename(file) === 'ratings.csv',
     load: (path, opts) => loadMovielensCsv(path, opts),
   },
+  generic: {
+    description: 'CSV/TSV/TXT (gz too) whose header names user and item columns (user/user_id/userId, item/item_id/movieId/asin, rating/score, timestamp/time/ts/date, ...), or any CSV/TSV/JSONL with a column mapping (opts.columns)',
+    detectFile: hasRoleHeader,
+    load: (path, opts) => loadGeneric(path, opts),
+  },
+  parquet: {
+    description: 'Parquet (.parquet/.pq or PAR1 magic) with the column mapping of the generic loader, columns found from the names by default',
+    detectFile: isParquet,
+    load: (path, opts) => loadGeneric(path, opts),
+  },
   s3rec: {
     description: 'S3-Rec/P5 sequences: <Name>.txt (user item item ...) + datamaps.json / *_item2attributes.json / titles',
     detectDir: async (_names, dir) => (await findSequenceFile(dir)) !== null,
-    detectFile: async (file) => file.endsWith('.txt'),
+    // A .txt whose first line names user/item columns is a delimited file with a header (generic), never a sequence file.
+    detectFile: async (file) => file.endsWith('.txt') && !(await firstLineMentionsRoles(file)),
     load: (path, opts) => loadS3Rec(path, opts),
   },
   'amazon-reviews': {
@@ -165,13 +204,6 @@ export const LOADERS: Readonly<Record<DatasetFormat, LoaderEntry>> = {
     detectFile: async (file) => file.endsWith('.inter'),
     load: (path, opts) => loadRecbole(path, opts),
   },
-  generic: {
-    description: 'any CSV/TSV/JSONL with a column mapping (opts.columns); never auto-detected',
-    load: (path, opts) => {
-      if (opts.columns === undefined) throw new Error("format 'generic' needs opts.columns = { user, item, rating?, time?, timeUnit? }");
-      return loadGeneric(path, { ...opts, columns: opts.columns });
-    },
-  },
 };
 
 /** Canonical format name of a format or alias; throws on unknown names. */
@@ -182,12 +214,19 @@ export function canonicalFormat(format: string): DatasetFormat {
   throw new Error(`unknown dataset format '${format}'; known: ${[...Object.keys(LOADERS), ...Object.keys(FORMAT_ALIASES)].join(', ')}`);
 }
 
+const isDirectory = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+
 /** Detects the format of a dataset folder or file; DataError when none fits. */
 export async function detectFormat(path: string): Promise<DatasetFormat> {
   const isDir = existsSync(path) && statSync(path).isDirectory();
   const names = isDir ? await listDir(path) : [];
   for (const [format, entry] of Object.entries(LOADERS) as Array<[DatasetFormat, LoaderEntry]>) {
     if (isDir ? await entry.detectDir?.(names, path) : await entry.detectFile?.(path)) return format;
+  }
+  // A delimited file with a header that names no user or item column: say what the header lacks.
+  if (!isDir && DELIMITED_RE.test(path)) {
+    const line = await firstLine(path);
+    if (line !== null) explainHeader(path, line);
   }
   const seen = isDir ? `found: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', ...' : ''}` : 'unrecognised file name/content';
   throw new DataError(path, undefined, undefined, `cannot tell the dataset format (${seen}); pass { format: ${Object.keys(LOADERS).map((f) => `'${f}'`).join(' | ')} }`);
@@ -200,7 +239,8 @@ export async function detectFormat(path: string): Promise<DatasetFormat> {
  */
 export async function loadDataset(nameOrPath: string, opts: LoadDatasetOptions = {}): Promise<RawDataset> {
   const path = resolveDataset(nameOrPath);
-  const format = opts.format !== undefined ? canonicalFormat(opts.format) : opts.columns !== undefined ? 'generic' : await detectFormat(path);
+  const genericOnly = opts.columns !== undefined || opts.items !== undefined || opts.delimiter !== undefined || opts.header !== undefined;
+  const format = opts.format !== undefined ? canonicalFormat(opts.format) : genericOnly && !isDirectory(path) ? 'generic' : await detectFormat(path);
   const { cache = 'auto', ...loaderOpts } = opts;
   const useCache = cache === true || (cache === 'auto' && sourceBytes(path) >= CACHE_MIN_BYTES);
   if (!useCache) return LOADERS[format].load(path, loaderOpts);

@@ -11,9 +11,8 @@
  */
 import { join, resolve } from 'node:path';
 import { createBackend, parseBackendSpec } from '../../backends/index.js';
-import { loadDataset } from '../../data/loaders/index.js';
+import { type DataSection, loadDataSection } from '../../data/loaders/section.js';
 import { applyProtocol } from '../../data/protocol.js';
-import { generateShop } from '../../data/synthetic.js';
 import { DEFAULT_PROTOCOL, type SplitDataset } from '../../data/types.js';
 import { initEngine } from '../../engine/index.js';
 import { loadRecommender } from '../../models/registry.js';
@@ -23,8 +22,8 @@ import { DEFAULT_WORDS, MOVIE_WORDS, PROMPT_STYLES, type PromptStyle } from './p
 import { bm25Retriever, popRetriever, recommenderRetriever, type Retriever } from './retrieve.js';
 
 export interface LlmRankCommandOptions {
-  /** Dataset name or path (`loadDataset`), or 'synthetic-shop'. */
-  data: string;
+  /** Dataset name or path (`loadDataset`), or 'synthetic-shop'; or a whole data section (columns, item file, ..., docs/DATA.md). */
+  data: string | DataSection;
   /** Backend spec: local:PATH, gguf:FILE, openai:MODEL[@URL]. */
   backend: string;
   /** 'pop', 'bm25' or 'model:DIR' (a saved collaborative model, `loadRecommender`). */
@@ -50,8 +49,8 @@ export interface LlmRankCommandOptions {
   log?: (line: string) => void;
 }
 
-async function loadSplit(name: string): Promise<SplitDataset> {
-  const raw = name === 'synthetic-shop' ? generateShop() : await loadDataset(name);
+async function loadSplit(data: string | DataSection): Promise<SplitDataset> {
+  const raw = await loadDataSection(typeof data === 'string' ? { name: data } : data);
   return applyProtocol(raw, { ...DEFAULT_PROTOCOL });
 }
 
