@@ -26,9 +26,10 @@ import { fusedConfigs } from './kernels/registry.js';
 import { attentionConfigs } from './kernels/attention.js';
 
 export { tf };
-export { fusedAttention, attentionReference, attentionDropoutKeep, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
+export { fusedAttention, attentionReference, setAttentionImpl, attentionImpl, attentionDropoutKeep, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
 export type { AdamWAttrs } from './kernels/adamw.js';
 export type { AttentionOptions } from './ops.js';
+export type { AttentionImpl } from './state.js';
 export type { MatmulPath } from './kernels/matmul.js';
 
 export interface EngineOptions {

@@ -12,6 +12,7 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
+import { attentionState, type AttentionImpl } from './state.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -143,6 +144,39 @@ export interface AttentionOptions {
    * 0 or 1 / (1 - rate) (see attentionDropoutKeep). A constant: no gradient.
    */
   keep?: tf.Tensor | null;
+  /**
+   * The mask is a learned additive bias (T5's relative position bias): it gets
+   * the gradient of the softmax input, summed over its broadcast dims. Default
+   * false: the mask is a constant and its gradient is zero (cheaper).
+   */
+  maskGrad?: boolean;
+}
+
+/**
+ * Chooses what `fusedAttention` runs: the fused kernels ('fused', the default)
+ * or the unfused composition ('reference'), e.g. to compare a model's values
+ * and gradients both ways. Returns the previous setting.
+ */
+export function setAttentionImpl(impl: AttentionImpl): AttentionImpl {
+  if (impl !== 'fused' && impl !== 'reference') throw new Error(`attention implementation must be 'fused' or 'reference', got '${String(impl)}'`);
+  const prev = attentionState.impl;
+  attentionState.impl = impl;
+  return prev;
+}
+
+/** The current `fusedAttention` implementation (see setAttentionImpl). */
+export function attentionImpl(): AttentionImpl {
+  return attentionState.impl;
+}
+
+/** Sums a gradient of the scores' shape `full` down to a broadcast operand's shape. */
+function reduceToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
+  const full = g.shape;
+  const padded = [...new Array<number>(full.length - shape.length).fill(1), ...shape];
+  const axes: number[] = [];
+  for (let i = 0; i < full.length; i++) if (padded[i] === 1 && full[i] !== 1) axes.push(i);
+  const summed = axes.length > 0 ? tf.sum(g, axes, true) : g;
+  return tf.reshape(summed, shape);
 }
 
 /** A dropout multiplier for `keep`: 0 with probability `rate`, else 1 / (1 - rate). */
@@ -183,8 +217,13 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: A
   if (keep && keep.shape.join() !== [...q.shape.slice(0, -1), k.shape[k.rank - 2]].join()) {
     throw new Error(`fusedAttention: keep must have the scores' shape [${[...q.shape.slice(0, -1), k.shape[k.rank - 2]]}], got [${keep.shape}]`);
   }
-  if (tf.getBackend() !== 'wasm') return attentionReference(q, k, v, { mask, keep, scale: s });
+  const maskGrad = Boolean(mask && opts.maskGrad);
+  if (tf.getBackend() !== 'wasm' || attentionState.impl === 'reference') {
+    // The composition differentiates the mask like any input (it matters only when the mask is learned).
+    return attentionReference(q, k, v, { mask, keep, scale: s });
+  }
   const attrs = { scale: s } as unknown as tf.NamedAttrMap;
+  const gradAttrs = { scale: s, scoresGrad: maskGrad ? 1 : 0 } as unknown as tf.NamedAttrMap;
   const consts = [...(mask ? [mask] : []), ...(keep ? [keep] : [])];
   const body = (...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
@@ -200,8 +239,13 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: A
       const [qs, ks, vs, ps, keepS] = saved;
       const gin: tf.NamedTensorMap = { dy, q: qs, k: ks, v: vs, probs: ps };
       if (keepS) gin.keep = keepS;
-      const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, attrs) as tf.Tensor[];
-      return [...grads, ...rest.map((t) => tf.zerosLike(t))];
+      const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, gradAttrs) as tf.Tensor[];
+      if (!maskGrad) return [...grads, ...rest.map((t) => tf.zerosLike(t))];
+      // dS = s * dL/dZ for the softmax input Z = s * q kᵀ + mask: the mask's gradient is dS / s, reduced.
+      const [dq, dk, dv, ds] = grads;
+      const dz = s === 1 ? ds : tf.mul(ds, 1 / s);
+      const dMask = reduceToShape(dz, rest[0].shape);
+      return [dq, dk, dv, dMask, ...rest.slice(1).map((t) => tf.zerosLike(t))];
     };
     return { value: out, gradFunc };
   };
