@@ -204,10 +204,10 @@ export function attentionReference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opt
 /**
  * Scaled dot-product attention as one kernel each way (kernels/attention.ts):
  * (softmax(scale * q kᵀ + mask) ⊙ keep) v for q [..., Lq, d], k [..., Lk, d],
- * v [..., Lk, dv] with the same leading dims; see AttentionOptions. The mask
- * and keep are constants: their gradients are zero (the unfused composition
- * would give the mask the scores' gradient). On backends other than wasm it
- * runs attentionReference.
+ * v [..., Lk, dv] with the same leading dims; see AttentionOptions. `keep`
+ * and, unless `maskGrad`, the mask are constants: no gradient flows to them
+ * (tf.grads by them is an error). On backends other than wasm, or after
+ * setAttentionImpl('reference'), it runs attentionReference.
  */
 export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: AttentionOptions = {}): tf.Tensor {
   const { mask = null, keep = null } = opts;
@@ -224,31 +224,32 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: A
   }
   const attrs = { scale: s } as unknown as tf.NamedAttrMap;
   const gradAttrs = { scale: s, scoresGrad: maskGrad ? 1 : 0 } as unknown as tf.NamedAttrMap;
-  const consts = [...(mask ? [mask] : []), ...(keep ? [keep] : [])];
+  // Only differentiable operands are customGrad inputs (a constant mask and
+  // `keep` are read by closure: no zero gradients to allocate); `keep` is
+  // saved, which keeps it alive until the backward pass.
+  const inputsOf = maskGrad ? [q, k, v, mask!] : [q, k, v];
   const body = (...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const [qi, ki, vi, ...rest] = args.slice(0, -1) as tf.Tensor[];
-    const m = mask ? rest[0] : undefined;
-    const kp = keep ? rest[mask ? 1 : 0] : undefined;
+    const [qi, ki, vi, mi] = args.slice(0, -1) as tf.Tensor[];
+    const m = maskGrad ? mi : mask;
     const inputs: tf.NamedTensorMap = { q: qi, k: ki, v: vi };
     if (m) inputs.mask = m;
-    if (kp) inputs.keep = kp;
+    if (keep) inputs.keep = keep;
     const [out, probs] = tf.engine().runKernel(ATTENTION, inputs, attrs) as tf.Tensor[];
-    save(kp ? [qi, ki, vi, probs, kp] : [qi, ki, vi, probs]);
+    save(keep ? [qi, ki, vi, probs, keep] : [qi, ki, vi, probs]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [qs, ks, vs, ps, keepS] = saved;
       const gin: tf.NamedTensorMap = { dy, q: qs, k: ks, v: vs, probs: ps };
       if (keepS) gin.keep = keepS;
       const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, gradAttrs) as tf.Tensor[];
-      if (!maskGrad) return [...grads, ...rest.map((t) => tf.zerosLike(t))];
+      if (!maskGrad) return grads;
       // dS = s * dL/dZ for the softmax input Z = s * q kᵀ + mask: the mask's gradient is dS / s, reduced.
       const [dq, dk, dv, ds] = grads;
       const dz = s === 1 ? ds : tf.mul(ds, 1 / s);
-      const dMask = reduceToShape(dz, rest[0].shape);
-      return [dq, dk, dv, dMask, ...rest.slice(1).map((t) => tf.zerosLike(t))];
+      return [dq, dk, dv, reduceToShape(dz, mi.shape)];
     };
     return { value: out, gradFunc };
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
-  return (f as unknown as (...t: tf.Tensor[]) => tf.Tensor)(q, k, v, ...consts);
+  return (f as unknown as (...t: tf.Tensor[]) => tf.Tensor)(...inputsOf);
 }
