@@ -108,6 +108,45 @@ describe('fused attention vs the unfused composition on cpu', () => {
         }
       });
 
+      it('a learned additive bias (maskGrad): its gradient summed over broadcast dims, scaled and unscaled', async (t) => {
+        if (skipPath(t, path)) return;
+        let seed = 40;
+        // [1, H, Lq, Lk] (T5's position bias), [Lq, Lk], [B, H, Lq, Lk] (bias + padding mask), rank-2 over 4-D scores.
+        for (const [batch, Lq, Lk, mshape, scale] of [
+          [[2, 3], 5, 5, [1, 3, 5, 5], 1], [[2, 3], 4, 6, [4, 6], 0.5], [[2, 2], 3, 3, [2, 2, 3, 3], 1], [[3], 1, 1, [1, 1, 1], 1],
+        ] as Array<[number[], number, number, number[], number]>) {
+          const rng = new Rng(seed++);
+          const d = 4;
+          const qv = randn(rng, [...batch, Lq, d]);
+          const kv = randn(rng, [...batch, Lk, d]);
+          const vv = randn(rng, [...batch, Lk, d]);
+          const mv = randn(rng, mshape);
+          const wv = randn(rng, [...batch, Lq, d]);
+          const run = (attn: typeof fusedAttention, maskGrad: boolean) => () => {
+            const [q, k, v, m, w] = [tf.tensor(qv, [...batch, Lq, d]), tf.tensor(kv, [...batch, Lk, d]), tf.tensor(vv, [...batch, Lk, d]), tf.tensor(mv, mshape), tf.tensor(wv, [...batch, Lq, d])];
+            const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, mm: tf.Tensor) => tf.sum(tf.mul(attn(a, b, c, { mask: mm, scale, maskGrad }), w));
+            const y = attn(q, k, v, { mask: m, scale, maskGrad });
+            if (!maskGrad) {
+              // A constant mask is not an operand of the gradient: tf.grads refuses to differentiate by it.
+              assert.throws(() => tf.grads(f)([q, k, v, m]), /Cannot compute gradient/);
+              const [dq, dk, dvv] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => f(a, b, c, m))([q, k, v]);
+              return { y, dq, dk, dv: dvv, dm: undefined };
+            }
+            const [dq, dk, dvv, dm] = tf.grads(f)([q, k, v, m]);
+            return { y, dq, dk, dv: dvv, dm };
+          };
+          const ref = await onBackend('cpu', run(attentionReference, true));
+          const got = await withMatmulPath(path, () => onBackend('wasm', run(fusedAttention, true)));
+          const what = `${path} [${batch}] Lq=${Lq} Lk=${Lk} bias [${mshape}] scale ${scale}`;
+          for (const k of ['y', 'dq', 'dk', 'dv', 'dm'] as const) assertClose(got[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `${what} ${k}`);
+          // (a softmax over one key has a zero gradient)
+          if (Lk > 1) assert.ok(ref.dm.values.some((x) => x !== 0), `${what}: the reference bias gradient is zero`);
+          // Without maskGrad the mask is a constant; q, k, v get the same gradients.
+          const constant = await withMatmulPath(path, () => onBackend('wasm', run(fusedAttention, false)));
+          for (const k of ['y', 'dq', 'dk', 'dv'] as const) assertClose(constant[k], got[k], { atol: 0, rtol: 0 }, `${what} ${k} (constant mask)`);
+        }
+      });
+
       it('empty queries or keys give empty or zero outputs and gradients', async (t) => {
         if (skipPath(t, path)) return;
         for (const [Lq, Lk] of [[0, 4], [3, 0]]) {

@@ -61,10 +61,10 @@ const cases = {
     return join(out, 'recsysllm', 'report.json');
   },
 };
-// The hashes of main before the issue-13 refactor (wasm path), to compare against.
+// The expected hashes (wasm path; the last line per case counts), to compare against.
 const expected = Object.fromEntries(readFileSync(join(here, 'expected.txt'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.trim().split(/\s+/)));
 for (const name of only) {
   if (!cases[name]) throw new Error(`unknown case '${name}' (one of ${Object.keys(cases).join(', ')})`);
   const h = hashOf(cases[name]());
-  console.log(`${name.padEnd(10)} ${h} ${h === expected[name] ? 'same as before the refactor' : 'DIFFERS from scripts/equivalence/expected.txt'}`);
+  console.log(`${name.padEnd(10)} ${h} ${h === expected[name] ? 'same as scripts/equivalence/expected.txt' : 'DIFFERS from scripts/equivalence/expected.txt'}`);
 }

@@ -9,7 +9,7 @@
  * scores over 12,000 items, top 10.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, causalMask, gruCell, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
+import { tf, attentionDropoutKeep, causalMask, fusedAttention, gruCell, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -65,9 +65,11 @@ function sasrecModel(s: SeqShape, seed: number) {
     x = tf.mul(dropout(x, rate), tmask);
     for (const l of layers) {
       const h = l.ln1.apply(x);
-      const scores = tf.add(tf.div(tf.matMul(l.q.apply(h), l.k.apply(h), false, true), scale), causal);
-      const probs = dropout(tf.softmax(scores), rate);
-      x = tf.add(x, dropout(l.o.apply(tf.matMul(probs, l.v.apply(h))), rate));
+      // One fused kernel each way, as the SASRec model (src/models/sasrec.ts).
+      const q = l.q.apply(h);
+      const keep = rate > 0 ? attentionDropoutKeep([...q.shape.slice(0, -1), q.shape[q.rank - 2]], rate) : null;
+      const att = fusedAttention(q, l.k.apply(h), l.v.apply(h), { mask: causal, scale: 1 / scale, keep });
+      x = tf.add(x, dropout(l.o.apply(att), rate));
       const h2 = l.ln2.apply(x);
       x = tf.add(x, dropout(l.f2.apply(dropout(tf.relu(l.f1.apply(h2)), rate)), rate));
       x = tf.mul(x, tmask);
@@ -232,8 +234,7 @@ export function llamaWorkload(s: LlamaShape = LLAMA_SHAPE, lora: { r: number; al
       const q = applyRope(split(l.q.apply(h)), cos, sin);
       const k = applyRope(split(l.k.apply(h)), cos, sin);
       const v = split(l.v.apply(h));
-      const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(hd)), causal);
-      const att = tf.matMul(tf.softmax(scores), v);
+      const att = fusedAttention(q, k, v, { mask: causal, scale: 1 / Math.sqrt(hd) });
       x = tf.add(x, l.o.apply(tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d])));
       const h2 = l.n2.apply(x);
       x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(h2)), l.up.apply(h2))));

@@ -11,7 +11,7 @@
  */
 import { tf } from "./backend.js";
 import type { KernelConfig } from '@tensorflow/tfjs-core';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { availableParallelism } from 'node:os';
 import { wasmBackend } from './backend.js';
 import { batchMatMulConfig, matmulState, type MatmulPath } from './kernels/matmul.js';
 import { gatherState, gatherV2Config } from './kernels/gather.js';
@@ -24,12 +24,17 @@ import { castConfig, castState, identityConfig } from './kernels/identity.js';
 import { meanConfig, reduceState, sumConfig } from './kernels/reduce.js';
 import { fusedConfigs } from './kernels/registry.js';
 import { attentionConfigs } from './kernels/attention.js';
+import { gemmThreads, setGemmThreadPolicy } from './kernels/wasm_threads.js';
+import { attentionImpl, setAttentionImpl } from './ops.js';
+import type { AttentionImpl } from './state.js';
 
 export { tf };
-export { fusedAttention, attentionReference, attentionDropoutKeep, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
+export { fusedAttention, attentionReference, setAttentionImpl, attentionImpl, attentionDropoutKeep, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, adamwStep, gruCell } from './ops.js';
 export type { AdamWAttrs } from './kernels/adamw.js';
 export type { AttentionOptions } from './ops.js';
+export type { AttentionImpl } from './state.js';
 export type { MatmulPath } from './kernels/matmul.js';
+export { setGemmThreadPolicy, stopGemmWorker } from './kernels/wasm_threads.js';
 
 export interface EngineOptions {
   /** 'auto' uses the OpenBLAS addon when it loads; 'off' never; 'require' fails without it. Env LLMREC_NATIVE. */
@@ -38,13 +43,28 @@ export interface EngineOptions {
   blasThreads?: number;
   /** GEMMs below this many flops run on 1 thread (default 8e6). Env LLMREC_BLAS_MIN_FLOPS. */
   blasMinFlops?: number;
+  /**
+   * Threads for large GEMMs on the pure-wasm path: 1, or 2 (a worker thread;
+   * default 2 when the machine has 2 or more cores). Env LLMREC_WASM_THREADS.
+   */
+  wasmThreads?: number;
+  /** wasm-path GEMMs below this many flops stay on one thread (default 2 * 256^3). Env LLMREC_WASM_MIN_FLOPS. */
+  wasmMinFlops?: number;
+  /** 'fused' (default) or 'reference' (the unfused composition): see setAttentionImpl. Env LLMREC_ATTENTION. */
+  attention?: AttentionImpl;
 }
 
 export interface EngineInfo {
   backend: string;
   tfjsVersion: string;
   simd: boolean;
+  /** Threads of the pure-wasm path's large GEMMs (tfjs-wasm itself runs its non-threaded build). */
   wasmThreads: number;
+  /** Flops from which a wasm-path GEMM uses wasmThreads; why threads are off when a worker failed. */
+  wasmMinFlops: number;
+  wasmThreadsFailure?: string;
+  /** What fusedAttention runs ('fused' kernels or the 'reference' composition). */
+  attention: AttentionImpl;
   matmulPath: MatmulPath;
   native: NativeStatus & { openblas?: string; corename?: string; maxThreads?: number; minFlopsForMaxThreads?: number };
   kernels: string[];
@@ -110,6 +130,11 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
     }
   }
   engineState.path = engineState.addon ? 'blas' : 'wasm';
+  setGemmThreadPolicy(
+    opts.wasmThreads ?? envNumber('LLMREC_WASM_THREADS') ?? Math.min(2, availableParallelism()),
+    opts.wasmMinFlops ?? envNumber('LLMREC_WASM_MIN_FLOPS') ?? 2 * 256 ** 3);
+  const attention = opts.attention ?? (process.env.LLMREC_ATTENTION as AttentionImpl | undefined);
+  if (attention) setAttentionImpl(attention);
   return engineInfo();
 }
 
@@ -144,7 +169,10 @@ export function engineInfo(): EngineInfo {
     backend: tf.getBackend(),
     tfjsVersion: tf.version_core,
     simd: Boolean(tf.env().getBool('WASM_HAS_SIMD_SUPPORT')),
-    wasmThreads: getThreadsCount(),
+    wasmThreads: gemmThreads.failure ? 1 : gemmThreads.threads,
+    wasmMinFlops: gemmThreads.minFlops,
+    ...(gemmThreads.failure ? { wasmThreadsFailure: gemmThreads.failure } : {}),
+    attention: attentionImpl(),
     matmulPath: engineState.path,
     native: {
       ...nativeStatus,

@@ -12,6 +12,7 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
+import { attentionState, type AttentionImpl } from './state.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -143,6 +144,39 @@ export interface AttentionOptions {
    * 0 or 1 / (1 - rate) (see attentionDropoutKeep). A constant: no gradient.
    */
   keep?: tf.Tensor | null;
+  /**
+   * The mask is a learned additive bias (T5's relative position bias): it gets
+   * the gradient of the softmax input, summed over its broadcast dims. Default
+   * false: the mask is a constant and its gradient is zero (cheaper).
+   */
+  maskGrad?: boolean;
+}
+
+/**
+ * Chooses what `fusedAttention` runs: the fused kernels ('fused', the default)
+ * or the unfused composition ('reference'), e.g. to compare a model's values
+ * and gradients both ways. Returns the previous setting.
+ */
+export function setAttentionImpl(impl: AttentionImpl): AttentionImpl {
+  if (impl !== 'fused' && impl !== 'reference') throw new Error(`attention implementation must be 'fused' or 'reference', got '${String(impl)}'`);
+  const prev = attentionState.impl;
+  attentionState.impl = impl;
+  return prev;
+}
+
+/** The current `fusedAttention` implementation (see setAttentionImpl). */
+export function attentionImpl(): AttentionImpl {
+  return attentionState.impl;
+}
+
+/** Sums a gradient of the scores' shape `full` down to a broadcast operand's shape. */
+function reduceToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
+  const full = g.shape;
+  const padded = [...new Array<number>(full.length - shape.length).fill(1), ...shape];
+  const axes: number[] = [];
+  for (let i = 0; i < full.length; i++) if (padded[i] === 1 && full[i] !== 1) axes.push(i);
+  const summed = axes.length > 0 ? tf.sum(g, axes, true) : g;
+  return tf.reshape(summed, shape);
 }
 
 /** A dropout multiplier for `keep`: 0 with probability `rate`, else 1 / (1 - rate). */
@@ -170,10 +204,10 @@ export function attentionReference(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opt
 /**
  * Scaled dot-product attention as one kernel each way (kernels/attention.ts):
  * (softmax(scale * q kᵀ + mask) ⊙ keep) v for q [..., Lq, d], k [..., Lk, d],
- * v [..., Lk, dv] with the same leading dims; see AttentionOptions. The mask
- * and keep are constants: their gradients are zero (the unfused composition
- * would give the mask the scores' gradient). On backends other than wasm it
- * runs attentionReference.
+ * v [..., Lk, dv] with the same leading dims; see AttentionOptions. `keep`
+ * and, unless `maskGrad`, the mask are constants: no gradient flows to them
+ * (tf.grads by them is an error). On backends other than wasm, or after
+ * setAttentionImpl('reference'), it runs attentionReference.
  */
 export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: AttentionOptions = {}): tf.Tensor {
   const { mask = null, keep = null } = opts;
@@ -183,28 +217,39 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: A
   if (keep && keep.shape.join() !== [...q.shape.slice(0, -1), k.shape[k.rank - 2]].join()) {
     throw new Error(`fusedAttention: keep must have the scores' shape [${[...q.shape.slice(0, -1), k.shape[k.rank - 2]]}], got [${keep.shape}]`);
   }
-  if (tf.getBackend() !== 'wasm') return attentionReference(q, k, v, { mask, keep, scale: s });
+  const maskGrad = Boolean(mask && opts.maskGrad);
+  if (tf.getBackend() !== 'wasm' || attentionState.impl === 'reference') {
+    // The composition differentiates the mask like any input (it matters only when the mask is learned).
+    return attentionReference(q, k, v, { mask, keep, scale: s });
+  }
   const attrs = { scale: s } as unknown as tf.NamedAttrMap;
-  const consts = [...(mask ? [mask] : []), ...(keep ? [keep] : [])];
+  const gradAttrs = { scale: s, scoresGrad: maskGrad ? 1 : 0 } as unknown as tf.NamedAttrMap;
+  // Only differentiable operands are customGrad inputs (a constant mask and
+  // `keep` are read by closure: no zero gradients to allocate); `keep` is
+  // saved, which keeps it alive until the backward pass.
+  const inputsOf = maskGrad ? [q, k, v, mask!] : [q, k, v];
   const body = (...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    const [qi, ki, vi, ...rest] = args.slice(0, -1) as tf.Tensor[];
-    const m = mask ? rest[0] : undefined;
-    const kp = keep ? rest[mask ? 1 : 0] : undefined;
+    const [qi, ki, vi, mi] = args.slice(0, -1) as tf.Tensor[];
+    const m = maskGrad ? mi : mask;
     const inputs: tf.NamedTensorMap = { q: qi, k: ki, v: vi };
     if (m) inputs.mask = m;
-    if (kp) inputs.keep = kp;
+    if (keep) inputs.keep = keep;
     const [out, probs] = tf.engine().runKernel(ATTENTION, inputs, attrs) as tf.Tensor[];
-    save(kp ? [qi, ki, vi, probs, kp] : [qi, ki, vi, probs]);
+    save(keep ? [qi, ki, vi, probs, keep] : [qi, ki, vi, probs]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [qs, ks, vs, ps, keepS] = saved;
       const gin: tf.NamedTensorMap = { dy, q: qs, k: ks, v: vs, probs: ps };
       if (keepS) gin.keep = keepS;
-      const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, attrs) as tf.Tensor[];
-      return [...grads, ...rest.map((t) => tf.zerosLike(t))];
+      const grads = tf.engine().runKernel(ATTENTION_GRAD, gin, gradAttrs) as tf.Tensor[];
+      if (!maskGrad) return grads;
+      // dS = s * dL/dZ for the softmax input Z = s * q kᵀ + mask: the mask's gradient is dS / s, reduced.
+      const [dq, dk, dv, ds] = grads;
+      const dz = s === 1 ? ds : tf.mul(ds, 1 / s);
+      return [dq, dk, dv, reduceToShape(dz, mi.shape)];
     };
     return { value: out, gradFunc };
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
-  return (f as unknown as (...t: tf.Tensor[]) => tf.Tensor)(q, k, v, ...consts);
+  return (f as unknown as (...t: tf.Tensor[]) => tf.Tensor)(...inputsOf);
 }

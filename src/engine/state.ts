@@ -13,3 +13,12 @@ export const engineState: { path: EnginePath; addon: BlasAddon | null } = { path
 export function activeAddon(): BlasAddon | null {
   return engineState.path === 'blas' ? engineState.addon : null;
 }
+
+/**
+ * 'fused': `fusedAttention` runs the one-kernel attention on the wasm backend;
+ * 'reference': it runs the unfused tfjs composition (attentionReference) the
+ * models used before (tests compare the two; docs/PERF.md "Fused attention").
+ */
+export type AttentionImpl = 'fused' | 'reference';
+
+export const attentionState: { impl: AttentionImpl } = { impl: 'fused' };

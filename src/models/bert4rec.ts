@@ -50,7 +50,7 @@
  * Cost: a training step at B = 256, L = 10, 1,000 items takes ~70 ms with the
  * defaults (the 4x-wide FFN dominates; SASRec's step: ~35 ms).
  */
-import { keyPaddingMask, softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
+import { fusedAttention, keyPaddingMask, softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import type { UserBatch } from './types.js';
@@ -221,7 +221,12 @@ export class BERT4Rec extends NeuralRecommender<BERT4RecConfig> {
     this.outBias = this.store.add('head.out_bias', [dims.numItems + 1, 1], { kind: 'zeros' });
   }
 
-  /** Bidirectional multi-head self-attention over x [B, T, d] with an additive key mask [B, 1, 1, T]. */
+  /**
+   * Bidirectional multi-head self-attention over x [B, T, d] with an additive
+   * key mask [B, 1, 1, T], as one fused kernel each way (engine
+   * `fusedAttention`; attention dropout is its `keep` multiplier, drawn from
+   * the same seeded stream as this.dropout).
+   */
   private attend(l: Block, x: tf.Tensor, mask: tf.Tensor, B: number, T: number): tf.Tensor {
     const { d, heads: H } = this.config;
     const rate = this.config.attnDropout ?? this.config.dropout;
@@ -229,14 +234,17 @@ export class BERT4Rec extends NeuralRecommender<BERT4RecConfig> {
     const q = l.q.apply(x);
     const k = l.k.apply(x);
     const v = l.v.apply(x);
+    const keepFor = (shape: number[]): tf.Tensor | null => {
+      const ones = tf.ones(shape);
+      const keep = this.dropout(ones, rate);
+      return keep === ones ? null : keep;
+    };
     let out: tf.Tensor;
     if (H === 1) {
-      const scores = tf.add(tf.div(tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true), Math.sqrt(hd)), tf.reshape(mask, [B, 1, T]));
-      out = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor3D, v as tf.Tensor3D);
+      out = fusedAttention(q, k, v, { mask: tf.reshape(mask, [B, 1, T]), scale: 1 / Math.sqrt(hd), keep: keepFor([B, T, T]) });
     } else {
       const split = (y: tf.Tensor) => tf.transpose(tf.reshape(y, [B, T, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-      const scores = tf.add(tf.div(tf.matMul(split(q), split(k), false, true), Math.sqrt(hd)), mask);
-      const att = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor4D, split(v));
+      const att = fusedAttention(split(q), split(k), split(v), { mask, scale: 1 / Math.sqrt(hd), keep: keepFor([B, H, T, T]) });
       out = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d]);
     }
     return l.o.apply(out);

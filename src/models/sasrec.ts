@@ -29,7 +29,7 @@
  * 0.2 on MovieLens-1M and 0.5 on the sparse Amazon data; RecBole defaults to
  * 0.5 with CE), maxLen = data.config.maxHistory.
  */
-import { causalPaddingMask, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
+import { causalPaddingMask, fusedAttention, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
 import { checkInt, checkRate, parseModelConfig, type ModelDims } from './neural.js';
@@ -135,7 +135,12 @@ export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
     this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
   }
 
-  /** Multi-head attention of queries hq [B, Tq, d] over h [B, T, d] with an additive mask [B, 1, Tq, T]. */
+  /**
+   * Multi-head attention of queries hq [B, Tq, d] over h [B, T, d] with an
+   * additive mask [B, 1, Tq, T], as one fused kernel each way (engine
+   * `fusedAttention`; attention dropout is its `keep` multiplier, drawn from
+   * the same seeded stream as this.dropout).
+   */
   private attend(l: Block, hq: tf.Tensor, h: tf.Tensor, mask: tf.Tensor, B: number, Tq: number, T: number): tf.Tensor {
     const { d, heads: H } = this.config;
     const rate = this.config.attnDropout ?? this.config.dropout;
@@ -143,14 +148,17 @@ export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
     const q = l.q.apply(hq);
     const k = l.k.apply(h);
     const v = l.v.apply(h);
+    const keepFor = (shape: number[]): tf.Tensor | null => {
+      const ones = tf.ones(shape);
+      const keep = this.dropout(ones, rate);
+      return keep === ones ? null : keep;
+    };
     let out: tf.Tensor;
     if (H === 1) {
-      const scores = tf.add(tf.div(tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true), Math.sqrt(hd)), tf.reshape(mask, [B, Tq, T]));
-      out = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor3D, v as tf.Tensor3D);
+      out = fusedAttention(q, k, v, { mask: tf.reshape(mask, [B, Tq, T]), scale: 1 / Math.sqrt(hd), keep: keepFor([B, Tq, T]) });
     } else {
       const split = (x: tf.Tensor, n: number) => tf.transpose(tf.reshape(x, [B, n, H, hd]), [0, 2, 1, 3]);
-      const scores = tf.add(tf.div(tf.matMul(split(q, Tq) as tf.Tensor4D, split(k, T) as tf.Tensor4D, false, true), Math.sqrt(hd)), mask);
-      const att = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor4D, split(v, T) as tf.Tensor4D);
+      const att = fusedAttention(split(q, Tq), split(k, T), split(v, T), { mask, scale: 1 / Math.sqrt(hd), keep: keepFor([B, H, Tq, T]) });
       out = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, Tq, d]);
     }
     return l.o.apply(out);

@@ -24,6 +24,12 @@ export const ATTENTION_GRAD = 'LlmrecAttentionGrad';
 
 export interface AttentionAttrs {
   scale: number;
+  /**
+   * Grad kernel only: 1 to also return dS = scale * dL/dZ (Z = scale * Q Kᵀ + mask,
+   * the softmax input), [..., Lq, Lk], from which ops.ts derives the mask's
+   * gradient (a learned additive bias: T5's relative position bias).
+   */
+  scoresGrad?: number;
 }
 
 export interface AttentionGeometry {
@@ -218,7 +224,7 @@ function attention(args: { inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo
 function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: TensorInfo; v: TensorInfo; probs: TensorInfo; keep?: TensorInfo }; backend: BackendWasm; attrs: NamedAttrMap }): TensorInfo[] {
   const { dy, q, k, v, probs, keep } = args.inputs;
   const backend = args.backend;
-  const { scale } = args.attrs as unknown as AttentionAttrs;
+  const { scale, scoresGrad } = args.attrs as unknown as AttentionAttrs;
   checkFloat([dy, q, k, v, probs, ...(keep ? [keep] : [])], ATTENTION_GRAD);
   const g = attentionGeometry(q.shape, k.shape, v.shape, null);
   checkKeep(keep, g, ATTENTION_GRAD);
@@ -229,10 +235,13 @@ function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: Tenso
   const dq = backend.makeOutput(q.shape, 'float32');
   const dk = backend.makeOutput(k.shape, 'float32');
   const dvT = backend.makeOutput(v.shape, 'float32');
-  const dp = backend.makeOutput([batch, Lq, Lk], 'float32');
+  const dp = backend.makeOutput([...g.batchShape, Lq, Lk], 'float32');
+  // dS is returned (and then owned by the caller) only when asked for.
+  const outs = scoresGrad ? [dq, dk, dvT, dp] : [dq, dk, dvT];
+  let done = false;
   try {
     for (const t of [dq, dk, dvT]) backend.typedArrayFromHeap(t).fill(0);
-    if (batch * Lq * Lk === 0) return [dq, dk, dvT];
+    if (batch * Lq * Lk === 0) { done = true; return outs; }
     const pOff = off(backend, probs);
     const dpOff = off(backend, dp);
     const dyOff = off(backend, dy);
@@ -263,9 +272,10 @@ function attentionGrad(args: { inputs: { dy: TensorInfo; q: TensorInfo; k: Tenso
       heapGemm(backend, false, false, Lq, d, Lk, batch, dpOff, Lq * Lk, off(backend, k), Lk * d, off(backend, dq), Lq * d);
       heapGemm(backend, true, false, Lk, d, Lq, batch, dpOff, Lq * Lk, off(backend, q), Lq * d, off(backend, dk), Lk * d);
     }
-    return [dq, dk, dvT];
+    done = true;
+    return outs;
   } finally {
-    backend.disposeData(dp.dataId);
+    if (!scoresGrad || !done) backend.disposeData(dp.dataId);
   }
 }
 

@@ -18,6 +18,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 import { type BackendWasm, heapF32, heapOffset } from '../backend.js';
 import { activeAddon, type EnginePath } from '../state.js';
 import { wasmGemmBatched } from './wasm_gemm.js';
+import { gemmThreadsFor } from './wasm_threads.js';
 
 export type MatmulPath = EnginePath;
 
@@ -179,8 +180,10 @@ function wasmMatmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, tA: bool
   const batch = util.sizeFromShape(g.outOuter);
   const plain = batch === 1 || (g.batchB === 1 && g.batchA === batch);
   // XNNPACK stays for plain untransposed products; anything else would need
-  // Transpose copies first (and measured slower: docs/PERF.md).
-  if (!plain || tA || tB) {
+  // Transpose copies first (and measured slower: docs/PERF.md). A product
+  // large enough for two threads goes to the SIMD GEMM too (XNNPACK here is
+  // single-threaded).
+  if (!plain || tA || tB || gemmThreadsFor(2 * M * N * K * batch) > 1) {
     const out = backend.makeOutput(outShape, 'float32');
     if (simdBatchedMatmul(backend, a, b, tA, tB, g, out)) return out;
     backend.disposeData(out.dataId);

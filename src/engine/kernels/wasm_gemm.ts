@@ -8,8 +8,9 @@
  * When the module cannot be used (no wasm SIMD, a shared-memory build),
  * `wasmGemm()` returns null and callers use their JS loop.
  */
-import type { BackendWasm } from '../backend.js';
+import { type BackendWasm, heapF32 } from '../backend.js';
 import { GEMM_WASM_BASE64 } from './gemm_wasm.js';
+import { gemmThreadsFor, splitGemm } from './wasm_threads.js';
 
 interface GemmExports {
   gemm_scratch_floats(M: number, N: number, K: number): number;
@@ -69,7 +70,10 @@ export function wasmGemmBatched(
 ): boolean {
   const g = wasmGemm(backend);
   if (!g || !state) return false;
-  const need = g.gemm_scratch_floats(M, N, K);
+  const threaded = gemmThreadsFor(2 * M * N * K * batch) > 1;
+  const gemmNeed = g.gemm_scratch_floats(M, N, K);
+  // A threaded row split of a transposed A needs a contiguous copy of this thread's columns (wasm_threads.ts).
+  const need = gemmNeed + (threaded && transA && batch === 1 ? M * K : 0);
   if (need > scratchFloats) {
     if (scratchPtr) state.module._free(scratchPtr);
     scratchFloats = Math.max(need, 2 * scratchFloats);
@@ -79,8 +83,15 @@ export function wasmGemmBatched(
       throw new Error(`wasm GEMM: could not allocate ${need * 4} bytes of packing scratch`);
     }
   }
-  g.gemm_batched(transA ? 1 : 0, transB ? 1 : 0, M, N, K, batch,
-    offA * 4, strideA, offB * 4, strideB, offC * 4, strideC, scratchPtr);
+  const local = (tA: boolean, tB: boolean, m: number, n: number, k: number, nb: number,
+    oA: number, sA: number, oB: number, sB: number, oC: number, sC: number) =>
+    g.gemm_batched(tA ? 1 : 0, tB ? 1 : 0, m, n, k, nb, oA * 4, sA, oB * 4, sB, oC * 4, sC, scratchPtr);
+  // Large products: half on a worker thread (wasm_threads.ts; same result bit for bit).
+  if (threaded) {
+    splitGemm(heapF32(backend), local, transA, transB, M, N, K, batch, offA, strideA, offB, strideB, offC, strideC, (scratchPtr >>> 2) + gemmNeed);
+  } else {
+    local(transA, transB, M, N, K, batch, offA, strideA, offB, strideB, offC, strideC);
+  }
   return true;
 }
 

@@ -18,7 +18,7 @@
  * active only with `training: true` and draws from the model's seeded stream.
  */
 import { z } from 'zod';
-import { tf } from '../../engine/index.js';
+import { fusedAttention, tf } from '../../engine/index.js';
 import { Embedding, LayerNorm, Linear, ParamStore, type Init } from '../../nn/index.js';
 import { maskedCrossEntropy } from '../loss.js';
 import { configToJSON, parseConfig } from './config_util.js';
@@ -242,10 +242,11 @@ export class BertForMaskedLM {
       const q = split(l.q.apply(h));
       const k = split(l.k.apply(h));
       const v = split(l.v.apply(h));
-      let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(D));
-      if (mask) scores = tf.add(scores, mask);
-      const probs = this.drop(tf.softmax(scores), c.attention_probs_dropout_prob, training);
-      const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B, T, d]);
+      // One fused kernel each way (engine fusedAttention); attention dropout is its keep multiplier.
+      let keep: tf.Tensor | null = null;
+      if (training && c.attention_probs_dropout_prob > 0) keep = this.drop(tf.ones([B, H, T, T]), c.attention_probs_dropout_prob, training);
+      const att = fusedAttention(q, k, v, { mask, scale: 1 / Math.sqrt(D), keep });
+      const ctx = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d]);
       h = l.attnLn.apply(tf.add(this.drop(l.attnOut.apply(ctx), c.hidden_dropout_prob, training), h));
       const ff = l.out.apply(this.act(l.inter.apply(h)));
       h = l.outLn.apply(tf.add(this.drop(ff, c.hidden_dropout_prob, training), h));

@@ -6,7 +6,7 @@
  * Shapes: B batch, T new tokens, P cached tokens, H query heads, G key/value
  * heads, D head size, V vocabulary.
  */
-import { MASK_NEG, tf } from '../../engine/index.js';
+import { fusedAttention, MASK_NEG, tf } from '../../engine/index.js';
 import type { ParamStore } from '../../nn/index.js';
 import { flattenIds } from './common.js';
 
@@ -145,12 +145,20 @@ export function repeatKv(x: tf.Tensor4D, H: number): tf.Tensor4D {
   return tf.reshape(tf.gather(tf.reshape(x, [B * G, K * D]), tf.tensor1d(idx, 'int32')), [B, H, K, D]);
 }
 
-/** softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask [B, 1, T, K]. */
+/**
+ * softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask
+ * [B, 1, T, K], as one fused kernel each way (engine `fusedAttention`).
+ * `dropProbs` (attention dropout) is applied to a ones tensor of the scores'
+ * shape to get the kernel's `keep` multiplier (same draws as on the probabilities).
+ */
 export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, dropProbs?: (t: tf.Tensor) => tf.Tensor): tf.Tensor4D {
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
-  let probs = tf.softmax(scores);
-  if (dropProbs) probs = dropProbs(probs);
-  return tf.matMul(probs, v) as tf.Tensor4D;
+  let keep: tf.Tensor | null = null;
+  if (dropProbs) {
+    const ones = tf.ones([...q.shape.slice(0, 3), k.shape[2]]);
+    const kept = dropProbs(ones);
+    if (kept !== ones) keep = kept;
+  }
+  return fusedAttention(q, k, v, { mask, scale, keep }) as tf.Tensor4D;
 }
 
 /** Appends this step's keys/values to the cache's (along the position axis). */

@@ -22,7 +22,7 @@
  * `training: true` and draws from the model's seeded stream.
  */
 import { z } from 'zod';
-import { MASK_NEG, tf } from '../../engine/index.js';
+import { fusedAttention, MASK_NEG, tf } from '../../engine/index.js';
 import { Embedding, Linear, ParamStore, RMSNorm, type Init } from '../../nn/index.js';
 import { IGNORE_INDEX, maskedCrossEntropy } from '../loss.js';
 import { configToJSON, parseConfig } from './config_util.js';
@@ -351,15 +351,19 @@ export class T5Model {
     return training ? this.dropout.apply(x, this.config.dropout_rate) : x;
   }
 
-  /** softmax(q k^T + bias) v, merged to [B, Tq, H*D], through `o`. */
-  private attention(att: T5Attention, x: tf.Tensor, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, training?: boolean): tf.Tensor3D {
+  /**
+   * softmax(q k^T + bias) v, merged to [B, Tq, H*D], through `o`: one fused
+   * kernel each way (engine fusedAttention, unscaled). `learnedBias`: the bias
+   * holds the relative position bias, which gets its gradient through the
+   * kernel (the cross-attention's bias is a constant mask).
+   */
+  private attention(att: T5Attention, x: tf.Tensor, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor, training?: boolean, learnedBias = false): tf.Tensor3D {
     const [B, Tq] = x.shape as [number, number, number];
     const H = this.config.num_heads;
     const D = this.config.d_kv;
     const q = splitHeads(att.q.apply(x), B, Tq, H, D);
-    const scores = tf.add(tf.matMul(q, k, false, true), bias);
-    const probs = this.drop(tf.softmax(scores), training);
-    const ctx = mergeHeads(tf.matMul(probs, v), B, Tq, H, D);
+    const keep = training && this.config.dropout_rate > 0 ? this.drop(tf.ones([B, H, Tq, k.shape[2]]), training) : null;
+    const ctx = mergeHeads(fusedAttention(q, k, v, { mask: bias, scale: 1, keep, maskGrad: learnedBias }), B, Tq, H, D);
     return att.o.apply(ctx) as tf.Tensor3D;
   }
 
@@ -396,7 +400,7 @@ export class T5Model {
     for (const b of this.encBlocks) {
       const n = b.selfNorm.apply(h);
       const { k, v } = this.keysValues(b.self, n);
-      h = tf.add(h, this.drop(this.attention(b.self, n, k, v, bias, training), training));
+      h = tf.add(h, this.drop(this.attention(b.self, n, k, v, bias, training, true), training));
       h = tf.add(h, this.drop(this.feedForward(b.ff, b.ffNorm.apply(h), training), training));
     }
     return { hidden: this.drop(this.encFinal.apply(h), training) as tf.Tensor3D, mask };
@@ -443,7 +447,7 @@ export class T5Model {
     for (const b of this.decBlocks) {
       const n = b.selfNorm.apply(h);
       const kv = this.keysValues(b.self, n);
-      h = tf.add(h, this.drop(this.attention(b.self, n, kv.k, kv.v, selfBias, training), training));
+      h = tf.add(h, this.drop(this.attention(b.self, n, kv.k, kv.v, selfBias, training, true), training));
       const ckv = this.keysValues(b.cross!, encoderHidden);
       h = tf.add(h, this.drop(this.attention(b.cross!, b.crossNorm!.apply(h), ckv.k, ckv.v, crossBias, training), training));
       h = tf.add(h, this.drop(this.feedForward(b.ff, b.ffNorm.apply(h), training), training));
@@ -544,7 +548,7 @@ export class T5Model {
           ? { k: tf.concat([prev.k, kNew], 2) as tf.Tensor4D, v: tf.concat([prev.v, vNew], 2) as tf.Tensor4D }
           : { k: kNew, v: vNew };
         kvs.push(kv);
-        h = tf.add(h, this.attention(b.self, n, kv.k, kv.v, selfBias));
+        h = tf.add(h, this.attention(b.self, n, kv.k, kv.v, selfBias, false, true));
         const c = state.cross[i];
         h = tf.add(h, this.attention(b.cross!, b.crossNorm!.apply(h), c.k, c.v, state.encoderMask));
         h = tf.add(h, this.feedForward(b.ff, b.ffNorm.apply(h)));
