@@ -93,7 +93,7 @@ export interface ItemJson {
 
 export class RunLoadError extends Error {}
 
-function readJson(path: string): unknown {
+export function readJson(path: string): unknown {
   if (!existsSync(path)) throw new RunLoadError(`${path}: not found`);
   try {
     return JSON.parse(readFileSync(path, 'utf8'));

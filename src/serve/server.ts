@@ -47,6 +47,8 @@ const COMPUTE = new Set(['/v1/recommend', '/v1/rerank', '/v1/completions', '/v1/
 export interface ServeOptions {
   /** Benchmark run directory (config.json, models/<label>/). */
   run: string;
+  /** Method run directories (llmrec run tallrec|collm|ganprompt) whose saved LLM recipes /v1/rerank serves. */
+  methodRuns?: string[];
   /** Optional causal-LM folder for /v1/rerank and the OpenAI endpoints. */
   lm?: string;
   host?: string;
@@ -69,7 +71,7 @@ export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, bodyLimit: 256 * 
 
 export interface LlmrecServer {
   app: FastifyInstance;
-  options: Required<Omit<ServeOptions, 'lm' | 'token' | 'log'>> & Pick<ServeOptions, 'lm' | 'token'>;
+  options: Required<Omit<ServeOptions, 'lm' | 'token' | 'log' | 'methodRuns'>> & Pick<ServeOptions, 'lm' | 'token' | 'methodRuns'>;
   /** Loads the run (and LM) again and swaps it in; in-flight requests finish on the old one. */
   reload(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish, frees the models. */
