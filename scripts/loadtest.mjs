@@ -11,7 +11,7 @@
  * LLMREC_DATA_DIR) split by the protocol, SASRec (BCE) fitted for one epoch
  * over the first --fit-windows training windows (default 2,000: a few
  * optimizer steps; serving speed does not depend on model quality); without --lm
- * an LM with the small LM's architecture (src/lm/small_lm.ts defaults) and
+ * an LM with the small LM's architecture (src/config/small_lm.ts defaults) and
  * random weights: speed, not quality, is measured. Both are reused when present. It then starts
  * `node dist/serve/main.js` on 127.0.0.1 as a child process and runs, with
  * autocannon, one case after another for --duration seconds each:
@@ -112,14 +112,14 @@ async function prepareLm(dir, runDir, log) {
   const { trainBpe, withRecSpecialTokens } = await import(join(dist, 'lm', 'tokenizer', 'index.js'));
   const { LlamaForCausalLM, parseLlamaConfig } = await import(join(dist, 'lm', 'families', 'llama.js'));
   const { savePretrained } = await import(join(dist, 'lm', 'checkpoint.js'));
-  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'lm', 'small_lm.js'));
+  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'config', 'small_lm.js'));
   const { loadTemplates } = await import(join(dist, 'methods', 'prompts.js'));
   await initEngine();
   const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
   const data = applyProtocol(await loadDataset(cfg.data.name), cfg.protocol);
   const t = loadTemplates();
   const docs = [...data.itemMeta.values()].map((m) => itemSentence(m)).concat([...t.seen, ...t.unseen].map((x) => `${x.text} ${x.instruction} ${x.answers.yes} ${x.answers.no}`));
-  // The small LM's architecture (src/lm/small_lm.ts defaults) with random
+  // The small LM's architecture (src/config/small_lm.ts defaults) with random
   // weights: generation and scoring cost the same as a trained one.
   log(`LM: BPE tokenizer (${o.vocabSize} tokens) over ${docs.length} item sentences, LLaMA-style d=${o.hiddenSize}, ${o.layers} layers, random weights`);
   const tok = trainBpe(docs, { vocabSize: o.vocabSize });
