@@ -113,5 +113,12 @@ describe('llmrec serve: LLM recipes of a method run', () => {
     const bad = await call('/v1/rerank', { model: 'nope', history: [], candidates: [data.itemIds[2]] });
     assert.equal(bad.status, 404);
     assert.equal((bad.json.error as { param: string }).param, 'model');
+    const noUser = await call('/v1/rerank', { model: 'collm', user: 'no-such-user', candidates: [data.itemIds[2]] });
+    assert.equal(noUser.status, 404);
+    assert.equal((noUser.json.error as { param: string }).param, 'user');
+    // A known user alone: their test history is the history.
+    const byUser = await call('/v1/rerank', { model: 'collm', user: data.userIds[4], candidates: [data.itemIds[2], data.itemIds[3]], prompt: true });
+    assert.equal(byUser.status, 200, JSON.stringify(byUser.json));
+    assert.equal((byUser.json.items as unknown[]).length, 2);
   });
 });
