@@ -4,8 +4,8 @@
  * as ONE [B x dim] x [dim x (n + 1)] GEMM, on the fastest path available:
  *   - 'blas': the OpenBLAS addon's sgemm (engine's blasAddon(), JS memory);
  *   - 'wasm': the project's SIMD GEMM on the tfjs wasm heap (the item matrix
- *     is copied onto the heap once; the user and score buffers are
- *     allocated there once, at the largest batch);
+ *     is copied onto the heap once, transposed; the user and score buffers
+ *     are allocated there once, at the largest batch);
  *   - 'js': a plain loop, when neither is usable.
  * No tensor and no buffer is allocated per request or per batch.
  */
@@ -50,7 +50,12 @@ export class DotScorer {
           for (const p of [items, users, out]) if (p) module._free(p);
           throw new Error(`scorer: could not allocate ${((this.items.length + maxBatch * (dim + this.rows)) * 4 / 2 ** 20).toFixed(1)} MiB on the wasm heap`);
         }
-        heapF32(backend).set(this.items, items >>> 2);
+        // Stored transposed, [dim x rows]: the GEMM then reads the item matrix as a plain
+        // (untransposed) right operand, measured about 3x faster for one user than the
+        // transposed operand (which is repacked on every call) and no slower for eight.
+        const heap = heapF32(backend);
+        const base = items >>> 2;
+        for (let i = 0; i < this.rows; i++) for (let d = 0; d < dim; d++) heap[base + d * this.rows + i] = this.items[i * dim + d];
         this.wasm = { backend, module, items, users, out };
       }
     }
@@ -74,8 +79,8 @@ export class DotScorer {
       const w = this.wasm;
       let heap = heapF32(w.backend);
       for (let b = 0; b < B; b++) { const [src, off] = userRow(b); heap.set(src.subarray(off, off + dim), (w.users >>> 2) + b * dim); }
-      // C[B x rows] = U[B x dim] . Items[rows x dim]^T
-      wasmGemmBatched(w.backend, false, true, B, rows, dim, 1, w.users >>> 2, 0, w.items >>> 2, 0, w.out >>> 2, 0);
+      // C[B x rows] = U[B x dim] . ItemsT[dim x rows]
+      wasmGemmBatched(w.backend, false, false, B, rows, dim, 1, w.users >>> 2, 0, w.items >>> 2, 0, w.out >>> 2, 0);
       heap = heapF32(w.backend); // the GEMM's scratch may have grown the heap
       for (let b = 0; b < B; b++) done(b, heap, (w.out >>> 2) + b * rows);
       return;
