@@ -2,7 +2,8 @@
  * Batched dot-product scoring for serving (docs/SERVING.md, "Scoring"): the
  * scores of B user vectors against every item of a precomputed item matrix
  * as ONE [B x dim] x [dim x (n + 1)] GEMM, on the fastest path available:
- *   - 'blas': the OpenBLAS addon's sgemm (engine's blasAddon(), JS memory);
+ *   - 'blas': the OpenBLAS addon's sgemm (engine's blasAddon(), JS memory; the
+ *     item matrix kept transposed, [dim x rows], a plain right operand);
  *   - 'wasm': the project's SIMD GEMM on the tfjs wasm heap (the item matrix
  *     is copied onto the heap once, transposed; the user and score buffers
  *     are allocated there once, at the largest batch);
@@ -23,6 +24,8 @@ export class DotScorer {
   readonly rows: number;
   private users: Float32Array | null = null;
   private out: Float32Array | null = null;
+  /** [dim x rows] item matrix for the OpenBLAS path. */
+  private itemsT: Float32Array | null = null;
   private wasm: { backend: BackendWasm; module: WasmModule; items: number; users: number; out: number } | null = null;
 
   /**
@@ -63,6 +66,12 @@ export class DotScorer {
       this.users = new Float32Array(maxBatch * dim);
       this.out = new Float32Array(maxBatch * this.rows);
     }
+    if (path === 'blas') {
+      // Transposed, [dim x rows], as on the wasm path: the plain right operand was faster for OpenBLAS too.
+      const t = new Float32Array(this.items.length);
+      for (let i = 0; i < this.rows; i++) for (let d = 0; d < dim; d++) t[d * this.rows + i] = this.items[i * dim + d];
+      this.itemsT = t;
+    }
     this.path = path;
   }
 
@@ -89,7 +98,8 @@ export class DotScorer {
     const C = this.out!;
     for (let b = 0; b < B; b++) { const [src, off] = userRow(b); U.set(src.subarray(off, off + dim), b * dim); }
     if (this.path === 'blas') {
-      blasAddon()!.sgemmBatched(false, true, B, rows, dim, 1, U, 0, 0, this.items, 0, 0, C, 0, 0, 1, 0);
+      // C[B x rows] = U[B x dim] . ItemsT[dim x rows]
+      blasAddon()!.sgemmBatched(false, false, B, rows, dim, 1, U, 0, 0, this.itemsT!, 0, 0, C, 0, 0, 1, 0);
     } else {
       const X = this.items;
       for (let i = 0; i < rows; i++) {
@@ -113,5 +123,6 @@ export class DotScorer {
     }
     this.users = null;
     this.out = null;
+    this.itemsT = null;
   }
 }
