@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-/* global fetch, setTimeout, clearTimeout, URL */
+/* global fetch, setTimeout, clearTimeout, URL, performance */
 /**
  * Loopback load test of `llmrec serve` (docs/SERVING.md, "Load test").
  *
  *   npm run build && node scripts/loadtest.mjs [--run RUN_DIR] [--lm LM_DIR]
  *     [--duration 30] [--connections 8] [--work tmp/loadtest] [--out FILE.json]
+ *     [--cases healthz,known,history,rerank] [--fit-windows 2000]
  *
  * Without --run it prepares one in --work: amazon-beauty (from
  * LLMREC_DATA_DIR) split by the protocol, SASRec (BCE) fitted for one epoch
- * over the first --fit-windows training windows (default 20,000); without --lm
- * an LM with the small LM's architecture (src/lm/small_lm.ts defaults) and
+ * over the first --fit-windows training windows (default 2,000: a few
+ * optimizer steps; serving speed does not depend on model quality); without --lm
+ * an LM with the small LM's architecture (src/config/small_lm.ts defaults) and
  * random weights: speed, not quality, is measured. Both are reused when present. It then starts
  * `node dist/serve/main.js` on 127.0.0.1 as a child process and runs, with
  * autocannon, one case after another for --duration seconds each:
@@ -17,8 +19,11 @@
  *   known     SASRec top-10 over every item for random known users (precomputed vectors)
  *   history   SASRec top-10 for random ad-hoc 20-item histories (model forward, micro-batched)
  *   rerank    LLM yes/no re-rank of 20 random candidates after a 10-item history
- * and prints requests/s, latency p50/p99/max, errors and the server's RSS
- * before and after each case. Bounded: loopback only, at most 120 s and 64
+ * and prints requests/s, latency p50/p99/max, errors, the server's RSS
+ * before and after each case, each case's requests/s as a fraction of
+ * /healthz's in the same run, and the verdict on the issue's goal for
+ * `known` (at least half of /healthz's requests/s, p99 < 10 ms, no error,
+ * RSS flat: at most 5% or 8 MiB growth). Bounded: loopback only, at most 120 s and 64
  * connections per case. Request bodies come from a seeded generator.
  */
 import { spawn } from 'node:child_process';
@@ -31,7 +36,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 
 function parseArgs(argv) {
-  const o = { run: null, lm: null, duration: 30, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 20000 };
+  const o = { run: null, lm: null, duration: 30, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 2000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -107,14 +112,14 @@ async function prepareLm(dir, runDir, log) {
   const { trainBpe, withRecSpecialTokens } = await import(join(dist, 'lm', 'tokenizer', 'index.js'));
   const { LlamaForCausalLM, parseLlamaConfig } = await import(join(dist, 'lm', 'families', 'llama.js'));
   const { savePretrained } = await import(join(dist, 'lm', 'checkpoint.js'));
-  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'lm', 'small_lm.js'));
+  const { DEFAULT_SMALL_LM: o } = await import(join(dist, 'config', 'small_lm.js'));
   const { loadTemplates } = await import(join(dist, 'methods', 'prompts.js'));
   await initEngine();
   const cfg = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
   const data = applyProtocol(await loadDataset(cfg.data.name), cfg.protocol);
   const t = loadTemplates();
   const docs = [...data.itemMeta.values()].map((m) => itemSentence(m)).concat([...t.seen, ...t.unseen].map((x) => `${x.text} ${x.instruction} ${x.answers.yes} ${x.answers.no}`));
-  // The small LM's architecture (src/lm/small_lm.ts defaults) with random
+  // The small LM's architecture (src/config/small_lm.ts defaults) with random
   // weights: generation and scoring cost the same as a trained one.
   log(`LM: BPE tokenizer (${o.vocabSize} tokens) over ${docs.length} item sentences, LLaMA-style d=${o.hiddenSize}, ${o.layers} layers, random weights`);
   const tok = trainBpe(docs, { vocabSize: o.vocabSize });
@@ -158,10 +163,16 @@ async function main() {
   const log = (l) => console.error(l);
   if (!existsSync(join(dist, 'serve', 'main.js'))) throw new Error('dist/serve/main.js not found: run `npm run build` first');
   const runDir = o.run ?? join(o.work, 'run');
+  const t0 = performance.now();
   if (!o.run) await prepareRun(runDir, o.fitWindows, log);
   const lmDir = o.lm ?? (o.cases.includes('rerank') ? join(o.work, 'lm') : null);
   if (lmDir && !o.lm) await prepareLm(lmDir, runDir, log);
+  const prepSeconds = (performance.now() - t0) / 1000;
+  log(`preparation: ${prepSeconds.toFixed(1)} s`);
+  const t1 = performance.now();
   const srv = await startServer(runDir, lmDir, log);
+  const startSeconds = (performance.now() - t1) / 1000;
+  const scoring = /scoring: (\w+) GEMM/.exec(srv.log())?.[1] ?? 'unknown';
   const url = new URL(srv.base);
   if (url.hostname !== '127.0.0.1') throw new Error('the load test only targets 127.0.0.1');
   const models = await (await fetch(`${srv.base}/v1/models`)).json();
@@ -210,13 +221,29 @@ async function main() {
   }
   srv.child.kill('SIGTERM');
   await new Promise((res) => srv.child.on('exit', res));
-  const meta = { date: new Date().toISOString(), node: process.version, run: runDir, lm: lmDir, items: models.items, users: models.users, model: label, cpus: (await import('node:os')).cpus().length };
-  const md = ['| case | conn. | requests/s | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB |', '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} |`)].join('\n');
+  const os = await import('node:os');
+  const meta = {
+    date: new Date().toISOString(), node: process.version, run: runDir, lm: lmDir, items: models.items, users: models.users, model: label,
+    cpus: os.cpus().length, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), scoring, prepSeconds: Number(prepSeconds.toFixed(1)), serverStartSeconds: Number(startSeconds.toFixed(1)),
+  };
+  const health = rows.find((x) => x.case === 'healthz');
+  for (const x of rows) x.ratioToHealthz = health ? x.rps / health.rps : null;
+  const known = rows.find((x) => x.case === 'known');
+  const goal = known && health ? {
+    ratio: known.ratioToHealthz, ratioOk: known.ratioToHealthz >= 0.5, p99Ok: known.p99 < 10, errorsOk: known.errors === 0 && known.non2xx === 0,
+    rssOk: known.rssAfterMiB - known.rssBeforeMiB <= Math.max(8, 0.05 * known.rssBeforeMiB),
+  } : null;
+  if (goal) goal.met = goal.ratioOk && goal.p99Ok && goal.errorsOk && goal.rssOk;
+  const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB |', '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} |`)].join('\n');
   console.log(md);
+  console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
+  if (goal) {
+    console.log(`Goal (a) known users: ${goal.met ? 'MET' : 'NOT MET'}: ${(goal.ratio * 100).toFixed(1)}% of /healthz requests/s (>= 50%: ${goal.ratioOk ? 'yes' : 'no'}), p99 ${known.p99} ms (< 10: ${goal.p99Ok ? 'yes' : 'no'}), errors ${known.errors + known.non2xx} (0: ${goal.errorsOk ? 'yes' : 'no'}), RSS ${known.rssBeforeMiB} -> ${known.rssAfterMiB} MiB (flat: ${goal.rssOk ? 'yes' : 'no'}).`);
+  }
   if (o.out) {
     const tmp = `${o.out}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ meta, rows }, null, 2) + '\n');
+    writeFileSync(tmp, JSON.stringify({ meta, rows, goal }, null, 2) + '\n');
     renameSync(tmp, o.out);
   }
 }

@@ -124,7 +124,7 @@ describe('llmrec serve: API', () => {
     const run = await loadRun(join(dir, 'run'));
     try {
       const sas = run.models.find((m) => m.label === 'sasrec')!;
-      const reqs = Array.from({ length: 24 }, (_, i) => ({ user: null, history: Int32Array.from([1 + (i % 20), 2 + (i % 17)]), k: 5, excluded: new Set<number>() }));
+      const reqs = Array.from({ length: 24 }, (_, i) => ({ user: null, history: Int32Array.from([1 + (i % 20), 2 + (i % 17)]), k: 5, skip: new Int32Array(0) }));
       const batcher = new MicroBatcher(50);
       const together = await Promise.all(reqs.map((r) => batcher.rank(sas, r)));
       assert.equal(batcher.batches, 1);
@@ -133,9 +133,15 @@ describe('llmrec serve: API', () => {
         assert.deepEqual(t.map((x) => x.item), alone[i].map((x) => x.item));
         t.forEach((x, j) => assert.ok(Math.abs(x.score - alone[i][j].score) < 1e-5));
       });
-      // Known users are answered from the precomputed vectors, without a batch.
-      await batcher.rank(sas, { user: 3, history: testHistory(data, 3), k: 5, excluded: new Set() });
-      assert.equal(batcher.batches, 1);
+      // Concurrent known users (precomputed vectors) are gathered into one GEMM as well.
+      const known = Array.from({ length: 12 }, (_, u) => ({ user: u, history: testHistory(data, u), k: 5, skip: run.seen.subarray(run.seenStart[u], run.seenStart[u + 1]) }));
+      const knownTogether = await Promise.all(known.map((r) => batcher.rank(sas, r)));
+      assert.equal(batcher.batches, 2);
+      known.forEach((r, i) => {
+        const alone1 = rankBatch(sas, [r])[0];
+        assert.deepEqual(knownTogether[i].map((x) => x.item), alone1.map((x) => x.item));
+        knownTogether[i].forEach((x, j) => assert.ok(Math.abs(x.score - alone1[j].score) < 1e-5));
+      });
     } finally {
       disposeRun(run);
     }
@@ -263,6 +269,7 @@ describe('llmrec serve: API', () => {
           call('/v1/items?q=a'),
         ]);
         statuses.push(...rs.map((r) => r.status));
+        for (const r of rs) if (r.status !== 200) console.error(JSON.stringify(r.json));
       }
     })();
     const before = (await call('/v1/models')).json.loadedAt;
@@ -322,7 +329,9 @@ describe('llmrec serve: token, queue limit, graceful close', () => {
     const s = await createServer({ run: join(d2, 'run'), lm: join(d2, 'lm'), port: 0, log: () => {} });
     base = await s.listen();
     const slow = call('/v1/completions', { prompt: 'Answer:', max_tokens: 200, temperature: 1, seed: 1 });
-    await new Promise((r) => setTimeout(r, 100));
+    // Close only once the server is handling the request (a fixed wait races on a loaded machine).
+    for (let i = 0; i < 500 && s.stats().inFlight === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(s.stats().inFlight > 0, 'the request never reached the server');
     const closing = s.close();
     const r = await slow;
     await closing;

@@ -7,7 +7,8 @@
  *   2. `llmrec run ganprompt -c configs/first-run-ganprompt.json --collab-dir
  *      <benchmark>/models/<collab> --baselines <benchmark>/models/<b>...`
  *      (TALLRec, CoLLM, GANPrompt at small settings),
- * then prints the `llmrec serve` command for what they trained.
+ * then prints the `llmrec serve` command for what they trained (the benchmark's
+ * models and the method run's LLM recipes).
  * Both steps resume (run layer, docs/DESIGN.md): a second call keeps what is
  * finished and fails clearly when a config changed under an existing directory.
  */
@@ -57,7 +58,9 @@ async function firstRun(f: FirstRunFlags): Promise<void> {
 
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   console.log('');
-  const args = `serve --run ${rel(bench.dir)} --lm ${rel(join(f.out, 'lm'))}`;
+  // The benchmark run (data, collaborative models) and the method run (its LLM recipes, for /v1/rerank);
+  // --lm adds the method run's LM for the OpenAI-compatible endpoints (docs/SERVING.md, "LLM recipes").
+  const args = `serve --run ${rel(bench.dir)} --run ${rel(f.out)} --lm ${rel(join(f.out, 'lm'))}`;
   console.log(`serve what this run trained: llmrec ${args}`);
   console.log(`  (from this checkout: node dist/cli/main.js ${args})`);
 }

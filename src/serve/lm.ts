@@ -64,16 +64,20 @@ export interface RerankResult {
   scores: { item: number; score: number; pYes: number; prompt?: string }[];
 }
 
-/** Yes/no scores of `candidates` after `history` (item indices); sorted by score. */
+/** Yes/no scores of `candidates` after `history` (item indices) with the LM of --lm; sorted by score. */
 export function rerank(l: LoadedLm, history: Int32Array, candidates: readonly number[], templateId: string | undefined, withPrompt: boolean): RerankResult {
   if (!l.yesno) throw new Error(`re-rank unavailable with this LM: ${l.rerankError}`);
-  const t = templateId === undefined ? l.templates[0] : l.templates.find((x) => x.id === templateId);
-  if (!t) throw new Error(`template: unknown id '${templateId}' (known: ${l.templates.map((x) => x.id).join(', ')})`);
-  const c: Case = { user: 0, history, candidates: Int32Array.from(candidates) };
-  const diff = l.yesno.score([c], t, l.yesno.originalTitles);
-  const scores = candidates.map((item, k) => ({
+  return rerankYesNo(l.yesno, l.templates, { user: 0, history, candidates: Int32Array.from(candidates) }, templateId, withPrompt);
+}
+
+/** Yes/no scores of a case's candidates by a yes/no recommender under one template (default: the first); sorted by score. */
+export function rerankYesNo(m: YesNoLlm, templates: readonly PromptTemplate[], c: Case, templateId: string | undefined, withPrompt: boolean): RerankResult {
+  const t = templateId === undefined ? templates[0] : templates.find((x) => x.id === templateId);
+  if (!t) throw new Error(`template: unknown id '${templateId}' (known: ${templates.map((x) => x.id).join(', ')})`);
+  const diff = m.score([c], t, m.originalTitles);
+  const scores = Array.from(c.candidates, (item, k) => ({
     item, score: diff[k], pYes: 1 / (1 + Math.exp(-diff[k])),
-    ...(withPrompt ? { prompt: l.yesno!.render(t, c, k, l.yesno!.originalTitles) } : {}),
+    ...(withPrompt ? { prompt: m.render(t, c, k, m.originalTitles) } : {}),
   }));
   scores.sort((a, b) => b.score - a.score || a.item - b.item);
   return { template: t.id, scores };

@@ -1,19 +1,22 @@
 /**
  * The bin-independent entry of `llmrec serve` (docs/SERVING.md):
  *
- *   node dist/serve/main.js --run RUN_DIR [--lm DIR] [--port 8080] [--host 127.0.0.1] [--token T]
+ *   node dist/serve/main.js --run RUN_DIR [--run METHOD_RUN_DIR ...] [--lm DIR] [--port 8080] [--host 127.0.0.1] [--token T]
  *
  * `serveCommand(argv)` parses these options; `startServer(opts)` loads, listens
  * and installs the signal handlers (SIGTERM/SIGINT: graceful shutdown, in-flight
  * requests finish; SIGHUP: reload the run directory without failing requests).
  */
 import { pathToFileURL } from 'node:url';
+import { isMethodRun } from './recipes.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
 export { createServer, type LlmrecServer, type ServeOptions } from './server.js';
 
-const USAGE = `usage: llmrec serve --run RUN_DIR [--lm DIR] [--port ${SERVE_DEFAULTS.port}] [--host ${SERVE_DEFAULTS.host}] [--token TOKEN]
+const USAGE = `usage: llmrec serve --run RUN_DIR [--run METHOD_RUN_DIR ...] [--lm DIR] [--port ${SERVE_DEFAULTS.port}] [--host ${SERVE_DEFAULTS.host}] [--token TOKEN]
   [--body-limit BYTES] [--timeout MS] [--max-queue N]
+--run may repeat: one benchmark run directory (llmrec benchmark: the data and the collaborative models)
+and any number of method run directories (llmrec run tallrec|collm|ganprompt: their LLM recipes, for /v1/rerank).
 The token may also come from LLMREC_SERVE_TOKEN.`;
 
 export class UsageError extends Error {}
@@ -21,6 +24,7 @@ export class UsageError extends Error {}
 /** Parses argv-like options (without node and the script). */
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeOptions {
   const o: ServeOptions = { run: '' };
+  const runs: string[] = [];
   const int = (flag: string, v: string, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected an integer in [${min}, ${max}], got '${v}'`);
@@ -35,7 +39,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       return v;
     };
     switch (flag) {
-      case '--run': o.run = value(); break;
+      case '--run': runs.push(value()); break;
       case '--lm': o.lm = value(); break;
       case '--host': o.host = value(); break;
       case '--port': o.port = int('--port', value(), 0, 65535); break;
@@ -47,7 +51,15 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       default: throw new UsageError(`unknown option '${a}'\n${USAGE}`);
     }
   }
-  if (!o.run) throw new UsageError(`--run RUN_DIR is required\n${USAGE}`);
+  if (runs.length === 0) throw new UsageError(`--run RUN_DIR is required\n${USAGE}`);
+  // A method run has options.json + data.json; anything else is taken for the benchmark run (loadRun names what is missing).
+  const bench = runs.filter((r) => !isMethodRun(r));
+  if (bench.length !== 1) {
+    throw new UsageError(`--run: give exactly one benchmark run directory (got ${bench.length ? `${bench.length}: ${bench.join(', ')}` : 'none, only method runs'}) beside any method run directories\n${USAGE}`);
+  }
+  o.run = bench[0];
+  const methods = runs.filter((r) => isMethodRun(r));
+  if (methods.length) o.methodRuns = methods;
   if (o.token === undefined && env.LLMREC_SERVE_TOKEN) o.token = env.LLMREC_SERVE_TOKEN;
   return o;
 }

@@ -31,9 +31,13 @@ export class Metrics {
   rejected = 0;
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const labels = labelString({ method, route, status: String(status) });
-    let s = this.requests.get(labels);
-    if (!s) { s = { labels, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length).fill(0) }; this.requests.set(labels, s); }
+    // Keyed by the raw triple; the escaped label string is built once per series, not per request.
+    const key = `${method}\u0000${route}\u0000${status}`;
+    let s = this.requests.get(key);
+    if (!s) {
+      s = { labels: labelString({ method, route, status: String(status) }), count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length).fill(0) };
+      this.requests.set(key, s);
+    }
     s.count++;
     s.sum += seconds;
     for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) s.buckets[i]++;

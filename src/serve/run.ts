@@ -18,7 +18,8 @@ import type { RawDataset, SplitDataset } from '../data/types.js';
 import { loadRecommender } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
-import { type Scored, topKDot, topKOfScores } from './topk.js';
+import { DotScorer } from './scoring.js';
+import { type Scored, sortedUnique, topKRow, topKRowOf } from './topk.js';
 
 /** The part of a run's config.json the server needs (the rest is ignored here). */
 const RunDataConfig = z.object({
@@ -49,6 +50,8 @@ export interface ServedModel {
   items: { dim: number; data: Float32Array } | null;
   /** [numUsers * dim] known users' vectors at their test history (null with items). */
   users: Float32Array | null;
+  /** Batched user x item GEMM over `items` (null with items). */
+  scorer: DotScorer | null;
   /** True when the model can score a history that is not a known user's. */
   history: boolean;
   loadSeconds: number;
@@ -67,13 +70,25 @@ export interface LoadedRun {
   titleIndex: Map<string, number[]>;
   /** Lower-cased titles by item index (search). */
   lowerTitles: string[];
+  /** Known users' test-history items, ascending and duplicate-free, user u's at seen[seenStart[u] .. seenStart[u + 1]). */
+  seen: Int32Array;
+  seenStart: Int32Array;
+  /** Each item's answer JSON by index (built once: id, title, attributes without '_' bookkeeping keys); [0] is a placeholder. */
+  itemJson: ItemJson[];
   dataSeconds: number;
   loadedAt: Date;
 }
 
+/** An item as the API answers it. */
+export interface ItemJson {
+  id: string;
+  title: string;
+  attributes?: Record<string, unknown>;
+}
+
 export class RunLoadError extends Error {}
 
-function readJson(path: string): unknown {
+export function readJson(path: string): unknown {
   if (!existsSync(path)) throw new RunLoadError(`${path}: not found`);
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
@@ -167,30 +182,59 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
       const t2 = performance.now();
       const L = Math.max(1, dims.maxHistory);
       const pre = precompute(model, data, L);
-      models.push({ label, name: model.name, model, L, ...pre, history: !USER_ID_MODELS.has(model.name), loadSeconds, precomputeSeconds: (performance.now() - t2) / 1000 });
-      log(`model ${label} (${model.name}): loaded in ${loadSeconds.toFixed(2)} s, precomputed in ${((performance.now() - t2) / 1000).toFixed(2)} s`);
+      const scorer = pre.items ? new DotScorer(pre.items.data, pre.items.dim, SCORE_BATCH) : null;
+      models.push({ label, name: model.name, model, L, ...pre, scorer, history: !USER_ID_MODELS.has(model.name), loadSeconds, precomputeSeconds: (performance.now() - t2) / 1000 });
+      log(`model ${label} (${model.name}): loaded in ${loadSeconds.toFixed(2)} s, precomputed in ${((performance.now() - t2) / 1000).toFixed(2)} s${scorer ? ` (scoring: ${scorer.path} GEMM)` : ''}`);
     }
   } catch (e) {
-    for (const m of models) m.model.dispose();
+    for (const m of models) { m.model.dispose(); m.scorer?.dispose(); }
     throw e;
   }
   const itemIndex = new Map<string, number>();
   const titleIndex = new Map<string, number[]>();
   const lowerTitles: string[] = [''];
+  const itemJson: ItemJson[] = [{ id: '', title: '' }];
   for (let i = 1; i <= data.numItems; i++) {
     itemIndex.set(data.itemIds[i], i);
     const t = itemTitle(data, i);
+    const meta = data.itemMeta.get(i);
+    // Keys starting with '_' are loader bookkeeping (original ids), not item attributes.
+    const attributes = meta ? Object.fromEntries(Object.entries(meta.attributes).filter(([k]) => !k.startsWith('_'))) : {};
+    itemJson.push({ id: data.itemIds[i], title: t, ...(Object.keys(attributes).length ? { attributes } : {}) });
     const list = titleIndex.get(t);
     if (list) list.push(i); else titleIndex.set(t, [i]);
     lowerTitles.push(t.toLowerCase());
   }
   const userIndex = new Map<string, number>();
   data.userIds.forEach((u, i) => userIndex.set(u, i));
-  return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, dataSeconds, loadedAt: new Date() };
+  const { seen, seenStart } = seenLists(data);
+  return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, itemJson, seen, seenStart, dataSeconds, loadedAt: new Date() };
 }
 
 export function disposeRun(run: LoadedRun): void {
-  for (const m of run.models) m.model.dispose();
+  for (const m of run.models) { m.model.dispose(); m.scorer?.dispose(); }
+}
+
+/** Users scored by one GEMM at most (the micro-batcher's largest batch). */
+export const SCORE_BATCH = 64;
+
+/** Every known user's test-history items, sorted and duplicate-free, in one flat list. */
+function seenLists(data: SplitDataset): { seen: Int32Array; seenStart: Int32Array } {
+  const seenStart = new Int32Array(data.numUsers + 1);
+  const parts: Int32Array[] = [];
+  for (let u = 0; u < data.numUsers; u++) {
+    const p = sortedUnique(testHistory(data, u));
+    parts.push(p);
+    seenStart[u + 1] = seenStart[u] + p.length;
+  }
+  const seen = new Int32Array(seenStart[data.numUsers]);
+  parts.forEach((p, u) => seen.set(p, seenStart[u]));
+  return { seen, seenStart };
+}
+
+/** A known user's seen items (ascending), a view without copying. */
+export function seenOf(run: LoadedRun, user: number): Int32Array {
+  return run.seen.subarray(run.seenStart[user], run.seenStart[user + 1]);
 }
 
 export interface RankRequest {
@@ -198,39 +242,46 @@ export interface RankRequest {
   user: number | null;
   history: Int32Array;
   k: number;
-  excluded: ReadonlySet<number>;
+  /** Items never returned, ascending and duplicate-free (the seen items and the request's exclude). */
+  skip: Int32Array;
   candidates?: readonly number[];
 }
 
 /**
- * Ranks for several requests of one model at once (the micro-batch): ad-hoc
- * histories share one userEmbedding / scoreAll call.
+ * Ranks for several requests of one model at once (the micro-batch): known
+ * users' precomputed vectors and the ad-hoc histories' vectors (one forward
+ * pass for all of them) go through one user x item GEMM per SCORE_BATCH
+ * users, then each score row through the one-pass top-k. Models without
+ * vectors score the ad-hoc batch with one scoreAll call.
  */
 export function rankBatch(m: ServedModel, reqs: readonly RankRequest[]): Scored[][] {
   const out: Scored[][] = new Array(reqs.length);
+  const top = (r: RankRequest, row: Float32Array, off: number, n: number) =>
+    r.candidates ? topKRowOf(row, off, r.candidates, r.k, r.skip) : topKRow(row, off, n, r.k, r.skip);
   const adhoc: number[] = [];
-  reqs.forEach((r, i) => {
-    if (r.user !== null && m.users && m.items) {
-      const d = m.items.dim;
-      out[i] = topKDot(m.users.subarray(r.user * d, (r.user + 1) * d), m.items.data, d, m.items.data.length / d - 1, r.k, r.excluded, r.candidates);
-    } else adhoc.push(i);
-  });
-  if (adhoc.length === 0) return out;
-  const batch = userBatch(adhoc.map((i) => reqs[i].user ?? 0), adhoc.map((i) => reqs[i].history), m.L);
-  if (m.items) {
+  reqs.forEach((r, i) => { if (r.user === null || !m.users) adhoc.push(i); });
+  const batch = adhoc.length > 0 ? userBatch(adhoc.map((i) => reqs[i].user ?? 0), adhoc.map((i) => reqs[i].history), m.L) : null;
+  if (m.items && m.scorer) {
     const d = m.items.dim;
-    const u = m.model.userEmbedding(batch)!;
-    adhoc.forEach((i, b) => {
-      const r = reqs[i];
-      out[i] = topKDot(u.subarray(b * d, (b + 1) * d), m.items!.data, d, m.items!.data.length / d - 1, r.k, r.excluded, r.candidates);
-    });
-  } else {
-    const all = m.model.scoreAll(batch);
-    const V = all.length / adhoc.length;
-    adhoc.forEach((i, b) => {
-      const r = reqs[i];
-      out[i] = topKOfScores(all.subarray(b * V, (b + 1) * V), r.k, r.excluded, r.candidates);
-    });
+    const n = m.scorer.rows - 1;
+    const u = batch ? m.model.userEmbedding(batch)! : null;
+    const adhocRow = new Map<number, number>();
+    adhoc.forEach((i, b) => adhocRow.set(i, b));
+    const all = reqs.map((_, i) => i);
+    for (let s = 0; s < all.length; s += m.scorer.maxBatch) {
+      const chunk = all.slice(s, s + m.scorer.maxBatch);
+      m.scorer.score(chunk.length, (b) => {
+        const i = chunk[b];
+        const a = adhocRow.get(i);
+        return a === undefined ? [m.users!, reqs[i].user! * d] : [u!, a * d];
+      }, (b, row, off) => { const i = chunk[b]; out[i] = top(reqs[i], row, off, n); });
+    }
+    return out;
+  }
+  if (batch) {
+    const scores = m.model.scoreAll(batch);
+    const V = scores.length / adhoc.length;
+    adhoc.forEach((i, b) => { out[i] = top(reqs[i], scores, b * V, V - 1); });
   }
   return out;
 }

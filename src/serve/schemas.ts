@@ -53,7 +53,9 @@ export const UsersQuery = z.strictObject({
 export const ItemParams = z.strictObject({ id: z.string().min(1).max(LIMITS.maxStringLength) });
 
 export const RerankBody = z.strictObject({
-  model: z.string().min(1).max(200).optional().describe('the LM id (GET /v1/models); default: the loaded LM'),
+  model: z.string().min(1).max(200).optional().describe('a recipe id (e.g. ganprompt, collm, tallrec) or the LM id (GET /v1/models); default: the --lm LM, else the first recipe'),
+  user: z.union([z.string().min(1).max(LIMITS.maxStringLength), z.number().int().nonnegative()]).optional()
+    .describe('a known user id: their test history when no history is given, and their collaborative user vector'),
   history: z.array(ItemRef).max(LIMITS.maxHistory).default([]),
   candidates: z.array(ItemRef).min(1).max(LIMITS.maxRerankCandidates),
   template: z.string().min(1).max(100).optional().describe('a template id of templates/yes-no.json (default: the first)'),

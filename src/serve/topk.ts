@@ -1,8 +1,9 @@
 /**
- * Exact top-k for serving (docs/SERVING.md, "Scoring"): scores are computed
- * block by block of items (a user vector against a block of the precomputed
- * item matrix) and pushed through a bounded min-heap, so memory stays O(k)
- * beyond one block and no full sort of every item's score is needed.
+ * Exact top-k for serving (docs/SERVING.md, "Scoring"): one pass over a
+ * score row (a user's scores of every item, from the batched GEMM of
+ * scoring.ts) through a bounded min-heap with an admission threshold, so no
+ * full sort of every item's score is needed. Excluded items come as an
+ * ascending list, searched only for scores that would enter.
  *
  * Ties are broken by the smaller item index (deterministic answers).
  */
@@ -71,49 +72,118 @@ export class TopK {
   }
 }
 
-/** Items per block of the blocked dot-product scan. */
-export const SCORE_BLOCK = 2048;
-
-/**
- * Exact top-k of u · items[i] over items 1..n (row 0 is padding), skipping
- * `excluded` items; `allowed` restricts the scan to a candidate list.
- */
-export function topKDot(
-  u: Float32Array, items: Float32Array, dim: number, n: number, k: number,
-  excluded: ReadonlySet<number>, allowed?: readonly number[],
-): Scored[] {
-  const top = new TopK(k);
-  const block = new Float32Array(SCORE_BLOCK);
-  const ids = allowed ?? null;
-  const total = ids ? ids.length : n;
-  for (let s = 0; s < total; s += SCORE_BLOCK) {
-    const e = Math.min(total, s + SCORE_BLOCK);
-    for (let j = s; j < e; j++) {
-      const item = ids ? ids[j] : j + 1;
-      const off = item * dim;
-      let acc = 0;
-      for (let d = 0; d < dim; d++) acc += u[d] * items[off + d];
-      block[j - s] = acc;
-    }
-    const th = top.threshold();
-    for (let j = s; j < e; j++) {
-      const sc = block[j - s];
-      if (sc < th) continue;
-      const item = ids ? ids[j] : j + 1;
-      if (excluded.has(item)) continue;
-      top.push(item, sc);
-    }
+/** True when `item` is in the ascending list `sorted` (binary search). */
+export function inSorted(sorted: Int32Array, item: number): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid];
+    if (v === item) return true;
+    if (v < item) lo = mid + 1; else hi = mid - 1;
   }
-  return top.result();
+  return false;
 }
 
-/** Exact top-k of a full score row (index = item; index 0 ignored). */
-export function topKOfScores(scores: Float32Array, k: number, excluded: ReadonlySet<number>, allowed?: readonly number[]): Scored[] {
-  const top = new TopK(k);
-  if (allowed) {
-    for (const item of allowed) if (!excluded.has(item)) top.push(item, scores[item]);
-  } else {
-    for (let item = 1; item < scores.length; item++) if (!excluded.has(item)) top.push(item, scores[item]);
+/** The ascending, duplicate-free Int32Array of some item indices. */
+export function sortedUnique(items: ArrayLike<number>): Int32Array {
+  const a = Int32Array.from(items).sort();
+  let w = 0;
+  for (let r = 0; r < a.length; r++) if (r === 0 || a[r] !== a[r - 1]) a[w++] = a[r];
+  return a.subarray(0, w);
+}
+
+/** Merges two ascending, duplicate-free lists (returns one of them when the other is empty). */
+export function mergeSorted(a: Int32Array, b: Int32Array): Int32Array {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out = new Int32Array(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let w = 0;
+  while (i < a.length || j < b.length) {
+    const v = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++];
+    if (w === 0 || out[w - 1] !== v) out[w++] = v;
   }
+  return out.subarray(0, w);
+}
+
+/** Largest k the typed heap below is sized for (schemas.ts LIMITS.maxK is 100). */
+const HEAP_CAP = 1024;
+const heapItems = new Int32Array(HEAP_CAP);
+const heapScores = new Float32Array(HEAP_CAP);
+
+/** Entry a is worse than entry b: lower score, or equal score and larger item. */
+function worse(sa: number, ia: number, sb: number, ib: number): boolean {
+  return sa < sb || (sa === sb && ia > ib);
+}
+
+function siftDown(size: number, i0: number): void {
+  let i = i0;
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let m = i;
+    if (l < size && worse(heapScores[l], heapItems[l], heapScores[m], heapItems[m])) m = l;
+    if (r < size && worse(heapScores[r], heapItems[r], heapScores[m], heapItems[m])) m = r;
+    if (m === i) return;
+    const ts = heapScores[m]; heapScores[m] = heapScores[i]; heapScores[i] = ts;
+    const ti = heapItems[m]; heapItems[m] = heapItems[i]; heapItems[i] = ti;
+    i = m;
+  }
+}
+
+function siftUp(i0: number): void {
+  let i = i0;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!worse(heapScores[i], heapItems[i], heapScores[p], heapItems[p])) return;
+    const ts = heapScores[p]; heapScores[p] = heapScores[i]; heapScores[i] = ts;
+    const ti = heapItems[p]; heapItems[p] = heapItems[i]; heapItems[i] = ti;
+    i = p;
+  }
+}
+
+function heapResult(size: number): Scored[] {
+  const out: Scored[] = new Array(size);
+  for (let j = 0; j < size; j++) out[j] = { item: heapItems[j], score: heapScores[j] };
+  return out.sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0));
+}
+
+/**
+ * Exact top-k of one score row in one pass (docs/SERVING.md, "Scoring"):
+ * `row[off + i]` is item i's score for i in 1..n. A score enters only when it
+ * beats the heap's worst entry (the threshold), so most items cost one
+ * comparison; `skip` (ascending) is consulted only for those that would
+ * enter. Ties go to the smaller item (items are scanned in ascending order,
+ * so an equal score never displaces a kept item). NaN scores are dropped.
+ * The heap lives in two preallocated typed arrays: no allocation but the answer.
+ */
+export function topKRow(row: Float32Array, off: number, n: number, k: number, skip: Int32Array): Scored[] {
+  if (!Number.isInteger(k) || k < 1 || k > HEAP_CAP) throw new Error(`top-k: k must be an integer in [1, ${HEAP_CAP}], got ${k}`);
+  let size = 0;
+  let th = Number.NEGATIVE_INFINITY;
+  const hasSkip = skip.length > 0;
+  for (let i = 1; i <= n; i++) {
+    const s = row[off + i];
+    if (size === k) {
+      if (!(s > th)) continue;
+    } else if (s !== s) continue;
+    if (hasSkip && inSorted(skip, i)) continue;
+    if (size < k) {
+      heapScores[size] = s; heapItems[size] = i; siftUp(size); size++;
+      if (size === k) th = heapScores[0];
+    } else {
+      heapScores[0] = s; heapItems[0] = i; siftDown(size, 0);
+      th = heapScores[0];
+    }
+  }
+  return heapResult(size);
+}
+
+/** Exact top-k among `allowed` items (a candidate list) of one score row, skipping `skip` (ascending). */
+export function topKRowOf(row: Float32Array, off: number, allowed: readonly number[], k: number, skip: Int32Array): Scored[] {
+  const top = new TopK(k);
+  for (const item of allowed) if (!inSorted(skip, item)) top.push(item, row[off + item]);
   return top.result();
 }

@@ -5,7 +5,7 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { models: [], lm: null, history: [], user: null, nextItem: null, seq: 0 };
+const state = { models: [], lm: null, rerankers: [], history: [], user: null, nextItem: null, seq: 0 };
 
 function headers(json) {
   const h = json ? { 'content-type': 'application/json' } : {};
@@ -38,7 +38,20 @@ async function init() {
     const m = await api('/v1/models');
     state.models = m.models;
     state.lm = m.lm;
-    $('status').textContent = `${m.dataset}: ${m.users} users, ${m.items} items · models ${m.models.map((x) => x.label).join(', ')}` + (m.lm ? ` · LM ${m.lm.id}` : '');
+    // Re-rankers: the --lm LM (when it can re-rank) and every LLM recipe of the served method runs.
+    state.rerankers = [
+      ...(m.lm && m.lm.rerank ? [{ id: m.lm.id, label: `LM ${m.lm.id}`, template: m.lm.templates[0] }] : []),
+      ...(m.recipes || []).map((r) => ({ id: r.id, label: `${r.label} (recipe ${r.id})`, template: r.templates[0] })),
+    ];
+    const sel = $('reranker');
+    sel.replaceChildren();
+    for (const r of state.rerankers) {
+      const o = el('option', r.label);
+      o.value = r.id;
+      sel.appendChild(o);
+    }
+    $('status').textContent = `${m.dataset}: ${m.users} users, ${m.items} items · models ${m.models.map((x) => x.label).join(', ')}` + (m.lm ? ` · LM ${m.lm.id}` : '')
+      + ((m.recipes || []).length ? ` · LLM recipes ${m.recipes.map((r) => r.label).join(', ')}` : '');
     const users = await api('/v1/users?limit=100');
     for (const u of users.users) {
       const o = el('option', `${u.id} (${u.history.length} items)`);
@@ -141,15 +154,16 @@ async function renderRerank(results, seq) {
   const usable = (r) => !r.error && r.items.length > 0;
   let i = results.findIndex((r, j) => usable(r) && !['pop', 'random'].includes(state.models[j].name));
   if (i < 0) i = results.findIndex(usable);
-  if (!state.lm || !state.lm.rerank || i < 0) { sec.hidden = true; return; }
+  const rr = state.rerankers.find((x) => x.id === $('reranker').value) || state.rerankers[0];
+  if (!rr || i < 0) { sec.hidden = true; return; }
   sec.hidden = false;
   $('rerank-source').textContent = state.models[i].label;
-  $('rerank-lm').textContent = `(LM ${state.lm.id}, template ${state.lm.templates[0]})`;
+  $('rerank-lm').textContent = `(template ${rr.template})`;
   const tbody = $('rerank').querySelector('tbody');
   tbody.replaceChildren();
   tbody.appendChild(el('tr')).appendChild(el('td', 'scoring…'));
   try {
-    const r = await api('/v1/rerank', { history: state.history.map((x) => x.id), candidates: results[i].items.map((x) => x.id), prompt: true });
+    const r = await api('/v1/rerank', { model: rr.id, ...(state.user ? { user: state.user } : {}), history: state.history.map((x) => x.id), candidates: results[i].items.map((x) => x.id), prompt: true });
     if (seq !== state.seq) return;
     tbody.replaceChildren();
     for (const it of r.items) {
@@ -183,6 +197,7 @@ $('users').addEventListener('change', () => {
   state.nextItem = u.nextItem;
   render();
 });
+$('reranker').addEventListener('change', () => render());
 $('token').value = localStorage.getItem('llmrec-token') || '';
 $('token').addEventListener('change', () => { localStorage.setItem('llmrec-token', $('token').value); init(); });
 init();

@@ -1,0 +1,69 @@
+/**
+ * `POST /v1/recommend`: top-k for a known user or an ad-hoc history
+ * (docs/SERVING.md, "API", "Scoring"). The hot route: requests go through
+ * the micro-batcher, and the answer is serialised from a response schema
+ * (fast-json-stringify) instead of JSON.stringify.
+ */
+import { ApiError, parseWith } from '../http.js';
+import { seenOf, testHistory } from '../run.js';
+import { RecommendBody } from '../schemas.js';
+import { mergeSorted, sortedUnique } from '../topk.js';
+import { ITEM_SCHEMA, itemJson, itemRef, modelOf, type RoutePlugin } from './context.js';
+
+const RANKED_ITEM = {
+  type: 'object',
+  properties: { rank: { type: 'integer' }, ...ITEM_SCHEMA.properties, score: { type: 'number' } },
+  required: ['rank', 'id', 'title', 'score'],
+} as const;
+
+/** The answer's schema: serialisation only (requests are validated by zod, schemas.ts). */
+export const RECOMMEND_RESPONSE = {
+  type: 'object',
+  properties: {
+    model: { type: 'string' },
+    user: { type: 'string' },
+    nextItem: ITEM_SCHEMA,
+    history: { type: 'array', items: ITEM_SCHEMA },
+    items: { type: 'array', items: RANKED_ITEM },
+  },
+  required: ['model', 'history', 'items'],
+} as const;
+
+const EMPTY = new Int32Array(0);
+
+export const recommendRoutes: RoutePlugin = async (app, ctx) => {
+  app.post('/v1/recommend', { schema: { response: { 200: RECOMMEND_RESPONSE } } }, async (req, reply) => {
+    const b = parseWith(RecommendBody, req.body, 'body');
+    const s = ctx.lease(req);
+    if ((b.user === undefined) === (b.history === undefined)) throw new ApiError(400, 'body: give exactly one of \'user\' and \'history\'', b.user === undefined ? 'history' : 'user', 'user_or_history');
+    const m = modelOf(s, b.model);
+    let user: number | null = null;
+    let history: Int32Array;
+    if (b.user !== undefined) {
+      const u = s.run.userIndex.get(String(b.user));
+      if (u === undefined) throw new ApiError(404, `user: unknown user ${JSON.stringify(String(b.user).slice(0, 100))}`, 'user', 'unknown_user');
+      user = u;
+      history = testHistory(s.run.data, u);
+    } else {
+      if (!m.history) throw new ApiError(400, `model: '${m.label}' (${m.name}) scores known users only; give 'user' or choose a sequence model`, 'model', 'history_unsupported');
+      history = Int32Array.from(b.history!, (r, i) => itemRef(s, r, `history.${i}`));
+    }
+    const exclude = b.exclude.length === 0 ? EMPTY : sortedUnique(b.exclude.map((r, i) => itemRef(s, r, `exclude.${i}`)));
+    const seen = !b.excludeSeen ? EMPTY : user !== null ? seenOf(s.run, user) : sortedUnique(history);
+    const candidates = b.candidates?.map((r, i) => itemRef(s, r, `candidates.${i}`));
+    const top = await ctx.withDeadline(req, reply, ctx.batcher.rank(m, { user, history, k: b.k, skip: mergeSorted(seen, exclude), candidates }));
+    const items = new Array(top.length);
+    for (let r = 0; r < top.length; r++) {
+      const it = itemJson(s, top[r].item);
+      items[r] = { rank: r + 1, id: it.id, title: it.title, attributes: it.attributes, score: top[r].score };
+    }
+    const hist = new Array(history.length);
+    for (let j = 0; j < history.length; j++) hist[j] = itemJson(s, history[j]);
+    return {
+      model: m.label,
+      ...(user !== null ? { user: s.run.data.userIds[user], nextItem: itemJson(s, s.run.data.test.target[user]) } : {}),
+      history: hist,
+      items,
+    };
+  });
+};
