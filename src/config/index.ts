@@ -9,3 +9,4 @@ export { type MethodConfig, type MethodConfigSpec, type MethodFlags, resolveMeth
 export * from './ganprompt.js';
 export * from './recsysllm.js';
 export * from './small_lm.js';
+export * from './llmrank.js';

@@ -10,6 +10,7 @@
  */
 import { collm } from './collm/index.js';
 import { ganprompt } from './ganprompt/index.js';
+import { llmrank } from './llmrank/method.js';
 import { recsysllm } from './recsysllm/index.js';
 import { tallrec } from './tallrec/index.js';
 import type { MethodEntry } from './types.js';
@@ -22,6 +23,7 @@ export const METHODS: Readonly<Record<string, MethodEntry<unknown>>> = {
   collm: entry(collm),
   ganprompt: entry(ganprompt),
   recsysllm: entry(recsysllm),
+  llmrank: entry(llmrank),
 };
 
 export function methodNames(): string[] {

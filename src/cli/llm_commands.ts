@@ -1,0 +1,98 @@
+/**
+ * The bring-your-own-LLM commands (docs/LLM.md): `llmrec run llmrank`
+ * (and the alias `llmrec llmrank`), `llmrec run bigrec` and `llmrec chat`.
+ * Thin: flags -> the method's configuration (src/config: defaults < method
+ * defaults < config file < flags) -> its registry entry (run_commands.ts).
+ */
+import type { Command } from 'commander';
+import { given } from '../config/layers.js';
+import { LLMRANK_STYLES } from '../config/llmrank.js';
+import type { MethodFlags } from '../config/method.js';
+import { methodEntry } from '../methods/registry.js';
+import { int } from './experiment_commands.js';
+import { type CommonRunFlags, runMethod } from './run_commands.js';
+
+function choice<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T {
+  return (v: string) => {
+    if (!(allowed as readonly string[]).includes(v)) throw new Error(`${flag}: expected one of ${allowed.join(', ')}, got '${v}'`);
+    return v as T;
+  };
+}
+
+/** Backend flags every LLM command takes. */
+interface BackendFlags {
+  backend?: string;
+  cache?: string;
+  concurrency?: number;
+  timeout?: number;
+}
+
+function backendOptions(cmd: Command): Command {
+  return cmd
+    .option('--backend <spec>', 'local:DIR | gguf:FILE | openai:MODEL[@URL] (docs/LLM.md)')
+    .option('--cache <dir>', 'on-disk response cache of an openai backend')
+    .option('--concurrency <n>', 'requests in flight of an openai backend', int)
+    .option('--timeout <ms>', 'request timeout of an openai backend', int);
+}
+
+function backendPart(f: BackendFlags): Record<string, unknown> | undefined {
+  return given({ spec: f.backend, cacheDir: f.cache, concurrency: f.concurrency, timeoutMs: f.timeout });
+}
+
+function dataOptions(cmd: Command, name: string): Command {
+  return cmd
+    .option('--data <name|path>', "dataset (default: the embedded 'synthetic-shop')")
+    .option('-c, --config <file>', `JSON file: { data?, protocol?, ${name}? }; flags override it`)
+    .option('--out <dir>', `run directory (default runs/${name}-<dataset>)`)
+    .option('--resume', 'continue the run in --out')
+    .option('--k-core <k>', 'k-core filter (default 5)', int)
+    .option('--seed <n>', 'seed (default 2024)', int);
+}
+
+interface LlmRankFlags extends CommonRunFlags, BackendFlags {
+  retriever?: string;
+  baseline?: string[];
+  users?: number;
+  candidates?: number;
+  history?: number;
+  style?: string;
+  mode?: string;
+  bootstrap?: number;
+  maxTokens?: number;
+  titleChars?: number;
+  onError?: string;
+}
+
+function llmRankFlags(f: LlmRankFlags): MethodFlags {
+  return {
+    run: { data: given({ name: f.data }), protocol: given({ kCore: f.kCore, seed: f.seed }) },
+    options: {
+      backend: backendPart(f), retriever: f.retriever, baselines: f.baseline, users: f.users, candidates: f.candidates, historyLength: f.history,
+      style: f.style, mode: f.mode, bootstrap: f.bootstrap, maxTokens: f.maxTokens, titleChars: f.titleChars, onBackendError: f.onError, seed: f.seed,
+    },
+  };
+}
+
+function llmRankCommand(cmd: Command): Command {
+  return backendOptions(dataOptions(cmd, 'llmrank'))
+    .option('--retriever <spec>', "candidates from 'pop', 'bm25' (default) or 'model:DIR' (a saved collaborative model)")
+    .option('--baseline <spec...>', 'extra rankers of the same candidates (same syntax as --retriever)')
+    .option('--users <n>', 'test users (default 200)', int)
+    .option('--candidates <n>', 'candidates per user (default 20)', int)
+    .option('--history <n>', 'history items in the prompt (default 10)', int)
+    .option('--style <style>', `prompt style: ${LLMRANK_STYLES.join(', ')}`, choice('--style', LLMRANK_STYLES))
+    .option('--mode <mode>', "'generate' (the LLM writes a ranking, parsed) or 'score' (log-probs of the titles)", choice('--mode', ['generate', 'score'] as const))
+    .option('--bootstrap <n>', 'candidate orders merged by Borda count (default 3; 1 = none)', int)
+    .option('--max-tokens <n>', 'generation budget', int)
+    .option('--title-chars <n>', 'titles cut to this many characters (default 60)', int)
+    .option('--on-error <what>', "backend failure: 'fail' (default) or 'fallback' (the retriever's order, counted)", choice('--on-error', ['fail', 'fallback'] as const))
+    .action((f: LlmRankFlags) => runMethod('llmrank', f, llmRankFlags(f)));
+}
+
+export function addLlmCommands(program: Command): void {
+  const run = program.commands.find((c) => c.name() === 'run');
+  if (!run) throw new Error('addLlmCommands: register the run commands first (addRunCommands)');
+  llmRankCommand(run.command('llmrank').description(methodEntry('llmrank').description));
+  // The alias of issue 17's first version: the same command and flags.
+  llmRankCommand(program.command('llmrank').description('alias of `llmrec run llmrank` (docs/LLM.md)'));
+}
