@@ -89,10 +89,45 @@ function llmRankCommand(cmd: Command): Command {
     .action((f: LlmRankFlags) => runMethod('llmrank', f, llmRankFlags(f)));
 }
 
+interface BigRecFlags extends CommonRunFlags {
+  lm?: string;
+  steps?: number;
+  examples?: number;
+  method?: string;
+  collab?: string;
+  collabDir?: string;
+  trie?: boolean;
+  beams?: number;
+  tuneUsers?: number;
+}
+
+function bigRecFlags(f: BigRecFlags): MethodFlags {
+  return {
+    run: { data: given({ name: f.data }), protocol: given({ kCore: f.kCore, seed: f.seed }) },
+    options: {
+      seed: f.seed, lm: given({ dir: f.lm }), finetune: given({ steps: f.steps, examples: f.examples, method: f.method }),
+      collab: given({ model: f.collab, dir: f.collabDir }), trie: given({ enabled: f.trie === false ? false : undefined, beams: f.beams }),
+      grounding: given({ tuneUsers: f.tuneUsers }), eval: given({ users: f.evalUsers }),
+    },
+  };
+}
+
 export function addLlmCommands(program: Command): void {
   const run = program.commands.find((c) => c.name() === 'run');
   if (!run) throw new Error('addLlmCommands: register the run commands first (addRunCommands)');
   llmRankCommand(run.command('llmrank').description(methodEntry('llmrank').description));
+  dataOptions(run.command('bigrec').description(methodEntry('bigrec').description), 'bigrec')
+    .option('--lm <dir>', 'a causal LM folder to fine-tune (default: train the small LM on the data)')
+    .option('--steps <n>', 'fine-tuning steps (default 300; 0 = no fine-tuning)', int)
+    .option('--examples <n>', 'fine-tuning examples (default 20000)', int)
+    .option('--method <m>', "'full' (default) or 'lora'", choice('--method', ['full', 'lora'] as const))
+    .option('--collab <model>', 'collaborative model trained for the re-weighting (default sasrec)')
+    .option('--collab-dir <dir>', 'a saved collaborative model folder instead')
+    .option('--no-trie', 'skip trie-constrained decoding')
+    .option('--beams <n>', 'trie beams (default 20)', int)
+    .option('--tune-users <n>', 'validation users the gammas are picked on (default 100)', int)
+    .option('--eval-users <n>', 'test users (default 200)', int)
+    .action((f: BigRecFlags) => runMethod('bigrec', f, bigRecFlags(f)));
   // The alias of issue 17's first version: the same command and flags.
   llmRankCommand(program.command('llmrank').description('alias of `llmrec run llmrank` (docs/LLM.md)'));
 }

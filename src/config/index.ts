@@ -10,3 +10,4 @@ export * from './ganprompt.js';
 export * from './recsysllm.js';
 export * from './small_lm.js';
 export * from './llmrank.js';
+export * from './bigrec.js';

@@ -8,6 +8,7 @@
  * To add a method: give it a folder under src/methods/ with an index.ts
  * exporting its MethodEntry (see types.ts), then add one row to METHODS.
  */
+import { bigrec } from './bigrec/index.js';
 import { collm } from './collm/index.js';
 import { ganprompt } from './ganprompt/index.js';
 import { llmrank } from './llmrank/method.js';
@@ -24,6 +25,7 @@ export const METHODS: Readonly<Record<string, MethodEntry<unknown>>> = {
   ganprompt: entry(ganprompt),
   recsysllm: entry(recsysllm),
   llmrank: entry(llmrank),
+  bigrec: entry(bigrec),
 };
 
 export function methodNames(): string[] {
