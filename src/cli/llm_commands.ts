@@ -4,7 +4,13 @@
  * Thin: flags -> the method's configuration (src/config: defaults < method
  * defaults < config file < flags) -> its registry entry (run_commands.ts).
  */
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { createBackend, parseBackendSpec } from '../backends/index.js';
+import { initEngine } from '../engine/index.js';
+import { ChatRec, renderTurn, type Session } from '../methods/chatrec/index.js';
+import { DEFAULT_WORDS, MOVIE_WORDS } from '../methods/llmrank/prompts.js';
+import { disposeRun, loadRun } from '../serve/run.js';
 import { given } from '../config/layers.js';
 import { LLMRANK_STYLES } from '../config/llmrank.js';
 import type { MethodFlags } from '../config/method.js';
@@ -128,6 +134,53 @@ export function addLlmCommands(program: Command): void {
     .option('--tune-users <n>', 'validation users the gammas are picked on (default 100)', int)
     .option('--eval-users <n>', 'test users (default 200)', int)
     .action((f: BigRecFlags) => runMethod('bigrec', f, bigRecFlags(f)));
+  program.command('chat')
+    .description('Chat-Rec in the terminal: the LLM calls the run\'s recommender as a tool, re-ranks its top-k and explains (docs/LLM.md)')
+    .requiredOption('--run <dir>', 'a benchmark run directory (config.json + models/)')
+    .requiredOption('--backend <spec>', 'local:DIR | gguf:FILE | openai:MODEL[@URL]')
+    .option('--model <label>', 'the saved model used as the tool (default: the first that scores a history)')
+    .option('--user <id>', 'the user of the conversation (an external user id of the run\'s data)')
+    .option('--k <n>', 'items the tool returns by default (default 10)', int)
+    .option('--message <text...>', 'non-interactive: these messages, one turn each (also: lines on stdin when it is not a terminal)')
+    .option('--json', 'print each turn as JSON')
+    .option('--cache <dir>', 'on-disk response cache of an openai backend')
+    .option('--timeout <ms>', 'request timeout of an openai backend', int)
+    .action(async (f: { run: string; backend: string; model?: string; user?: string; k?: number; message?: string[]; json?: boolean; cache?: string; timeout?: number }) => {
+      await initEngine();
+      const run = await loadRun(f.run, (l) => console.error(l));
+      const backend = await createBackend(parseBackendSpec(f.backend, given({ cacheDir: f.cache, timeoutMs: f.timeout })));
+      try {
+        const m = f.model !== undefined ? run.models.find((x) => x.label === f.model) : run.models.find((x) => x.history) ?? run.models[0];
+        if (!m) throw new Error(`chat: no model '${f.model}' in ${run.dir}/models (found: ${run.models.map((x) => x.label).join(', ')})`);
+        if (f.user !== undefined && !run.userIndex.has(f.user)) throw new Error(`chat: unknown user '${f.user}' in ${run.data.name}`);
+        const chat = new ChatRec({
+          backend, k: f.k, words: /^ml-|movielens/i.test(run.data.name) ? MOVIE_WORDS : DEFAULT_WORDS,
+          tool: { data: run.data, label: m.label, L: m.L, scoreAll: (b) => m.model.scoreAll(b) },
+        });
+        const session: Session = f.user !== undefined ? { user: f.user } : {};
+        const say = async (msg: string) => {
+          const t = await chat.turn(msg, session);
+          process.stdout.write((f.json ? JSON.stringify(t) : renderTurn(t)) + '\n');
+        };
+        if (f.message?.length) {
+          for (const msg of f.message) await say(msg);
+        } else {
+          const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+          if (process.stdin.isTTY) console.log(`Chat-Rec with ${backend.name} and ${m.label} on ${run.data.name}; an empty line or Ctrl-D ends.`);
+          if (process.stdin.isTTY) { rl.setPrompt('> '); rl.prompt(); }
+          for await (const line of rl) {
+            if (line.trim() === '') { if (process.stdin.isTTY) break; continue; }
+            await say(line.trim());
+            if (process.stdin.isTTY) rl.prompt();
+          }
+          rl.close();
+        }
+        console.error(`turns ${chat.counts.turns}; tool-call fallbacks ${chat.counts.toolCallFallbacks} ${JSON.stringify(chat.counts.byProblem)}; re-rank fallbacks ${chat.counts.rerankFallbacks}; explanation failures ${chat.counts.explainFailures}`);
+      } finally {
+        await backend.dispose();
+        disposeRun(run);
+      }
+    });
   // The alias of issue 17's first version: the same command and flags.
   llmRankCommand(program.command('llmrank').description('alias of `llmrec run llmrank` (docs/LLM.md)'));
 }
