@@ -13,6 +13,7 @@ import { initEngine } from '../engine/index.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
 import { chatPrompt, disposeLm, generateText, type GenerationResult, type LoadedLm, loadLm, rerank, type SampleOptions } from './lm.js';
 import { Metrics } from './metrics.js';
+import { chatRoutes } from './routes/chat.js';
 import { disposeRun, type LoadedRun, loadRun, rankBatch, type RankRequest, type ServedModel, testHistory } from './run.js';
 import { ChatBody, CompletionBody, ItemParams, ItemsQuery, LIMITS, openApiDocument, RecommendBody, RerankBody, SimilarQuery, UsersQuery } from './schemas.js';
 import { type Scored, topKOfScores } from './topk.js';
@@ -309,6 +310,7 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
     void reply.status(404).send({ error: { message: `no route ${req.method} ${req.url.slice(0, 200)}`, type: 'invalid_request_error', param: 'path', code: 'not_found' } });
   });
 
+  await app.register(chatRoutes, { current: () => ({ run: state.run, lm: state.lm }) });
   // --- helpers over the loaded run -------------------------------------------------------------
   const itemRef = (s: State, ref: string | number, field: string): number => {
     const key = String(ref);
