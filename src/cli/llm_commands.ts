@@ -31,6 +31,9 @@ interface BackendFlags {
   cache?: string;
   concurrency?: number;
   timeout?: number;
+  api?: string;
+  echoLogprobs?: boolean;
+  context?: number;
 }
 
 function backendOptions(cmd: Command): Command {
@@ -38,11 +41,17 @@ function backendOptions(cmd: Command): Command {
     .option('--backend <spec>', 'local:DIR | gguf:FILE | openai:MODEL[@URL] (docs/LLM.md)')
     .option('--cache <dir>', 'on-disk response cache of an openai backend')
     .option('--concurrency <n>', 'requests in flight of an openai backend', int)
-    .option('--timeout <ms>', 'request timeout of an openai backend', int);
+    .option('--timeout <ms>', 'request timeout of an openai backend', int)
+    .option('--api <api>', "openai backend: 'chat' (default) or 'completions' (no chat template)", choice('--api', ['chat', 'completions'] as const))
+    .option('--no-echo-logprobs', 'openai backend: the server cannot return prompt log-probs (Ollama, llama.cpp server, llmrec serve)')
+    .option('--context <n>', 'openai backend: context length of the served model', int);
 }
 
 function backendPart(f: BackendFlags): Record<string, unknown> | undefined {
-  return given({ spec: f.backend, cacheDir: f.cache, concurrency: f.concurrency, timeoutMs: f.timeout });
+  return given({
+    spec: f.backend, cacheDir: f.cache, concurrency: f.concurrency, timeoutMs: f.timeout, api: f.api,
+    echoLogprobs: f.echoLogprobs === false ? false : undefined, contextLength: f.context,
+  });
 }
 
 function dataOptions(cmd: Command, name: string): Command {

@@ -19,6 +19,12 @@ export const BackendOptionsSchema = z.strictObject({
   timeoutMs: z.number().int().min(1).optional(),
   /** Retries of failed requests (openai). */
   maxRetries: z.number().int().min(0).optional(),
+  /** Endpoint of unconstrained generation of an openai backend: 'chat' (default) or 'completions' (the prompt as it is, no chat template). */
+  api: z.enum(['chat', 'completions']).optional(),
+  /** Whether an openai server returns prompt log-probs with echo (vLLM does; Ollama, llama.cpp server and llmrec serve do not). */
+  echoLogprobs: z.boolean().optional(),
+  /** Context length of the served model (the OpenAI API does not report it). */
+  contextLength: z.number().int().min(16).optional(),
   /** Context size of a gguf backend. */
   contextSize: z.number().int().min(16).optional(),
 });
