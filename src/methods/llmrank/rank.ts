@@ -9,7 +9,7 @@
  * ties by the base order. The retriever, Pop and any other baselines rank
  * the same candidates by their scores (ties pessimistic: the target after
  * every candidate with an equal score), so every row is on the same users
- * and candidates. See docs/LLM-BACKENDS.md.
+ * and candidates. See docs/LLM.md.
  */
 import type { SplitDataset } from '../../data/types.js';
 import { itemTitle } from '../text_lm/corpus.js';
