@@ -12,7 +12,8 @@ import { ChatRec, renderTurn, type Session } from '../methods/chatrec/index.js';
 import { DEFAULT_WORDS, MOVIE_WORDS } from '../methods/llmrank/prompts.js';
 import { disposeRun, loadRun } from '../serve/run.js';
 import { given } from '../config/layers.js';
-import { LLMRANK_STYLES } from '../config/llmrank.js';
+import { backendExtra, BackendOptionsSchema, LLMRANK_STYLES } from '../config/llmrank.js';
+import { parseWith } from '../util/validate.js';
 import type { MethodFlags } from '../config/method.js';
 import { methodEntry } from '../methods/registry.js';
 import { int } from './experiment_commands.js';
@@ -154,10 +155,12 @@ export function addLlmCommands(program: Command): void {
     .option('--json', 'print each turn as JSON')
     .option('--cache <dir>', 'on-disk response cache of an openai backend')
     .option('--timeout <ms>', 'request timeout of an openai backend', int)
-    .action(async (f: { run: string; backend: string; model?: string; user?: string; k?: number; message?: string[]; json?: boolean; cache?: string; timeout?: number }) => {
+    .option('--api <api>', "openai backend: 'chat' (default) or 'completions' (no chat template)", choice('--api', ['chat', 'completions'] as const))
+    .option('--no-echo-logprobs', 'openai backend: the server cannot return prompt log-probs (Ollama, llama.cpp server, llmrec serve)')
+    .action(async (f: { run: string; backend: string; model?: string; user?: string; k?: number; message?: string[]; json?: boolean } & BackendFlags) => {
       await initEngine();
       const run = await loadRun(f.run, (l) => console.error(l));
-      const backend = await createBackend(parseBackendSpec(f.backend, given({ cacheDir: f.cache, timeoutMs: f.timeout })));
+      const backend = await createBackend(parseBackendSpec(f.backend, backendExtra(parseWith(BackendOptionsSchema, backendPart(f), 'invalid backend options', 'command line'))));
       try {
         const m = f.model !== undefined ? run.models.find((x) => x.label === f.model) : run.models.find((x) => x.history) ?? run.models[0];
         if (!m) throw new Error(`chat: no model '${f.model}' in ${run.dir}/models (found: ${run.models.map((x) => x.label).join(', ')})`);
