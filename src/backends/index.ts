@@ -1,7 +1,7 @@
 /**
  * Backends: one `LlmBackend` for in-process llmrec LMs, GGUF files and
  * OpenAI-compatible servers (types.ts), a factory and a parser of CLI-style
- * spec strings. See docs/LLM-BACKENDS.md.
+ * spec strings. See docs/LLM.md.
  */
 import { GgufBackend, type GgufBackendOptions } from './gguf.js';
 import { LocalBackend, type LocalBackendOptions } from './local.js';

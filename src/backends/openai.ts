@@ -1,6 +1,6 @@
 /**
  * The OpenAI-compatible HTTP backend (vLLM, Ollama, llama.cpp server, a
- * hosted API) through the official `openai` client. See docs/LLM-BACKENDS.md
+ * hosted API) through the official `openai` client. See docs/LLM.md
  * for the exact commands per server.
  *
  * - Base URL and key: options, else LLMREC_OPENAI_BASE_URL / LLMREC_OPENAI_API_KEY,

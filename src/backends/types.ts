@@ -5,7 +5,7 @@
  * vLLM, Ollama, llama.cpp server, a hosted API). Methods are written against
  * `LlmBackend` and ask its `capabilities` what it can do; asking for
  * something a backend cannot do throws `UnsupportedCapabilityError`, which
- * names the backend and the capability. See docs/LLM-BACKENDS.md.
+ * names the backend and the capability. See docs/LLM.md.
  *
  * Everything is text in, text out: a backend tokenizes with its own
  * tokenizer. Continuations are scored as log P(continuation | prompt) with

@@ -16,6 +16,7 @@ import { profileStep } from '../bench/profile.js';
 import { addExperimentCommands } from './experiment_commands.js';
 import { addLmCommands } from './lm_commands.js';
 import { addRunCommands } from './run_commands.js';
+import { addLlmCommands } from './llm_commands.js';
 import { addServeCommands } from './serve_commands.js';
 import { addFirstRunCommand } from './first_run.js';
 import { torchAvailable } from '../bench/torch.js';
@@ -112,6 +113,7 @@ export function buildCli(): Command {
   addExperimentCommands(program);
   addLmCommands(program);
   addRunCommands(program);
+  addLlmCommands(program);
   addServeCommands(program);
   addFirstRunCommand(program);
   return program;

@@ -10,3 +10,5 @@ export * from './ganprompt.js';
 export * from './recsysllm.js';
 export * from './small_lm.js';
 export { ModelNameSchema } from './models.js';
+export * from './llmrank.js';
+export * from './bigrec.js';

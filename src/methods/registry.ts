@@ -8,8 +8,10 @@
  * To add a method: give it a folder under src/methods/ with an index.ts
  * exporting its MethodEntry (see types.ts), then add one row to METHODS.
  */
+import { bigrec } from './bigrec/index.js';
 import { collm } from './collm/index.js';
 import { ganprompt } from './ganprompt/index.js';
+import { llmrank } from './llmrank/method.js';
 import { recsysllm } from './recsysllm/index.js';
 import { tallrec } from './tallrec/index.js';
 import type { MethodEntry } from './types.js';
@@ -22,6 +24,8 @@ export const METHODS: Readonly<Record<string, MethodEntry<unknown>>> = {
   collm: entry(collm),
   ganprompt: entry(ganprompt),
   recsysllm: entry(recsysllm),
+  llmrank: entry(llmrank),
+  bigrec: entry(bigrec),
 };
 
 export function methodNames(): string[] {

@@ -18,6 +18,7 @@
  * and examples in yesno/cases.ts, training (the shared loop) in yesno/fit.ts.
  */
 import { tf } from '../engine/index.js';
+import { type LlmBackend, requireCapability } from '../backends/types.js';
 import { disposeCache, repeatCache, type CausalLM, type KVCache } from '../lm/families/decoder.js';
 import { injectEmbeddings } from '../lm/inject.js';
 import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
@@ -291,6 +292,33 @@ export class YesNoLlm {
       out.set(diffs, ci * C);
       onProgress?.(ci + 1, cases.length);
     });
+    return out;
+  }
+
+  /**
+   * Scores [cases * C] through any LLM backend (src/backends, docs/LLM.md):
+   * log P(" <yes>") - log P(" <no>") after the rendered prompt, the answers of
+   * template `t` as continuations. Needs continuation log-probs (local, gguf,
+   * an openai server that echoes prompt log-probs); prompts with collaborative
+   * vectors in <UserID>/<ItemID> slots (CoLLM, GANPrompt's idVectors) need
+   * vector injection, which only the in-process backend has: both are checked
+   * first and refused with UnsupportedCapabilityError naming the backend and
+   * the capability. The in-process path (`score`) stays the one used in
+   * training and evaluation; this one runs a trained recipe's prompts on
+   * another engine (e.g. the GGUF export of the same model).
+   */
+  async scoreWithBackend(backend: LlmBackend, cases: readonly Case[], t: PromptTemplate, titles: TitleSource): Promise<Float32Array> {
+    requireCapability(backend, 'continuationLogProbs', 'yes/no scoring compares log P(yes) and log P(no) after the prompt');
+    if (this.prompt.idVectors) requireCapability(backend, 'vectorInjection', 'this recipe puts collaborative vectors into <UserID>/<ItemID> slots (CoLLM); run it in-process (local backend)');
+    const C = cases[0]?.candidates.length ?? 0;
+    const out = new Float32Array(cases.length * C);
+    const answers = [` ${t.answers.yes}`, ` ${t.answers.no}`];
+    for (const [ci, c] of cases.entries()) {
+      for (let k = 0; k < C; k++) {
+        const [yes, no] = await backend.scoreContinuations(this.render(t, c, k, titles), answers);
+        out[ci * C + k] = yes.logProb - no.logProb;
+      }
+    }
     return out;
   }
 

@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js';
 import { LIMITS, openApiDocument } from './schemas.js';
 import { disposeState, loadState, type State } from './state.js';
 import { adminRoutes } from './routes/admin.js';
+import { chatRoutes } from './routes/chat.js';
 import type { RouteContext, RoutePlugin } from './routes/context.js';
 import { demoRoutes, findDemoDir } from './routes/demo.js';
 import { healthRoutes } from './routes/health.js';
@@ -37,12 +38,13 @@ export const ROUTES: readonly RoutePlugin[] = [
   recommendRoutes,
   rerankRoutes,
   openaiRoutes,
+  chatRoutes,
   adminRoutes,
   demoRoutes,
 ];
 
 /** Routes whose requests take a queue slot (compute work). */
-const COMPUTE = new Set(['/v1/recommend', '/v1/rerank', '/v1/completions', '/v1/chat/completions', '/v1/items/:id/similar']);
+const COMPUTE = new Set(['/v1/recommend', '/v1/rerank', '/v1/completions', '/v1/chat/completions', '/v1/chat', '/v1/items/:id/similar']);
 
 export interface ServeOptions {
   /** Benchmark run directory (config.json, models/<label>/). */

@@ -1,6 +1,6 @@
 /**
  * Parsing an LLM's ranking output into a ranking of the presented
- * candidates (LLMRank, Hou et al. 2023; docs/LLM-BACKENDS.md). The output is
+ * candidates (LLMRank, Hou et al. 2023; docs/LLM.md). The output is
  * free text: numbered lines ("1. Toy Story (1995)"), bullets, a JSON array of
  * titles or of candidate numbers, candidate references ("[3]", "candidate 3"),
  * misspelt or cut titles, repeats, chatter. Nothing here throws on text:

@@ -1,7 +1,7 @@
 /**
  * LLMRank's prompt styles (Hou et al. 2023, "Large Language Models are
  * Zero-Shot Rankers for Recommender Systems"; summarised in
- * docs/LLM-BACKENDS.md): the history in order, the numbered candidates, and
+ * docs/LLM.md): the history in order, the numbered candidates, and
  * an instruction to rank them.
  *
  * - sequential: the history in interaction order;

@@ -9,12 +9,12 @@
  * ties by the base order. The retriever, Pop and any other baselines rank
  * the same candidates by their scores (ties pessimistic: the target after
  * every candidate with an equal score), so every row is on the same users
- * and candidates. See docs/LLM-BACKENDS.md.
+ * and candidates. See docs/LLM.md.
  */
 import type { SplitDataset } from '../../data/types.js';
 import { itemTitle } from '../text_lm/corpus.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
-import type { LlmBackend, TokenUsage } from '../../backends/types.js';
+import { BackendError, type LlmBackend, type TokenUsage } from '../../backends/types.js';
 import { bordaRanking, PositionBias } from './borda.js';
 import { type ParseCounts, parseRanking, type ParsedRanking } from './parse.js';
 import { buildRankPrompt, DEFAULT_WORDS, type PromptStyle, type PromptWords } from './prompts.js';
@@ -45,6 +45,12 @@ export interface LlmRankOptions {
   titleChars?: number;
   seed?: number;
   ks?: number[];
+  /**
+   * A backend failure (BackendError: down, timeout, malformed answer, refusal,
+   * context exceeded): 'fail' (default) rethrows it; 'fallback' ranks that
+   * presentation in the retriever's order and counts it in `fallbacks`.
+   */
+  onBackendError?: 'fail' | 'fallback';
   onUser?: (done: number, total: number) => void;
 }
 
@@ -71,7 +77,12 @@ export interface LlmRankReport {
   /** Rows by ranker: 'llmrank' (Borda of the orders), 'llmrank-1' (the first order alone), the retriever, pop, baselines, 'random' (expected). */
   metrics: Record<string, RankMetrics>;
   parse: ParseTotals | null;
+  /** Before bootstrapping: the presented position of the candidate each single order ranked first. */
   positionBias: ReturnType<PositionBias['toJSON']>;
+  /** After bootstrapping: the base-order position of the Borda ranking's first candidate, one per user. */
+  positionBiasMerged: ReturnType<PositionBias['toJSON']>;
+  /** Presentations ranked in the retriever's order because the backend failed (onBackendError 'fallback'), with the first errors. */
+  fallbacks: { count: number; errors: string[] };
   /** Users whose history was cut (oldest items first) to fit the context, and the items dropped. */
   history: { truncatedUsers: number; droppedItems: number };
   usage: TokenUsage;
@@ -165,6 +176,8 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
   const sums = new Map<string, MetricSum>();
   const sum = (k: string) => { let s = sums.get(k); if (!s) { s = new MetricSum(ks); sums.set(k, s); } return s; };
   const bias = new PositionBias(m);
+  const biasMerged = new PositionBias(m);
+  const fallbacks = { count: 0, errors: [] as string[] };
   const parse: ParseTotals | null = mode === 'generate'
     ? { outputs: 0, outputsWithRanking: 0, ranked: 0, exact: 0, byLabel: 0, fuzzy: 0, duplicates: 0, missing: 0, unmatchedLines: 0 }
     : null;
@@ -175,7 +188,7 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
 
   // First every user's candidates, baseline ranks and prompt history, so a
   // prompt that cannot fit the context fails before any LLM call.
-  const plans: Array<{ u: number; cands: number[]; t: number; histTitles: string[] }> = [];
+  const plans: Array<{ u: number; cands: number[]; t: number; histTitles: string[]; byRetriever: number[] }> = [];
   for (const u of users) {
     const seq = data.sequences[u];
     const target = seq[seq.length - 1];
@@ -186,6 +199,9 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
     if (retrieved.length < m - 1) throw new Error(`llmrank: retriever ${retriever.name} gave ${retrieved.length} items outside the history of user ${data.userIds[u]}, need ${m - 1}`);
     const cands = seededShuffle([...retrieved, target], mixSeed(seed, 1000 + u));
     const t = cands.indexOf(target);
+    const rs = retriever.scores(u, hist);
+    // The retriever's order of the candidates (the fallback ranking), ties by the base order.
+    const byRetriever = cands.map((_, i) => i).sort((a, c) => rs[cands[c]] - rs[cands[a]] || a - c);
 
     for (const r of rankers) {
       const s = r.scores(u, hist);
@@ -210,41 +226,52 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
       }
       if (histTitles.length < hist.length) { truncatedUsers++; droppedHistory += hist.length - histTitles.length; }
     }
-    plans.push({ u, cands, t, histTitles });
+    plans.push({ u, cands, t, histTitles, byRetriever });
   }
 
   for (let ui = 0; ui < plans.length; ui++) {
-    const { u, cands, t, histTitles } = plans[ui];
+    const { u, cands, t, histTitles, byRetriever } = plans[ui];
     const rankings: number[][] = [];
     for (let b = 0; b < B; b++) {
       const order = b === 0 ? cands.map((_, i) => i) : seededShuffle(cands.map((_, i) => i), mixSeed(seed, 100_000 + u * 64 + b));
       const shown = order.map((i) => title(cands[i]));
       const prompt = buildRankPrompt(style, histTitles, shown, { words, mode });
       let presented: number[];
-      if (mode === 'score') {
-        const sc = await backend.scoreContinuations(prompt, shown);
-        presented = shown.map((_, i) => i).sort((a, c) => sc[c].logProb - sc[a].logProb || a - c);
-      } else {
-        let maxTokens = o.maxTokens;
-        if (maxTokens === undefined) {
-          let need = 0;
-          for (const s of shown) need += (await backend.countTokens(s)) + 4;
-          const room = ctx === null ? need : ctx - (await backend.countTokens(prompt)) - 1;
-          maxTokens = Math.max(1, Math.min(need, room));
+      try {
+        if (mode === 'score') {
+          const sc = await backend.scoreContinuations(prompt, shown);
+          presented = shown.map((_, i) => i).sort((a, c) => sc[c].logProb - sc[a].logProb || a - c);
+        } else {
+          let maxTokens = o.maxTokens;
+          if (maxTokens === undefined) {
+            let need = 0;
+            for (const s of shown) need += (await backend.countTokens(s)) + 4;
+            const room = ctx === null ? need : ctx - (await backend.countTokens(prompt)) - 1;
+            maxTokens = Math.max(1, Math.min(need, room));
+          }
+          const g = await backend.generate(prompt, { maxTokens, temperature: 0 });
+          const p: ParsedRanking = parseRanking(g.text, shown);
+          parse!.outputs++;
+          if (p.ranked > 0) parse!.outputsWithRanking++;
+          for (const k of ['ranked', 'exact', 'byLabel', 'fuzzy', 'duplicates', 'missing', 'unmatchedLines'] as const) parse![k] += p[k];
+          presented = p.ranking;
+          if (b === 0 && samples.length < 3) samples.push({ user: data.userIds[u], prompt, output: g.text });
         }
-        const g = await backend.generate(prompt, { maxTokens, temperature: 0 });
-        const p: ParsedRanking = parseRanking(g.text, shown);
-        parse!.outputs++;
-        if (p.ranked > 0) parse!.outputsWithRanking++;
-        for (const k of ['ranked', 'exact', 'byLabel', 'fuzzy', 'duplicates', 'missing', 'unmatchedLines'] as const) parse![k] += p[k];
-        presented = p.ranking;
-        if (b === 0 && samples.length < 3) samples.push({ user: data.userIds[u], prompt, output: g.text });
+      } catch (e) {
+        if (!(e instanceof BackendError) || (o.onBackendError ?? 'fail') === 'fail') throw e;
+        fallbacks.count++;
+        if (fallbacks.errors.length < 5) fallbacks.errors.push(e.message);
+        // The retriever's order, in presented positions.
+        const pos = new Map(order.map((ci, p) => [ci, p]));
+        presented = byRetriever.map((ci) => pos.get(ci)!);
       }
       bias.add(presented[0]);
       rankings.push(presented.map((pos) => order[pos]));
     }
     sum('llmrank-1').add(rankings[0].indexOf(t));
-    sum('llmrank').add(bordaRanking(rankings, m).indexOf(t));
+    const merged = bordaRanking(rankings, m);
+    sum('llmrank').add(merged.indexOf(t));
+    biasMerged.add(merged[0]);
     o.onUser?.(ui + 1, users.length);
   }
 
@@ -258,6 +285,8 @@ export async function runLlmRank(o: LlmRankOptions): Promise<LlmRankReport> {
     metrics,
     parse,
     positionBias: bias.toJSON(),
+    positionBiasMerged: biasMerged.toJSON(),
+    fallbacks,
     history: { truncatedUsers, droppedItems: droppedHistory },
     usage: backend.usage(),
     samples,
@@ -291,6 +320,14 @@ export function renderLlmRankReport(r: LlmRankReport): string {
   lines.push('## Position bias', '', `Presented position of the candidate ranked first, over ${b.presentations} presentations (uniform: ${(1 / b.m).toFixed(3)} each; chi-square vs uniform ${b.chiSquare.toFixed(1)}, ${b.m - 1} d.f.):`, '',
     `| position | ${b.shares.map((_, i) => i + 1).join(' | ')} |`, `|---|${b.shares.map(() => '---').join('|')}|`,
     `| share | ${b.shares.map((s) => s.toFixed(3)).join(' | ')} |`, '');
+  const bm = r.positionBiasMerged;
+  lines.push(`After bootstrapping (the Borda ranking's first candidate, by its position in the base order, ${bm.presentations} users; chi-square ${bm.chiSquare.toFixed(1)}):`, '',
+    `| position | ${bm.shares.map((_, i) => i + 1).join(' | ')} |`, `|---|${bm.shares.map(() => '---').join('|')}|`,
+    `| share | ${bm.shares.map((s) => s.toFixed(3)).join(' | ')} |`, '');
+  if (r.fallbacks.count > 0) {
+    lines.push('## Backend failures', '', `${r.fallbacks.count} presentations ranked in the retriever's order after a backend error; first errors:`, '',
+      ...r.fallbacks.errors.map((e) => `- ${e}`), '');
+  }
   lines.push('## Context', '', `History cut to fit the context for ${r.history.truncatedUsers} of ${r.options.users} users (${r.history.droppedItems} oldest items dropped in all).`, '');
   lines.push('## Tokens', '', `${r.usage.requests} requests, ${r.usage.promptTokens} prompt tokens, ${r.usage.completionTokens} completion tokens, ${r.usage.cacheHits} cache hits.`, '');
   return lines.join('\n');
