@@ -11,12 +11,12 @@ import type { MetricValues } from '../../eval/types.js';
 import type { RobustnessReport } from '../../eval/robustness.js';
 import type { Recommender } from '../../models/types.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
-import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
+import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type LoraStageOptions, type MappingStageOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
 import { type StageHooks, StageTimer, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
 import { loadTemplates, type TemplateSet } from '../prompts.js';
-import { sampleRows, splitCases } from '../yesno.js';
+import { sampleRows, splitCases, trainQuestions } from '../yesno.js';
 import type { DiversityStageReport } from './diversity.js';
 
 export interface LlmRow {
@@ -49,8 +49,8 @@ export interface YesNoRun {
   timer: StageTimer;
   report: GanPromptReport;
   templates: TemplateSet;
-  loraStage: TrainStageOptions;
-  mapStage: TrainStageOptions;
+  loraStage: LoraStageOptions;
+  mapStage: MappingStageOptions;
   guide: GuideOptions;
   /** Evaluation users: a seeded sample of the test split, the same for every model. */
   evalCases: Case[];
@@ -77,13 +77,31 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   report.evalUsers = evalRows.length;
   return {
     data, o, dir, resume, hooks, log, timer, report, templates, guide,
-    loraStage: { ...DEFAULT_LORA_STAGE, ...o.loraStage }, mapStage: { ...DEFAULT_MAPPING_STAGE, ...o.mappingStage },
+    loraStage: { ...DEFAULT_LORA_STAGE, questionNegatives: data.valid.numNegatives, ...o.loraStage },
+    mapStage: { ...DEFAULT_MAPPING_STAGE, questionNegatives: data.valid.numNegatives, ...o.mappingStage },
     evalCases: splitCases(data, 'test', evalRows), evalData: subsetSplit(data, 'test', evalRows),
   };
 }
 
 
-/** Training questions: validation targets vs their stored negatives (no test item is ever used). */
-export function trainCases(run: YesNoRun, users: number, salt: number): Case[] {
-  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, users, mixSeed(run.o.seed, salt)));
+/**
+ * Training questions of a step: with trainSource 'train' (default) positions
+ * of the training part of sampled users' sequences, each with its own seeded
+ * negatives (trainQuestions); with 'valid' (llmrec <= issue 18) the sampled
+ * users' validation targets vs their stored negatives. No test item is ever used.
+ */
+export function trainCases(run: YesNoRun, stage: TrainStageOptions, salt: number): Case[] {
+  const seed = mixSeed(run.o.seed, salt);
+  if (run.o.trainSource === 'valid') return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, stage.users, seed));
+  return trainQuestions(run.data, { users: stage.users, perUser: stage.questionsPerUser, negatives: stage.questionNegatives, seed });
+}
+
+/**
+ * Validation questions for early stopping: a seeded sample of validation
+ * users, their validation target vs its stored negatives. None with
+ * trainSource 'valid' (the training questions are those) or validUsers 0.
+ */
+export function validCases(run: YesNoRun, stage: TrainStageOptions, salt: number): Case[] {
+  if (run.o.trainSource === 'valid' || stage.validUsers === 0) return [];
+  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, stage.validUsers, mixSeed(run.o.seed, salt)));
 }
