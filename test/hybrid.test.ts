@@ -25,6 +25,7 @@ import { CollabSignal } from '../src/methods/collab.js';
 import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
+import { buildCorpus } from '../src/methods/text_lm/corpus.js';
 import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { ready } from './helpers.js';
 
@@ -191,6 +192,24 @@ describe('LLM hybrids (issue 19)', () => {
     assert.ok([...vars.values()].every((v) => v.trainable));
     assert.throws(() => m.trainables({ lm: true, lora: true }), /LoRA or full/);
     lm.dispose();
+  });
+
+  test('LM corpus: review documents of training interactions only (never of a validation or test item)', () => {
+    assert.ok(data.reviews && data.reviews.size > 0, 'the shop has reviews');
+    const kinds = { items: 0, histories: 0, reviews: 0 };
+    const docs = buildCorpus(data, { itemDocs: false, historyDocs: false, reviewDocs: true }, kinds);
+    let want = 0;
+    let heldOutReviews = 0;
+    data.trainSeqs.forEach((seq, u) => {
+      const full = data.sequences[u];
+      const held = [full[full.length - 2], full[full.length - 1]];
+      for (const item of seq) if (!held.includes(item) && data.reviews!.has(`${u}:${item}`)) want++;
+      for (const item of held) if (data.reviews!.has(`${u}:${item}`)) heldOutReviews++;
+    });
+    assert.ok(heldOutReviews > 0, 'held-out interactions have reviews to leave out');
+    assert.equal(kinds.reviews, want);
+    assert.equal(docs.length, want);
+    assert.equal(buildCorpus(data).length, buildCorpus(data, { reviewDocs: false }).length, 'off by default (RecSysLLM keeps its corpus)');
   });
 
   test('options: new fields have defaults; bad values name the field', () => {

@@ -12,7 +12,7 @@ import type { RobustnessReport } from '../../eval/robustness.js';
 import type { Recommender } from '../../models/types.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type LoraStageOptions, type MappingStageOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
-import { type StageHooks, StageTimer, writeJson } from '../../run/index.js';
+import { peakRssMiB, type StageHooks, StageTimer, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
 import { loadTemplates, type TemplateSet } from '../prompts.js';
@@ -36,7 +36,34 @@ export interface GanPromptReport {
   lm: { dir: string; parameters: number };
   seconds: Record<string, number>;
   peakRssMiB: number;
+  /** Peak RSS of the process so far at the end of each timed stage (MiB; monotone: a stage's own peak shows where it rises). */
+  peakRssAfterMiB: Record<string, number>;
+  /** The collaborative model's training: epoch cap, patience, best vs last epoch (absent when loaded from a folder). */
+  collabFit?: CollabFitSummary;
   interrupted: boolean;
+}
+
+export interface CollabFitSummary {
+  model: string;
+  epochCap: number;
+  patience: number;
+  epochsRun: number;
+  bestEpoch: number;
+  lastEpoch: number;
+  stoppedEarly: boolean;
+  /** The cap ended training while the last epoch was the best: more epochs might still help (issue 19). */
+  capReached: boolean;
+  validMetric: string;
+  bestValid: Record<string, number>;
+}
+
+/** run.timer.timed plus the peak RSS so far at the stage's end. */
+export async function timed<T>(run: YesNoRun, name: string, f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await run.timer.timed(name, f);
+  } finally {
+    run.report.peakRssAfterMiB[name] = Math.round(peakRssMiB());
+  }
 }
 
 export interface YesNoRun {
@@ -71,7 +98,7 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   const templates = loadTemplates(o.templates);
   const guide = { ...DEFAULT_GUIDE, ...Object.fromEntries(Object.entries(o.guide).filter(([, v]) => v !== undefined)) };
   const report: GanPromptReport = {
-    dataset: data.name, stats, options: o, evalUsers: 0, baselines: [], llm: [], lm: { dir: '', parameters: 0 }, seconds: timer.seconds, peakRssMiB: 0, interrupted: false,
+    dataset: data.name, stats, options: o, evalUsers: 0, baselines: [], llm: [], lm: { dir: '', parameters: 0 }, seconds: timer.seconds, peakRssMiB: 0, peakRssAfterMiB: {}, interrupted: false,
   };
   const evalRows = sampleRows(data.test.count, o.eval.users, mixSeed(o.seed, 101));
   report.evalUsers = evalRows.length;

@@ -15,6 +15,7 @@ import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
 import { yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
+import { timed } from './context.js';
 
 /** Trains (or on resume reloads) the mapping of `m`; returns its training summary. */
 export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<Record<string, unknown> | 'interrupted'> {
@@ -40,7 +41,7 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   const templates = kit.trainedTemplates(plan.templates);
   const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
   log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.mapValid.length} validation users`);
-  const r = await run.timer.timed(`mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
+  const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
     steps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: mapStage.loss, seed: mixSeed(o.seed, 2),
     templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,

@@ -15,7 +15,7 @@ import { readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { yesNoExamples, YesNoLlm } from '../yesno.js';
-import { trainCases, validCases, type YesNoRun } from './context.js';
+import { timed, trainCases, validCases, type YesNoRun } from './context.js';
 import { rankingMetrics } from '../reference.js';
 import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
@@ -95,7 +95,7 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     const steps = Math.ceil((loraStage.epochs * ex.length) / loraStage.batchSize);
     const templates = kit.trainedTemplates(spec.templates);
     log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.loraValid.length} validation users`);
-    const r = await run.timer.timed(`lora:${name}`, () => m.fit(kit.loraCases, ex, {
+    const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
       steps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
