@@ -64,8 +64,9 @@ export const GanPromptRunSchema = z.strictObject({
     /** A saved model folder (from `llmrec benchmark`); absent: train `model` here. */
     dir: z.string().optional(),
     config: z.record(z.string(), z.unknown()).default({}),
-    epochs: z.number().int().min(1).default(30),
-    patience: z.number().int().min(1).default(3),
+    /** Epoch cap and patience of the collaborative model's early stopping (validation NDCG@5): a cap high enough that patience, not the cap, ends training (issue 19; the report says which did). */
+    epochs: z.number().int().min(1).default(100),
+    patience: z.number().int().min(1).default(5),
   }).prefault({}),
   /** Saved baseline folders evaluated on the same users and candidates as the LLMs. */
   baselines: z.array(z.string()).default([]),
