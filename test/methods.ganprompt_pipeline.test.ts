@@ -23,7 +23,7 @@ import { ready } from './helpers.js';
 const OPTS = {
   lm: { small: { steps: 30, hiddenSize: 32, layers: 1, heads: 2, kvHeads: 1, intermediateSize: 64, vocabSize: 700, blockSize: 64 } },
   collab: { model: 'bprmf', epochs: 2, config: { d: 16 } },
-  loraStage: { users: 40 }, mappingStage: { users: 40 }, eval: { users: 20 },
+  loraStage: { users: 40, questionsPerUser: 1, epochs: 2, validUsers: 10 }, mappingStage: { users: 40, questionsPerUser: 1, epochs: 2, validUsers: 10, scoreFeature: true }, eval: { users: 20 },
   recipes: ['tallrec', 'collm', 'ganprompt', 'rec-sm'],
   diversity: { trainSamples: 60, heldOutSamples: 24, warmupSteps: 6, steps: 4, tokenizerVocabSize: 400, dModel: 16, dKv: 8, dFf: 32, heads: 2, encoderLayers: 1, decoderLayers: 1, ablations: ['div-ori', 'div-all'], attributes: { mlmSteps: 10, maxUsers: 40, mlmVocabSize: 300, mlmHiddenSize: 16, mlmIntermediateSize: 32 } },
 };

@@ -12,15 +12,49 @@ import { SmallLmOptionsSchema } from './small_lm.js';
 export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi'] as const;
 export type RecipeName = (typeof RECIPES)[number];
 
-const Stage = z.strictObject({
-  /** Training users (cases); each gives 1 positive + negativesPerPositive negatives. */
+const StageFields = {
+  /** Training users; each gives questionsPerUser questions. */
   users: z.number().int().min(1),
+  /**
+   * Training questions per user (trainSource 'train'): target positions of the
+   * user's training sequence, each with its own sampled negatives
+   * (src/methods/yesno/cases.ts trainQuestions); 0 = every position.
+   */
+  questionsPerUser: z.number().int().min(0),
+  /** Sampled negatives per training question (the candidates the guide ranks; default: the protocol's numNegatives). */
+  questionNegatives: z.number().int().min(1),
+  /** Negatives of a question used as training examples beside its positive. */
   negativesPerPositive: z.number().int().min(1),
-  /** Passes over the examples (steps = ceil(epochs * examples / batchSize)). */
+  /** Maximum passes over the examples (steps = ceil(epochs * examples / batchSize)); early stopping may end sooner. */
   epochs: z.number().positive(),
+  /** Epochs without a strict improvement of validation AUC before stopping (the best epoch's weights are kept). */
+  patience: z.number().int().min(1),
+  /** Validation users for early stopping: validation target vs its stored negatives (never a test item); 0 = no validation (all epochs run). */
+  validUsers: z.number().int().min(0),
   batchSize: z.number().int().min(1),
   lr: z.number().positive(),
+  weightDecay: z.number().min(0),
   loss: z.enum(['bce', 'lm']),
+};
+const LoraStage = z.strictObject({
+  ...StageFields,
+  /** Which LM variables the LoRA step trains: LoRA adapters (default; large pretrained checkpoints) or every LM parameter ('full', for the small LM trained from scratch). */
+  variables: z.enum(['lora', 'full']),
+});
+const MappingStage = z.strictObject({
+  ...StageFields,
+  /** Train the mapping layer (CoLLM's g). */
+  mapping: z.boolean(),
+  /** Fine-tune the collaborative item vectors: 'recipe' = as the recipe says (rec-sm, rec-lora&sm), or always / never. */
+  itemVectors: z.enum(['recipe', 'always', 'never']),
+  /**
+   * The collaborative score feature: the recipe's score gets w * z added, z the
+   * collaborative model's score z-scored among the candidates, w trained
+   * with the mapping (initial value scoreWeightInit); a residual path from the
+   * collaborative model to the answer (docs/METHODS.md §5).
+   */
+  scoreFeature: z.boolean(),
+  scoreWeightInit: z.number(),
 });
 
 export const GanPromptRunSchema = z.strictObject({
@@ -33,18 +67,24 @@ export const GanPromptRunSchema = z.strictObject({
     /** A saved model folder (from `llmrec benchmark`); absent: train `model` here. */
     dir: z.string().optional(),
     config: z.record(z.string(), z.unknown()).default({}),
-    epochs: z.number().int().min(1).default(30),
-    patience: z.number().int().min(1).default(3),
+    /** Epoch cap and patience of the collaborative model's early stopping (validation NDCG@5): a cap high enough that patience, not the cap, ends training (issue 19; the report says which did). */
+    epochs: z.number().int().min(1).default(100),
+    patience: z.number().int().min(1).default(5),
   }).prefault({}),
   /** Saved baseline folders evaluated on the same users and candidates as the LLMs. */
   baselines: z.array(z.string()).default([]),
   templates: z.string().optional(),
-  /** Where training questions come from: 'valid' = each user's validation target (never a test item) vs stored negatives. */
-  trainSource: z.literal('valid').default('valid'),
+  /**
+   * Where training questions come from: 'train' = positions of the training
+   * part of each sequence (trainQuestions; validation questions then drive
+   * early stopping), or 'valid' (llmrec <= issue 18) = each user's validation
+   * target vs its stored negatives, without early stopping.
+   */
+  trainSource: z.enum(['train', 'valid']).default('train'),
   lora: z.strictObject({ r: z.number().int().min(1).default(8), alpha: z.number().positive().default(16), /** Module names (PEFT target_modules); default: the family's attention and MLP projections (LORA_TARGETS). */
     targets: z.array(z.string()).min(1).optional() }).prefault({}),
-  loraStage: Stage.partial().prefault({}),
-  mappingStage: Stage.partial().prefault({}),
+  loraStage: LoraStage.partial().prefault({}),
+  mappingStage: MappingStage.partial().prefault({}),
   maxTitleTokens: z.number().int().min(1).default(20),
   /** Mapping layer: placeholder embedding + g(e) with g's output layer at zero (true), or CoLLM's plain replacement by g(e). */
   mappingResidual: z.boolean().default(true),
@@ -60,10 +100,16 @@ export const GanPromptRunSchema = z.strictObject({
 });
 export type GanPromptRunOptions = z.output<typeof GanPromptRunSchema>;
 /** A training step's options (LoRA step, mapping step) with the defaults filled in. */
-export type TrainStageOptions = z.output<typeof Stage>;
+export type TrainStageOptions = z.output<ReturnType<typeof z.strictObject<typeof StageFields>>>;
+export type LoraStageOptions = z.output<typeof LoraStage>;
+export type MappingStageOptions = z.output<typeof MappingStage>;
 
-export const DEFAULT_LORA_STAGE: TrainStageOptions = { users: 3000, negativesPerPositive: 1, epochs: 1, batchSize: 16, lr: 2e-3, loss: 'bce' };
-export const DEFAULT_MAPPING_STAGE: TrainStageOptions = { users: 3000, negativesPerPositive: 1, epochs: 1, batchSize: 16, lr: 1e-3, loss: 'bce' };
+/** Defaults of both steps; questionNegatives defaults to the protocol's numNegatives (newYesNoRun). */
+const STAGE_DEFAULTS: Omit<TrainStageOptions, 'questionNegatives'> = {
+  users: 3000, questionsPerUser: 4, negativesPerPositive: 1, epochs: 8, patience: 2, validUsers: 300, batchSize: 16, lr: 2e-3, weightDecay: 0, loss: 'bce',
+};
+export const DEFAULT_LORA_STAGE: Omit<LoraStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, variables: 'lora' };
+export const DEFAULT_MAPPING_STAGE: Omit<MappingStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, lr: 1e-3, mapping: true, itemVectors: 'recipe', scoreFeature: false, scoreWeightInit: 1 };
 
 export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptRunOptions {
   return parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);

@@ -33,6 +33,8 @@ export const SmallLmOptionsSchema = z.strictObject({
   /** Users of the test split for the next-title evaluation (0 skips it). */
   evalUsers: z.number().int().min(0),
   checkpointEvery: z.number().int().min(0),
+  /** Also train on the review text of training interactions (src/methods/text_lm/corpus.ts; datasets without reviews ignore it; default false; configs/hybrid-beauty.json turns it on). */
+  reviewDocs: z.boolean(),
   /** Extra documents for the tokenizer and the corpus (e.g. prompt templates' wording and answer words; never data). */
   extraDocuments: z.array(z.string()),
 }).partial();
@@ -42,7 +44,7 @@ export type SmallLmOptions = Required<z.output<typeof SmallLmOptionsSchema>>;
 export const DEFAULT_SMALL_LM: SmallLmOptions = {
   vocabSize: 4096, hiddenSize: 128, layers: 4, heads: 4, kvHeads: 2, intermediateSize: 344,
   blockSize: 128, batchSize: 16, steps: 0, epochs: 2, maxAutoSteps: 2000, lr: 3e-3, warmupSteps: 100, seed: 2024,
-  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200, extraDocuments: [],
+  heldOutFraction: 0.05, evalUsers: 1000, checkpointEvery: 200, extraDocuments: [], reviewDocs: false,
 };
 
 /** Validates given small-LM options (a partial object; the defaults fill the rest later). */

@@ -32,11 +32,11 @@ import { answerDiff, type Encoded, type Padded, padLeft } from './yesno/batch.js
 import { fitYesNo } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
-export { sampleRows, shuffled, splitCases, yesNoExamples } from './yesno/cases.js';
+export { sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';
 /** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
 export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';
 export {
-  DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions,
+  DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoEpoch, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions,
 } from './yesno/types.js';
 
 export class YesNoLlm {
@@ -44,6 +44,15 @@ export class YesNoLlm {
   mapping?: MappingLayer;
   /** Trainable copy of the collaborative item vectors (GANPrompt's Rec-sm variants). */
   itemTable?: tf.Variable;
+  /**
+   * Weight w of the collaborative score feature (absent: off): the score of
+   * a candidate is l(yes) - l(no) + w * z, z the collaborative model's score
+   * of the candidate standardised among its case's candidates (docs/METHODS.md
+   * §5, "collaborative score feature"), a residual path from the
+   * collaborative model to the yes/no answer.
+   */
+  scoreWeight?: tf.Variable;
+  private readonly zCache = new Map<Case, Float32Array>();
   readonly prompt: YesNoPromptOptions;
   private readonly titleCache = new Map<TitleSource, Map<number, string>>();
   private readonly answerCache = new Map<string, { yes: number; no: number }>();
@@ -101,6 +110,27 @@ export class YesNoLlm {
       const scores = this.collab.candidateScores(chunk);
       chunk.forEach((c, i) => this.guideCache.set(c, topCandidates(scores.subarray(i * C, (i + 1) * C), this.prompt.guide!.topK)));
     }
+  }
+
+  /** z-scores of the collaborative model's scores among each case's candidates (cached). */
+  private collabZ(cases: readonly Case[]): void {
+    if (!this.scoreWeight) return;
+    if (!this.collab) throw new Error('the collaborative score feature needs a collaborative model');
+    const todo = cases.filter((c) => !this.zCache.has(c));
+    for (let s = 0; s < todo.length; s += 256) {
+      const chunk = todo.slice(s, s + 256);
+      const C = chunk[0].candidates.length;
+      const scores = this.collab.candidateScores(chunk);
+      chunk.forEach((c, i) => this.zCache.set(c, standardise(scores.subarray(i * C, (i + 1) * C))));
+    }
+  }
+
+  /** diff [B] + w * z of each row's (case, candidate), when the score feature is on. */
+  private withScoreFeature(diff: tf.Tensor1D, cases: readonly Case[], cands: readonly number[]): tf.Tensor1D {
+    if (!this.scoreWeight) return diff;
+    this.collabZ(cases);
+    const z = tf.tensor1d(Float32Array.from(cases, (c, b) => this.zCache.get(c)![cands[b]]));
+    return tf.add(diff, tf.mul(tf.reshape(this.scoreWeight, []), z)) as tf.Tensor1D;
   }
 
   /** The prompt input for candidate `cand` of case `c` (titles escaped and cut by title()). */
@@ -198,19 +228,26 @@ export class YesNoLlm {
     const B = enc.length;
     const V = this.lm.vocabSize;
     if (kind === 'lm') {
+      if (this.scoreWeight) throw new Error("the collaborative score feature needs loss 'bce' (it adds to l(yes) - l(no))");
       const lp = tf.reshape(tf.logSoftmax(logits), [B * V]);
       const idx = Int32Array.from(labels, (y, b) => b * V + (y ? answers[b].yes : answers[b].no));
       return tf.neg(tf.mean(tf.gather(lp, tf.tensor1d(idx, 'int32'))));
     }
-    const diff = answerDiff(logits, answers);
+    const diff = this.withScoreFeature(answerDiff(logits, answers), cases, cands);
     // BCE with logit d = l(yes) - l(no): -[y log s(d) + (1 - y) log s(-d)] = softplus(d) - y d
     const y = tf.tensor1d(Float32Array.from(labels));
     return tf.mean(tf.sub(tf.softplus(diff), tf.mul(y, diff)));
   }
 
   /** Trainable variables by stable name: LoRA adapters, the mapping layer, the item table. */
-  trainables(which: { lora?: boolean; mapping?: boolean; itemTable?: boolean }): Map<string, tf.Variable> {
+  trainables(which: { lora?: boolean; lm?: boolean; mapping?: boolean; itemTable?: boolean; scoreWeight?: boolean }): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();
+    if (which.lm) {
+      // Full fine-tuning (a small LM trained from scratch): every LM parameter.
+      if (which.lora) throw new Error('training: choose LoRA or full fine-tuning of the LM, not both');
+      this.lm.store.setTrainable(() => true, true);
+      for (const [n, v] of this.lm.store.vars) out.set(`lm.${n}`, v);
+    }
     if (which.lora) {
       for (const [n, v] of this.lm.store.vars) if (n.includes('.lora_A.') || n.includes('.lora_B.')) out.set(`lm.${n}`, v);
       if (out.size === 0) throw new Error('training LoRA: the LM has no adapters (applyLora first)');
@@ -223,6 +260,10 @@ export class YesNoLlm {
       if (!this.itemTable) this.initItemTable();
       out.set('collab.item_vectors', this.itemTable!);
     }
+    if (which.scoreWeight) {
+      if (!this.scoreWeight) this.initScoreWeight();
+      out.set('collab.score_weight', this.scoreWeight!);
+    }
     return out;
   }
 
@@ -234,13 +275,21 @@ export class YesNoLlm {
     this.itemTable = tf.variable(tf.tensor2d(data ?? t.data, [t.data.length / t.dim, t.dim]), true, `collab.item_vectors#${Date.now()}`);
   }
 
+  /** Turns the collaborative score feature on with weight w (default 1: the z-scored collaborative score as is). */
+  initScoreWeight(w = 1): void {
+    if (!this.collab) throw new Error('score feature: no collaborative model');
+    if (!Number.isFinite(w)) throw new Error(`score feature: weight must be finite, got ${w}`);
+    this.scoreWeight?.dispose();
+    this.scoreWeight = tf.variable(tf.tensor1d([w]), true, `collab.score_weight#${Date.now()}`);
+  }
+
   /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible; yesno/fit.ts). */
   fit(cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
     return fitYesNo({
       lm: this.lm,
       encode: (t, c, cand, titles) => this.encode(t, c, cand, titles),
       answers: (t) => this.answers(t),
-      prepare: (cs) => this.guideTops(cs),
+      prepare: (cs) => { this.guideTops(cs); this.collabZ(cs); },
       loss: (enc, cs, cands, labels, answers, kind) => this.lossOf(enc, cs, cands, labels, answers, kind),
     }, cases, examples, o);
   }
@@ -283,7 +332,7 @@ export class YesNoLlm {
         const rep = cache ? repeatCache(cache, C) : undefined;
         try {
           const logits = this.forwardLast(padLeft(enc, P), C, v, rep);
-          return answerDiff(logits, Array(C).fill(ans)).dataSync() as Float32Array;
+          return this.withScoreFeature(answerDiff(logits, Array(C).fill(ans)), Array(C).fill(c), Array.from({ length: C }, (_, k) => k)).dataSync() as Float32Array;
         } finally {
           disposeCache(rep);
           disposeCache(cache);
@@ -331,8 +380,9 @@ export class YesNoLlm {
     cases.forEach((c, ci) => {
       const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
       const d = tf.tidy(() => {
-        const logits = this.lastLogits(enc, Array(C).fill(c), Array.from({ length: C }, (_, k) => k));
-        return answerDiff(logits, Array(C).fill(ans)).dataSync() as Float32Array;
+        const cands = Array.from({ length: C }, (_, k) => k);
+        const logits = this.lastLogits(enc, Array(C).fill(c), cands);
+        return this.withScoreFeature(answerDiff(logits, Array(C).fill(ans)), Array(C).fill(c), cands).dataSync() as Float32Array;
       });
       out.set(d, ci * C);
     });
@@ -342,7 +392,21 @@ export class YesNoLlm {
   dispose(): void {
     this.itemTable?.dispose();
     this.itemTable = undefined;
+    this.scoreWeight?.dispose();
+    this.scoreWeight = undefined;
   }
+}
+
+/** (x - mean) / std of one case's candidate scores (std 0: all zeros). */
+export function standardise(x: ArrayLike<number>): Float32Array {
+  const n = x.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i];
+  mean /= Math.max(1, n);
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (x[i] - mean) ** 2;
+  const sd = Math.sqrt(v / Math.max(1, n));
+  return Float32Array.from({ length: n }, (_, i) => (sd > 0 ? (x[i] - mean) / sd : 0));
 }
 
 export { DEFAULT_GUIDE };

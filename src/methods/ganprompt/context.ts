@@ -11,12 +11,12 @@ import type { MetricValues } from '../../eval/types.js';
 import type { RobustnessReport } from '../../eval/robustness.js';
 import type { Recommender } from '../../models/types.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
-import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
-import { type StageHooks, StageTimer, writeJson } from '../../run/index.js';
+import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type LoraStageOptions, type MappingStageOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
+import { peakRssMiB, type StageHooks, StageTimer, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
 import { loadTemplates, type TemplateSet } from '../prompts.js';
-import { sampleRows, splitCases } from '../yesno.js';
+import { sampleRows, splitCases, trainQuestions } from '../yesno.js';
 import type { DiversityStageReport } from './diversity.js';
 
 export interface LlmRow {
@@ -36,7 +36,34 @@ export interface GanPromptReport {
   lm: { dir: string; parameters: number };
   seconds: Record<string, number>;
   peakRssMiB: number;
+  /** Peak RSS of the process so far at the end of each timed stage (MiB; monotone: a stage's own peak shows where it rises). */
+  peakRssAfterMiB: Record<string, number>;
+  /** The collaborative model's training: epoch cap, patience, best vs last epoch (absent when loaded from a folder). */
+  collabFit?: CollabFitSummary;
   interrupted: boolean;
+}
+
+export interface CollabFitSummary {
+  model: string;
+  epochCap: number;
+  patience: number;
+  epochsRun: number;
+  bestEpoch: number;
+  lastEpoch: number;
+  stoppedEarly: boolean;
+  /** The cap ended training while the last epoch was the best: more epochs might still help (issue 19). */
+  capReached: boolean;
+  validMetric: string;
+  bestValid: Record<string, number>;
+}
+
+/** run.timer.timed plus the peak RSS so far at the stage's end. */
+export async function timed<T>(run: YesNoRun, name: string, f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await run.timer.timed(name, f);
+  } finally {
+    run.report.peakRssAfterMiB[name] = Math.round(peakRssMiB());
+  }
 }
 
 export interface YesNoRun {
@@ -49,8 +76,8 @@ export interface YesNoRun {
   timer: StageTimer;
   report: GanPromptReport;
   templates: TemplateSet;
-  loraStage: TrainStageOptions;
-  mapStage: TrainStageOptions;
+  loraStage: LoraStageOptions;
+  mapStage: MappingStageOptions;
   guide: GuideOptions;
   /** Evaluation users: a seeded sample of the test split, the same for every model. */
   evalCases: Case[];
@@ -71,19 +98,37 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   const templates = loadTemplates(o.templates);
   const guide = { ...DEFAULT_GUIDE, ...Object.fromEntries(Object.entries(o.guide).filter(([, v]) => v !== undefined)) };
   const report: GanPromptReport = {
-    dataset: data.name, stats, options: o, evalUsers: 0, baselines: [], llm: [], lm: { dir: '', parameters: 0 }, seconds: timer.seconds, peakRssMiB: 0, interrupted: false,
+    dataset: data.name, stats, options: o, evalUsers: 0, baselines: [], llm: [], lm: { dir: '', parameters: 0 }, seconds: timer.seconds, peakRssMiB: 0, peakRssAfterMiB: {}, interrupted: false,
   };
   const evalRows = sampleRows(data.test.count, o.eval.users, mixSeed(o.seed, 101));
   report.evalUsers = evalRows.length;
   return {
     data, o, dir, resume, hooks, log, timer, report, templates, guide,
-    loraStage: { ...DEFAULT_LORA_STAGE, ...o.loraStage }, mapStage: { ...DEFAULT_MAPPING_STAGE, ...o.mappingStage },
+    loraStage: { ...DEFAULT_LORA_STAGE, questionNegatives: data.valid.numNegatives, ...o.loraStage },
+    mapStage: { ...DEFAULT_MAPPING_STAGE, questionNegatives: data.valid.numNegatives, ...o.mappingStage },
     evalCases: splitCases(data, 'test', evalRows), evalData: subsetSplit(data, 'test', evalRows),
   };
 }
 
 
-/** Training questions: validation targets vs their stored negatives (no test item is ever used). */
-export function trainCases(run: YesNoRun, users: number, salt: number): Case[] {
-  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, users, mixSeed(run.o.seed, salt)));
+/**
+ * Training questions of a step: with trainSource 'train' (default) positions
+ * of the training part of sampled users' sequences, each with its own seeded
+ * negatives (trainQuestions); with 'valid' (llmrec <= issue 18) the sampled
+ * users' validation targets vs their stored negatives. No test item is ever used.
+ */
+export function trainCases(run: YesNoRun, stage: TrainStageOptions, salt: number): Case[] {
+  const seed = mixSeed(run.o.seed, salt);
+  if (run.o.trainSource === 'valid') return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, stage.users, seed));
+  return trainQuestions(run.data, { users: stage.users, perUser: stage.questionsPerUser, negatives: stage.questionNegatives, seed });
+}
+
+/**
+ * Validation questions for early stopping: a seeded sample of validation
+ * users, their validation target vs its stored negatives. None with
+ * trainSource 'valid' (the training questions are those) or validUsers 0.
+ */
+export function validCases(run: YesNoRun, stage: TrainStageOptions, salt: number): Case[] {
+  if (run.o.trainSource === 'valid' || stage.validUsers === 0) return [];
+  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, stage.validUsers, mixSeed(run.o.seed, salt)));
 }

@@ -15,6 +15,7 @@ import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
 import { yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
+import { timed } from './context.js';
 
 /** Trains (or on resume reloads) the mapping of `m`; returns its training summary. */
 export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<Record<string, unknown> | 'interrupted'> {
@@ -23,26 +24,39 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   const mdir = join(rdir, 'mapping');
   const tableFile = join(rdir, 'item_vectors.safetensors');
   const summaryFile = join(rdir, 'mapping-training.json');
-  const done = run.resume && MappingLayer.exists(mdir) && existsSync(summaryFile) && (!plan.itemTable || existsSync(tableFile));
+  const weightFile = join(rdir, 'score_feature.json');
+  const itemTable = mapStage.itemVectors === 'recipe' ? plan.itemTable : mapStage.itemVectors === 'always';
+  const done = run.resume && MappingLayer.exists(mdir) && existsSync(summaryFile) && (!itemTable || existsSync(tableFile)) && (!mapStage.scoreFeature || existsSync(weightFile));
   if (done) {
     m.mapping = MappingLayer.load(mdir);
-    if (plan.itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
+    if (itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
+    if (mapStage.scoreFeature) m.initScoreWeight(readJson<{ weight: number }>(weightFile).weight);
     return readJson(summaryFile);
   }
   m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: m.lm.hiddenSize, residual: o.mappingResidual }, mixSeed(o.seed, 303));
+  if (mapStage.scoreFeature) m.initScoreWeight(mapStage.scoreWeightInit);
   const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
+  const perEpoch = Math.ceil(ex.length / mapStage.batchSize);
   const steps = Math.ceil((mapStage.epochs * ex.length) / mapStage.batchSize);
-  log(`${recipe}: mapping layer${plan.itemTable ? ' + item vectors' : ''}, ${ex.length} examples, ${steps} steps`);
-  const r = await run.timer.timed(`mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
-    steps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: 0, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: mapStage.loss, seed: mixSeed(o.seed, 2),
-    templates: kit.trainedTemplates(plan.templates), ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: true, itemTable: plan.itemTable }),
+  const templates = kit.trainedTemplates(plan.templates);
+  const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
+  log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.mapValid.length} validation users`);
+  const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
+    steps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: mapStage.loss, seed: mixSeed(o.seed, 2),
+    templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
+    validation: kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`),
     onStep: (s, n, l) => { hooks.progress?.(`${recipe} mapping`, s, n); if (s % 100 === 0 || s === n) log(`  ${recipe} mapping step ${s}/${n}: loss ${l.toFixed(4)}`); },
   }));
   if (r.interrupted) return 'interrupted';
   m.mapping.save(mdir);
-  if (plan.itemTable) writeSafetensors(tableFile, { item_vectors: { dtype: 'F32', shape: [...m.itemTable!.shape], data: (m.itemTable!.dataSync() as Float32Array).slice() } });
-  const summary = { ...r, examples: ex.length };
+  if (itemTable) writeSafetensors(tableFile, { item_vectors: { dtype: 'F32', shape: [...m.itemTable!.shape], data: (m.itemTable!.dataSync() as Float32Array).slice() } });
+  const weight = m.scoreWeight ? (m.scoreWeight.dataSync() as Float32Array)[0] : undefined;
+  if (weight !== undefined) writeJson(weightFile, { weight, feature: 'collaborative score z-scored among the candidates', init: mapStage.scoreWeightInit });
+  const summary = {
+    ...r, trainSource: o.trainSource, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
+    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight } : {}),
+  };
   writeJson(summaryFile, summary);
   return summary;
 }

@@ -14,6 +14,7 @@ import type { RecipePlan } from '../recipe.js';
 import { rankingMetrics } from '../reference.js';
 import type { YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
+import { timed } from './context.js';
 
 export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RobustnessReport> {
   const { run } = kit;
@@ -27,7 +28,7 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     const f = join(rdir, 'eval', `${id}.json`);
     if (run.resume && existsSync(f)) return readJson<MetricValues>(f);
     const t = all.get(id)!;
-    const scores = await run.timer.timed(`eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
+    const scores = await timed(run, `eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
     const metrics = rankingMetrics(scores, evalCases[0].candidates.length, o.eval.ks);
     mkdirSync(join(rdir, 'eval'), { recursive: true });
     writeJson(f, metrics);

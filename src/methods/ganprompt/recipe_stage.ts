@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPretrained, readConfig } from '../../lm/checkpoint.js';
+import { loadPretrained, readConfig, savePretrained } from '../../lm/checkpoint.js';
 import { familyOf } from '../../lm/families/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
 import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
@@ -15,7 +15,8 @@ import { readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { yesNoExamples, YesNoLlm } from '../yesno.js';
-import { trainCases, type YesNoRun } from './context.js';
+import { timed, trainCases, validCases, type YesNoRun } from './context.js';
+import { rankingMetrics } from '../reference.js';
 import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
 import { evaluateRecipe } from './recipe_eval.js';
@@ -34,17 +35,29 @@ export const LORA_TARGETS: Record<string, string[]> = {
 export function recipeKit(run: YesNoRun): RecipeKit {
   const { o, data, lmDir, tok, collabModel } = run;
   if (!lmDir || !tok || !collabModel) throw new Error('recipes: the LM and collaborative stages did not run');
-  const loraCases = trainCases(run, run.loraStage.users, 201);
-  const mapCases = trainCases(run, run.mapStage.users, 202);
+  const loraCases = trainCases(run, run.loraStage, 201);
+  const mapCases = trainCases(run, run.mapStage, 202);
+  const loraValid = validCases(run, run.loraStage, 203);
+  const mapValid = validCases(run, run.mapStage, 204);
   const family = familyOf(readConfig(lmDir), lmDir).family;
   const targets = o.lora.targets ?? LORA_TARGETS[family];
   if (!targets) throw new Error(`LoRA: no default target modules for the '${family}' family; set lora.targets`);
   return {
-    run, loraCases, mapCases, madeHere: new Set(),
-    loadLm: () => {
-      const m = loadPretrained(lmDir).model as unknown as CausalLM;
-      if (typeof m.forward !== 'function' || !('hiddenSize' in m)) throw new Error(`${lmDir}: not a causal LM`);
+    run, loraCases, mapCases, loraValid, mapValid, madeHere: new Set(),
+    loadLm: (dir = lmDir) => {
+      const m = loadPretrained(dir).model as unknown as CausalLM;
+      if (typeof m.forward !== 'function' || !('hiddenSize' in m)) throw new Error(`${dir}: not a causal LM`);
       return m;
+    },
+    validation: (m, cases, templates, patience, stepsPerEpoch, label) => {
+      if (cases.length === 0) return undefined;
+      const C = cases[0].candidates.length;
+      return {
+        metric: 'auc', patience, stepsPerEpoch,
+        // Mean validation AUC over the step's training templates (validation targets vs their stored negatives; no test item).
+        validate: () => templates.reduce((a, t) => a + rankingMetrics(m.score(cases, t, m.originalTitles), C, [1]).auc, 0) / templates.length,
+        onEpoch: (e) => run.log(`  ${label} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid AUC ${e.valid.toFixed(4)}${e.best ? ' (best)' : ''}`),
+      };
     },
     makeModel: (lm, plan) => {
       const m = new YesNoLlm(lm, tok, data, { maxTitleTokens: o.maxTitleTokens, maxPromptTokens: o.maxPromptTokens, idVectors: plan.ids, idTokens: plan.idTokens ?? false, guide: plan.guide ? run.guide : null });
@@ -69,31 +82,44 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
   const { run } = kit;
   const { o, loraStage, hooks, log } = run;
   const out = kit.adapterDir(name);
-  if ((run.resume || kit.madeHere.has(name)) && existsSync(join(out, 'adapter_config.json')) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
+  if ((run.resume || kit.madeHere.has(name)) && isTrainedAdapter(out) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
   mkdirSync(out, { recursive: true });
   const spec: AdapterSpec = ADAPTERS[name];
+  const full = loraStage.variables === 'full';
   const lm = kit.loadLm();
   try {
-    applyLora(lm, kit.loraCfg);
+    if (!full) applyLora(lm, kit.loraCfg);
     const m = kit.makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
     const ex = yesNoExamples(kit.loraCases, loraStage.negativesPerPositive, o.seed);
+    const perEpoch = Math.ceil(ex.length / loraStage.batchSize);
     const steps = Math.ceil((loraStage.epochs * ex.length) / loraStage.batchSize);
-    log(`LoRA '${name}': ${ex.length} examples, ${steps} steps`);
-    const r = await run.timer.timed(`lora:${name}`, () => m.fit(kit.loraCases, ex, {
-      steps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: 0, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: loraStage.loss, seed: o.seed,
-      templates: kit.trainedTemplates(spec.templates), ...kit.titleSources(m, spec.titles), vars: m.trainables({ lora: true }),
+    const templates = kit.trainedTemplates(spec.templates);
+    log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.loraValid.length} validation users`);
+    const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
+      steps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: loraStage.loss, seed: o.seed,
+      templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
+      validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${full ? 'full' : 'lora'} ${name}`),
       onStep: (s, n, l) => { hooks.progress?.(`lora ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  lora ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
     }));
     if (r.interrupted) return { interrupted: true };
-    saveAdapter(lm, kit.loraCfg, out);
-    const info = { ...r, examples: ex.length, templates: kit.trainedTemplates(spec.templates).map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles };
+    if (full) savePretrained(lm, out);
+    else saveAdapter(lm, kit.loraCfg, out);
+    const info = {
+      ...r, variables: loraStage.variables, trainSource: o.trainSource, questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
+      templates: templates.map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles,
+    };
     writeJson(join(out, 'training.json'), info);
     kit.madeHere.add(name);
     return info;
   } finally {
     lm.dispose();
   }
+}
+
+/** Whether an adapter folder holds a finished LoRA adapter or a fully fine-tuned LM. */
+function isTrainedAdapter(dir: string): boolean {
+  return existsSync(join(dir, 'adapter_config.json')) || (existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'model.safetensors')));
 }
 
 /** One recipe: adapter, then (with the adapter loaded and frozen) the mapping step and the evaluation. */
@@ -107,10 +133,12 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
     training.lora = await ensureAdapter(kit, plan.adapter);
     if ((training.lora as { interrupted?: boolean }).interrupted) return 'interrupted';
   }
-  const lm = kit.loadLm();
+  // A fully fine-tuned adapter step saved a whole LM (config.json + model.safetensors); a LoRA one adapter files.
+  const fullDir = plan.adapter && !existsSync(join(kit.adapterDir(plan.adapter), 'adapter_config.json')) ? kit.adapterDir(plan.adapter) : undefined;
+  const lm = kit.loadLm(fullDir);
   let m: YesNoLlm | undefined;
   try {
-    if (plan.adapter) loadAdapter(lm, kit.adapterDir(plan.adapter));
+    if (plan.adapter && !fullDir) loadAdapter(lm, kit.adapterDir(plan.adapter));
     lm.store.setTrainable(() => false, false);
     m = kit.makeModel(lm, { guide: plan.guide, ids: plan.mapping });
     if (plan.mapping) {

@@ -9,12 +9,18 @@ import { join } from 'node:path';
 import { createRecommender, loadRecommender, modelEntry } from '../../models/registry.js';
 import type { Recommender } from '../../models/types.js';
 import { Tokenizer } from '../../lm/tokenizer/index.js';
-import { portablePath, type Stage, writeJson } from '../../run/index.js';
+import { portablePath, readJson, type Stage, writeJson } from '../../run/index.js';
 import { metricsOn, referenceRows } from '../reference.js';
 import { trainSmallLm } from '../text_lm/small_lm.js';
 import { readReconstructedTitles, runDiversityStage } from './diversity.js';
-import type { YesNoRun } from './context.js';
+import { type CollabFitSummary, timed, type YesNoRun } from './context.js';
 import { PLANS } from './recipes.js';
+
+/** The training summary a collab stage wrote beside its model (absent for folders from elsewhere). */
+function readCollabFit(dir: string): CollabFitSummary | undefined {
+  const f = join(dir, 'fit.json');
+  return existsSync(f) ? readJson<CollabFitSummary>(f) : undefined;
+}
 
 /** 1. Collaborative model: loaded (a given folder, or this run's on resume) or trained here. */
 export const collabStage: Stage<YesNoRun> = {
@@ -24,19 +30,28 @@ export const collabStage: Stage<YesNoRun> = {
     const collabDir = o.collab.dir ?? join(r.dir, 'collab');
     if (o.collab.dir || (r.resume && existsSync(join(collabDir, 'config.json')))) {
       r.collabModel = await loadRecommender(collabDir);
+      r.report.collabFit = readCollabFit(collabDir);
       log(`collaborative model: ${r.collabModel.name} loaded from ${collabDir}`);
       return 'done';
     }
-    r.collabModel = await r.timer.timed('collab', async (): Promise<Recommender> => {
+    r.collabModel = await timed(r, 'collab', async (): Promise<Recommender> => {
       const m = createRecommender(o.collab.model, o.collab.config);
-      log(`collaborative model: training ${o.collab.model}`);
-      await m.fit(data, {
+      log(`collaborative model: training ${o.collab.model} (at most ${o.collab.epochs} epochs, patience ${o.collab.patience})`);
+      const fit = await m.fit(data, {
         ...modelEntry(o.collab.model).fit, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
         onEpoch: (e) => log(`  ${o.collab.model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid ${Object.entries(e.valid).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`),
       });
       await m.save(collabDir);
+      const lastEpoch = fit.epochs.at(-1)?.epoch ?? -1;
+      const summary: CollabFitSummary = {
+        model: o.collab.model, epochCap: o.collab.epochs, patience: o.collab.patience, epochsRun: fit.epochs.length, bestEpoch: fit.bestEpoch, lastEpoch,
+        stoppedEarly: fit.stoppedEarly, capReached: !fit.stoppedEarly && fit.bestEpoch === lastEpoch, validMetric: 'ndcg@5', bestValid: fit.bestValid,
+      };
+      writeJson(join(collabDir, 'fit.json'), summary);
+      if (summary.capReached) log(`  warning: ${o.collab.model}'s best validation epoch is its last (${lastEpoch}); raise collab.epochs`);
       return m;
     });
+    r.report.collabFit = readCollabFit(collabDir);
     return r.hooks.signal?.aborted ? 'interrupted' : 'done';
   },
 };
@@ -47,7 +62,7 @@ export const baselinesStage: Stage<YesNoRun> = {
   async run(r) {
     const { o, collabModel } = r;
     if (!collabModel) throw new Error('baselines: the collaborative stage did not run');
-    await r.timer.timed('baselines', async () => {
+    await timed(r, 'baselines', async () => {
       const rows = await referenceRows(r.data, {
         seed: o.seed,
         fitted: [{ label: `${collabModel.name} (collaborative source)`, model: collabModel }],
@@ -68,7 +83,7 @@ export const lmStage: Stage<YesNoRun> = {
     const extraDocs = [...templates.seen, ...templates.unseen].flatMap((t) => [t.instruction, `Answer: ${t.answers.yes}`, `Answer: ${t.answers.no}`]);
     const lmDir = o.lm.dir ?? join(r.dir, 'lm');
     if (!o.lm.dir && !(r.resume && existsSync(join(lmDir, 'report.json')))) {
-      const res = await r.timer.timed('lm', () => trainSmallLm(r.data, { ...o.lm.small, seed: o.seed, evalUsers: 0, extraDocuments: extraDocs.concat(Array<string>(50).fill(extraDocs.join('\n'))) }, lmDir, {
+      const res = await timed(r, 'lm', () => trainSmallLm(r.data, { ...o.lm.small, seed: o.seed, evalUsers: 0, extraDocuments: extraDocs.concat(Array<string>(50).fill(extraDocs.join('\n'))) }, lmDir, {
         signal: r.hooks.signal, log,
         onStep: (s) => r.hooks.progress?.('lm', s.step, s.maxSteps),
       }, r.resume && existsSync(join(lmDir, 'checkpoint'))));
@@ -88,7 +103,7 @@ export const diversityStage: Stage<YesNoRun> = {
   async run(r) {
     if (!r.o.recipes.some((name) => PLANS[name].titles === 'mixed')) return 'done';
     const divDir = join(r.dir, 'diversity');
-    const div = await r.timer.timed('diversity', () => runDiversityStage(r.data, { seed: r.o.seed, ...r.o.diversity }, divDir, {
+    const div = await timed(r, 'diversity', () => runDiversityStage(r.data, { seed: r.o.seed, ...r.o.diversity }, divDir, {
       signal: r.hooks.signal, onProgress: (s, d, t) => r.hooks.progress?.(`diversity ${s}`, d, t),
     }, r.resume));
     r.report.diversity = div;

@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { Tokenizer, trainBpe, withRecSpecialTokens } from '../../lm/tokenizer/index.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../../lm/families/llama.js';
 import { savePretrained } from '../../lm/checkpoint.js';
-import { buildCorpus, TITLE_SEPARATOR } from './corpus.js';
+import { buildCorpus, type CorpusCounts, TITLE_SEPARATOR } from './corpus.js';
 import { hasCheckpoint, packBlocks, pretrainCausalLM, type PretrainResult, type StepReport } from '../../lm/pretrain.js';
 import { evaluateNextTitle, type NextTitleResult } from './next_title.js';
 import { DEFAULT_SMALL_LM, type SmallLmOptions } from '../../config/small_lm.js';
@@ -28,7 +28,9 @@ export interface SmallLmReport {
   dataset: string;
   options: SmallLmOptions;
   parameters: number;
-  corpus: { documents: number; heldOutDocuments: number; trainTokens: number; heldOutTokens: number; trainBlocks: number; heldOutBlocks: number };
+  corpus: { documents: number; heldOutDocuments: number; trainTokens: number; heldOutTokens: number; trainBlocks: number; heldOutBlocks: number; kinds: CorpusCounts };
+  /** The training budget: steps x batch x block tokens seen, and wall seconds (training.seconds). */
+  budget: { steps: number; tokensSeen: number; epochsOverCorpus: number };
   training: PretrainResult;
   nextTitle?: NextTitleResult;
 }
@@ -56,7 +58,8 @@ function splitDocs(docs: string[], fraction: number, seed: number): { train: str
 export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): Promise<SmallLmReport> {
   const o = { ...DEFAULT_SMALL_LM, ...opts };
   const log = hooks.log ?? (() => {});
-  const docs = [...buildCorpus(data), ...o.extraDocuments];
+  const kinds: CorpusCounts = { items: 0, histories: 0, reviews: 0 };
+  const docs = [...buildCorpus(data, { reviewDocs: o.reviewDocs }, kinds), ...o.extraDocuments];
   const { train, heldOut } = splitDocs(docs, o.heldOutFraction, o.seed);
   let tok: Tokenizer;
   if (resume && existsSync(join(outDir, 'tokenizer.json'))) {
@@ -75,7 +78,7 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
   const t1 = performance.now();
   const trainBlocks = packBlocks(train.map(enc), eos, o.blockSize);
   const heldBlocks = packBlocks(heldOut.map(enc), eos, o.blockSize);
-  log(`corpus: ${docs.length} documents (${heldOut.length} held out), ${trainBlocks.length} + ${heldBlocks.length} blocks of ${o.blockSize} tokens, encoded in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+  log(`corpus: ${docs.length} documents (${kinds.items} items, ${kinds.histories} histories, ${kinds.reviews} reviews; ${heldOut.length} held out), ${trainBlocks.length} + ${heldBlocks.length} blocks of ${o.blockSize} tokens, encoded in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
   const config = parseLlamaConfig({
     model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: o.hiddenSize, intermediate_size: o.intermediateSize,
     num_hidden_layers: o.layers, num_attention_heads: o.heads, num_key_value_heads: o.kvHeads,
@@ -96,8 +99,9 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
       corpus: {
         documents: docs.length, heldOutDocuments: heldOut.length,
         trainTokens: trainBlocks.length * o.blockSize, heldOutTokens: heldBlocks.length * o.blockSize,
-        trainBlocks: trainBlocks.length, heldOutBlocks: heldBlocks.length,
+        trainBlocks: trainBlocks.length, heldOutBlocks: heldBlocks.length, kinds,
       },
+      budget: { steps, tokensSeen: steps * o.batchSize * o.blockSize, epochsOverCorpus: (steps * o.batchSize) / Math.max(1, trainBlocks.length) },
       training,
     };
     if (training.interrupted) return report;

@@ -51,3 +51,76 @@ export function yesNoExamples(cases: readonly Case[], negativesPerPositive: numb
   });
   return out;
 }
+
+/** A training question: a case built from a position of a user's training sequence. */
+export interface TrainCase extends Case {
+  /** Position of the target in the user's training sequence (data.trainSeqs[user]), >= 1. */
+  position: number;
+}
+
+export interface TrainQuestionOptions {
+  /** Users sampled (seeded) among those with at least two training items; all when larger. */
+  users: number;
+  /** Questions (target positions) per user, drawn without replacement; 0 = every position. */
+  perUser: number;
+  /** Sampled negatives per question (items the user never interacted with, distinct). */
+  negatives: number;
+  seed: number;
+}
+
+/**
+ * Training questions from the TRAINING part of each sequence only
+ * (docs/METHODS.md §1: the last two items are the validation and test
+ * targets): for a sampled user u, `perUser` positions j >= 1 of
+ * data.trainSeqs[u] (seeded, without replacement), each a case with the
+ * L items before j as history (left-padded), trainSeqs[u][j] as candidate 0
+ * and `negatives` items u never interacted with (anywhere in its full
+ * sequence) as the others, drawn from mulberry32(mixSeed(seed, 0x7100 + u)).
+ * So no validation or test target is a question's target, and a history
+ * holds only items before its position.
+ */
+export function trainQuestions(data: SplitDataset, o: TrainQuestionOptions): TrainCase[] {
+  const int = (k: string, x: number, min: number) => {
+    if (!Number.isInteger(x) || x < min) throw new Error(`training questions: ${k} must be an integer >= ${min}, got ${x}`);
+  };
+  int('users', o.users, 1);
+  int('perUser', o.perUser, 0);
+  int('negatives', o.negatives, 1);
+  const L = data.valid.L; // the evaluation cases' history length (collaborative batches need one length)
+  const eligible: number[] = [];
+  data.trainSeqs.forEach((s, u) => { if (s.length >= 2) eligible.push(u); });
+  if (eligible.length === 0) throw new Error('training questions: no user has two or more training items');
+  const users = sampleRows(eligible.length, o.users, mixSeed(o.seed, 0x7000)).map((i) => eligible[i]);
+  const out: TrainCase[] = [];
+  for (const u of users) {
+    const seq = data.trainSeqs[u];
+    const seen = new Set(data.sequences[u]);
+    for (const x of seq) seen.add(x);
+    const free = data.numItems - seen.size;
+    if (free < o.negatives) throw new Error(`training questions: user ${u} has only ${free} items it never interacted with, fewer than negatives ${o.negatives}`);
+    const rng = new Mulberry32(mixSeed(o.seed, 0x7100 + u));
+    // Positions 1..len-1 in a seeded order (partial Fisher-Yates).
+    const pos = Array.from({ length: seq.length - 1 }, (_, i) => i + 1);
+    const n = o.perUser === 0 ? pos.length : Math.min(o.perUser, pos.length);
+    for (let k = 0; k < n; k++) {
+      const j = k + Math.floor(rng.next() * (pos.length - k));
+      [pos[k], pos[j]] = [pos[j], pos[k]];
+    }
+    for (const p of pos.slice(0, n).sort((a, b) => a - b)) {
+      const history = new Int32Array(L);
+      const h = seq.subarray(Math.max(0, p - L), p);
+      history.set(h, L - h.length);
+      const cands = new Int32Array(1 + o.negatives);
+      cands[0] = seq[p];
+      const picked = new Set<number>();
+      for (let k = 1; k <= o.negatives; k++) {
+        let x: number;
+        do x = 1 + Math.floor(rng.next() * data.numItems); while (seen.has(x) || picked.has(x));
+        picked.add(x);
+        cands[k] = x;
+      }
+      out.push({ user: u, history, candidates: cands, position: p });
+    }
+  }
+  return out;
+}

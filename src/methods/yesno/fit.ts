@@ -9,17 +9,25 @@
  * mulberry32(mixSeed(seed ^ 0x5bd1e995, s)); dropout stream s + 1; AdamW
  * (clipNorm 1) with warmup + cosine. So the state of a run is its step and a
  * resumed run repeats exactly the draws of an uninterrupted one.
+ *
+ * With `o.validation`: after every epoch the loop's onEpochEnd validates
+ * (dropout off), keeps a copy of the best epoch's variables (written as
+ * best.safetensors of the checkpoint, with the epoch history in
+ * trainer_state.json 'extra'), stops after `patience` epochs without a strict
+ * improvement, and the variables end at the best epoch's values
+ * (docs/METHODS.md §4, "Training the yes/no recommenders").
  */
 import { tf } from '../../engine/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
 import { AdamW } from '../../nn/index.js';
-import { hasCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, restoreVariables, runLoop, saveCheckpoint, warmupCosineSchedule } from '../../train/index.js';
+import { checkpointTensor, CHECKPOINT_FILES, hasCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, restoreVariables, runLoop, saveCheckpoint, warmupCosineSchedule } from '../../train/index.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
 import type { Case } from '../collab.js';
 import type { PromptTemplate } from '../prompts.js';
 import type { Encoded } from './batch.js';
 import { shuffled } from './cases.js';
-import type { TitleSource, YesNoExample, YesNoFitOptions, YesNoFitResult, YesNoLoss } from './types.js';
+import type { TitleSource, YesNoEpoch, YesNoExample, YesNoFitOptions, YesNoFitResult, YesNoLoss } from './types.js';
+import type { SafeTensor } from '../../io/safetensors.js';
 
 /** What the training needs of a YesNoLlm. */
 export interface YesNoFitTarget {
@@ -29,6 +37,30 @@ export interface YesNoFitTarget {
   /** Computes what the prompts of these cases need once (the guidance's top candidates). */
   prepare(cases: readonly Case[]): void;
   loss(enc: readonly Encoded[], cases: readonly Case[], cands: readonly number[], labels: readonly number[], answers: readonly { yes: number; no: number }[], kind: YesNoLoss): tf.Scalar;
+}
+
+/** Epoch history of a validated training: trainer_state.json 'extra.validation'. */
+interface ValidState {
+  epochs: YesNoEpoch[];
+  bestEpoch: number;
+  bad: number;
+  stopped: boolean;
+  lossSum: number;
+  lossSteps: number;
+}
+
+function snapshot(vars: ReadonlyMap<string, tf.Variable>): Map<string, Float32Array> {
+  return new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+}
+
+function restore(vars: ReadonlyMap<string, tf.Variable>, snap: ReadonlyMap<string, Float32Array>): void {
+  for (const [n, v] of vars) {
+    const d = snap.get(n);
+    if (!d) throw new Error(`yes/no training: best weights lack '${n}'`);
+    const t = tf.tensor(d, v.shape, 'float32');
+    v.assign(t);
+    t.dispose();
+  }
 }
 
 const RNG_SCHEME = 'step s: example order shuffled(n, mixSeed(seed, epoch)); template/title draws mulberry32(mixSeed(seed ^ 0x5bd1e995, s)); dropout stream s + 1';
@@ -41,8 +73,18 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
   if (vars.length === 0) throw new Error('yes/no training: nothing to train');
   const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay, clipNorm: 1 });
   const optimizers = { adamw: { opt, vars: o.vars } };
-  const identity = { seed: o.seed, batchSize: o.batchSize, examples: examples.length, loss: o.loss, vars: [...o.vars.keys()] };
+  const val = o.validation;
+  if (val) {
+    if (!Number.isInteger(val.patience) || val.patience < 1) throw new Error(`yes/no training: patience must be an integer >= 1, got ${val.patience}`);
+    if (!Number.isInteger(val.stepsPerEpoch) || val.stepsPerEpoch < 1) throw new Error(`yes/no training: stepsPerEpoch must be an integer >= 1, got ${val.stepsPerEpoch}`);
+  }
+  const identity = {
+    seed: o.seed, batchSize: o.batchSize, examples: examples.length, loss: o.loss, vars: [...o.vars.keys()],
+    ...(val ? { validMetric: val.metric, patience: val.patience, stepsPerEpoch: val.stepsPerEpoch } : {}),
+  };
   const dir = o.checkpointDir;
+  let vs: ValidState = { epochs: [], bestEpoch: -1, bad: 0, stopped: false, lossSum: 0, lossSteps: 0 };
+  let best: Map<string, Float32Array> | null = null;
   try {
     let step = 0;
     let window = new LossWindow(50);
@@ -52,23 +94,40 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       restoreOptimizer(ck, 'adamw', optimizers.adamw);
       step = ck.state.step;
       window = new LossWindow(50, ck.state.lossWindow);
+      const saved = ck.state.extra.validation as ValidState | undefined;
+      if (val && saved) {
+        vs = saved;
+        if (vs.bestEpoch >= 0) {
+          if (!ck.best) throw new Error(`${ck.dir}: ${CHECKPOINT_FILES.best} missing (best epoch ${vs.bestEpoch})`);
+          best = new Map([...o.vars].map(([n, v]) => [n, checkpointTensor(ck, ck.best!, n, v, CHECKPOINT_FILES.best).slice()]));
+        }
+      }
     }
     m.prepare(cases);
     const perEpoch = Math.ceil(examples.length / o.batchSize);
     const t0 = performance.now();
     const startStep = step;
-    const save = (s: number) => saveCheckpoint(dir!, {
-      state: {
-        trainer: 'yesno', step: s, epoch: Math.floor(s / perEpoch), lossWindow: window.toJSON(), bestMetric: null,
-        rng: { seed: o.seed, scheme: RNG_SCHEME }, identity, extra: { steps: o.steps, warmupSteps: o.warmupSteps, lr: o.lr },
-      },
-      model: o.vars,
-      optimizers,
-    });
+    const save = (s: number) => {
+      let bestTensors: Map<string, SafeTensor> | undefined;
+      if (best) bestTensors = new Map([...o.vars].map(([n, v]) => [n, { dtype: 'F32' as const, shape: [...v.shape], data: best!.get(n)! }]));
+      const b = vs.epochs[vs.bestEpoch];
+      saveCheckpoint(dir!, {
+        state: {
+          trainer: 'yesno', step: s, epoch: Math.floor(s / perEpoch), lossWindow: window.toJSON(),
+          bestMetric: val && b ? { name: val.metric, value: b.valid, epoch: b.epoch } : null,
+          rng: { seed: o.seed, scheme: RNG_SCHEME }, identity, extra: { steps: o.steps, warmupSteps: o.warmupSteps, lr: o.lr, ...(val ? { validation: vs } : {}) },
+        },
+        model: o.vars,
+        best: bestTensors,
+        optimizers,
+      });
+    };
     const wasTraining = m.lm.store.training;
     m.lm.store.training = true;
     let loop;
+    let tEpoch = performance.now();
     try {
+      if (vs.stopped) step = o.steps; // a resumed run that had stopped early: nothing left to train
       loop = await runLoop({
         name: 'yes/no training',
         maxSteps: o.steps,
@@ -102,7 +161,25 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
           m.lm.store.dropoutStream = s + 1;
           return { loss: opt.minimize(() => m.loss(enc, bc, cands, labels, answers, o.loss), vars) };
         },
-        onStep: (r) => o.onStep?.(r.step, o.steps, r.losses.loss),
+        onStep: (r) => { vs.lossSum += r.losses.loss; vs.lossSteps++; o.onStep?.(r.step, o.steps, r.losses.loss); },
+        stepsPerEpoch: val?.stepsPerEpoch,
+        onEpochEnd: val ? (epoch) => {
+          m.lm.store.training = false;
+          let value: number;
+          try { value = val.validate(); } finally { m.lm.store.training = true; }
+          if (!Number.isFinite(value)) throw new Error(`yes/no training: validation ${val.metric} is ${value} after epoch ${epoch}`);
+          const prev = vs.epochs[vs.bestEpoch];
+          const improved = !prev || value > prev.valid;
+          const e: YesNoEpoch = { epoch, loss: vs.lossSum / Math.max(1, vs.lossSteps), valid: value, best: improved, seconds: (performance.now() - tEpoch) / 1000 };
+          vs.epochs.push(e);
+          vs.lossSum = 0; vs.lossSteps = 0;
+          tEpoch = performance.now();
+          if (improved) { vs.bestEpoch = vs.epochs.length - 1; vs.bad = 0; best = snapshot(o.vars); } else vs.bad++;
+          if (vs.bad >= val.patience) vs.stopped = true;
+          val.onEpoch?.(e);
+          if (dir) save((epoch + 1) * val.stepsPerEpoch);
+          return vs.stopped ? 'stop' : undefined;
+        } : undefined,
         checkpointEvery: dir ? o.checkpointEvery : 0,
         // Periodic and on interruption; the finished variables are saved by the caller (adapter, mapping layer).
         checkpoint: (s, reason) => { if (dir && reason !== 'end') save(s); },
@@ -111,9 +188,16 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       m.lm.store.training = wasTraining;
     }
     const seconds = (performance.now() - t0) / 1000;
+    // The result is the validation-best epoch's weights (not on an interruption: the checkpoint resumes from the current ones).
+    if (best && !loop.interrupted) restore(o.vars, best);
+    const bestE = vs.epochs[vs.bestEpoch];
     return {
       steps: loop.step, interrupted: loop.interrupted, loss: loop.window.mean('loss'), seconds,
       examplesPerSecond: ((loop.step - startStep) * o.batchSize) / Math.max(1e-9, seconds),
+      ...(val ? {
+        epochs: vs.epochs.map((e) => ({ ...e })), bestEpoch: bestE?.epoch ?? -1, lastEpoch: vs.epochs.at(-1)?.epoch ?? -1,
+        bestValid: bestE?.valid, validMetric: val.metric, stoppedEarly: vs.stopped,
+      } : {}),
     };
   } finally {
     opt.dispose();

@@ -56,6 +56,31 @@ export interface YesNoFitOptions {
   resume?: boolean;
   signal?: AbortSignal;
   onStep?: (step: number, steps: number, loss: number) => void;
+  /**
+   * Early stopping on validation (docs/METHODS.md §4): after every epoch
+   * (stepsPerEpoch steps) `validate()` gives the validation metric (higher is
+   * better, e.g. AUC on validation questions); training stops after
+   * `patience` epochs without a strict improvement and the variables end at
+   * the best epoch's values. Absent: `steps` steps, the last weights kept.
+   */
+  validation?: {
+    metric: string;
+    validate: () => number;
+    patience: number;
+    stepsPerEpoch: number;
+    onEpoch?: (e: YesNoEpoch) => void;
+  };
+}
+
+/** One epoch of a yes/no training with validation. */
+export interface YesNoEpoch {
+  epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  loss: number;
+  /** The validation metric after the epoch. */
+  valid: number;
+  best: boolean;
+  seconds: number;
 }
 
 export interface YesNoFitResult {
@@ -65,4 +90,11 @@ export interface YesNoFitResult {
   loss: number;
   seconds: number;
   examplesPerSecond: number;
+  /** With validation: every epoch, the best one (0-based; its weights are the result), the last one, and whether patience ran out. */
+  epochs?: YesNoEpoch[];
+  bestEpoch?: number;
+  lastEpoch?: number;
+  bestValid?: number;
+  validMetric?: string;
+  stoppedEarly?: boolean;
 }

@@ -1,0 +1,228 @@
+/**
+ * Issue 19, the LLM hybrids: training questions come from the training part
+ * of each sequence only (no validation or test target is a question's target
+ * or in a history beyond its position); early stopping on validation keeps
+ * the validation-best epoch's weights (also across an interruption); the
+ * collaborative score feature adds w * z to the yes/no score in training and
+ * scoring alike; full fine-tuning trains every LM parameter; the new options
+ * are validated with the field named.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { applyProtocol } from '../src/data/protocol.js';
+import { generateShop } from '../src/data/synthetic.js';
+import type { SplitDataset } from '../src/data/types.js';
+import { itemSentence } from '../src/data/item_text.js';
+import { trainBpe, withRecSpecialTokens, type Tokenizer } from '../src/lm/tokenizer/index.js';
+import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
+import { applyLora, parseLoraConfig } from '../src/lm/lora.js';
+import { createRecommender } from '../src/models/registry.js';
+import type { Recommender } from '../src/models/types.js';
+import { CollabSignal } from '../src/methods/collab.js';
+import { loadTemplates } from '../src/methods/prompts.js';
+import { parseGanPromptOptions } from '../src/config/ganprompt.js';
+import { readSafetensors } from '../src/io/safetensors.js';
+import { buildCorpus } from '../src/methods/text_lm/corpus.js';
+import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { ready } from './helpers.js';
+
+let data: SplitDataset;
+let tok: Tokenizer;
+let collab: Recommender;
+let dir: string;
+
+function tinyLm(seed = 1): LlamaForCausalLM {
+  return new LlamaForCausalLM(parseLlamaConfig({
+    model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
+  }), { seed });
+}
+
+describe('LLM hybrids (issue 19)', () => {
+  before(async () => {
+    await ready();
+    data = applyProtocol(generateShop({ users: 60, items: 80, seed: 7 }), { ratingThreshold: null, kCore: 2, maxHistory: 10, numNegatives: 9, seed: 3 });
+    tok = trainBpe([...data.itemMeta.values()].map((m) => itemSentence(m)).concat(Array(20).fill('Answer: Yes. Answer: No. Answer: True. Answer: False.')), { vocabSize: 600 });
+    withRecSpecialTokens(tok);
+    collab = createRecommender('bprmf', { d: 8 });
+    await collab.fit(data, { epochs: 1, batchSize: 64, lr: 0.01, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 1 });
+    dir = mkdtempSync(join(tmpdir(), 'llmrec-hybrid-'));
+  });
+  after(() => { collab.dispose(); rmSync(dir, { recursive: true, force: true }); });
+
+  test('training questions: training positions only, their own seeded negatives, no validation/test leakage', () => {
+    const o = { users: 1000, perUser: 3, negatives: 9, seed: 5 };
+    const qs = trainQuestions(data, o);
+    assert.deepEqual(trainQuestions(data, o), qs, 'seeded');
+    assert.notDeepEqual(trainQuestions(data, { ...o, seed: 6 }).map((q) => [...q.candidates]), qs.map((q) => [...q.candidates]));
+    const L = data.valid.L;
+    const perUser = new Map<number, number>();
+    let checkedItems = 0;
+    for (const q of qs) {
+      perUser.set(q.user, (perUser.get(q.user) ?? 0) + 1);
+      const train = data.trainSeqs[q.user];
+      const full = data.sequences[q.user];
+      // The target is a training position: never the validation (len - 2) or test (len - 1) position of the full sequence.
+      assert.ok(q.position >= 1 && q.position < train.length, `position ${q.position} of ${train.length}`);
+      assert.equal(train.length, full.length - 2);
+      assert.equal(q.candidates[0], train[q.position]);
+      // The history is exactly the L items before the position (left-padded), nothing after it.
+      const want = Array.from(train.subarray(Math.max(0, q.position - L), q.position));
+      assert.deepEqual(Array.from(q.history).filter((x) => x > 0), want);
+      assert.equal(q.history.length, L);
+      // Negatives: distinct, never an item of the user's whole sequence.
+      const negs = Array.from(q.candidates.subarray(1));
+      assert.equal(negs.length, 9);
+      assert.equal(new Set(negs).size, 9);
+      for (const x of negs) assert.ok(!full.includes(x) && x >= 1 && x <= data.numItems);
+      // As items: the user's validation and test targets are neither the target nor in the history,
+      // unless the user interacted with the same item earlier too (a repeat inside the training part).
+      const vu = Array.from(data.valid.user).indexOf(q.user);
+      const tu = Array.from(data.test.user).indexOf(q.user);
+      for (const [split, row] of [[data.valid, vu], [data.test, tu]] as const) {
+        if (row < 0) continue;
+        const target = split.target[row];
+        if (train.includes(target)) continue;
+        checkedItems++;
+        assert.notEqual(q.candidates[0], target);
+        assert.ok(!q.history.includes(target));
+      }
+    }
+    assert.ok(checkedItems > 0);
+    for (const [u, n] of perUser) assert.equal(n, Math.min(3, data.trainSeqs[u].length - 1));
+    const all = trainQuestions(data, { ...o, perUser: 0 });
+    assert.equal(all.length, data.trainSeqs.reduce((a, s) => a + (s.length >= 2 ? s.length - 1 : 0), 0), 'perUser 0 = every position');
+    assert.throws(() => trainQuestions(data, { ...o, perUser: -1 }), /perUser/);
+  });
+
+  test('early stopping keeps the validation-best epoch (and the checkpoint holds it for a resume)', async () => {
+    const cases = trainQuestions(data, { users: 20, perUser: 1, negatives: 9, seed: 1 });
+    const ex = yesNoExamples(cases, 1, 2);
+    const templates = [loadTemplates().seen[0]];
+    const batchSize = 8;
+    const perEpoch = Math.ceil(ex.length / batchSize);
+    // Scripted validation values (best at epoch 1, then two worse epochs: patience 2 stops after epoch 3).
+    const script = [0.6, 0.8, 0.7, 0.75, 0.9, 0.95];
+    const run = async (ckpt: string, resume: boolean, stopAtStep?: number) => {
+      const lm = tinyLm(3);
+      const m = new YesNoLlm(lm, tok, data);
+      applyLora(lm, parseLoraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+      const vars = m.trainables({ lora: true });
+      const atEpoch: Array<Map<string, Float32Array>> = [];
+      const ac = new AbortController();
+      let calls = 0;
+      const r = await m.fit(cases, ex, {
+        steps: 6 * perEpoch, batchSize, lr: 1e-2, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars,
+        checkpointDir: ckpt, checkpointEvery: 0, resume, signal: ac.signal,
+        onStep: (s) => { if (s === stopAtStep) ac.abort(); },
+        validation: {
+          metric: 'auc', patience: 2, stepsPerEpoch: perEpoch,
+          validate: () => {
+            assert.equal(lm.store.training, false, 'validation runs without dropout');
+            const epoch = atEpoch.length + (resume ? 2 : 0);
+            atEpoch.push(new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()])));
+            calls++;
+            return script[epoch];
+          },
+        },
+      });
+      const final = new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+      lm.dispose();
+      return { r, atEpoch, final, calls };
+    };
+    const a = await run(join(dir, 'es-a'), false);
+    assert.equal(a.r.bestEpoch, 1);
+    assert.equal(a.r.lastEpoch, 3);
+    assert.equal(a.r.stoppedEarly, true);
+    assert.equal(a.r.steps, 4 * perEpoch, 'stopped after epoch 3, not at the cap of 6');
+    assert.deepEqual(a.r.epochs!.map((e) => e.valid), script.slice(0, 4));
+    assert.deepEqual(a.r.epochs!.map((e) => e.best), [true, true, false, false]);
+    assert.deepEqual(a.final, a.atEpoch[1], 'the result is the best epoch, not the last');
+    assert.notDeepEqual(a.final, a.atEpoch[3]);
+    const state = JSON.parse(readFileSync(join(dir, 'es-a', 'checkpoint', 'trainer_state.json'), 'utf8')) as { bestMetric: unknown };
+    assert.deepEqual(state.bestMetric, { name: 'auc', value: 0.8, epoch: 1 });
+    const bestFile = readSafetensors(join(dir, 'es-a', 'checkpoint', 'best.safetensors')).tensors;
+    for (const [n, d] of a.atEpoch[1]) assert.deepEqual(bestFile.get(n)!.data, d);
+
+    // Interrupted in epoch 2 (after epochs 0 and 1 were validated), then resumed: same best weights.
+    const b1 = await run(join(dir, 'es-b'), false, 2 * perEpoch + 1);
+    assert.equal(b1.r.interrupted, true);
+    assert.equal(b1.calls, 2);
+    const b2 = await run(join(dir, 'es-b'), true);
+    assert.equal(b2.r.bestEpoch, 1);
+    assert.equal(b2.r.lastEpoch, 3);
+    assert.equal(b2.calls, 2, 'the resumed run validates epochs 2 and 3 only');
+    for (const [n, d] of a.final) assert.deepEqual(b2.final.get(n), d);
+  });
+
+  test('collaborative score feature: score = l(yes) - l(no) + w * z, in both scoring paths and in training', async () => {
+    const lm = tinyLm(4);
+    const m = new YesNoLlm(lm, tok, data);
+    m.collab = new CollabSignal(collab, data);
+    const t = loadTemplates().seen[0];
+    const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 4, 1));
+    const base = m.score(cases, t, m.originalTitles);
+    m.initScoreWeight(0.5);
+    const withW = m.score(cases, t, m.originalTitles);
+    const full = m.scoreFull(cases, t, m.originalTitles);
+    const C = cases[0].candidates.length;
+    const z = cases.flatMap((c) => Array.from(standardise(collab.scoreCandidates({ size: 1, L: c.history.length, user: Int32Array.of(c.user), history: c.history }, c.candidates, C))));
+    for (let i = 0; i < base.length; i++) {
+      assert.ok(Math.abs(withW[i] - (base[i] + 0.5 * z[i])) < 1e-4, `row ${i}`);
+      assert.ok(Math.abs(full[i] - withW[i]) < 2e-4, `row ${i} full`);
+    }
+    const vars = m.trainables({ scoreWeight: true });
+    assert.deepEqual([...vars.keys()], ['collab.score_weight']);
+    const qs = trainQuestions(data, { users: 10, perUser: 1, negatives: 9, seed: 2 });
+    await m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 5, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles, vars });
+    assert.notEqual((m.scoreWeight!.dataSync() as Float32Array)[0], 0.5, 'the weight trains');
+    await assert.rejects(m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 1, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 0, loss: 'lm', seed: 1, templates: [t], titles: m.originalTitles, vars }), /needs loss 'bce'/);
+    m.dispose();
+    lm.dispose();
+  });
+
+  test('full fine-tuning trains every LM parameter; LoRA and full together are refused', () => {
+    const lm = tinyLm(5);
+    const m = new YesNoLlm(lm, tok, data);
+    const vars = m.trainables({ lm: true });
+    assert.equal(vars.size, lm.store.vars.size);
+    assert.ok([...vars.values()].every((v) => v.trainable));
+    assert.throws(() => m.trainables({ lm: true, lora: true }), /LoRA or full/);
+    lm.dispose();
+  });
+
+  test('LM corpus: review documents of training interactions only (never of a validation or test item)', () => {
+    assert.ok(data.reviews && data.reviews.size > 0, 'the shop has reviews');
+    const kinds = { items: 0, histories: 0, reviews: 0 };
+    const docs = buildCorpus(data, { itemDocs: false, historyDocs: false, reviewDocs: true }, kinds);
+    let want = 0;
+    let heldOutReviews = 0;
+    data.trainSeqs.forEach((seq, u) => {
+      const full = data.sequences[u];
+      const held = [full[full.length - 2], full[full.length - 1]];
+      for (const item of seq) if (!held.includes(item) && data.reviews!.has(`${u}:${item}`)) want++;
+      for (const item of held) if (data.reviews!.has(`${u}:${item}`)) heldOutReviews++;
+    });
+    assert.ok(heldOutReviews > 0, 'held-out interactions have reviews to leave out');
+    assert.equal(kinds.reviews, want);
+    assert.equal(docs.length, want);
+    assert.equal(buildCorpus(data).length, buildCorpus(data, { reviewDocs: false }).length, 'off by default (RecSysLLM keeps its corpus)');
+  });
+
+  test('options: new fields have defaults; bad values name the field', () => {
+    const o = parseGanPromptOptions({});
+    assert.equal(o.trainSource, 'train');
+    const ok = parseGanPromptOptions({ loraStage: { variables: 'full', questionsPerUser: 0, patience: 3, validUsers: 100 }, mappingStage: { scoreFeature: true, itemVectors: 'never' } });
+    assert.equal(ok.loraStage.variables, 'full');
+    assert.equal(ok.mappingStage.scoreFeature, true);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { variables: 'qlora' } }), /loraStage\.variables/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { patience: 0 } }), /mappingStage\.patience/);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { questionsPerUser: 1.5 } }), /loraStage\.questionsPerUser/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { itemVectors: 'sometimes' } }), /mappingStage\.itemVectors/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { variables: 'full' } }), /variables/);
+    assert.throws(() => parseGanPromptOptions({ trainSource: 'test' }), /trainSource/);
+  });
+});
