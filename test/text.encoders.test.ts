@@ -171,3 +171,39 @@ describe('item texts', () => {
     assert.deepEqual(r.missing, [2, 3]);
   });
 });
+
+describe('LM encoder (a BERT folder through src/lm)', () => {
+  it('loads a saved BERT + tokenizer, mean-pools over real tokens only (padding in a batch changes nothing)', async () => {
+    const { initEngine } = await import('../src/engine/index.js');
+    const { BertForMaskedLM, parseBertConfig } = await import('../src/lm/families/bert.js');
+    const { savePretrained } = await import('../src/lm/checkpoint.js');
+    const { trainWordPiece } = await import('../src/lm/tokenizer/index.js');
+    const { LmTextEncoder } = await import('../src/models/text/index.js');
+    await initEngine();
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-lmenc-'));
+    try {
+      const corpus = ['red lip balm', 'green nail polish with glitter and shine', 'blue eye shadow palette'];
+      const tok = trainWordPiece(corpus, { vocabSize: 80 });
+      const cfg = parseBertConfig({ vocab_size: tok.vocabSize, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 64 }, 'tiny');
+      const m = new BertForMaskedLM(cfg, { seed: 3 });
+      savePretrained(m, dir);
+      tok.save(dir);
+      m.dispose();
+      const enc = LmTextEncoder.fromFolder(dir, { batchSize: 8 });
+      assert.equal(enc.dim, 16);
+      assert.equal(enc.name, 'lm:bert');
+      const both = enc.encode([corpus[0], corpus[1]]); // row 0 is padded to row 1's length
+      const alone = enc.encode([corpus[0]]);
+      for (let j = 0; j < 16; j++) close(both[j], alone[j], 1e-5);
+      close(Math.hypot(...alone), 1, 1e-5);
+      assert.ok(enc.encode(['']).every((x) => x === 0));
+      // the same folder loads with the same identity (the cache key)
+      const again = LmTextEncoder.fromFolder(dir);
+      assert.equal(again.identity, enc.identity);
+      enc.dispose();
+      again.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
