@@ -14,6 +14,10 @@ import { coldStartRows, evaluateWarmCold } from '../src/eval/cold_start.js';
 import { Pop } from '../src/models/pop.js';
 import { parseRunConfig } from '../src/config/run.js';
 import { initEngine } from '../src/engine/index.js';
+import { runExperiment, rerenderRun } from '../src/experiment/run.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const raw: RawDataset = generateShop({ users: 300, items: 200, seed: 5 });
 const BASE: ProtocolConfig = { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20, seed: 11 };
@@ -125,6 +129,38 @@ describe('cold-start protocol', () => {
       assert.equal(r.warm.count + r.cold.count, r.all.count);
       assert.equal(r.cold['hr@10'], 0);
       assert.ok(r.warm['hr@10'] > 0);
+    }
+  });
+});
+
+describe('benchmark with protocol.coldStart', () => {
+  it('writes warm and cold tables (with user counts) and the cold-start facts to data.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-coldrun-'));
+    try {
+      const cfg = parseRunConfig({
+        data: { name: 'synthetic-shop', synthetic: { users: 200, items: 120, seed: 4 } },
+        protocol: { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20, coldStart: { share: 0.1, seed: 3 } },
+        models: ['random', 'pop'],
+        eval: { protocols: ['full', 'sampled'], ks: [1, 5], fullKs: [10] },
+        output: { runsDir: dir, name: 'cold' },
+      }, 'test');
+      const res = await runExperiment(cfg, { log: () => {} });
+      assert.equal(res.rows.length, 2 * 2 * 3); // 2 models x 2 protocols x (all, warm, cold)
+      const pops = res.rows.filter((r) => r.model === 'pop' && r.protocol === 'full');
+      const all = pops.find((r) => r.group === undefined)!;
+      const warm = pops.find((r) => r.group === 'warm')!;
+      const cold = pops.find((r) => r.group === 'cold')!;
+      assert.equal(warm.metrics.count + cold.metrics.count, all.metrics.count);
+      assert.equal(cold.metrics['hr@10'], 0);
+      const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
+      for (const t of ['full ranking (history excluded), warm-target users', 'full ranking (history excluded), cold-target users', 'sampled negatives, cold-target users', 'Cold-start protocol']) assert.ok(md.includes(t), t);
+      const dataJson = JSON.parse(readFileSync(join(res.dir, 'data.json'), 'utf8')) as { coldStart: { coldTestRows: number; coldItems: number } };
+      assert.equal(dataJson.coldStart.coldTestRows, cold.metrics.count);
+      assert.ok(dataJson.coldStart.coldItems > 0);
+      // `report` re-renders the same tables from metrics.json
+      assert.equal(rerenderRun(res.dir), md);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
