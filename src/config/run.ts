@@ -114,6 +114,12 @@ export const ProtocolSchema = z.strictObject({
   numNegatives: z.number().int().min(0).default(9),
   seed: z.number().int().default(2024),
   dedupeConsecutive: z.boolean().default(false),
+  /** The cold-start protocol (src/data/cold_start.ts, docs/METHODS.md §1.4); absent: off. */
+  coldStart: z.strictObject({
+    share: z.number().gt(0).lt(1).default(0.1),
+    seed: z.number().int().default(2024),
+    requireText: z.boolean().default(true),
+  }).optional(),
 });
 
 const TrainOverride = z.strictObject({

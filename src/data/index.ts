@@ -3,6 +3,8 @@
  * Load a dataset by name or path (`loadDataset`), or generate the embedded
  * synthetic shop (`generateShop`), then split it (`applyProtocol`).
  */
+export type { ColdStartConfig, ColdStartInfo } from './types.js';
+export { applyColdStartProtocol, applyAnyProtocol, coldStartSplit, drawColdItems, DEFAULT_COLD_START } from './cold_start.js';
 export type { ReviewText, ItemMeta, RawDataset, ProtocolConfig, UserBatch, TrainSamples, EvalSplit, SplitDataset, DatasetStats } from './types.js';
 export { DEFAULT_PROTOCOL } from './types.js';
 export { loadDataset, detectFormat, canonicalFormat, LOADERS, FORMAT_ALIASES } from './loaders/index.js';

@@ -82,6 +82,37 @@ export interface ProtocolConfig {
   seed: number;
   /** Drop consecutive repeats of the same item in a user's sequence (default false). */
   dedupeConsecutive?: boolean;
+  /** The cold-start protocol (cold_start.ts, docs/METHODS.md §1.4): a share of items withheld from training. */
+  coldStart?: ColdStartConfig;
+}
+
+/** Options of the cold-start protocol (src/data/cold_start.ts). */
+export interface ColdStartConfig {
+  /** Share of the eligible items withheld from training, in (0, 1) (default 0.1). */
+  share: number;
+  /** Seed of the cold-item draw. */
+  seed: number;
+  /** Only items with text can be cold (default true); items without text are counted. */
+  requireText?: boolean;
+}
+
+/** What the cold-start protocol did (SplitDataset.coldStart). */
+export interface ColdStartInfo {
+  share: number;
+  seed: number;
+  requireText: boolean;
+  /** The cold items, ascending. */
+  coldItems: Int32Array;
+  /** Items without text (never cold when requireText). */
+  itemsWithoutText: number;
+  /** Per test row: 1 when its target is a cold item. */
+  testCold: Uint8Array;
+  coldTestRows: number;
+  warmTestRows: number;
+  /** Users whose warm history before the test target has < 2 items: training data only, no evaluation row. */
+  usersWithoutEvalRow: number;
+  /** Interactions with cold items removed from the histories (before the test targets). */
+  removedInteractions: number;
 }
 
 export const DEFAULT_PROTOCOL: ProtocolConfig = { ratingThreshold: 3, kCore: 5, maxHistory: 10, numNegatives: 9, seed: 2024 };
@@ -152,6 +183,8 @@ export interface SplitDataset {
    * no `userFeatures`.
    */
   userFeatures?: Map<number, Record<string, string>>;
+  /** Set by the cold-start protocol (src/data/cold_start.ts): the cold items and the cold test rows. */
+  coldStart?: ColdStartInfo;
 }
 
 export interface DatasetStats {

@@ -10,3 +10,5 @@ export { metricsTable, assertBaselinesPresent } from './report.js';
 export type { ReportRow } from './report.js';
 export { evaluateRobustness, robustnessFrom, summarise } from './robustness.js';
 export type { TemplateResult, GroupSummary, RobustnessReport } from './robustness.js';
+export { evaluateWarmCold, evaluateGroup, coldStartRows } from './cold_start.js';
+export type { TargetGroup } from './cold_start.js';

@@ -18,11 +18,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initEngine } from '../engine/index.js';
 import { killPoint } from '../io/files.js';
-import { applyProtocol } from '../data/protocol.js';
+import { applyAnyProtocol } from '../data/cold_start.js';
 import { datasetStats } from '../data/stats.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
+import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
 import { createRecommender, modelNames } from '../models/registry.js';
@@ -35,6 +36,8 @@ export interface RunRow {
   name: string;
   protocol: 'sampled' | 'full';
   split: 'test';
+  /** Cold-start runs: the rows of one target group (absent: every test row). */
+  group?: TargetGroup;
   metrics: MetricValues;
   fit: Omit<FitReport, 'epochs'> & { epochs: number; peakRssMiB: number; fitSeconds: number };
 }
@@ -59,8 +62,9 @@ export async function loadConfiguredData(cfg: RunConfig): Promise<RawDataset> {
   return loadDataSection(cfg.data);
 }
 
+/** The protocol of the config (the cold-start protocol when protocol.coldStart is set). */
 export function prepareSplit(raw: RawDataset, cfg: RunConfig): SplitDataset {
-  return applyProtocol(raw, { ...cfg.protocol });
+  return applyAnyProtocol(raw, { ...cfg.protocol });
 }
 
 /** The run directory's name: `--name` (a safe name, src/run/names.ts) or the dataset's name + the time. */
@@ -114,10 +118,13 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
       const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
       const metrics = evaluateRecommender(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
       const { epochs, ...fitRest } = fit;
-      rows.push({
-        model: spec.label, name: spec.name, protocol, split: 'test', metrics,
-        fit: { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 },
-      });
+      const fitRow = { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 };
+      rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', metrics, fit: fitRow });
+      if (data.coldStart) {
+        for (const group of ['warm', 'cold'] as const) {
+          rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', group, metrics: evaluateGroup(model, data, group, { protocol, ks, batchSize: cfg.eval.batchSize }), fit: fitRow });
+        }
+      }
     }
     return { rows, interrupted: false };
   } finally {
@@ -126,14 +133,19 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
 }
 
 /** Loads the data and applies the protocol (writes nothing: a resume checks the data before any write). */
-async function loadRunData(cfg: RunConfig, log: (l: string) => void): Promise<{ raw: RawDataset; data: SplitDataset; stats: RunResult['stats'] }> {
+async function loadRunData(cfg: RunConfig, log: (l: string) => void): Promise<{ raw: RawDataset; data: SplitDataset; stats: RunResult['stats']; coldStart?: Record<string, unknown> }> {
   const t0 = performance.now();
   const raw = await loadConfiguredData(cfg);
   const data = prepareSplit(raw, cfg);
   const stats = { raw: datasetStats(raw), split: datasetStats(data) };
+  const cs = data.coldStart;
+  const coldStart = cs ? {
+    share: cs.share, seed: cs.seed, requireText: cs.requireText, coldItems: cs.coldItems.length, itemsWithoutText: cs.itemsWithoutText,
+    coldTestRows: cs.coldTestRows, warmTestRows: cs.warmTestRows, usersWithoutEvalRow: cs.usersWithoutEvalRow, removedInteractions: cs.removedInteractions,
+  } : undefined;
   log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
     `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return { raw, data, stats };
+  return { raw, data, stats, ...(coldStart ? { coldStart } : {}) };
 }
 
 /**
@@ -168,14 +180,14 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
 async function runInDir(cfg: RunConfig, dir: string, specs: ModelSpec[], dirOptions: Parameters<typeof commitRunDir>[2], hooks: RunHooks, log: (l: string) => void, resuming: boolean, only?: string[]): Promise<RunResult> {
   const metricsFile = join(dir, 'metrics.json');
   readRows(metricsFile); // a damaged metrics.json is reported before the data is loaded
-  const { raw, data, stats } = await loadRunData(cfg, log);
+  const { raw, data, stats, coldStart } = await loadRunData(cfg, log);
   if (cfg.eval.protocols.includes('full')) checkFullRankingKs(cfg.eval.fullKs, data.numItems);
   if (cfg.train.validProtocol === 'full') checkFullRankingKs([Number(/@(\d+)$/.exec(cfg.train.validMetric)?.[1] ?? 0)], data.numItems, 'train.validMetric');
   const identity = runDataIdentity(data);
   checkRunData(dir, identity, resuming);
   commitRunDir(dir, portableRunConfig(cfg, dir), { ...dirOptions, data: identity });
   mkdirSync(join(dir, 'models'), { recursive: true });
-  writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats });
+  writeJson(join(dir, 'data.json'), { name: raw.name, source: portablePath(raw.source, dir), skippedRows: raw.skippedRows, ...stats, ...(coldStart ? { coldStart } : {}) });
   const rows = readRows(metricsFile);
   const done = new Set(rows.map((r) => r.model));
   let interrupted = false;
@@ -209,15 +221,23 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
   const s = stats.split;
   out.push(`After the protocol (rating > ${cfg.protocol.ratingThreshold ?? 'none'}, ${cfg.protocol.kCore}-core, leave-one-out, L = ${cfg.protocol.maxHistory}): ` +
     `${s.users} users, ${s.items} items, ${s.interactions} interactions, sparsity ${(s.sparsity * 100).toFixed(2)}%, mean history ${s.meanHistory.toFixed(2)}.`, '');
+  const cold = cfg.protocol.coldStart;
+  if (cold) {
+    out.push(`Cold-start protocol (docs/METHODS.md §1.4): ${Math.round(cold.share * 100)}% of the items${cold.requireText ? ' with text' : ''} (seed ${cold.seed}) ` +
+      'are withheld from training and appear only as test targets; candidates are all items, warm and cold. Id-only models score a cold item with ' +
+      'its id embedding, which training never used as a positive (only pushed down as a negative), Pop with a count of 0 (pessimistic ties: ranked last).', '');
+  }
   for (const protocol of cfg.eval.protocols) {
-    const pr = rows.filter((r) => r.protocol === protocol);
-    if (pr.length === 0) continue;
     const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
     const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.filter((k) => k > 1).map((k) => `ndcg@${k}`),
-      ...ks.filter((k) => k > 1).map((k) => `mrr@${k}`)];
+      ...ks.filter((k) => k > 1).map((k) => `mrr@${k}`), ...(cold ? ['count'] : [])];
     const title = protocol === 'sampled' ? `1 positive + ${cfg.protocol.numNegatives} sampled negatives` : 'full ranking (history excluded)';
-    out.push(`## Test, ${title}`, '');
-    out.push(metricsTable(pr.map((r) => ({ model: r.model, metrics: r.metrics })), cols), '');
+    for (const group of [undefined, 'warm', 'cold'] as const) {
+      const pr = rows.filter((r) => r.protocol === protocol && r.group === group);
+      if (pr.length === 0) continue;
+      out.push(`## Test, ${title}${group ? `, ${group}-target users` : ''}`, '');
+      out.push(metricsTable(pr.map((r) => ({ model: r.model, metrics: r.metrics })), cols), '');
+    }
   }
   const fitRows = rows.filter((r, i) => rows.findIndex((x) => x.model === r.model) === i);
   out.push('## Training', '', '| model | epochs | best epoch | s/epoch | fit s | peak RSS MiB |', '|---|---|---|---|---|---|');

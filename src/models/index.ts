@@ -14,3 +14,5 @@ export { SASRec } from './sasrec.js';
 export { Caser } from './caser.js';
 export { BERT4Rec } from './bert4rec.js';
 export { DIN } from './din.js';
+export { TextSeq, TEXTSEQ_DEFAULTS } from './textseq.js';
+export type { TextSeqConfig } from './textseq.js';

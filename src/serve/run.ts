@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { applyProtocol } from '../data/protocol.js';
+import { applyAnyProtocol } from '../data/cold_start.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import { DataSectionSchema } from '../config/run.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';
@@ -164,7 +164,7 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   const labels = modelLabels(dir, config);
   if (labels.length === 0) throw new RunLoadError(`${join(dir, 'models')}: no saved model (a folder with config.json + weights.safetensors)`);
   const t0 = performance.now();
-  const data = applyProtocol(await loadRaw(config, dir), { dedupeConsecutive: false, ...config.protocol });
+  const data = applyAnyProtocol(await loadRaw(config, dir), { dedupeConsecutive: false, ...config.protocol });
   const dataSeconds = (performance.now() - t0) / 1000;
   log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items (${dataSeconds.toFixed(1)} s)`);
   const models: ServedModel[] = [];

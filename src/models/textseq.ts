@@ -1,0 +1,304 @@
+/**
+ * TextSeq: a text-based sequential recommender in the style of UniSRec (Hou
+ * et al., KDD 2022) and Recformer (Li et al., KDD 2023) (docs/METHODS.md §3.10).
+ * Items enter as their text vectors, so the model scores ANY item that has
+ * text, seen in training or not.
+ *
+ *   t_i       = text vector of item i (src/models/text: TF-IDF/BM25 projection or a
+ *               mean-pooled BERT/T5), computed once per fit and stored with the model
+ *               as a non-trainable parameter (`text.vectors`)
+ *   a_i       = adaptor(t_i):  'linear'  LN(W dropout(t_i) + b)
+ *                              'moe'     LN(sum_k g_k(t_i) (W_k dropout(t_i) + b_k)),
+ *                                        g = softmax(W_g t_i)   (UniSRec's MoE adaptor, E experts)
+ *   e_i       = a_i + warm_i * (gate ⊙ E_id[i])    (useIds: a learned id embedding for the
+ *               items seen in training, gated; warm_i = 0 for every item absent from the
+ *               training part, so a cold item is its text alone; in training the id term is
+ *               dropped per item with rate idDropout, so the model also learns text-only items)
+ *   x_0       = dropout(e_{h_t} + P[t]) * mask     (learned positions, right-aligned as SASRec)
+ *   blocks    pre-LN causal self-attention + FFN, as SASRec (src/models/sasrec.ts; its blocks
+ *             are private to that class, so they are re-stated here)
+ *   h         = LN_final(x at the last position) / sqrt(d)
+ *   score(i)  = <h, e_i>; loss: softmax cross-entropy over every item
+ *
+ * Transfer (`init`): the adaptor, the gate, the positions and the transformer
+ * of a saved TextSeq model initialise this one (ids and text vectors are
+ * per-dataset and never transfer); with `zeroShot` nothing is trained: the
+ * transferred weights score the new dataset's items through their text.
+ */
+import { join, dirname } from 'node:path';
+import { causalPaddingMask, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
+import { Embedding, LayerNorm, Linear, ParamStore, Rng } from '../nn/index.js';
+import type { SplitDataset } from '../data/types.js';
+import type { FitOptions, FitReport, UserBatch } from './types.js';
+import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir, type ModelDims, type TrainBatch } from './neural.js';
+import { trimHistory } from './sasrec.js';
+import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
+
+export type TextSeqConfig = {
+  d: number;
+  blocks: number;
+  heads: number;
+  inner: number | null;
+  dropout: number;
+  attnDropout: number | null;
+  maxLen: number | null;
+  /** Item text encoder: 'tfidf', 'bm25' or 'lm:<folder>' (a BERT or T5 folder). */
+  encoder: string;
+  /** Text vector size (TF-IDF/BM25 projection; for an LM encoder its hidden size). */
+  textDim: number;
+  encoderSeed: number;
+  /** LM encoders: tokens per item text. */
+  maxTokens: number;
+  /** 'linear' or 'moe'. */
+  adaptor: string;
+  /** Experts of the MoE adaptor. */
+  experts: number;
+  /** Add a gated id embedding for the items seen in training. */
+  useIds: boolean;
+  /** Per-item drop rate of the id term in training. */
+  idDropout: number;
+  initStd: number;
+  layerNormEps: number;
+  clipNorm: number | null;
+  /** A saved TextSeq model directory whose adaptor + transformer initialise this one ('' = none). */
+  init: string;
+  /** With init: no training (zero-shot transfer). */
+  zeroShot: boolean;
+};
+
+export const TEXTSEQ_DEFAULTS: TextSeqConfig = {
+  d: 64, blocks: 2, heads: 1, inner: null, dropout: 0.2, attnDropout: null, maxLen: null,
+  encoder: 'tfidf', textDim: 256, encoderSeed: 2024, maxTokens: 64, adaptor: 'linear', experts: 8,
+  useIds: true, idDropout: 0.5, initStd: 0.02, layerNormEps: 1e-8, clipNorm: null, init: '', zeroShot: false,
+};
+
+/** Parameter names that transfer between datasets (everything but ids, text vectors and the warm mask). */
+export function transfers(name: string): boolean {
+  return !(name.startsWith('item_emb.') || name.startsWith('text.') || name === 'warm_mask');
+}
+
+interface Block {
+  ln1: LayerNorm; q: Linear; k: Linear; v: Linear; o: Linear; ln2: LayerNorm; f1: Linear; f2: Linear;
+}
+
+/** What fit() prepares for build(): the data-derived constants and the transferred weights. */
+interface Pending {
+  text: Float32Array;
+  warm: Float32Array;
+  init?: Map<string, Float32Array>;
+}
+
+export class TextSeq extends NeuralRecommender<TextSeqConfig> {
+  readonly name = 'textseq';
+  private text!: tf.Variable;
+  private warm!: tf.Variable;
+  private idEmb: Embedding | null = null;
+  private idGate: tf.Variable | null = null;
+  private adW!: Linear;
+  private adGate: Linear | null = null;
+  private adLn!: LayerNorm;
+  private posEmb!: tf.Variable;
+  private layers: Block[] = [];
+  private lnF!: LayerNorm;
+  private maxLen = 0;
+  private pending: Pending | null = null;
+  /** Text encoding facts of the last fit (reports). */
+  textReport: { encoder: string; dim: number; itemsWithoutText: number; hits: number; misses: number; seconds: number } | null = null;
+
+  constructor(config: Record<string, unknown> = {}) {
+    const c = parseModelConfig('textseq', config, TEXTSEQ_DEFAULTS);
+    for (const k of ['d', 'blocks', 'heads', 'textDim', 'experts', 'maxTokens'] as const) checkInt('textseq', k, c[k]);
+    if (c.d % c.heads !== 0) throw new Error(`textseq: d (${c.d}) must be divisible by heads (${c.heads})`);
+    if (c.inner !== null) checkInt('textseq', 'inner', c.inner);
+    if (c.maxLen !== null) checkInt('textseq', 'maxLen', c.maxLen);
+    checkRate('textseq', 'dropout', c.dropout);
+    checkRate('textseq', 'idDropout', c.idDropout);
+    if (c.attnDropout !== null) checkRate('textseq', 'attnDropout', c.attnDropout);
+    if (c.adaptor !== 'linear' && c.adaptor !== 'moe') throw new Error(`textseq: config 'adaptor' must be 'linear' or 'moe', got '${c.adaptor}'`);
+    if (c.zeroShot && c.init === '') throw new Error("textseq: 'zeroShot' needs 'init' (a saved textseq model directory)");
+    super(c);
+  }
+
+  protected build(dims: ModelDims, _rng: Rng): void {
+    const { d, blocks, initStd, layerNormEps: eps, textDim, experts } = this.config;
+    const inner = this.config.inner ?? d;
+    const V = dims.numItems + 1;
+    this.maxLen = this.config.maxLen ?? dims.maxHistory;
+    checkInt('textseq', 'maxLen (data.config.maxHistory)', this.maxLen);
+    this.text = this.store.add('text.vectors', [V, textDim], { kind: 'zeros' }, false);
+    this.warm = this.store.add('warm_mask', [V, 1], { kind: 'zeros' }, false);
+    if (this.config.adaptor === 'linear') {
+      this.adW = new Linear(this.store, 'adaptor.proj', textDim, d);
+      this.adGate = null;
+    } else {
+      this.adW = new Linear(this.store, 'adaptor.experts', textDim, d * experts);
+      this.adGate = new Linear(this.store, 'adaptor.gate', textDim, experts, false);
+    }
+    this.adLn = new LayerNorm(this.store, 'adaptor.ln', d, eps);
+    if (this.config.useIds) {
+      this.idEmb = new Embedding(this.store, 'item_emb', V, d, initStd);
+      this.idGate = this.store.add('id_gate', [d], { kind: 'ones' });
+    } else {
+      this.idEmb = null;
+      this.idGate = null;
+    }
+    this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
+    this.layers = Array.from({ length: blocks }, (_, i) => ({
+      ln1: new LayerNorm(this.store, `blocks.${i}.attn_ln`, d, eps),
+      q: new Linear(this.store, `blocks.${i}.attn.q`, d, d),
+      k: new Linear(this.store, `blocks.${i}.attn.k`, d, d),
+      v: new Linear(this.store, `blocks.${i}.attn.v`, d, d),
+      o: new Linear(this.store, `blocks.${i}.attn.o`, d, d),
+      ln2: new LayerNorm(this.store, `blocks.${i}.ffn_ln`, d, eps),
+      f1: new Linear(this.store, `blocks.${i}.ffn.1`, d, inner),
+      f2: new Linear(this.store, `blocks.${i}.ffn.2`, inner, d),
+    }));
+    this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
+    const p = this.pending;
+    if (p) {
+      const assign = (v: tf.Variable, data: Float32Array) => { const t = tf.tensor(data, v.shape, 'float32'); v.assign(t); t.dispose(); };
+      assign(this.text, p.text);
+      assign(this.warm, p.warm);
+      if (p.init) {
+        for (const [name, v] of this.store.vars) {
+          if (!transfers(name)) continue;
+          const src = p.init.get(name);
+          if (!src) throw new Error(`textseq: init model ${this.config.init} has no parameter '${name}' (same d, blocks, adaptor, textDim needed)`);
+          if (src.length !== v.size) throw new Error(`textseq: init parameter '${name}' has ${src.length} values, this model needs ${v.size} (shape ${JSON.stringify(v.shape)})`);
+          assign(v, src);
+        }
+      }
+    }
+  }
+
+  /** The item vectors e [numItems + 1, d] (see the file comment). */
+  private items(): tf.Tensor2D {
+    const { d, experts } = this.config;
+    const V = this.text.shape[0];
+    const t = this.dropout(this.text, this.config.dropout) as tf.Tensor2D;
+    let a: tf.Tensor;
+    if (this.adGate === null) {
+      a = this.adW.apply(t);
+    } else {
+      const g = tf.softmax(this.adGate.apply(this.text)); // [V, E]
+      const ex = tf.reshape(this.adW.apply(t), [V, experts, d]);
+      a = tf.sum(tf.mul(ex, tf.reshape(g, [V, experts, 1])), 1);
+    }
+    let e = this.adLn.apply(a);
+    if (this.idEmb && this.idGate) {
+      const keep = this.config.idDropout > 0 && this.training ? this.dropout(tf.onesLike(this.warm), this.config.idDropout) : this.warm;
+      const mask = keep === this.warm ? this.warm : tf.mul(this.warm, keep);
+      e = tf.add(e, tf.mul(tf.mul(this.idEmb.table, this.idGate), mask));
+    }
+    return e as tf.Tensor2D;
+  }
+
+  private attend(l: Block, hq: tf.Tensor, h: tf.Tensor, mask: tf.Tensor, B: number, Tq: number, T: number): tf.Tensor {
+    const { d, heads: H } = this.config;
+    const rate = this.config.attnDropout ?? this.config.dropout;
+    const hd = d / H;
+    const split = (x: tf.Tensor, n: number) => tf.transpose(tf.reshape(x, [B, n, H, hd]), [0, 2, 1, 3]);
+    const scores = tf.add(tf.div(tf.matMul(split(l.q.apply(hq), Tq) as tf.Tensor4D, split(l.k.apply(h), T) as tf.Tensor4D, false, true), Math.sqrt(hd)), mask);
+    const att = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor4D, split(l.v.apply(h), T) as tf.Tensor4D);
+    return l.o.apply(tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, Tq, d]));
+  }
+
+  private ffn(l: Block, x: tf.Tensor): tf.Tensor {
+    const rate = this.config.dropout;
+    return this.dropout(l.f2.apply(this.dropout(tf.relu(l.f1.apply(l.ln2.apply(x))), rate)), rate);
+  }
+
+  /** h [B, d] from the history, given the item vectors e. */
+  private sequence(batch: UserBatch, e: tf.Tensor2D): tf.Tensor2D {
+    const { d, dropout: rate } = this.config;
+    const B = batch.size;
+    const { ids, T } = trimHistory(batch.history, B, batch.L, this.maxLen);
+    const x0 = tf.reshape(tf.gather(e, tf.tensor1d(ids, 'int32')), [B, T, d]);
+    const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
+    const tmask = timestepMask(ids, B, T);
+    let x = tf.mul(this.dropout(tf.add(x0, pos), rate), tmask);
+    const n = this.layers.length;
+    for (let i = 0; i < n; i++) {
+      const l = this.layers[i];
+      const h = l.ln1.apply(x);
+      if (i < n - 1) {
+        x = tf.add(x, this.dropout(this.attend(l, h, h, causalPaddingMask(ids, B, T), B, T, T), rate));
+        x = tf.mul(tf.add(x, this.ffn(l, x)), tmask);
+      } else {
+        const xq = tf.slice(x, [0, T - 1, 0], [B, 1, d]);
+        const hq = tf.slice(h, [0, T - 1, 0], [B, 1, d]);
+        let y = tf.add(xq, this.dropout(this.attend(l, hq, h, keyPaddingMask(ids, B, T), B, 1, T), rate));
+        y = tf.add(y, this.ffn(l, y));
+        x = y;
+      }
+    }
+    return tf.div(this.lnF.apply(tf.reshape(x, [B, d])), Math.sqrt(d)) as tf.Tensor2D;
+  }
+
+  protected userVectors(batch: UserBatch): tf.Tensor2D {
+    return this.sequence(batch, this.items());
+  }
+
+  protected itemVectors(): tf.Tensor2D {
+    return this.items();
+  }
+
+  protected trainLoss(batch: TrainBatch): tf.Scalar {
+    const e = this.items();
+    const h = this.sequence(batch, e);
+    return this.crossEntropy(tf.matMul(h, e, false, true) as tf.Tensor2D, batch.target);
+  }
+
+  /** Text vectors and warm mask of `data` (encoded through the per-item cache). */
+  private prepare(data: SplitDataset, opts: FitOptions): Pending {
+    const { texts, missing } = itemTexts(data);
+    const enc = createTextEncoder({ encoder: this.config.encoder, dim: this.config.textDim, seed: this.config.encoderSeed, maxTokens: this.config.maxTokens }, texts);
+    if (enc.dim !== this.config.textDim) throw new Error(`textseq: encoder '${this.config.encoder}' gives ${enc.dim}-dim vectors; set config textDim to ${enc.dim}`);
+    // The run directory's text-cache (models/<label>/ -> <run>/text-cache), shared by the models of a run.
+    const cacheDir = opts.checkpointDir ? join(dirname(dirname(opts.checkpointDir)), 'text-cache') : undefined;
+    const r = encodeItems(enc, texts, { cacheDir, scope: `${data.name}:${data.numItems}` });
+    this.textReport = { encoder: enc.name, dim: enc.dim, itemsWithoutText: missing.length, hits: r.hits, misses: r.misses, seconds: Math.round(r.seconds * 100) / 100 };
+    const warm = new Float32Array(data.numItems + 1);
+    for (const s of data.trainSeqs) for (const i of s) warm[i] = 1;
+    let init: Map<string, Float32Array> | undefined;
+    if (this.config.init !== '') {
+      const saved = readModelDir(this.config.init);
+      if (saved.name !== 'textseq') throw new Error(`textseq: init ${this.config.init} holds a '${saved.name}' model, not textseq`);
+      init = new Map([...saved.tensors].map(([k, v]) => [k, v.data as Float32Array]));
+    }
+    if (this.config.zeroShot) warm.fill(0); // no id of this dataset was ever trained
+    return { text: r.vectors, warm, init };
+  }
+
+  override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
+    this.pending = this.prepare(data, opts);
+    try {
+      if (!this.config.zeroShot) return await super.fit(data, opts);
+      // Zero-shot: the transferred weights, this dataset's text vectors, fresh (unused) ids.
+      const dims = { numUsers: data.numUsers, numItems: data.numItems, maxHistory: data.config.maxHistory };
+      const probe = new TextSeq({ ...this.config, init: '', zeroShot: false });
+      probe.pending = { ...this.pending, init: undefined };
+      probe.restoreFresh(dims, opts.seed);
+      const tensors = probe.snapshot();
+      probe.dispose();
+      for (const [k, v] of this.pending.init ?? []) if (transfers(k) && tensors.has(k)) tensors.get(k)!.data = v;
+      this.restore({ name: this.name, config: this.config, dims, tensors });
+      return { epochs: [], bestEpoch: 0, bestValid: {}, stoppedEarly: false, interrupted: false, secondsPerEpoch: 0 };
+    } finally {
+      this.pending = null;
+    }
+  }
+
+  /** Fresh parameters for dims (used by the zero-shot path to get every tensor's shape). */
+  private restoreFresh(dims: ModelDims, seed: number): void {
+    this.store.dispose();
+    this.store = new ParamStore(seed);
+    this.build(dims, new Rng(seed));
+  }
+
+  private snapshot(): Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>();
+    for (const [name, v] of this.store.vars) out.set(name, { dtype: 'F32', shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+    return out;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The cold-start protocol (src/data/cold_start.ts, docs/METHODS.md §1.4) and
+ * its warm/cold evaluation (src/eval/cold_start.ts): leakage (no cold item
+ * anywhere in training data), reproducibility by seed, items without text,
+ * negatives over all items, and how id-free baselines score cold targets.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateShop } from '../src/data/synthetic.js';
+import { applyProtocol } from '../src/data/protocol.js';
+import { applyColdStartProtocol, applyAnyProtocol, drawColdItems } from '../src/data/cold_start.js';
+import type { ProtocolConfig, RawDataset } from '../src/data/types.js';
+import { coldStartRows, evaluateWarmCold } from '../src/eval/cold_start.js';
+import { Pop } from '../src/models/pop.js';
+import { parseRunConfig } from '../src/config/run.js';
+import { initEngine } from '../src/engine/index.js';
+import { runExperiment, rerenderRun } from '../src/experiment/run.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const raw: RawDataset = generateShop({ users: 300, items: 200, seed: 5 });
+const BASE: ProtocolConfig = { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20, seed: 11 };
+const CFG: ProtocolConfig = { ...BASE, coldStart: { share: 0.1, seed: 7 } };
+
+describe('cold-start protocol', () => {
+  const data = applyColdStartProtocol(raw, CFG);
+  const info = data.coldStart!;
+  const isCold = new Set(info.coldItems);
+
+  it('withholds round(share x items with text) items, drawn by seed', () => {
+    const plain = applyProtocol(raw, BASE);
+    assert.equal(data.numItems, plain.numItems);
+    assert.equal(data.numUsers, plain.numUsers);
+    assert.equal(info.coldItems.length, Math.round(0.1 * (plain.numItems - info.itemsWithoutText)));
+    assert.ok(info.coldTestRows > 0 && info.warmTestRows > 0);
+    assert.equal(info.coldTestRows + info.warmTestRows, data.test.count);
+  });
+
+  it('no cold item appears anywhere in training data, validation, or histories; only as test targets', () => {
+    const where: string[] = [];
+    const scan = (name: string, xs: ArrayLike<number>) => { for (let i = 0; i < xs.length; i++) if (isCold.has(xs[i])) { where.push(name); return; } };
+    scan('train.history', data.train.history);
+    scan('train.target', data.train.target);
+    data.trainSeqs.forEach((s, u) => scan(`trainSeqs[${u}]`, s));
+    scan('valid.history', data.valid.history);
+    scan('valid.target', data.valid.target);
+    scan('test.history', data.test.history); // negatives may be cold: they are candidates, not data
+    assert.deepEqual(where, []);
+    // every cold test row is marked, and only those
+    for (let r = 0; r < data.test.count; r++) assert.equal(data.test.target[r] !== 0 && isCold.has(data.test.target[r]), info.testCold[r] === 1);
+    // the withheld interactions are counted
+    assert.ok(info.removedInteractions > 0);
+  });
+
+  it('keeps the test target and the order of the warm history of every user', () => {
+    const plain = applyProtocol(raw, BASE);
+    const rowOf = new Map<number, number>();
+    for (let r = 0; r < data.test.count; r++) rowOf.set(data.test.user[r], r);
+    for (let u = 0; u < plain.numUsers; u++) {
+      const s = plain.sequences[u];
+      const warm = [...s.subarray(0, s.length - 1)].filter((i) => !isCold.has(i));
+      const r = rowOf.get(u);
+      if (warm.length < 2) { assert.equal(r, undefined); continue; }
+      assert.equal(data.test.target[r!], s[s.length - 1]);
+      const L = data.test.L;
+      const hist = [...data.test.history.subarray(r! * L, (r! + 1) * L)].filter((i) => i !== 0);
+      assert.deepEqual(hist, warm.slice(-L));
+      assert.equal(data.valid.target[r!], warm[warm.length - 1]);
+    }
+  });
+
+  it('draws negatives over all items (cold ones too), never an item the user interacted with', () => {
+    const plain = applyProtocol(raw, BASE);
+    let coldNegatives = 0;
+    for (const split of [data.valid, data.test]) {
+      const k = split.numNegatives;
+      assert.equal(k, 20);
+      for (let r = 0; r < split.count; r++) {
+        const seen = new Set(plain.sequences[split.user[r]]);
+        for (const n of split.negatives.subarray(r * k, (r + 1) * k)) {
+          assert.ok(!seen.has(n), `row ${r}: negative ${n} was interacted with`);
+          if (isCold.has(n)) coldNegatives++;
+        }
+      }
+    }
+    assert.ok(coldNegatives > 0);
+  });
+
+  it('is reproducible by seed, and another seed draws other items', () => {
+    const again = applyColdStartProtocol(raw, CFG);
+    assert.deepEqual(again.coldStart!.coldItems, info.coldItems);
+    assert.deepEqual(again.train.history, data.train.history);
+    assert.deepEqual(again.test.negatives, data.test.negatives);
+    const other = applyColdStartProtocol(raw, { ...CFG, coldStart: { share: 0.1, seed: 8 } });
+    assert.notDeepEqual(other.coldStart!.coldItems, info.coldItems);
+    // applyAnyProtocol dispatches on config.coldStart
+    assert.deepEqual(applyAnyProtocol(raw, CFG).coldStart!.coldItems, info.coldItems);
+    assert.equal(applyAnyProtocol(raw, BASE).coldStart, undefined);
+  });
+
+  it('never picks an item without text when requireText (the default), and counts them', () => {
+    const plain = applyProtocol(raw, BASE);
+    const itemMeta = new Map(plain.itemMeta);
+    for (let i = 1; i <= 50; i++) itemMeta.delete(i);
+    const d = drawColdItems({ numItems: plain.numItems, itemMeta }, { share: 0.2, seed: 1 });
+    assert.ok([...d.cold].every((i) => i > 50));
+    assert.equal(d.itemsWithoutText, 50);
+    assert.equal(d.cold.length, Math.round(0.2 * (plain.numItems - 50)));
+    const any = drawColdItems({ numItems: plain.numItems, itemMeta }, { share: 0.2, seed: 1, requireText: false });
+    assert.equal(any.cold.length, Math.round(0.2 * plain.numItems));
+  });
+
+  it('rejects a bad share with the field named', () => {
+    assert.throws(() => applyColdStartProtocol(raw, { ...BASE, coldStart: { share: 1.5, seed: 1 } }), /protocol\.coldStart\.share must be in \(0, 1\)/);
+    assert.throws(() => parseRunConfig({ protocol: { coldStart: { share: 0 } } }, 'cfg.json'), /coldStart/);
+    const cfg = parseRunConfig({ protocol: { coldStart: {} } }, 'cfg.json');
+    assert.deepEqual(cfg.protocol.coldStart, { share: 0.1, seed: 2024, requireText: true });
+  });
+
+  it('evaluates warm and cold test rows separately; Pop ranks a cold target last (count 0, pessimistic ties)', async () => {
+    await initEngine();
+    const pop = new Pop();
+    await pop.fit(data, { epochs: 1, batchSize: 64, lr: 1e-3, patience: 1, validMetric: 'ndcg@10', validProtocol: 'full', seed: 1 });
+    const groups = coldStartRows(data);
+    assert.equal(groups.cold.length, info.coldTestRows);
+    for (const protocol of ['full', 'sampled'] as const) {
+      const r = evaluateWarmCold(pop, data, { protocol, ks: [10] });
+      assert.equal(r.warm.count + r.cold.count, r.all.count);
+      assert.equal(r.cold['hr@10'], 0);
+      assert.ok(r.warm['hr@10'] > 0);
+    }
+  });
+});
+
+describe('benchmark with protocol.coldStart', () => {
+  it('writes warm and cold tables (with user counts) and the cold-start facts to data.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-coldrun-'));
+    try {
+      const cfg = parseRunConfig({
+        data: { name: 'synthetic-shop', synthetic: { users: 200, items: 120, seed: 4 } },
+        protocol: { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20, coldStart: { share: 0.1, seed: 3 } },
+        models: ['random', 'pop'],
+        eval: { protocols: ['full', 'sampled'], ks: [1, 5], fullKs: [10] },
+        output: { runsDir: dir, name: 'cold' },
+      }, 'test');
+      const res = await runExperiment(cfg, { log: () => {} });
+      assert.equal(res.rows.length, 2 * 2 * 3); // 2 models x 2 protocols x (all, warm, cold)
+      const pops = res.rows.filter((r) => r.model === 'pop' && r.protocol === 'full');
+      const all = pops.find((r) => r.group === undefined)!;
+      const warm = pops.find((r) => r.group === 'warm')!;
+      const cold = pops.find((r) => r.group === 'cold')!;
+      assert.equal(warm.metrics.count + cold.metrics.count, all.metrics.count);
+      assert.equal(cold.metrics['hr@10'], 0);
+      const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
+      for (const t of ['full ranking (history excluded), warm-target users', 'full ranking (history excluded), cold-target users', 'sampled negatives, cold-target users', 'Cold-start protocol']) assert.ok(md.includes(t), t);
+      const dataJson = JSON.parse(readFileSync(join(res.dir, 'data.json'), 'utf8')) as { coldStart: { coldTestRows: number; coldItems: number } };
+      assert.equal(dataJson.coldStart.coldTestRows, cold.metrics.count);
+      assert.ok(dataJson.coldStart.coldItems > 0);
+      // `report` re-renders the same tables from metrics.json
+      assert.equal(rerenderRun(res.dir), md);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
