@@ -116,6 +116,13 @@ export interface SemanticIds {
   /** [items * (levels + 1)]: the level codes (0 .. codebookSize - 1), then the collision code (0 .. maxCollisions - 1). */
   codes: Int32Array;
   stats: SemanticIdStats;
+  /**
+   * The trained quantiser, to save with a model and to map new vectors to codes:
+   * 'rqkmeans.<l>' codebooks [codebookSize, dim], or the RQ-VAE's
+   * 'rqvae.encoder.<i>.weight|bias', 'rqvae.decoder.<i>.weight|bias' (weights [in, out])
+   * and 'rqvae.quantizer.<l>.codebook' [codebookSize, latentDim].
+   */
+  quantiser: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
 // ------------------------------------------------------------------ helpers
@@ -420,7 +427,7 @@ export class RqVae {
 }
 
 /** Trains an RQ-VAE on the rows of x (the one step loop) and returns the codes [n * levels] and the losses. */
-export async function rqVaeCodes(x: Float32Array, n: number, d: number, o: SemanticIdOptions): Promise<{ codes: Int32Array; finalLosses: Record<string, number> }> {
+export async function rqVaeCodes(x: Float32Array, n: number, d: number, o: SemanticIdOptions): Promise<{ codes: Int32Array; finalLosses: Record<string, number>; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
   const vae = new RqVae(d, o, mixSeed(o.seed, 0x7661));
   const opt = new AdamW({ lr: o.lr, weightDecay: 0 });
   try {
@@ -476,7 +483,9 @@ export async function rqVaeCodes(x: Float32Array, n: number, d: number, o: Seman
       },
     });
     const z = vae.latents(x, n);
-    return { codes: vae.quantiseCodes(z, n), finalLosses: loop.window.means() };
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, v] of vae.store.vars) tensors.set(`rqvae.${name}`, { shape: [...v.shape], data: (v.dataSync() as Float32Array).slice() });
+    return { codes: vae.quantiseCodes(z, n), finalLosses: loop.window.means(), tensors };
   } finally {
     opt.dispose();
     vae.dispose();
@@ -498,12 +507,16 @@ export async function buildSemanticIds(vectors: VectorMatrix, options: Partial<S
   const { rows: n, dim: d, data } = vectors;
   let prefix: Int32Array;
   let finalLosses: Record<string, number> | undefined;
+  let quantiser: Map<string, { shape: number[]; data: Float32Array }>;
   if (o.method === 'rqkmeans') {
-    prefix = rqKMeans(data, n, d, o.levels, o.codebookSize, o.kmeansIters, o.seed).codes;
+    const r = rqKMeans(data, n, d, o.levels, o.codebookSize, o.kmeansIters, o.seed);
+    prefix = r.codes;
+    quantiser = new Map(r.codebooks.map((cb, l) => [`rqkmeans.${l}`, { shape: [o.codebookSize, d], data: cb }]));
   } else {
     const r = await rqVaeCodes(data, n, d, o);
     prefix = r.codes;
     finalLosses = r.finalLosses;
+    quantiser = r.tensors;
   }
   const col = addCollisionCodes(prefix, n, o.levels, o.maxCollisions);
   const stats: SemanticIdStats = {
@@ -516,5 +529,5 @@ export async function buildSemanticIds(vectors: VectorMatrix, options: Partial<S
     finalLosses,
     seconds: (performance.now() - t0) / 1000,
   };
-  return { items: n, levels: o.levels, codebookSize: o.codebookSize, maxCollisions: o.maxCollisions, codes: col.codes, stats };
+  return { items: n, levels: o.levels, codebookSize: o.codebookSize, maxCollisions: o.maxCollisions, codes: col.codes, stats, quantiser };
 }
