@@ -1,6 +1,6 @@
 /**
  * TIGER: generative retrieval over semantic ids (Rajput et al., "Recommender
- * Systems with Generative Retrieval", NeurIPS 2023; docs/METHODS.md, "TIGER").
+ * Systems with Generative Retrieval", NeurIPS 2023; docs/METHODS.md §10).
  *
  *  1. Semantic ids (semantic_ids.ts): every item's text vector is quantised
  *     into `levels` codes plus a collision code (RQ-VAE or RQ-KMeans).
@@ -34,6 +34,7 @@ import type { SplitDataset } from '../../data/types.js';
 import { checkInt, checkRate, NeuralRecommender, parseModelConfig, type ModelDims, type SavedModel, type TrainBatch } from '../neural.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
 import { mixSeed } from '../../util/random.js';
+import { textVectorSource } from './vectors.js';
 import { addCollisionCodes, buildSemanticIds, checkCollapse, levelUsage, type SemanticIds, type SemanticIdStats, type VectorMatrix } from './semantic_ids.js';
 
 export const TIGER_DEFAULTS = {
@@ -161,7 +162,7 @@ export class Tiger extends NeuralRecommender<TigerConfig> {
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
     const c = this.config;
-    const source = this.source ?? (await import('./vectors.js')).textVectorSource(c.textEncoder, c.textDim);
+    const source = this.source ?? textVectorSource(c.textEncoder, c.textDim, this.log);
     const t0 = performance.now();
     const vectors = await source(data, opts.seed);
     if (vectors.rows !== data.numItems) throw new Error(`tiger: the item vectors have ${vectors.rows} rows, the data has ${data.numItems} items`);

@@ -1,5 +1,5 @@
 /**
- * Semantic ids for TIGER (docs/METHODS.md, "TIGER"): every item's text vector
+ * Semantic ids for TIGER (docs/METHODS.md §10): every item's text vector
  * is quantised into `levels` codes (default 3 codebooks of 256), coarse to
  * fine, by residual quantisation, plus one collision code that tells apart
  * the items whose codes are all equal (Rajput et al., "Recommender Systems
