@@ -4,7 +4,8 @@
  * pattern (full-ranking HR@1 by trie-constrained beam search), beam scores
  * equal the exact teacher-forced log-probabilities, every returned item is a
  * real item, save -> loadRecommender scores identically (semantic ids and
- * quantiser saved with it), a seed fixes the run, and bad input is refused.
+ * quantiser saved with it), a seed fixes the run, an interrupted fit resumes
+ * to the same model, and bad input is refused.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -96,6 +97,25 @@ describe('TIGER', () => {
     assert.deepEqual(ra.epochs.map((e) => e.loss), rb.epochs.map((e) => e.loss));
     assert.deepEqual(Array.from(a.scoreAll(firstUsers(data))), Array.from(b.scoreAll(firstUsers(data))));
     a.dispose();
+    b.dispose();
+  });
+
+  it('an interrupted fit resumes from its checkpoint to the same model', async () => {
+    const dir = tmp();
+    const opts = { ...BASE_FIT, epochs: 3, checkpointDir: dir };
+    const full = new Tiger(CONFIG, { itemVectors: vectors, log: quiet });
+    const rFull = await full.fit(data, { ...BASE_FIT, epochs: 3 });
+    const ac = new AbortController();
+    const a = new Tiger(CONFIG, { itemVectors: vectors, log: quiet });
+    const rA = await a.fit(data, { ...opts, signal: ac.signal, onEpoch: (e) => { if (e.epoch === 0) ac.abort(); } });
+    assert.equal(rA.interrupted, true);
+    a.dispose();
+    const b = new Tiger(CONFIG, { itemVectors: vectors, log: quiet });
+    const rB = await b.fit(data, { ...opts, resume: true });
+    assert.equal(rB.interrupted, false);
+    assert.deepEqual(rB.epochs.map((e) => e.loss), rFull.epochs.map((e) => e.loss));
+    assert.deepEqual(Array.from(b.scoreAll(firstUsers(data))), Array.from(full.scoreAll(firstUsers(data))));
+    full.dispose();
     b.dispose();
   });
 
