@@ -17,6 +17,7 @@ import { Caser, CASER_DEFAULTS } from './caser.js';
 import { BERT4Rec, BERT4REC_DEFAULTS } from './bert4rec.js';
 import { DIN, DIN_DEFAULTS } from './din.js';
 import { TextSeq, TEXTSEQ_DEFAULTS } from './textseq.js';
+import { Tiger, TIGER_DEFAULTS } from './tiger/model.js';
 
 /** Default training options of a model (the caller adds seed and callbacks). */
 export type FitDefaults = Pick<FitOptions, 'epochs' | 'batchSize' | 'lr' | 'patience' | 'validMetric' | 'validProtocol' | 'weightDecay'>;
@@ -89,6 +90,12 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
     defaults: TEXTSEQ_DEFAULTS,
     fit: NEURAL_FIT,
     create: (c = {}) => new TextSeq(c),
+  },
+  tiger: {
+    description: 'TIGER: semantic ids of the item texts (RQ-VAE / RQ-KMeans) + a T5 that generates the next id, trie-constrained beam search',
+    defaults: TIGER_DEFAULTS,
+    fit: { ...NEURAL_FIT, epochs: 20, patience: 3 },
+    create: (c = {}) => new Tiger(c),
   },
 };
 
