@@ -69,8 +69,8 @@ describe('configuration precedence', () => {
     assert.throws(() => ratingThresholdFlag('high'), /--rating-threshold: 'high'/);
   });
 
-  it('the registry lists the four methods', () => {
-    assert.deepEqual(methodNames().sort(), ['collm', 'ganprompt', 'recsysllm', 'tallrec']);
+  it('the registry lists every method', () => {
+    assert.deepEqual(methodNames().sort(), ['bigrec', 'collm', 'ganprompt', 'llmrank', 'recsysllm', 'tallrec']);
     assert.throws(() => methodEntry('p5'), /unknown method 'p5'/);
   });
 });

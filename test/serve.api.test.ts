@@ -24,7 +24,7 @@ import { Tokenizer } from '../src/lm/tokenizer/index.js';
 import { answerTokenIds, loadTemplates, pYes, renderPrompt } from '../src/methods/prompts.js';
 import { itemTitle } from '../src/methods/text_lm/corpus.js';
 import { createServer, type LlmrecServer, MicroBatcher } from '../src/serve/server.js';
-import { disposeRun, loadRun, rankBatch, testHistory, userBatch } from '../src/serve/run.js';
+import { disposeRun, loadRun, precomputedTopK, rankBatch, testHistory, userBatch } from '../src/serve/run.js';
 import { TopK } from '../src/serve/topk.js';
 import { writeLm, writeRun } from './serve.fixture.js';
 
@@ -148,6 +148,39 @@ describe('llmrec serve: API', () => {
     // Over HTTP, concurrent requests all succeed.
     const rs = await Promise.all(Array.from({ length: 24 }, (_, i) => call('/v1/recommend', { model: 'sasrec', history: [data.itemIds[1 + (i % 20)], data.itemIds[2 + (i % 17)]], k: 5 })));
     assert.ok(rs.every((r) => r.status === 200));
+  });
+
+  test('known users\' precomputed top-K: the same items and scores as scoring the request, exclusions filtered or scored', async () => {
+    const run = await loadRun(join(dir, 'run'), () => {}, { precomputeK: 8 });
+    const none = await loadRun(join(dir, 'run'), () => {}, { precomputeK: 0 });
+    try {
+      const sas = run.models.find((m) => m.label === 'sasrec')!;
+      assert.equal(sas.top?.k, 8);
+      assert.equal(none.models.find((m) => m.label === 'sasrec')!.top, null);
+      assert.equal(run.models.find((m) => m.label === 'pop')!.top, null); // no vectors: scored per request
+      for (let u = 0; u < Math.min(40, data.numUsers); u++) {
+        const seen = run.seen.subarray(run.seenStart[u], run.seenStart[u + 1]);
+        for (const k of [1, 5, 8]) {
+          const pre = precomputedTopK(sas, u, k, new Int32Array(0))!;
+          const scored = rankBatch(sas, [{ user: u, history: testHistory(data, u), k, skip: seen }])[0];
+          assert.deepEqual(pre.map((x) => x.item), scored.map((x) => x.item), `user ${u} k ${k}`);
+          pre.forEach((x, j) => assert.ok(Math.abs(x.score - scored[j].score) < 1e-5));
+          assert.ok(pre.every((x) => !seen.includes(x.item)));
+        }
+        // Excluding two of the list's items: still answered from the list, equal to scoring with them skipped.
+        const full = precomputedTopK(sas, u, 8, new Int32Array(0))!;
+        const ex = Int32Array.from([full[0].item, full[2].item]).sort();
+        const pre = precomputedTopK(sas, u, 5, ex)!;
+        const skip = Int32Array.from(new Set([...seen, ...ex])).sort();
+        assert.deepEqual(pre.map((x) => x.item), rankBatch(sas, [{ user: u, history: testHistory(data, u), k: 5, skip }])[0].map((x) => x.item));
+        // Excluding so many that fewer than k remain of the list, or k above K: no answer (the request is scored).
+        assert.equal(precomputedTopK(sas, u, 8, ex), null);
+        assert.equal(precomputedTopK(sas, u, 9, new Int32Array(0)), null);
+      }
+    } finally {
+      disposeRun(run);
+      disposeRun(none);
+    }
   });
 
   test('similar items by cosine of the item vectors', async () => {

@@ -14,7 +14,7 @@ import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } fr
 export { createServer, type LlmrecServer, type ServeOptions } from './server.js';
 
 const USAGE = `usage: llmrec serve --run RUN_DIR [--run METHOD_RUN_DIR ...] [--lm DIR] [--port ${SERVE_DEFAULTS.port}] [--host ${SERVE_DEFAULTS.host}] [--token TOKEN]
-  [--body-limit BYTES] [--timeout MS] [--max-queue N]
+  [--body-limit BYTES] [--timeout MS] [--max-queue N] [--precompute-k K]
 --run may repeat: one benchmark run directory (llmrec benchmark: the data and the collaborative models)
 and any number of method run directories (llmrec run tallrec|collm|ganprompt: their LLM recipes, for /v1/rerank).
 The token may also come from LLMREC_SERVE_TOKEN.`;
@@ -47,6 +47,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       case '--body-limit': o.bodyLimit = int('--body-limit', value(), 1024, 64 * 2 ** 20); break;
       case '--timeout': o.requestTimeoutMs = int('--timeout', value(), 100, 3_600_000); break;
       case '--max-queue': o.maxQueue = int('--max-queue', value(), 1, 100_000); break;
+      case '--precompute-k': o.precomputeK = int('--precompute-k', value(), 0, 1024); break;
       case '-h': case '--help': throw new UsageError(USAGE);
       default: throw new UsageError(`unknown option '${a}'\n${USAGE}`);
     }

@@ -19,7 +19,7 @@ import { loadRecommender } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
 import { DotScorer } from './scoring.js';
-import { type Scored, sortedUnique, topKRow, topKRowOf } from './topk.js';
+import { inSorted, type Scored, sortedUnique, topKRow, topKRowOf } from './topk.js';
 
 /** The part of a run's config.json the server needs (the rest is ignored here). */
 const RunDataConfig = z.object({
@@ -54,9 +54,36 @@ export interface ServedModel {
   scorer: DotScorer | null;
   /** True when the model can score a history that is not a known user's. */
   history: boolean;
+  /** Known users' top-K at load time (the default request's answer), or null (docs/SERVING.md, "Scoring"). */
+  top: PrecomputedTop | null;
   loadSeconds: number;
   precomputeSeconds: number;
 }
+
+/**
+ * Every known user's top-K items with the seen items skipped, computed at
+ * load by the same GEMM + top-k as a request (user u's at [u * k, u * k +
+ * count[u])): a known-user request with `excludeSeen` (the default) and
+ * k <= K is then a lookup; `exclude` filters the list, and when the filter
+ * leaves fewer than k of a full list the request is scored as usual.
+ */
+export interface PrecomputedTop {
+  k: number;
+  items: Int32Array;
+  scores: Float32Array;
+  count: Int32Array;
+}
+
+/** Options of loading a run for serving. */
+export interface LoadRunOptions {
+  /** K of the precomputed top-K of known users (0: none). Default PRECOMPUTE_K. */
+  precomputeK?: number;
+}
+
+/** Default K of the precomputed top-K (every request with k <= K is a lookup). */
+export const PRECOMPUTE_K = 100;
+/** Memory bound of one model's precomputed top-K: larger user sets are scored per request. */
+export const PRECOMPUTE_MAX_BYTES = 512 * 2 ** 20;
 
 export interface LoadedRun {
   dir: string;
@@ -158,7 +185,59 @@ function precompute(m: Recommender, data: SplitDataset, L: number): { items: Ser
   return { items, users };
 }
 
-export async function loadRun(dirArg: string, log: (l: string) => void = () => {}): Promise<LoadedRun> {
+/**
+ * The precomputed top-K of every known user (PrecomputedTop), or null when
+ * the model has no vectors, K is 0, or the lists would exceed
+ * PRECOMPUTE_MAX_BYTES (then every request is scored).
+ */
+function precomputeTop(m: Pick<ServedModel, 'users' | 'items' | 'scorer'>, numUsers: number, seen: Int32Array, seenStart: Int32Array, K: number, log: (l: string) => void, label: string): PrecomputedTop | null {
+  if (!m.users || !m.items || !m.scorer || K <= 0 || numUsers === 0) return null;
+  const n = m.scorer.rows - 1;
+  const k = Math.min(K, n);
+  if (numUsers * k * 8 > PRECOMPUTE_MAX_BYTES) {
+    log(`model ${label}: ${numUsers} users x top-${k} exceed ${PRECOMPUTE_MAX_BYTES / 2 ** 20} MiB: known users are scored per request`);
+    return null;
+  }
+  const items = new Int32Array(numUsers * k);
+  const scores = new Float32Array(numUsers * k);
+  const count = new Int32Array(numUsers);
+  const d = m.items.dim;
+  const users = m.users;
+  for (let s = 0; s < numUsers; s += m.scorer.maxBatch) {
+    const B = Math.min(m.scorer.maxBatch, numUsers - s);
+    m.scorer.score(B, (b) => [users, (s + b) * d], (b, row, off) => {
+      const u = s + b;
+      const top = topKRow(row, off, n, k, seen.subarray(seenStart[u], seenStart[u + 1]));
+      count[u] = top.length;
+      for (let r = 0; r < top.length; r++) { items[u * k + r] = top[r].item; scores[u * k + r] = top[r].score; }
+    });
+  }
+  return { k, items, scores, count };
+}
+
+/**
+ * A known user's top-k from the precomputed lists, `exclude` (ascending)
+ * skipped; null when there is no list, k > K, or the exclusions leave fewer
+ * than k items of a full list (the caller then scores the request).
+ */
+export function precomputedTopK(m: ServedModel, user: number, k: number, exclude: Int32Array): Scored[] | null {
+  const t = m.top;
+  if (!t || k > t.k) return null;
+  const c = t.count[user];
+  const base = user * t.k;
+  const out: Scored[] = [];
+  const filter = exclude.length > 0;
+  for (let r = 0; r < c && out.length < k; r++) {
+    const item = t.items[base + r];
+    if (filter && inSorted(exclude, item)) continue;
+    out.push({ item, score: t.scores[base + r] });
+  }
+  // A list shorter than K already held every unseen item: fewer than k is then the exact answer.
+  if (out.length < k && c === t.k) return null;
+  return out;
+}
+
+export async function loadRun(dirArg: string, log: (l: string) => void = () => {}, opts: LoadRunOptions = {}): Promise<LoadedRun> {
   const dir = resolve(dirArg);
   const config = readRunConfig(dir);
   const labels = modelLabels(dir, config);
@@ -167,6 +246,8 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   const data = applyAnyProtocol(await loadRaw(config, dir), { dedupeConsecutive: false, ...config.protocol });
   const dataSeconds = (performance.now() - t0) / 1000;
   log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items (${dataSeconds.toFixed(1)} s)`);
+  const { seen, seenStart } = seenLists(data);
+  const K = opts.precomputeK ?? PRECOMPUTE_K;
   const models: ServedModel[] = [];
   try {
     for (const label of labels) {
@@ -183,8 +264,11 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
       const L = Math.max(1, dims.maxHistory);
       const pre = precompute(model, data, L);
       const scorer = pre.items ? new DotScorer(pre.items.data, pre.items.dim, SCORE_BATCH) : null;
-      models.push({ label, name: model.name, model, L, ...pre, scorer, history: !USER_ID_MODELS.has(model.name), loadSeconds, precomputeSeconds: (performance.now() - t2) / 1000 });
-      log(`model ${label} (${model.name}): loaded in ${loadSeconds.toFixed(2)} s, precomputed in ${((performance.now() - t2) / 1000).toFixed(2)} s${scorer ? ` (scoring: ${scorer.path} GEMM)` : ''}`);
+      const served: ServedModel = { label, name: model.name, model, L, ...pre, scorer, top: null, history: !USER_ID_MODELS.has(model.name), loadSeconds, precomputeSeconds: 0 };
+      models.push(served);
+      served.top = precomputeTop(served, data.numUsers, seen, seenStart, K, log, label);
+      served.precomputeSeconds = (performance.now() - t2) / 1000;
+      log(`model ${label} (${model.name}): loaded in ${loadSeconds.toFixed(2)} s, precomputed in ${served.precomputeSeconds.toFixed(2)} s${scorer ? ` (scoring: ${scorer.path} GEMM${served.top ? `; known users' top-${served.top.k}` : ''})` : ''}`);
     }
   } catch (e) {
     for (const m of models) { m.model.dispose(); m.scorer?.dispose(); }
@@ -207,7 +291,6 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   }
   const userIndex = new Map<string, number>();
   data.userIds.forEach((u, i) => userIndex.set(u, i));
-  const { seen, seenStart } = seenLists(data);
   return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, itemJson, seen, seenStart, dataSeconds, loadedAt: new Date() };
 }
 

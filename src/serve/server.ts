@@ -65,11 +65,13 @@ export interface ServeOptions {
   receiveTimeoutMs?: number;
   /** Compute requests admitted at once (queued or running); beyond it: 503 + Retry-After (default 64). */
   maxQueue?: number;
+  /** K of the known users' top-K precomputed at load (default 100; 0: every request is scored). */
+  precomputeK?: number;
   /** Log lines (default: console.error). */
   log?: (line: string) => void;
 }
 
-export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, bodyLimit: 256 * 1024, requestTimeoutMs: 30_000, receiveTimeoutMs: 10_000, maxQueue: 64 };
+export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, bodyLimit: 256 * 1024, requestTimeoutMs: 30_000, receiveTimeoutMs: 10_000, maxQueue: 64, precomputeK: 100 };
 
 export interface LlmrecServer {
   app: FastifyInstance;

@@ -21,8 +21,8 @@ export interface State {
   retired: boolean;
 }
 
-export async function loadState(o: { run: string; lm?: string; methodRuns?: string[] }, log: (l: string) => void, metrics: Metrics): Promise<State> {
-  const run = await loadRun(o.run, log);
+export async function loadState(o: { run: string; lm?: string; methodRuns?: string[]; precomputeK?: number }, log: (l: string) => void, metrics: Metrics): Promise<State> {
+  const run = await loadRun(o.run, log, { precomputeK: o.precomputeK });
   let lm: LoadedLm | null = null;
   const methods: LoadedMethodRun[] = [];
   const recipes = new Map<string, LoadedRecipe>();

@@ -7,7 +7,7 @@ export const modelRoutes: RoutePlugin = async (app, ctx) => {
     const d = s.run.data;
     return {
       run: s.run.dir, dataset: d.name, users: d.numUsers, items: d.numItems, loadedAt: s.run.loadedAt.toISOString(),
-      models: s.run.models.map((m) => ({ label: m.label, name: m.name, history: m.history, similar: m.items !== null, precomputed: m.users !== null, maxHistory: m.L, loadSeconds: m.loadSeconds + m.precomputeSeconds })),
+      models: s.run.models.map((m) => ({ label: m.label, name: m.name, history: m.history, similar: m.items !== null, precomputed: m.users !== null, precomputedTopK: m.top?.k ?? 0, maxHistory: m.L, loadSeconds: m.loadSeconds + m.precomputeSeconds })),
       recipes: [...s.recipes.values()].map((r) => ({
         id: r.id, label: r.label, run: r.runDir, adapter: r.plan.adapter ?? null, mapping: r.plan.mapping, itemTable: r.plan.itemTable, guide: r.plan.guide,
         templates: r.templates.map((t) => t.id), loadSeconds: r.loadSeconds,

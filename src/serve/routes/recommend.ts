@@ -5,7 +5,7 @@
  * (fast-json-stringify) instead of JSON.stringify.
  */
 import { ApiError, parseWith } from '../http.js';
-import { seenOf, testHistory } from '../run.js';
+import { precomputedTopK, seenOf, testHistory } from '../run.js';
 import { RecommendBody } from '../schemas.js';
 import { mergeSorted, sortedUnique } from '../topk.js';
 import { ITEM_SCHEMA, itemJson, itemRef, modelOf, type RoutePlugin } from './context.js';
@@ -51,7 +51,9 @@ export const recommendRoutes: RoutePlugin = async (app, ctx) => {
     const exclude = b.exclude.length === 0 ? EMPTY : sortedUnique(b.exclude.map((r, i) => itemRef(s, r, `exclude.${i}`)));
     const seen = !b.excludeSeen ? EMPTY : user !== null ? seenOf(s.run, user) : sortedUnique(history);
     const candidates = b.candidates?.map((r, i) => itemRef(s, r, `candidates.${i}`));
-    const top = await ctx.withDeadline(req, reply, ctx.batcher.rank(m, { user, history, k: b.k, skip: mergeSorted(seen, exclude), candidates }));
+    // A known user's default request is answered from the lists precomputed at load (same scores, same order).
+    const pre = user !== null && b.excludeSeen && candidates === undefined ? precomputedTopK(m, user, b.k, exclude) : null;
+    const top = pre ?? await ctx.withDeadline(req, reply, ctx.batcher.rank(m, { user, history, k: b.k, skip: mergeSorted(seen, exclude), candidates }));
     const items = new Array(top.length);
     for (let r = 0; r < top.length; r++) {
       const it = itemJson(s, top[r].item);
