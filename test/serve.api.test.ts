@@ -26,6 +26,7 @@ import { itemTitle } from '../src/methods/text_lm/corpus.js';
 import { createServer, type LlmrecServer, MicroBatcher } from '../src/serve/server.js';
 import { disposeRun, loadRun, precomputedTopK, rankBatch, testHistory, userBatch } from '../src/serve/run.js';
 import { TopK } from '../src/serve/topk.js';
+import { RECOMMEND_RESPONSE } from '../src/serve/routes/recommend.js';
 import { writeLm, writeRun } from './serve.fixture.js';
 
 let dir: string;
@@ -99,6 +100,17 @@ describe('llmrec serve: API', () => {
         assert.deepEqual(items.map((x) => x.id), want.map((w) => data.itemIds[w.i]));
         items.forEach((x, j) => assert.ok(Math.abs(x.score - want[j].s) < 1e-4));
         assert.equal((r.json.nextItem as Item).id, data.itemIds[data.test.target[u]]);
+        // The answer's text is built from per-item JSON (src/serve/routes/recommend.ts): it has exactly
+        // RECOMMEND_RESPONSE's keys, and its items equal the API's item JSON plus rank and score.
+        assert.deepEqual(Object.keys(r.json), ['model', 'user', 'nextItem', 'history', 'items']);
+        assert.equal(r.json.user, data.userIds[u]);
+        for (const k of Object.keys(r.json)) assert.ok(k in RECOMMEND_RESPONSE.properties);
+        assert.deepEqual((r.json.history as Item[]).map((h) => h.id), Array.from(testHistory(data, u), (i) => data.itemIds[i]));
+        items.forEach((x, j) => {
+          assert.deepEqual(Object.keys(x).filter((key) => key !== 'attributes'), ['rank', 'id', 'title', 'score']);
+          assert.equal((x as unknown as { rank: number }).rank, j + 1);
+          assert.equal(x.title, itemTitle(data, want[j].i));
+        });
       }
       // Ad-hoc history by titles and ids; excludeSeen false keeps history items rankable.
       const hist = [3, 9, 4];

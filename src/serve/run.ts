@@ -102,6 +102,8 @@ export interface LoadedRun {
   seenStart: Int32Array;
   /** Each item's answer JSON by index (built once: id, title, attributes without '_' bookkeeping keys); [0] is a placeholder. */
   itemJson: ItemJson[];
+  /** The same answer JSON serialised once, without the braces (`"id":..,"title":..`): answers are concatenated from these. */
+  itemJsonText: string[];
   dataSeconds: number;
   loadedAt: Date;
 }
@@ -291,7 +293,8 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   }
   const userIndex = new Map<string, number>();
   data.userIds.forEach((u, i) => userIndex.set(u, i));
-  return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, itemJson, seen, seenStart, dataSeconds, loadedAt: new Date() };
+  const itemJsonText = itemJson.map((j) => JSON.stringify(j).slice(1, -1));
+  return { dir, config, data, models, itemIndex, userIndex, titleIndex, lowerTitles, itemJson, itemJsonText, seen, seenStart, dataSeconds, loadedAt: new Date() };
 }
 
 export function disposeRun(run: LoadedRun): void {

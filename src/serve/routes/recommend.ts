@@ -1,14 +1,16 @@
 /**
  * `POST /v1/recommend`: top-k for a known user or an ad-hoc history
- * (docs/SERVING.md, "API", "Scoring"). The hot route: requests go through
- * the micro-batcher, and the answer is serialised from a response schema
- * (fast-json-stringify) instead of JSON.stringify.
+ * (docs/SERVING.md, "API", "Scoring"). The hot route: a known user's default
+ * request is a lookup in the lists precomputed at load, other requests go
+ * through the micro-batcher, and the answer is concatenated from each item's
+ * JSON serialised once at load (`itemJsonText`); RECOMMEND_RESPONSE documents
+ * its shape (OpenAPI) and a test parses answers against it.
  */
 import { ApiError, parseWith } from '../http.js';
 import { precomputedTopK, seenOf, testHistory } from '../run.js';
 import { RecommendBody } from '../schemas.js';
 import { mergeSorted, sortedUnique } from '../topk.js';
-import { ITEM_SCHEMA, itemJson, itemRef, modelOf, type RoutePlugin } from './context.js';
+import { ITEM_SCHEMA, itemRef, modelOf, type RoutePlugin } from './context.js';
 
 const RANKED_ITEM = {
   type: 'object',
@@ -54,18 +56,18 @@ export const recommendRoutes: RoutePlugin = async (app, ctx) => {
     // A known user's default request is answered from the lists precomputed at load (same scores, same order).
     const pre = user !== null && b.excludeSeen && candidates === undefined ? precomputedTopK(m, user, b.k, exclude) : null;
     const top = pre ?? await ctx.withDeadline(req, reply, ctx.batcher.rank(m, { user, history, k: b.k, skip: mergeSorted(seen, exclude), candidates }));
-    const items = new Array(top.length);
+    // The answer as text: fixed keys, each item's JSON from load time, numbers by String() (JSON's form of a finite number).
+    const text = s.run.itemJsonText;
+    let out = `{"model":${JSON.stringify(m.label)}`;
+    if (user !== null) out += `,"user":${JSON.stringify(s.run.data.userIds[user])},"nextItem":{${text[s.run.data.test.target[user]]}}`;
+    out += ',"history":[';
+    for (let j = 0; j < history.length; j++) out += (j ? ',{' : '{') + text[history[j]] + '}';
+    out += '],"items":[';
     for (let r = 0; r < top.length; r++) {
-      const it = itemJson(s, top[r].item);
-      items[r] = { rank: r + 1, id: it.id, title: it.title, attributes: it.attributes, score: top[r].score };
+      const sc = top[r].score;
+      out += `${r ? ',' : ''}{"rank":${r + 1},${text[top[r].item]},"score":${Number.isFinite(sc) ? String(sc) : 'null'}}`;
     }
-    const hist = new Array(history.length);
-    for (let j = 0; j < history.length; j++) hist[j] = itemJson(s, history[j]);
-    return {
-      model: m.label,
-      ...(user !== null ? { user: s.run.data.userIds[user], nextItem: itemJson(s, s.run.data.test.target[user]) } : {}),
-      history: hist,
-      items,
-    };
+    out += ']}';
+    return reply.type('application/json; charset=utf-8').send(out);
   });
 };
