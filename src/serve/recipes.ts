@@ -109,11 +109,20 @@ export async function loadMethodRun(dirArg: string, data: SplitDataset, log: (l:
         const m = new YesNoLlm(lm, tok, data, { maxTitleTokens: options.maxTitleTokens, maxPromptTokens: options.maxPromptTokens, idVectors: plan.mapping, idTokens: false, guide: plan.guide ? guide : null });
         m.collab = new CollabSignal(collab, data);
         if (plan.mapping) m.mapping = MappingLayer.load(join(rdir, 'mapping'));
-        if (plan.itemTable) {
+        // What the mapping stage saved is served as saved: the item table (plan.itemTable or
+        // mappingStage.itemVectors 'always') and the collaborative score feature's weight w (w * z
+        // added to l(yes) - l(no), docs/METHODS.md §5), each when its file is there.
+        if (plan.itemTable || existsSync(join(rdir, 'item_vectors.safetensors'))) {
           const file = join(rdir, 'item_vectors.safetensors');
           const t = readSafetensors(file).tensors.get('item_vectors');
           if (!t) throw new RunLoadError(`${file}: no tensor 'item_vectors'`);
           m.initItemTable(t.data as Float32Array);
+        }
+        const weightFile = join(rdir, 'score_feature.json');
+        if (existsSync(weightFile)) {
+          const w = (readJson(weightFile) as { weight?: unknown }).weight;
+          if (typeof w !== 'number' || !Number.isFinite(w)) throw new RunLoadError(`${weightFile}: field 'weight': expected a finite number`);
+          m.initScoreWeight(w);
         }
         recipes.push({ id: recipe, recipe, label: plan.label, plan, runDir: dir, lm, yesno: m, templates, loadSeconds: (performance.now() - t0) / 1000 });
         log(`recipe ${recipe} (${plan.label}) of ${basename(dir)}: loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
