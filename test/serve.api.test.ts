@@ -93,7 +93,7 @@ describe('llmrec serve: API', () => {
         return Array.from({ length: data.numItems }, (_, j) => j + 1).filter((i) => !seen.has(i)).sort((a, b) => s[b] - s[a] || a - b).slice(0, k).map((i) => ({ i, s: s[i] }));
       };
       for (const u of [0, 7, 21]) {
-        const r = await call('/v1/recommend', { model: 'sasrec', user: data.userIds[u], k: 10 });
+        const r = await call('/v1/recommend', { model: 'sasrec', user: data.userIds[u], k: 10, includeHistory: true });
         assert.equal(r.status, 200, JSON.stringify(r.json));
         const items = r.json.items as Item[];
         const want = brute(testHistory(data, u), 10, u);
@@ -112,6 +112,8 @@ describe('llmrec serve: API', () => {
           assert.equal(x.title, itemTitle(data, want[j].i));
         });
       }
+      // Without includeHistory the answer leaves the history out.
+      assert.deepEqual(Object.keys((await call('/v1/recommend', { model: 'sasrec', user: data.userIds[0], k: 3 })).json), ['model', 'user', 'nextItem', 'items']);
       // Ad-hoc history by titles and ids; excludeSeen false keeps history items rankable.
       const hist = [3, 9, 4];
       const r = await call('/v1/recommend', { model: 'sasrec', history: [itemTitle(data, 3), data.itemIds[9], data.itemIds[4]], k: 5 });
@@ -293,7 +295,7 @@ describe('llmrec serve: API', () => {
     assert.equal(doc.openapi, '3.1.0');
     for (const p of ['/v1/recommend', '/v1/items', '/v1/items/{id}', '/v1/items/{id}/similar', '/v1/models', '/v1/rerank', '/v1/completions', '/v1/chat/completions', '/healthz', '/readyz', '/metrics']) assert.ok(doc.paths[p], p);
     const rec = doc.paths['/v1/recommend'].post!.requestBody.content['application/json'].schema;
-    assert.deepEqual(Object.keys(rec.properties).sort(), ['candidates', 'exclude', 'excludeSeen', 'history', 'k', 'model', 'user']);
+    assert.deepEqual(Object.keys(rec.properties).sort(), ['candidates', 'exclude', 'excludeSeen', 'history', 'includeHistory', 'k', 'model', 'user']);
     const r = await fetch(`${base}/metrics`);
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
     const text = await r.text();

@@ -32,6 +32,7 @@ export const RecommendBody = z.strictObject({
   exclude: z.array(ItemRef).max(LIMITS.maxExclude).default([]).describe('items never to recommend'),
   excludeSeen: z.boolean().default(true).describe('leave the history\'s items out'),
   candidates: z.array(ItemRef).min(1).max(LIMITS.maxCandidates).optional().describe('rank only these items'),
+  includeHistory: z.boolean().default(false).describe('also answer the history that was scored (items with titles; a known user\'s is their history before the held-out test item)'),
 });
 export type RecommendBody = z.output<typeof RecommendBody>;
 

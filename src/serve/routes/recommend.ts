@@ -28,7 +28,7 @@ export const RECOMMEND_RESPONSE = {
     history: { type: 'array', items: ITEM_SCHEMA },
     items: { type: 'array', items: RANKED_ITEM },
   },
-  required: ['model', 'history', 'items'],
+  required: ['model', 'items'],
 } as const;
 
 const EMPTY = new Int32Array(0);
@@ -60,9 +60,12 @@ export const recommendRoutes: RoutePlugin = async (app, ctx) => {
     const text = s.run.itemJsonText;
     let out = `{"model":${JSON.stringify(m.label)}`;
     if (user !== null) out += `,"user":${JSON.stringify(s.run.data.userIds[user])},"nextItem":{${text[s.run.data.test.target[user]]}}`;
-    out += ',"history":[';
-    for (let j = 0; j < history.length; j++) out += (j ? ',{' : '{') + text[history[j]] + '}';
-    out += '],"items":[';
+    if (b.includeHistory) {
+      out += ',"history":[';
+      for (let j = 0; j < history.length; j++) out += (j ? ',{' : '{') + text[history[j]] + '}';
+      out += ']';
+    }
+    out += ',"items":[';
     for (let r = 0; r < top.length; r++) {
       const sc = top[r].score;
       out += `${r ? ',' : ''}{"rank":${r + 1},${text[top[r].item]},"score":${Number.isFinite(sc) ? String(sc) : 'null'}}`;
