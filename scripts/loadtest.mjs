@@ -223,11 +223,14 @@ async function main() {
     }
     const rssBefore = rssOf(srv.child.pid);
     log(`${name}: ${o.duration} s, ${c.connections} connections ...`);
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssOf(srv.child.pid)); }, 1000);
     const r = await autocannon({ ...opts, duration: o.duration });
+    clearInterval(sampler);
     const row = {
       case: name, connections: c.connections, seconds: o.duration, requests: r.requests.total, rps: r.requests.average,
       p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx,
-      rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.child.pid),
+      rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.child.pid), rssPeakMiB: rssPeak,
     };
     rows.push(row);
     log(JSON.stringify(row));
@@ -247,8 +250,8 @@ async function main() {
     rssOk: known.rssAfterMiB - known.rssBeforeMiB <= Math.max(8, 0.05 * known.rssBeforeMiB),
   } : null;
   if (goal) goal.met = goal.ratioOk && goal.p99Ok && goal.errorsOk && goal.rssOk;
-  const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB |', '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} |`)].join('\n');
+  const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB | RSS peak MiB |', '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} | ${x.rssPeakMiB} |`)].join('\n');
   console.log(md);
   console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
   if (goal) {

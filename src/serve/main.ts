@@ -9,6 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { isMethodRun } from './recipes.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
@@ -68,26 +69,26 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 /** Creates the server, listens, and wires SIGTERM / SIGINT (graceful stop) and SIGHUP (reload). */
 /**
- * V8's young generation for a serving process, in MiB per semi-space (Node's
- * default is 16). Every answer leaves short-lived garbage (the body, the
- * validated request, the answer text); with 16 MiB semi-spaces enough of it
- * survives two scavenges to be promoted that the old generation grows by
- * about 2 MiB/s under load until a full collection (a sawtooth of ~100 MiB
- * measured with scripts/loadtest.mjs); with 64 MiB the RSS stays flat and
- * throughput is no lower (docs/SERVING.md, "Load test"). A process started
- * with its own --max-semi-space-size (NODE_OPTIONS or node flags) keeps it.
+ * One full collection once the run is loaded: loading the data and computing
+ * the known users' vectors and top-K leave about 90 MiB of garbage in the
+ * old generation (Beauty), which otherwise stays until the first full
+ * collection under load (measured: 440 -> 352 MiB RSS). Uses V8's gc
+ * function, exposed for this call only; without it nothing happens.
  */
-export const SERVE_SEMI_SPACE_MIB = 64;
-
-function tuneHeapForServing(): void {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--max-semi-space-size'));
-  if (!given) v8.setFlagsFromString(`--max-semi-space-size=${SERVE_SEMI_SPACE_MIB}`);
+function collectLoadGarbage(): void {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    if (typeof gc === 'function') (gc as () => void)();
+  } catch {
+    // not exposed: the first full collection frees it
+  }
 }
 
 export async function startServer(opts: ServeOptions): Promise<LlmrecServer> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  tuneHeapForServing();
   const server = await createServer({ ...opts, log });
+  collectLoadGarbage();
   const address = await server.listen();
   log(`llmrec serve: listening on ${address} (demo at ${address}/, API description at ${address}/openapi.json)`);
   if (!['127.0.0.1', '::1', 'localhost'].includes(server.options.host) && !server.options.token) {
