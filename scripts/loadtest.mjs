@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global fetch, setTimeout, clearTimeout, URL, performance */
+/* global fetch, setTimeout, clearTimeout, setInterval, clearInterval, URL, performance */
 /**
  * Loopback load test of `llmrec serve` (docs/SERVING.md, "Load test").
  *

@@ -71,9 +71,6 @@ export interface ServeOptions {
   log?: (line: string) => void;
 }
 
-/** Request fields of the lifecycle (declared with decorateRequest). */
-interface RequestSlots { llmrecStarted: number; llmrecAdmitted: boolean; llmrecState: State | null }
-
 export const SERVE_DEFAULTS = { host: '127.0.0.1', port: 8080, bodyLimit: 256 * 1024, requestTimeoutMs: 30_000, receiveTimeoutMs: 10_000, maxQueue: 64, precomputeK: 100 };
 
 export interface LlmrecServer {
@@ -138,16 +135,12 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
     }
   });
 
-  // Per-request bookkeeping in request fields declared up front (Fastify's decorateRequest keeps
-  // the request objects' shape stable), not in WeakMaps: side tables keyed by short-lived requests
-  // kept them alive past young-generation collections and grew the old generation under load.
-  app.decorateRequest('llmrecStarted', 0);
-  app.decorateRequest('llmrecAdmitted', false);
-  app.decorateRequest('llmrecState', null);
-  const slots = (req: FastifyRequest) => req as FastifyRequest & RequestSlots;
+  const started = new WeakMap<FastifyRequest, number>();
+  const admitted = new WeakSet<FastifyRequest>();
+  const leased = new WeakMap<FastifyRequest, State>();
 
   app.addHook('onRequest', async (req, reply) => {
-    slots(req).llmrecStarted = performance.now();
+    started.set(req, performance.now());
     inFlight++;
     const route = req.routeOptions.url ?? '';
     if (o.token && route !== '/healthz' && route !== '/readyz' && !(route === '/' || route.startsWith('/demo/'))) {
@@ -165,15 +158,14 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
         throw new ApiError(503, `busy: ${queueDepth} requests queued (limit ${o.maxQueue}); retry later`, null, 'queue_full');
       }
       queueDepth++;
-      slots(req).llmrecAdmitted = true;
+      admitted.add(req);
     }
   });
   const release = (req: FastifyRequest) => {
-    const r = slots(req);
-    if (r.llmrecAdmitted) { r.llmrecAdmitted = false; queueDepth--; }
-    const s = r.llmrecState;
+    if (admitted.has(req)) { admitted.delete(req); queueDepth--; }
+    const s = leased.get(req);
     if (s) {
-      r.llmrecState = null;
+      leased.delete(req);
       s.users--;
       if (s.retired && s.users === 0) disposeState(s);
     }
@@ -181,17 +173,17 @@ export async function createServer(opts: ServeOptions): Promise<LlmrecServer> {
   app.addHook('onResponse', async (req, reply) => {
     inFlight--;
     release(req);
-    const t = slots(req).llmrecStarted;
+    const t = started.get(req);
     const route = req.routeOptions.url ?? 'unmatched';
-    if (t > 0) metrics.observeRequest(req.method, route, reply.statusCode, (performance.now() - t) / 1000);
+    if (t !== undefined) metrics.observeRequest(req.method, route, reply.statusCode, (performance.now() - t) / 1000);
   });
   app.addHook('onRequestAbort', async (req) => { release(req); });
 
   /** The current state, held until the response ends (a reload disposes it only afterwards). */
   const lease = (req: FastifyRequest): State => {
-    const r = slots(req);
-    if (!r.llmrecState) { state.users++; r.llmrecState = state; }
-    return r.llmrecState;
+    const s = state;
+    if (!leased.has(req)) { s.users++; leased.set(req, s); }
+    return leased.get(req)!;
   };
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
