@@ -45,10 +45,11 @@ export interface EngineOptions {
   blasMinFlops?: number;
   /**
    * Threads for large GEMMs on the pure-wasm path: 1, or 2 (a worker thread;
-   * default 2 when the machine has 2 or more cores). Env LLMREC_WASM_THREADS.
+   * default 2 when the machine has 2 or more cores, 1 when LLMREC_BLAS_THREADS
+   * is 1). Env LLMREC_WASM_THREADS.
    */
   wasmThreads?: number;
-  /** wasm-path GEMMs below this many flops stay on one thread (default 2 * 256^3). Env LLMREC_WASM_MIN_FLOPS. */
+  /** wasm-path GEMMs below this many flops stay on one thread (default WASM_MIN_FLOPS_DEFAULT = 2^27). Env LLMREC_WASM_MIN_FLOPS. */
   wasmMinFlops?: number;
   /** 'fused' (default) or 'reference' (the unfused composition): see setAttentionImpl. Env LLMREC_ATTENTION. */
   attention?: AttentionImpl;
@@ -130,13 +131,25 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
     }
   }
   engineState.path = engineState.addon ? 'blas' : 'wasm';
+  // Default: two threads on a machine with two cores, one when LLMREC_BLAS_THREADS asks for one
+  // (jobs sharing the machine). Threshold WASM_MIN_FLOPS_DEFAULT, measured (docs/PERF.md).
+  const blasThreadsEnv = envNumber('LLMREC_BLAS_THREADS');
   setGemmThreadPolicy(
-    opts.wasmThreads ?? envNumber('LLMREC_WASM_THREADS') ?? Math.min(2, availableParallelism()),
-    opts.wasmMinFlops ?? envNumber('LLMREC_WASM_MIN_FLOPS') ?? 2 * 256 ** 3);
+    opts.wasmThreads ?? envNumber('LLMREC_WASM_THREADS') ?? Math.min(2, availableParallelism(), blasThreadsEnv ?? 2),
+    opts.wasmMinFlops ?? envNumber('LLMREC_WASM_MIN_FLOPS') ?? WASM_MIN_FLOPS_DEFAULT);
   const attention = opts.attention ?? (process.env.LLMREC_ATTENTION as AttentionImpl | undefined);
   if (attention) setAttentionImpl(attention);
   return engineInfo();
 }
+
+/**
+ * Flops from which a pure-wasm GEMM is split over two threads: 2^27 (about
+ * 134M). Measured alone with bench/threads.mjs (docs/PERF.md, "Two cores on
+ * the pure-wasm path"): two threads gave x2.0 at plain 512^3 (268M flops),
+ * x1.5 at 1024^3 and x1.1 at 16 x 256^3, but x0.84 at 256^3 (34M) and x0.90
+ * / x0.26 at SASRec's and a 200-token model's attention products (82M).
+ */
+export const WASM_MIN_FLOPS_DEFAULT = 2 ** 27;
 
 /** Initialises the engine once (idempotent); later calls return the first result. */
 export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {

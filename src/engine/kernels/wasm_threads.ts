@@ -63,7 +63,7 @@ export interface GemmThreadPolicy {
 
 export const gemmThreads: GemmThreadPolicy & { worker: Worker | null; sab: SharedArrayBuffer | null; sabSent: boolean; failure: string | null } = {
   threads: 1,
-  minFlops: 2 * 256 ** 3,
+  minFlops: 2 ** 27, // = WASM_MIN_FLOPS_DEFAULT (src/engine/index.ts), until initEngine sets the policy
   worker: null,
   sab: null,
   sabSent: false,
