@@ -1,3 +1,4 @@
+/* global process, performance, console */
 // Pure-wasm GEMMs on one and two threads (docs/PERF.md "Two cores on the pure-wasm path").
 // Usage: npm run build && LLMREC_BLAS_THREADS=1 node bench/threads.mjs [reps]
 // Prints the minimum of `reps` runs (default 15) after 3 warm-ups, in GFLOPS.
