@@ -26,12 +26,13 @@
  * transferred weights score the new dataset's items through their text.
  */
 import { join, dirname } from 'node:path';
-import { causalPaddingMask, keyPaddingMask, tf, timestepMask } from '../engine/index.js';
+import { tf, timestepMask } from '../engine/index.js';
 import { Embedding, LayerNorm, Linear, ParamStore, Rng } from '../nn/index.js';
 import type { SplitDataset } from '../data/types.js';
 import type { FitOptions, FitReport, UserBatch } from './types.js';
 import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir, type ModelDims, type TrainBatch } from './neural.js';
 import { trimHistory } from './sasrec.js';
+import { type Block, type BlockOptions, buildBlocks, encodeLast } from './blocks.js';
 import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
 
 export type TextSeqConfig = {
@@ -75,10 +76,6 @@ export const TEXTSEQ_DEFAULTS: TextSeqConfig = {
 /** Parameter names that transfer between datasets (everything but ids, text vectors and the warm mask). */
 export function transfers(name: string): boolean {
   return !(name.startsWith('item_emb.') || name.startsWith('text.') || name === 'warm_mask');
-}
-
-interface Block {
-  ln1: LayerNorm; q: Linear; k: Linear; v: Linear; o: Linear; ln2: LayerNorm; f1: Linear; f2: Linear;
 }
 
 /** What fit() prepares for build(): the data-derived constants and the transferred weights. */
@@ -143,16 +140,7 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
       this.idGate = null;
     }
     this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
-    this.layers = Array.from({ length: blocks }, (_, i) => ({
-      ln1: new LayerNorm(this.store, `blocks.${i}.attn_ln`, d, eps),
-      q: new Linear(this.store, `blocks.${i}.attn.q`, d, d),
-      k: new Linear(this.store, `blocks.${i}.attn.k`, d, d),
-      v: new Linear(this.store, `blocks.${i}.attn.v`, d, d),
-      o: new Linear(this.store, `blocks.${i}.attn.o`, d, d),
-      ln2: new LayerNorm(this.store, `blocks.${i}.ffn_ln`, d, eps),
-      f1: new Linear(this.store, `blocks.${i}.ffn.1`, d, inner),
-      f2: new Linear(this.store, `blocks.${i}.ffn.2`, inner, d),
-    }));
+    this.layers = buildBlocks(this.store, blocks, d, inner, eps);
     this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
     const p = this.pending;
     if (p) {
@@ -193,19 +181,10 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     return e as tf.Tensor2D;
   }
 
-  private attend(l: Block, hq: tf.Tensor, h: tf.Tensor, mask: tf.Tensor, B: number, Tq: number, T: number): tf.Tensor {
-    const { d, heads: H } = this.config;
-    const rate = this.config.attnDropout ?? this.config.dropout;
-    const hd = d / H;
-    const split = (x: tf.Tensor, n: number) => tf.transpose(tf.reshape(x, [B, n, H, hd]), [0, 2, 1, 3]);
-    const scores = tf.add(tf.div(tf.matMul(split(l.q.apply(hq), Tq) as tf.Tensor4D, split(l.k.apply(h), T) as tf.Tensor4D, false, true), Math.sqrt(hd)), mask);
-    const att = tf.matMul(this.dropout(tf.softmax(scores), rate) as tf.Tensor4D, split(l.v.apply(h), T) as tf.Tensor4D);
-    return l.o.apply(tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, Tq, d]));
-  }
-
-  private ffn(l: Block, x: tf.Tensor): tf.Tensor {
-    const rate = this.config.dropout;
-    return this.dropout(l.f2.apply(this.dropout(tf.relu(l.f1.apply(l.ln2.apply(x))), rate)), rate);
+  /** Sizes, rates and the seeded dropout for the shared blocks (src/models/blocks.ts). */
+  private blockOptions(): BlockOptions {
+    const { d, heads, dropout } = this.config;
+    return { d, heads, dropout, attnDropout: this.config.attnDropout ?? dropout, drop: (x, rate) => this.dropout(x, rate) };
   }
 
   /** h [B, d] from the history, given the item vectors e. */
@@ -216,23 +195,8 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     const x0 = tf.reshape(tf.gather(e, tf.tensor1d(ids, 'int32')), [B, T, d]);
     const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
     const tmask = timestepMask(ids, B, T);
-    let x = tf.mul(this.dropout(tf.add(x0, pos), rate), tmask);
-    const n = this.layers.length;
-    for (let i = 0; i < n; i++) {
-      const l = this.layers[i];
-      const h = l.ln1.apply(x);
-      if (i < n - 1) {
-        x = tf.add(x, this.dropout(this.attend(l, h, h, causalPaddingMask(ids, B, T), B, T, T), rate));
-        x = tf.mul(tf.add(x, this.ffn(l, x)), tmask);
-      } else {
-        const xq = tf.slice(x, [0, T - 1, 0], [B, 1, d]);
-        const hq = tf.slice(h, [0, T - 1, 0], [B, 1, d]);
-        let y = tf.add(xq, this.dropout(this.attend(l, hq, h, keyPaddingMask(ids, B, T), B, 1, T), rate));
-        y = tf.add(y, this.ffn(l, y));
-        x = y;
-      }
-    }
-    return tf.div(this.lnF.apply(tf.reshape(x, [B, d])), Math.sqrt(d)) as tf.Tensor2D;
+    const x = tf.mul(this.dropout(tf.add(x0, pos), rate), tmask);
+    return tf.div(this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, false)), Math.sqrt(d)) as tf.Tensor2D;
   }
 
   protected userVectors(batch: UserBatch): tf.Tensor2D {
