@@ -13,7 +13,9 @@
  * optimizer steps; serving speed does not depend on model quality); without --lm
  * an LM with the small LM's architecture (src/config/small_lm.ts defaults) and
  * random weights: speed, not quality, is measured. Both are reused when present. It then starts
- * `node dist/serve/main.js` on 127.0.0.1 as a child process and runs, with
+ * the server as `llmrec serve` runs it (`node dist/cli/bin.js serve`: started
+ * once more with the serving Node flags, src/serve/node_flags.ts) on
+ * 127.0.0.1 as a child process and runs, with
  * autocannon, one case after another for --duration seconds each:
  *   healthz   GET /healthz: the HTTP ceiling of this server and machine
  *   known     SASRec top-10 over every item for random known users (precomputed vectors)
@@ -142,13 +144,19 @@ async function prepareLm(dir, runDir, log) {
   lm.dispose();
 }
 
+/** The serving process: the one bin.js started with the Node flags, else bin.js itself (flags already given). */
+function serverPid(pid) {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return kids.length > 0 ? Number(kids[0]) : pid;
+}
+
 function rssOf(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 async function startServer(run, lm, log) {
-  const child = spawn(process.execPath, [join(dist, 'serve', 'main.js'), '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
+  const child = spawn(process.execPath, [join(dist, 'cli', 'bin.js'), 'serve', '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
     cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: process.env.LLMREC_BLAS_THREADS ?? '1' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
@@ -162,13 +170,15 @@ async function startServer(run, lm, log) {
     check();
   });
   log(text.trim());
-  return { child, base, log: () => text };
+  const pid = serverPid(child.pid);
+  log(`server process ${pid}${pid === child.pid ? '' : ` (started by ${child.pid}, RSS ${rssOf(child.pid)} MiB)`}`);
+  return { child, pid, base, log: () => text };
 }
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const log = (l) => console.error(l);
-  if (!existsSync(join(dist, 'serve', 'main.js'))) throw new Error('dist/serve/main.js not found: run `npm run build` first');
+  if (!existsSync(join(dist, 'cli', 'bin.js'))) throw new Error('dist/cli/bin.js not found: run `npm run build` first');
   const runDir = o.run ?? join(o.work, 'run');
   const t0 = performance.now();
   if (!o.run) await prepareRun(runDir, o.fitWindows, log);
@@ -221,16 +231,16 @@ async function main() {
       log(`${name}: warm-up ${o.warmup} s ...`);
       await autocannon({ ...opts, duration: o.warmup });
     }
-    const rssBefore = rssOf(srv.child.pid);
+    const rssBefore = rssOf(srv.pid);
     log(`${name}: ${o.duration} s, ${c.connections} connections ...`);
     let rssPeak = rssBefore;
-    const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssOf(srv.child.pid)); }, 1000);
+    const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssOf(srv.pid)); }, 1000);
     const r = await autocannon({ ...opts, duration: o.duration });
     clearInterval(sampler);
     const row = {
       case: name, connections: c.connections, seconds: o.duration, requests: r.requests.total, rps: r.requests.average,
       p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx,
-      rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.child.pid), rssPeakMiB: rssPeak,
+      rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.pid), rssPeakMiB: rssPeak,
     };
     rows.push(row);
     log(JSON.stringify(row));
@@ -240,7 +250,7 @@ async function main() {
   const os = await import('node:os');
   const meta = {
     date: new Date().toISOString(), node: process.version, run: runDir, lm: lmDir, items: models.items, users: models.users, model: label,
-    cpus: os.cpus().length, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), scoring, prepSeconds: Number(prepSeconds.toFixed(1)), serverStartSeconds: Number(startSeconds.toFixed(1)),
+    serverNodeFlags: /llmrec serve: node (.*)/.exec(srv.log())?.[1] ?? '', cpus: os.cpus().length, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), scoring, prepSeconds: Number(prepSeconds.toFixed(1)), serverStartSeconds: Number(startSeconds.toFixed(1)),
   };
   const health = rows.find((x) => x.case === 'healthz');
   for (const x of rows) x.ratioToHealthz = health ? x.rps / health.rps : null;
@@ -253,7 +263,7 @@ async function main() {
   const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB | RSS peak MiB |', '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} | ${x.rssPeakMiB} |`)].join('\n');
   console.log(md);
-  console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
+  console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM, server node flags: ${meta.serverNodeFlags || 'none'}; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
   if (goal) {
     console.log(`Goal (a) known users: ${goal.met ? 'MET' : 'NOT MET'}: ${(goal.ratio * 100).toFixed(1)}% of /healthz requests/s (>= 50%: ${goal.ratioOk ? 'yes' : 'no'}), p99 ${known.p99} ms (< 10: ${goal.p99Ok ? 'yes' : 'no'}), errors ${known.errors + known.non2xx} (0: ${goal.errorsOk ? 'yes' : 'no'}), RSS ${known.rssBeforeMiB} -> ${known.rssAfterMiB} MiB (flat: ${goal.rssOk ? 'yes' : 'no'}).`);
   }

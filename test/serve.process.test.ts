@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { parseServeArgs, UsageError } from '../src/serve/main.js';
+import { missingServeFlags, SERVE_NODE_FLAGS_DEFAULT } from '../src/serve/node_flags.js';
 import { writeLm, writeRun } from './serve.fixture.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,6 +38,61 @@ describe('llmrec serve: process', () => {
     assert.throws(() => parseServeArgs(['--run'], {}), /--run: missing value/);
   });
 
+  test('serving Node flags: added unless given on the command line, in NODE_OPTIONS or by LLMREC_SERVE_NODE_FLAGS', () => {
+    assert.deepEqual(missingServeFlags([], {}), SERVE_NODE_FLAGS_DEFAULT);
+    assert.deepEqual(missingServeFlags(['--import', 'tsx'], {}), ['--max-semi-space-size=64']);
+    assert.deepEqual(missingServeFlags(['--max-semi-space-size=32'], {}), []);
+    assert.deepEqual(missingServeFlags(['--max_semi_space_size=32'], {}), []);
+    assert.deepEqual(missingServeFlags([], { NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=16' }), []);
+    assert.deepEqual(missingServeFlags([], { LLMREC_SERVE_NODE_FLAGS: '' }), []);
+    assert.deepEqual(missingServeFlags(['--max-old-space-size=4096'], { LLMREC_SERVE_NODE_FLAGS: '--max-old-space-size=8192 --max-semi-space-size=8' }), ['--max-semi-space-size=8']);
+    assert.deepEqual(missingServeFlags([], { LLMREC_SERVE_CHILD: '1' }), [], 'a started process never starts another');
+    assert.throws(() => missingServeFlags([], { LLMREC_SERVE_NODE_FLAGS: 'rm -rf' }), /LLMREC_SERVE_NODE_FLAGS: 'rm' is not a Node flag/);
+  });
+
+  /** `llmrec serve` as the CLI starts it, in its own process group; resolves once it listens. */
+  const startServe = async (withLm: boolean) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'serve', 'main.ts'), '--run', join(dir, 'run'), ...(withLm ? ['--lm', join(dir, 'lm')] : []), '--port', '0'], {
+      cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: '1' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+    });
+    const out = { log: '' };
+    child.stderr!.on('data', (d: Buffer) => { out.log += d.toString(); });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const base = await new Promise<string>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no listening line in time:\n${out.log}`)), 120_000);
+      const check = () => {
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out.log);
+        if (m) { clearTimeout(t); res(m[1]); } else setTimeout(check, 100);
+      };
+      check();
+    });
+    return { child, out, exited, base };
+  };
+
+  test('a Ctrl-C (SIGINT to the whole process group) reaches the server once: graceful exit 0', async () => {
+    const { child, out, exited, base } = await startServe(false);
+    try {
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      process.kill(-child.pid!, 'SIGINT');
+      assert.equal(await exited, 0, out.log);
+      assert.equal((out.log.match(/SIGINT: finishing in-flight requests/g) ?? []).length, 1, out.log);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test('the server stops when the process that started it is killed', async () => {
+    const { child, base } = await startServe(false);
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 60_000;
+    let up = true;
+    while (up && Date.now() < deadline) {
+      up = await fetch(`${base}/healthz`).then(() => true, () => false);
+      if (up) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(up, false, 'the server still answers after its starting process was killed');
+  });
+
   test('SIGHUP reloads while serving; SIGTERM finishes the in-flight request, then exits 0', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'serve', 'main.ts'), '--run', join(dir, 'run'), '--lm', join(dir, 'lm'), '--port', '0'], {
       cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: '1' }, stdio: ['ignore', 'ignore', 'pipe'],
@@ -54,6 +110,8 @@ describe('llmrec serve: process', () => {
         check();
       });
       assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      // Started once more with the serving Node flags (the signals below go to the first process and are passed on).
+      assert.match(log, /llmrec serve: node --max-semi-space-size=64/);
       const before = ((await (await fetch(`${base}/v1/models`)).json()) as { loadedAt: string }).loadedAt;
       child.kill('SIGHUP');
       const deadline = Date.now() + 60_000;

@@ -4,7 +4,7 @@
  * Thin: flags -> the options of the layer below -> run.
  */
 import type { Command } from 'commander';
-import { serveCommand, UsageError } from '../serve/main.js';
+import { serveProcess, UsageError } from '../serve/main.js';
 
 export function addServeCommands(program: Command): void {
   program
@@ -18,7 +18,7 @@ export function addServeCommands(program: Command): void {
     .argument('[options...]')
     .action(async (args: string[]) => {
       try {
-        await serveCommand(args);
+        await serveProcess(args);
       } catch (e) {
         if (e instanceof UsageError) {
           console.error(e.message);

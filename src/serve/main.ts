@@ -6,10 +6,13 @@
  * `serveCommand(argv)` parses these options; `startServer(opts)` loads, listens
  * and installs the signal handlers (SIGTERM/SIGINT: graceful shutdown, in-flight
  * requests finish; SIGHUP: reload the run directory without failing requests).
+ * `serveProcess(argv)`, what the CLI runs, first starts the process once more
+ * with the serving Node flags when they are missing (node_flags.ts).
  */
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { isServeChild, missingServeFlags, rerunWithFlags } from './node_flags.js';
 import { isMethodRun } from './recipes.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
@@ -90,6 +93,8 @@ export async function startServer(opts: ServeOptions): Promise<LlmrecServer> {
   const server = await createServer({ ...opts, log });
   collectLoadGarbage();
   const address = await server.listen();
+  const heapFlags = process.execArgv.filter((f) => /^--max-(semi|old)-space-size/.test(f));
+  if (heapFlags.length > 0) log(`llmrec serve: node ${heapFlags.join(' ')}`);
   log(`llmrec serve: listening on ${address} (demo at ${address}/, API description at ${address}/openapi.json)`);
   if (!['127.0.0.1', '::1', 'localhost'].includes(server.options.host) && !server.options.token) {
     log(`warning: listening on ${server.options.host} without --token: anyone who can reach this port can use the server`);
@@ -100,6 +105,11 @@ export async function startServer(opts: ServeOptions): Promise<LlmrecServer> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  if (isServeChild() && process.channel) {
+    // Started by serveProcess: the channel to that process closes when it dies (even by SIGKILL).
+    process.once('disconnect', () => stop('the starting process exited'));
+    process.channel.unref();
+  }
   process.on('SIGHUP', () => {
     log('SIGHUP: reloading');
     server.reload().catch(() => undefined);
@@ -112,8 +122,20 @@ export async function serveCommand(argv: readonly string[]): Promise<LlmrecServe
   return startServer(parseServeArgs(argv));
 }
 
+/**
+ * The serve process (CLI and `node dist/serve/main.js`): options checked, then
+ * either this process serves, or, when the serving Node flags are missing, it
+ * runs itself again with them and exits with that process's status.
+ */
+export async function serveProcess(argv: readonly string[]): Promise<void> {
+  const opts = parseServeArgs(argv);
+  const flags = missingServeFlags(process.execArgv, process.env);
+  if (flags.length > 0) process.exit(await rerunWithFlags(flags));
+  await startServer(opts);
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  serveCommand(process.argv.slice(2)).catch((e: unknown) => {
+  serveProcess(process.argv.slice(2)).catch((e: unknown) => {
     console.error(e instanceof UsageError ? e.message : `llmrec serve: ${(e as Error).message}`);
     process.exit(e instanceof UsageError ? 2 : 1);
   });
