@@ -4,7 +4,7 @@
  * Loopback load test of `llmrec serve` (docs/SERVING.md, "Load test").
  *
  *   npm run build && node scripts/loadtest.mjs [--run RUN_DIR] [--lm LM_DIR]
- *     [--duration 30] [--warmup 5] [--connections 8] [--work tmp/loadtest] [--out FILE.json]
+ *     [--duration 30] [--warmup 5] [--connections 8] [--work tmp/loadtest] [--out FILE.json] [--pin]
  *     [--cases healthz,known,history,rerank] [--fit-windows 2000]
  *
  * Without --run it prepares one in --work: amazon-beauty (from
@@ -31,7 +31,7 @@
  * RSS flat: at most 5% or 8 MiB growth). Bounded: loopback only, at most 120 s and 64
  * connections per case. Request bodies come from a seeded generator.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,7 @@ const POOL = 2048;
 const dist = join(root, 'dist');
 
 function parseArgs(argv) {
-  const o = { run: null, lm: null, duration: 30, warmup: 5, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 2000 };
+  const o = { run: null, lm: null, duration: 30, warmup: 5, connections: 8, work: join(root, 'tmp', 'loadtest'), out: null, cases: ['healthz', 'known', 'history', 'rerank'], fitWindows: 2000, pin: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -60,6 +60,7 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = resolve(v());
     else if (a === '--cases') o.cases = v().split(',');
     else if (a === '--fit-windows') o.fitWindows = Number(v());
+    else if (a === '--pin') o.pin = true;
     else throw new Error(`unknown option ${a} (see the header of scripts/loadtest.mjs)`);
   }
   if (!(o.duration >= 1 && o.duration <= 120)) throw new Error('--duration: 1..120 seconds');
@@ -150,13 +151,22 @@ function serverPid(pid) {
   return kids.length > 0 ? Number(kids[0]) : pid;
 }
 
+/** CPU seconds (user + system) a process has used: /proc/PID/stat fields 14 and 15, in clock ticks (100 per second on Linux). */
+function cpuSecondsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 function rssOf(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
-async function startServer(run, lm, log) {
-  const child = spawn(process.execPath, [join(dist, 'cli', 'bin.js'), 'serve', '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
+async function startServer(run, lm, log, pin) {
+  // --pin: the server (and every thread it starts) on CPU 0, this process (the load generator) on CPU 1.
+  const [cmd, pre] = pin ? ['taskset', ['-c', '0', process.execPath]] : [process.execPath, []];
+  const child = spawn(cmd, [...pre, join(dist, 'cli', 'bin.js'), 'serve', '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
     cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: process.env.LLMREC_BLAS_THREADS ?? '1' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
@@ -187,7 +197,12 @@ async function main() {
   const prepSeconds = (performance.now() - t0) / 1000;
   log(`preparation: ${prepSeconds.toFixed(1)} s`);
   const t1 = performance.now();
-  const srv = await startServer(runDir, lmDir, log);
+  if (o.pin) {
+    // Linux only: two CPUs at least; the load generator keeps CPU 1 to itself.
+    const r = spawnSync('taskset', ['-cp', '1', String(process.pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`--pin: taskset failed: ${r.stderr || r.error?.message}`);
+  }
+  const srv = await startServer(runDir, lmDir, log, o.pin);
   const startSeconds = (performance.now() - t1) / 1000;
   const scoring = /scoring: (\w+) GEMM/.exec(srv.log())?.[1] ?? 'unknown';
   const url = new URL(srv.base);
@@ -235,12 +250,18 @@ async function main() {
     log(`${name}: ${o.duration} s, ${c.connections} connections ...`);
     let rssPeak = rssBefore;
     const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssOf(srv.pid)); }, 1000);
+    const cpu0 = { server: cpuSecondsOf(srv.pid), self: process.cpuUsage(), t: performance.now() };
     const r = await autocannon({ ...opts, duration: o.duration });
+    const wall = (performance.now() - cpu0.t) / 1000;
+    const selfCpu = process.cpuUsage(cpu0.self);
     clearInterval(sampler);
     const row = {
       case: name, connections: c.connections, seconds: o.duration, requests: r.requests.total, rps: r.requests.average,
       p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, errors: r.errors + r.timeouts, non2xx: r.non2xx,
       rssBeforeMiB: rssBefore, rssAfterMiB: rssOf(srv.pid), rssPeakMiB: rssPeak,
+      // Busy fraction of one core: which side was the ceiling (the server or this load generator).
+      serverCpu: Number(((cpuSecondsOf(srv.pid) - cpu0.server) / wall).toFixed(2)),
+      generatorCpu: Number(((selfCpu.user + selfCpu.system) / 1e6 / wall).toFixed(2)),
     };
     rows.push(row);
     log(JSON.stringify(row));
@@ -250,7 +271,7 @@ async function main() {
   const os = await import('node:os');
   const meta = {
     date: new Date().toISOString(), node: process.version, run: runDir, lm: lmDir, items: models.items, users: models.users, model: label,
-    serverNodeFlags: /llmrec serve: node (.*)/.exec(srv.log())?.[1] ?? '', cpus: os.cpus().length, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), scoring, prepSeconds: Number(prepSeconds.toFixed(1)), serverStartSeconds: Number(startSeconds.toFixed(1)),
+    pinned: o.pin, serverNodeFlags: /llmrec serve: node (.*)/.exec(srv.log())?.[1] ?? '', cpus: os.cpus().length, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))), scoring, prepSeconds: Number(prepSeconds.toFixed(1)), serverStartSeconds: Number(startSeconds.toFixed(1)),
   };
   const health = rows.find((x) => x.case === 'healthz');
   for (const x of rows) x.ratioToHealthz = health ? x.rps / health.rps : null;
@@ -260,10 +281,10 @@ async function main() {
     rssOk: known.rssAfterMiB - known.rssBeforeMiB <= Math.max(8, 0.05 * known.rssBeforeMiB),
   } : null;
   if (goal) goal.met = goal.ratioOk && goal.p99Ok && goal.errorsOk && goal.rssOk;
-  const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB | RSS peak MiB |', '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} | ${x.rssPeakMiB} |`)].join('\n');
+  const md = ['| case | conn. | requests/s | x /healthz | p50 ms | p99 ms | max ms | errors | non-2xx | RSS before MiB | RSS after MiB | RSS peak MiB | server CPU | generator CPU |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((x) => `| ${x.case} | ${x.connections} | ${x.rps.toFixed(1)} | ${x.ratioToHealthz === null ? '-' : x.ratioToHealthz.toFixed(3)} | ${x.p50} | ${x.p99} | ${x.max} | ${x.errors} | ${x.non2xx} | ${x.rssBeforeMiB} | ${x.rssAfterMiB} | ${x.rssPeakMiB} | ${x.serverCpu} | ${x.generatorCpu} |`)].join('\n');
   console.log(md);
-  console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM, server node flags: ${meta.serverNodeFlags || 'none'}; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
+  console.log(`\n${models.items} items, ${models.users} users, model '${label}', scoring: ${scoring} GEMM, server node flags: ${meta.serverNodeFlags || 'none'}${o.pin ? '; server pinned to CPU 0, load generator to CPU 1' : ''}; ${meta.cpus} CPUs, load average ${meta.loadAverage.join(' ')} at the end; preparation ${meta.prepSeconds} s, server start ${meta.serverStartSeconds} s.`);
   if (goal) {
     console.log(`Goal (a) known users: ${goal.met ? 'MET' : 'NOT MET'}: ${(goal.ratio * 100).toFixed(1)}% of /healthz requests/s (>= 50%: ${goal.ratioOk ? 'yes' : 'no'}), p99 ${known.p99} ms (< 10: ${goal.p99Ok ? 'yes' : 'no'}), errors ${known.errors + known.non2xx} (0: ${goal.errorsOk ? 'yes' : 'no'}), RSS ${known.rssBeforeMiB} -> ${known.rssAfterMiB} MiB (flat: ${goal.rssOk ? 'yes' : 'no'}).`);
   }
