@@ -42,6 +42,7 @@
  *   The compute bodies of all but sgemm live in kernels.c.
  *   setThreadPolicy(maxThreads, minFlopsForMaxThreads)
  *   info() -> { config, corename, maxThreads, minFlopsForMaxThreads }
+ *   tuneMalloc(mmapThreshold, trimThreshold, topPad) -> boolean (glibc mallopt)
  */
 #include <node_api.h>
 #include <cblas.h>
@@ -51,6 +52,9 @@
 #include <stdarg.h>
 #include <string.h>
 #include "kernels.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_config(void);
@@ -417,11 +421,40 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/*
+ * tuneMalloc(mmapThreshold, trimThreshold, topPad) -> boolean: glibc's mallopt
+ * (docs/PERF.md, "Fresh memory"). With glibc's defaults every large ArrayBuffer
+ * JavaScript allocates and frees (a mask, a read-back, a copy) is a fresh mmap
+ * or a heap that is trimmed back to the system, so its pages fault in again on
+ * each use: about 3 ms per MiB on the machines measured. Returns false where
+ * there is no glibc (nothing changed).
+ */
+static napi_value TuneMalloc(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  double v[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 3) { napi_throw_type_error(env, NULL, "tuneMalloc(mmapThreshold, trimThreshold, topPad): 3 numbers expected"); return NULL; }
+  for (int k = 0; k < 3; k++) {
+    if (napi_get_value_double(env, argv[k], &v[k]) != napi_ok || !(v[k] >= 0 && v[k] <= 1073741824.0)) {
+      napi_throw_range_error(env, NULL, "tuneMalloc: each argument must be a number of bytes in [0, 1 GiB]");
+      return NULL;
+    }
+  }
+  int ok = 0;
+#ifdef __GLIBC__
+  ok = mallopt(M_MMAP_THRESHOLD, (int)v[0]) == 1 && mallopt(M_TRIM_THRESHOLD, (int)v[1]) == 1 && mallopt(M_TOP_PAD, (int)v[2]) == 1;
+#endif
+  CHECK(napi_get_boolean(env, ok != 0, &out));
+  return out;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemmBatched", NULL, SgemmBatched, NULL, NULL, NULL, napi_default, NULL},
       {"setThreadPolicy", NULL, SetThreadPolicy, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
+      {"tuneMalloc", NULL, TuneMalloc, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { betterCores, blasSelfTest, coreLevel, parseCpuinfo, type SgemmLike } from '../src/engine/blas_check.js';
-import { packageRoot } from '../src/engine/native.js';
+import { MALLOC_POLICY, mallocPolicy, packageRoot } from '../src/engine/native.js';
 
 const cpuinfo = (vendor: string, flags: string) => `processor\t: 0\nvendor_id\t: ${vendor}\nmodel name\t: Test CPU\nflags\t\t: ${flags}\n`;
 const AVX512 = 'fpu sse sse2 avx avx2 fma avx512f avx512bw avx512dq avx512vl';
@@ -99,7 +99,7 @@ describe('GEMM self-test', () => {
 const addonBuilt = existsSync(join(packageRoot, 'build', 'llmrec_blas.node'));
 
 /** Starts a fresh process that initialises the engine and prints engineInfo() as JSON. */
-function engineInChild(env: Record<string, string | undefined>): { matmulPath: string; native: { loaded: boolean; reason?: string; blas?: { decision: string; reason: string; core: string; selfTest?: { ok: boolean }; gflops?: number } } } {
+function engineInChild(env: Record<string, string | undefined>): { matmulPath: string; native: { loaded: boolean; reason?: string; malloc?: { tuned: boolean; detail: string }; blas?: { decision: string; reason: string; core: string; selfTest?: { ok: boolean }; gflops?: number } } } {
   const script = `import { initEngine, engineInfo } from ${JSON.stringify(join(packageRoot, 'src', 'engine', 'index.ts'))};
 await initEngine();
 process.stdout.write(JSON.stringify(engineInfo()));`;
@@ -113,6 +113,17 @@ process.stdout.write(JSON.stringify(engineInfo()));`;
   return JSON.parse(res.stdout);
 }
 
+describe('allocator policy (docs/PERF.md, "Fresh memory")', () => {
+  it('applies by default; off with LLMREC_MALLOC_TUNE=0; left to the user who set glibc\'s own settings', () => {
+    assert.deepEqual(mallocPolicy({}), { apply: true, reason: 'default' });
+    assert.deepEqual(mallocPolicy({ LLMREC_MALLOC_TUNE: '1', MALLOC_ARENA_MAX: '2' }), { apply: true, reason: 'default' });
+    assert.equal(mallocPolicy({ LLMREC_MALLOC_TUNE: '0' }).apply, false);
+    assert.deepEqual(mallocPolicy({ MALLOC_TRIM_THRESHOLD_: '1', GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=1' }),
+      { apply: false, reason: "left to the user's GLIBC_TUNABLES, MALLOC_TRIM_THRESHOLD_" });
+    assert.ok(MALLOC_POLICY.mmapThreshold <= MALLOC_POLICY.trimThreshold);
+  });
+});
+
 describe('addon load with the core check', { skip: addonBuilt ? false : 'native addon not built' }, () => {
   it('loads with a passing self-test and records core, GFLOPS and decision', () => {
     const info = engineInChild({ LLMREC_BLAS_SELFTEST_FAIL: undefined });
@@ -122,6 +133,14 @@ describe('addon load with the core check', { skip: addonBuilt ? false : 'native 
     assert.equal(bc.selfTest?.ok, true);
     assert.ok((bc.gflops ?? 0) > 0);
     assert.ok(bc.decision.length > 0 && bc.reason.length > 0);
+  });
+
+  it('tunes the allocator at load (glibc), and not when told otherwise', { skip: process.platform === 'linux' ? false : 'glibc only' }, () => {
+    const on = engineInChild({ LLMREC_MALLOC_TUNE: undefined, MALLOC_TRIM_THRESHOLD_: undefined, MALLOC_MMAP_THRESHOLD_: undefined, MALLOC_TOP_PAD_: undefined, GLIBC_TUNABLES: undefined });
+    assert.equal(on.native.malloc?.tuned, true, JSON.stringify(on.native.malloc));
+    assert.match(on.native.malloc!.detail, /mmap threshold 64 MiB, trim threshold 256 MiB, top pad 64 MiB/);
+    const off = engineInChild({ LLMREC_MALLOC_TUNE: '0' });
+    assert.deepEqual(off.native.malloc, { tuned: false, detail: 'LLMREC_MALLOC_TUNE=0' });
   });
 
   it('falls back to pure wasm, reason recorded, when the self-test fails (library default core)', () => {

@@ -70,6 +70,7 @@ export function buildCli(): Command {
         console.log(`               ${bc.reason}${bc.cached ? ' [cached probe]' : ''}`);
         if (bc.selfTest) console.log(`blas self-test ${bc.selfTest.ok ? 'passed' : 'FAILED'}: ${bc.selfTest.detail}${bc.gflops != null ? `; ${bc.gflops} GFLOPS at load (256^3 sgemm, 1 thread)` : ''}`);
       }
+      if (info.native.malloc) console.log(`allocator      ${info.native.malloc.tuned ? 'tuned' : 'as is'}: ${info.native.malloc.detail}`);
       console.log(`pytorch ref    ${torch.ok ? `torch ${torch.version}` : `unavailable: ${torch.reason}`}`);
     });
 

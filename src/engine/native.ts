@@ -35,10 +35,11 @@ export interface BlasAddon extends SgemmLike {
   attnSoftmaxGrad(heap: Float32Array, pOff: number, dpOff: number, rows: number, Lk: number, scale: number): void;
   setThreadPolicy(maxThreads: number, minFlopsForMaxThreads: number): void;
   info(): { config: string; corename: string; maxThreads: number; minFlopsForMaxThreads: number };
+  tuneMalloc(mmapThreshold: number, trimThreshold: number, topPad: number): boolean;
 }
 
 const ADDON_FUNCTIONS = [
-  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'attnSoftmax', 'attnSoftmaxGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info',
+  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'attnSoftmax', 'attnSoftmaxGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info', 'tuneMalloc',
 ] as const satisfies ReadonlyArray<keyof BlasAddon>;
 
 export interface NativeStatus {
@@ -48,6 +49,26 @@ export interface NativeStatus {
   buildCommand?: string;
   /** OpenBLAS core check at load (src/engine/blas_check.ts); absent when the addon was not found. */
   blas?: BlasCoreCheck;
+  /** The allocator settings made at load (mallocPolicy), absent when the addon was not loaded. */
+  malloc?: { tuned: boolean; detail: string };
+}
+
+/**
+ * glibc allocator settings applied through the addon at load (docs/PERF.md,
+ * "Fresh memory"): large blocks (masks, read-backs, copies: up to 32 MiB) come
+ * from the heap instead of fresh mmaps, and up to 128 MiB of freed heap stays
+ * mapped, so that their pages do not fault in again on every training step.
+ * Off with LLMREC_MALLOC_TUNE=0, and left alone when the user set glibc's own
+ * MALLOC_*_ variables or GLIBC_TUNABLES.
+ */
+export const MALLOC_POLICY = { mmapThreshold: 64 * 2 ** 20, trimThreshold: 256 * 2 ** 20, topPad: 64 * 2 ** 20 } as const;
+
+/** Whether to apply MALLOC_POLICY in this environment, and why not. */
+export function mallocPolicy(env: NodeJS.ProcessEnv): { apply: boolean; reason: string } {
+  if (env.LLMREC_MALLOC_TUNE === '0') return { apply: false, reason: 'LLMREC_MALLOC_TUNE=0' };
+  const own = Object.keys(env).filter((k) => ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_', 'GLIBC_TUNABLES'].includes(k));
+  if (own.length > 0) return { apply: false, reason: `left to the user's ${own.sort().join(', ')}` };
+  return { apply: true, reason: 'default' };
 }
 
 export interface BlasCoreCheck {
@@ -258,6 +279,13 @@ export function loadBlas(): { addon: BlasAddon | null; status: NativeStatus } {
   addon.setThreadPolicy(1, Number.MAX_VALUE);
   check.gflops = measureGflops(addon);
   addon.setThreadPolicy(info.maxThreads, info.minFlopsForMaxThreads);
-  cached = { addon, status: { loaded: true, path: addonPath, buildCommand: rec.command, blas: check } };
+  const mp = mallocPolicy(process.env);
+  const mb = (n: number) => `${n / 2 ** 20} MiB`;
+  const malloc = !mp.apply
+    ? { tuned: false, detail: mp.reason }
+    : addon.tuneMalloc(MALLOC_POLICY.mmapThreshold, MALLOC_POLICY.trimThreshold, MALLOC_POLICY.topPad)
+      ? { tuned: true, detail: `glibc mmap threshold ${mb(MALLOC_POLICY.mmapThreshold)}, trim threshold ${mb(MALLOC_POLICY.trimThreshold)}, top pad ${mb(MALLOC_POLICY.topPad)}` }
+      : { tuned: false, detail: 'not glibc: allocator left as it is' };
+  cached = { addon, status: { loaded: true, path: addonPath, buildCommand: rec.command, blas: check, malloc } };
   return cached;
 }
