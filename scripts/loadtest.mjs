@@ -13,7 +13,7 @@
  * optimizer steps; serving speed does not depend on model quality); without --lm
  * an LM with the small LM's architecture (src/config/small_lm.ts defaults) and
  * random weights: speed, not quality, is measured. Both are reused when present. It then starts
- * the server as `llmrec serve` runs it (`node dist/cli/bin.js serve`: started
+ * the server as `llmrec serve` runs it (`node dist/cli/main.js serve`: started
  * once more with the serving Node flags, src/serve/node_flags.ts) on
  * 127.0.0.1 as a child process and runs, with
  * autocannon, one case after another for --duration seconds each:
@@ -145,7 +145,7 @@ async function prepareLm(dir, runDir, log) {
   lm.dispose();
 }
 
-/** The serving process: the one bin.js started with the Node flags, else bin.js itself (flags already given). */
+/** The serving process: the one main.js relaunched with the Node flags, else main.js itself (flags already given). */
 function serverPid(pid) {
   const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
   return kids.length > 0 ? Number(kids[0]) : pid;
@@ -166,7 +166,7 @@ function rssOf(pid) {
 async function startServer(run, lm, log, pin) {
   // --pin: the server (and every thread it starts) on CPU 0, this process (the load generator) on CPU 1.
   const [cmd, pre] = pin ? ['taskset', ['-c', '0', process.execPath]] : [process.execPath, []];
-  const child = spawn(cmd, [...pre, join(dist, 'cli', 'bin.js'), 'serve', '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
+  const child = spawn(cmd, [...pre, join(dist, 'cli', 'main.js'), 'serve', '--run', run, ...(lm ? ['--lm', lm] : []), '--host', '127.0.0.1', '--port', '0', '--max-queue', '4096'], {
     cwd: root, env: { ...process.env, LLMREC_BLAS_THREADS: process.env.LLMREC_BLAS_THREADS ?? '1' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
@@ -188,7 +188,7 @@ async function startServer(run, lm, log, pin) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const log = (l) => console.error(l);
-  if (!existsSync(join(dist, 'cli', 'bin.js'))) throw new Error('dist/cli/bin.js not found: run `npm run build` first');
+  if (!existsSync(join(dist, 'cli', 'main.js'))) throw new Error('dist/cli/main.js not found: run `npm run build` first');
   const runDir = o.run ?? join(o.work, 'run');
   const t0 = performance.now();
   if (!o.run) await prepareRun(runDir, o.fitWindows, log);

@@ -46,7 +46,7 @@ describe('llmrec serve: process', () => {
     assert.deepEqual(missingServeFlags([], { NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=16' }), []);
     assert.deepEqual(missingServeFlags([], { LLMREC_SERVE_NODE_FLAGS: '' }), []);
     assert.deepEqual(missingServeFlags(['--max-old-space-size=4096'], { LLMREC_SERVE_NODE_FLAGS: '--max-old-space-size=8192 --max-semi-space-size=8' }), ['--max-semi-space-size=8']);
-    assert.deepEqual(missingServeFlags([], { LLMREC_SERVE_CHILD: '1' }), [], 'a started process never starts another');
+    assert.deepEqual(missingServeFlags([], { LLMREC_RELAUNCHED: '1' }), [], 'a relaunched process never relaunches');
     assert.throws(() => missingServeFlags([], { LLMREC_SERVE_NODE_FLAGS: 'rm -rf' }), /LLMREC_SERVE_NODE_FLAGS: 'rm' is not a Node flag/);
   });
 

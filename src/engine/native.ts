@@ -63,6 +63,25 @@ export interface NativeStatus {
  */
 export const MALLOC_POLICY = { mmapThreshold: 64 * 2 ** 20, trimThreshold: 256 * 2 ** 20, topPad: 64 * 2 ** 20 } as const;
 
+/**
+ * glibc's environment variables for MALLOC_POLICY, for a process about to be
+ * started (src/util/relaunch.ts): empty when the addon will set the policy
+ * itself (built and not disabled), when the policy does not apply, or off
+ * glibc.
+ */
+export function mallocEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  if (process.platform !== 'linux' || !mallocPolicy(env).apply) return {};
+  if (env.LLMREC_NATIVE !== 'off' && existsSync(addonPath)) return {};
+  // (The report is asked last: it takes some milliseconds.)
+  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+  if (!glibc) return {};
+  return {
+    MALLOC_MMAP_THRESHOLD_: String(MALLOC_POLICY.mmapThreshold),
+    MALLOC_TRIM_THRESHOLD_: String(MALLOC_POLICY.trimThreshold),
+    MALLOC_TOP_PAD_: String(MALLOC_POLICY.topPad),
+  };
+}
+
 /** Whether to apply MALLOC_POLICY in this environment, and why not. */
 export function mallocPolicy(env: NodeJS.ProcessEnv): { apply: boolean; reason: string } {
   if (env.LLMREC_MALLOC_TUNE === '0') return { apply: false, reason: 'LLMREC_MALLOC_TUNE=0' };

@@ -12,7 +12,9 @@
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { isServeChild, missingServeFlags, rerunWithFlags } from './node_flags.js';
+import { mallocEnv } from '../engine/native.js';
+import { isRelaunched, relaunch, watchStarter } from '../util/relaunch.js';
+import { missingServeFlags } from './node_flags.js';
 import { isMethodRun } from './recipes.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
@@ -105,11 +107,6 @@ export async function startServer(opts: ServeOptions): Promise<LlmrecServer> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  if (isServeChild() && process.channel) {
-    // Started by serveProcess: the channel to that process closes when it dies (even by SIGKILL).
-    process.once('disconnect', () => stop('the starting process exited'));
-    process.channel.unref();
-  }
   process.on('SIGHUP', () => {
     log('SIGHUP: reloading');
     server.reload().catch(() => undefined);
@@ -130,7 +127,9 @@ export async function serveCommand(argv: readonly string[]): Promise<LlmrecServe
 export async function serveProcess(argv: readonly string[]): Promise<void> {
   const opts = parseServeArgs(argv);
   const flags = missingServeFlags(process.execArgv, process.env);
-  if (flags.length > 0) process.exit(await rerunWithFlags(flags));
+  const env = isRelaunched() ? {} : mallocEnv(process.env);
+  if (flags.length > 0 || Object.keys(env).length > 0) await relaunch(flags, env);
+  watchStarter();
   await startServer(opts);
 }
 
