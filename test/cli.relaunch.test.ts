@@ -99,7 +99,7 @@ if (how === 'wait') {
 
 describe('the CLI on the pure-wasm path', { skip: linux ? false : 'glibc settings' }, () => {
   test('runs with glibc\'s allocator settings, unless LLMREC_MALLOC_TUNE=0', () => {
-    const env = { ...process.env, LLMREC_NATIVE: 'off', LLMREC_BLAS_THREADS: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, LLMREC_NATIVE: 'off', LLMREC_BLAS_THREADS: '1' };
     delete env.MALLOC_MMAP_THRESHOLD_; delete env.MALLOC_TRIM_THRESHOLD_; delete env.MALLOC_TOP_PAD_; delete env.GLIBC_TUNABLES; delete env.LLMREC_MALLOC_TUNE;
     assert.deepEqual(mallocEnv(env), { MALLOC_MMAP_THRESHOLD_: String(MALLOC_POLICY.mmapThreshold), MALLOC_TRIM_THRESHOLD_: String(MALLOC_POLICY.trimThreshold), MALLOC_TOP_PAD_: String(MALLOC_POLICY.topPad) });
     const doctor = (e: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), 'doctor'], { cwd: root, env: e, encoding: 'utf8', timeout: 120_000 });

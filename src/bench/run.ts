@@ -197,7 +197,8 @@ export async function runBench(opts: BenchOptions = {}) {
   const result = {
     generated_at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', mem_gib: round(os.totalmem() / 2 ** 30, 1), node: process.version },
-    engine: engineInfo(),
+    // Paths relative to the package (a results file names no machine's directories).
+    engine: JSON.parse(JSON.stringify(engineInfo()).split(JSON.stringify(packageRoot).slice(1, -1)).join('.')) as ReturnType<typeof engineInfo>,
     torch: torches.length ? torches.map((t) => t.version).join(', ') : null,
     torch_installs: installs,
     settings: { steps, warmup },
