@@ -10,20 +10,13 @@
  *     the OpenBLAS addon otherwise sets from inside (src/engine/native.ts
  *     mallocEnv, docs/PERF.md "Fresh memory").
  */
-import { mallocEnv } from '../engine/native.js';
-import { missingServeFlags } from '../serve/node_flags.js';
-import { isRelaunched, relaunch, watchStarter } from '../util/relaunch.js';
+import { withStartSettings } from '../serve/node_flags.js';
 
-if (!isRelaunched()) {
-  let flags: string[] = [];
-  try {
-    flags = process.argv[2] === 'serve' ? missingServeFlags(process.execArgv, process.env) : [];
-  } catch (e) {
-    console.error(`llmrec: ${(e as Error).message}`);
-    process.exit(2);
-  }
-  const env = mallocEnv(process.env);
-  if (flags.length > 0 || Object.keys(env).length > 0) await relaunch(flags, env);
+try {
+  await withStartSettings(process.argv[2] === 'serve');
+} catch (e) {
+  // A malformed LLMREC_SERVE_NODE_FLAGS, named.
+  console.error(`llmrec: ${(e as Error).message}`);
+  process.exit(2);
 }
-watchStarter();
 await import('./program.js');

@@ -12,9 +12,7 @@
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { mallocEnv } from '../engine/native.js';
-import { isRelaunched, relaunch, watchStarter } from '../util/relaunch.js';
-import { missingServeFlags } from './node_flags.js';
+import { withStartSettings } from './node_flags.js';
 import { isMethodRun } from './recipes.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
@@ -126,10 +124,7 @@ export async function serveCommand(argv: readonly string[]): Promise<LlmrecServe
  */
 export async function serveProcess(argv: readonly string[]): Promise<void> {
   const opts = parseServeArgs(argv);
-  const flags = missingServeFlags(process.execArgv, process.env);
-  const env = isRelaunched() ? {} : mallocEnv(process.env);
-  if (flags.length > 0 || Object.keys(env).length > 0) await relaunch(flags, env);
-  watchStarter();
+  await withStartSettings(true);
   await startServer(opts);
 }
 

@@ -10,7 +10,8 @@
  * they are already given (command line or NODE_OPTIONS) or
  * LLMREC_SERVE_NODE_FLAGS says otherwise ('' for none).
  */
-import { isRelaunched } from '../util/relaunch.js';
+import { mallocEnv } from '../engine/native.js';
+import { isRelaunched, relaunch, watchStarter } from '../util/relaunch.js';
 
 export const SERVE_NODE_FLAGS_DEFAULT = ['--max-semi-space-size=64'];
 
@@ -34,4 +35,20 @@ export function missingServeFlags(execArgv: readonly string[], env: NodeJS.Proce
   }
   const given = new Set([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((f) => f.startsWith('--')).map(flagName));
   return wanted.filter((f) => !given.has(flagName(f)));
+}
+
+/**
+ * The one decision both entries make (src/cli/main.ts, serveProcess in
+ * main.ts): relaunch with the serving Node flags (`serve` true) and glibc's
+ * allocator settings when the addon will not set them (docs/PERF.md "Fresh
+ * memory"), unless this process was relaunched already; in the process that
+ * goes on, watch the starter.
+ */
+export async function withStartSettings(serve: boolean): Promise<void> {
+  if (!isRelaunched()) {
+    const flags = serve ? missingServeFlags(process.execArgv, process.env) : [];
+    const env = mallocEnv(process.env);
+    if (flags.length > 0 || Object.keys(env).length > 0) await relaunch(flags, env);
+  }
+  watchStarter();
 }

@@ -59,8 +59,10 @@ export function relaunch(flags: readonly string[], env: Readonly<Record<string, 
  * (the IPC channel closes), so that no child outlives its starter. The channel
  * keeps nothing alive.
  */
+let watching = false;
 export function watchStarter(): void {
-  if (!isRelaunched() || !process.channel) return;
+  if (watching || !isRelaunched() || !process.channel) return;
+  watching = true;
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   process.channel.unref();
 }
