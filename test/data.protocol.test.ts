@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { epochPermutation, historyItems, shuffledTrainBatches, userBatches } from '../src/data/batches.js';
+import { epochPermutation, groupedPermutation, historyItems, historyLengths, shuffledTrainBatches, userBatches } from '../src/data/batches.js';
 import {
   applyProtocol,
   buildEvalSplit,
@@ -666,6 +666,43 @@ describe('batches', () => {
       assert.equal(b.user[k], s.train.user[r]);
       assert.deepEqual(rowOf(b.history, k, b.L), rowOf(s.train.history, r, s.train.L));
     }
+  });
+
+  it('groupByLength: every row once per epoch, as many batches, one short batch at most, shorter batches, deterministic', () => {
+    const B = 16;
+    const len = historyLengths(s.train);
+    for (let r = 0; r < s.train.count; r++) {
+      const row = rowOf(s.train.history, r, s.train.L);
+      assert.equal(len[r], row.filter((x) => x !== 0).length, `row ${r}: length counts the non-padding slots`);
+    }
+    const batchesOf = (group: number, epoch: number) => [...shuffledTrainBatches(s.train, B, 3, epoch, group)];
+    const rowsKey = (bs: ReturnType<typeof batchesOf>) => bs.flatMap((b) => Array.from({ length: b.size }, (_, k) => [b.user[k], b.target[k], ...rowOf(b.history, k, b.L)].join(','))).sort();
+    const plain = batchesOf(0, 0);
+    const grouped = batchesOf(8, 0);
+    assert.equal(grouped.length, plain.length, 'same number of batches');
+    assert.equal(grouped.filter((b) => b.size !== B).length, s.train.count % B === 0 ? 0 : 1, 'at most one smaller batch');
+    assert.deepEqual(rowsKey(grouped), rowsKey(plain), 'the same rows, each once');
+    // The longest history of a batch, summed over the batches (what a batch costs), drops.
+    const cost = (bs: ReturnType<typeof batchesOf>) => bs.reduce((acc, b) => {
+      let m = 0;
+      for (let k = 0; k < b.size; k++) m = Math.max(m, rowOf(b.history, k, b.L).filter((x) => x !== 0).length);
+      return acc + m;
+    }, 0);
+    assert.ok(cost(grouped) < cost(plain), `grouped cost ${cost(grouped)} below plain ${cost(plain)}`);
+    // Deterministic per (seed, epoch), different across epochs; group 0 and 1 are the plain order.
+    assert.deepEqual(rowsKey(batchesOf(8, 0)), rowsKey(grouped));
+    assert.deepEqual(Array.from(groupedPermutation(s.train, B, 3, 0, 8)), Array.from(groupedPermutation(s.train, B, 3, 0, 8)));
+    assert.notDeepEqual(Array.from(groupedPermutation(s.train, B, 3, 0, 8)), Array.from(groupedPermutation(s.train, B, 3, 1, 8)));
+    assert.deepEqual(Array.from(groupedPermutation(s.train, B, 3, 0, 1)), Array.from(epochPermutation(s.train.count, 3, 0)));
+    // The batches are the grouped permutation cut in order.
+    const perm = groupedPermutation(s.train, B, 3, 0, 8);
+    let a = 0;
+    for (const b of grouped) {
+      for (let k = 0; k < b.size; k++) assert.equal(b.target[k], s.train.target[perm[a + k]], `row ${a + k}`);
+      a += b.size;
+    }
+    assert.equal(a, s.train.count);
+    assert.throws(() => groupedPermutation(s.train, B, 3, 0, 2.5), /groupByLength must be an integer/);
   });
 
   it('historyItems: sorted distinct train part (valid) or train part + valid item (test)', () => {

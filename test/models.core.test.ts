@@ -171,8 +171,8 @@ describe('training loop', () => {
     assert.notDeepEqual(a.losses, c.losses);
   });
 
-  it('interrupt (AbortSignal) mid-epoch + resume = the uninterrupted run', async () => {
-    const opts = (dir: string): FitOptions => ({ ...BASE_FIT, epochs: 4, seed: 3, checkpointDir: dir });
+  for (const groupByLength of [0, 4]) it(`interrupt (AbortSignal) mid-epoch + resume = the uninterrupted run (groupByLength ${groupByLength})`, async () => {
+    const opts = (dir: string): FitOptions => ({ ...BASE_FIT, epochs: 4, seed: 3, checkpointDir: dir, groupByLength });
     const ref = createRecommender('gru4rec', { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 });
     const refDir = tmp();
     const refReport = await ref.fit(data, opts(refDir));
@@ -206,7 +206,10 @@ describe('training loop', () => {
     // A checkpoint from another configuration is refused.
     const other = createRecommender('gru4rec', { d: 8, loss: 'bce', numNegatives: 2 });
     await assert.rejects(other.fit(data, { ...opts(dir), resume: true }), /cannot resume .*different run/);
-    for (const m of [ref, second, third, other]) m.dispose();
+    // So is one with other batches (grouping by length on or off).
+    const regrouped = createRecommender('gru4rec', { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 });
+    await assert.rejects(regrouped.fit(data, { ...opts(dir), groupByLength: groupByLength ? 0 : 4, resume: true }), /cannot resume .*different run/);
+    for (const m of [ref, second, third, other, regrouped]) m.dispose();
   });
 
   it('early stopping restores the best epoch', async () => {

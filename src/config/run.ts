@@ -130,6 +130,7 @@ const TrainOverride = z.strictObject({
   patience: z.number().int().min(1).optional(),
   validMetric: z.string().optional(),
   validProtocol: z.enum(['sampled', 'full']).optional(),
+  groupByLength: z.number().int().min(0).optional(),
 });
 
 const ModelEntry = z.union([
@@ -152,6 +153,8 @@ const Train = z.strictObject({
   patience: z.number().int().min(1).default(5),
   validMetric: z.string().default('ndcg@5'),
   validProtocol: z.enum(['sampled', 'full']).default('sampled'),
+  /** Mega-batches of this many batches sorted by history length (src/data/batches.ts); 0: off. */
+  groupByLength: z.number().int().min(0).default(0),
   seed: z.number().int().default(2024),
 });
 

@@ -3,7 +3,7 @@
  * shared step loop (src/train/loop.ts):
  *
  *  for each epoch: the training rows in the order epochPermutation(seed, epoch)
- *  (data/batches.ts), per batch sampled negatives + seeded dropout, one AdamW
+ *  (data/batches.ts; with opts.groupByLength, mega-batches sorted by history length), per batch sampled negatives + seeded dropout, one AdamW
  *  step (lr, weightDecay, optional clipNorm); the epoch loss is the mean of the
  *  rows' batch losses; then (the loop's epoch-end hook) validation with
  *  evaluateRecommender on 'valid' (opts.validProtocol), early stopping on
@@ -85,6 +85,7 @@ function checkOptions(opts: FitOptions): void {
   int('epochs', opts.epochs, 1);
   int('batchSize', opts.batchSize, 1);
   int('patience', opts.patience, 1);
+  if (opts.groupByLength !== undefined) int('groupByLength', opts.groupByLength, 0);
   if (!Number.isInteger(opts.seed)) throw new Error(`fit: seed must be an integer, got ${opts.seed}`);
   if (!(opts.lr > 0)) throw new Error(`fit: lr must be > 0, got ${opts.lr}`);
   if (opts.weightDecay !== undefined && !(opts.weightDecay >= 0)) throw new Error(`fit: weightDecay must be >= 0, got ${opts.weightDecay}`);
@@ -152,6 +153,7 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
   const samples: TrainSamples = h.samples;
   if (samples.count === 0) throw new Error(`${h.model.name}: no training samples`);
   const weightDecay = opts.weightDecay ?? 0;
+  const group = opts.groupByLength ?? 0;
   const opt = new AdamW({ lr: opts.lr, weightDecay, clipNorm: h.clipNorm });
   const vars = h.store.trainable();
   if (vars.length === 0) throw new Error(`${h.model.name}: the model has no trainable parameters`);
@@ -163,6 +165,7 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
     fit: {
       seed: opts.seed, batchSize: opts.batchSize, lr: opts.lr, weightDecay,
       validMetric: opts.validMetric, validProtocol: opts.validProtocol, numNegatives: h.numNegatives, samples: samples.count,
+      ...(group > 1 ? { groupByLength: group } : {}),
     },
   };
   let state: TrainState = {
@@ -227,7 +230,7 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
           const epoch = Math.floor(s / numBatches);
           const b = s % numBatches;
           if (iterEpoch !== epoch) {
-            iter = shuffledTrainBatches(samples, opts.batchSize, opts.seed, epoch)[Symbol.iterator]();
+            iter = shuffledTrainBatches(samples, opts.batchSize, opts.seed, epoch, group)[Symbol.iterator]();
             iterEpoch = epoch;
             t0 = performance.now();
             for (let k = 0; k < b; k++) iter.next();

@@ -21,6 +21,12 @@ export interface FitOptions {
   seed: number;
   /** Weight decay (L2) for the optimizer. */
   weightDecay?: number;
+  /**
+   * Batches of similar history length (src/data/batches.ts groupedPermutation): the
+   * rows of `groupByLength` batches are sorted by length before being cut into
+   * batches. 0 or 1 (default): plain shuffling.
+   */
+  groupByLength?: number;
   /** Called after every epoch (progress bars, logs). */
   onEpoch?: (e: EpochReport) => void;
   /** Called every few batches within an epoch. */
