@@ -176,7 +176,7 @@ onEachPath('fused GRU cell vs tfjs ops on cpu', () => {
     const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
     return tf.add(tf.mul(tf.sub(1, z), n), tf.mul(z, h));
   };
-  for (const [B, d, scale] of [[5, 4, 1], [1, 1, 1], [7, 9, 6], [0, 3, 1]]) {
+  for (const [B, d, scale] of [[5, 4, 1], [1, 1, 1], [7, 9, 6], [0, 3, 1], [3, 64, 2], [2, 8, 40]]) {
     it(`values and gradients, B=${B} d=${d}, inputs x${scale}`, async () => {
       const rng = new Rng(B * 100 + d);
       const gxd = randn(rng, [B, 3 * d]).map((v) => v * scale);

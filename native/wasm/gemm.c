@@ -242,3 +242,94 @@ void attn_softmax_grad(const float *p, float *dp, int rows, int Lk, float scale)
     for (; j < Lk; j++) g[j] = scale * pr[j] * (g[j] - dot);
   }
 }
+
+/*
+ * Fused GRU cell and its gradient (src/engine/kernels/gru.ts), for the
+ * pure-wasm path: the same formulas as llmrec_gru_cell in native/kernels.c,
+ * sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 sigmoid(2x) - 1, exp as vexp4.
+ * gx, gh, gates: [B, 3d] (r, z, n blocks per row); h, h_out: [B, d].
+ */
+static inline v128_t vsigmoid4(v128_t x) {
+  v128_t one = wasm_f32x4_splat(1.f);
+  return wasm_f32x4_div(one, wasm_f32x4_add(one, vexp4(wasm_f32x4_neg(x))));
+}
+
+static inline v128_t vtanh4(v128_t x) {
+  v128_t one = wasm_f32x4_splat(1.f);
+  return wasm_f32x4_sub(wasm_f32x4_div(wasm_f32x4_splat(2.f), wasm_f32x4_add(one, vexp4(wasm_f32x4_mul(x, wasm_f32x4_splat(-2.f)))) ), one);
+}
+
+static inline float sigmoid1(float x) { return wasm_f32x4_extract_lane(vsigmoid4(wasm_f32x4_splat(x)), 0); }
+static inline float tanh1(float x) { return wasm_f32x4_extract_lane(vtanh4(wasm_f32x4_splat(x)), 0); }
+
+EXPORT(gru_cell)
+void gru_cell(const float *gx, const float *gh, const float *h, int B, int d, float *h_out, float *gates) {
+  v128_t one = wasm_f32x4_splat(1.f);
+  for (int b = 0; b < B; b++) {
+    const float *xr = gx + (int64_t)b * 3 * d, *xz = xr + d, *xn = xz + d;
+    const float *hr = gh + (int64_t)b * 3 * d, *hz = hr + d, *hn = hz + d;
+    const float *hp = h + (int64_t)b * d;
+    float *gr = gates + (int64_t)b * 3 * d, *gz = gr + d, *gn = gz + d;
+    float *ho = h_out + (int64_t)b * d;
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+      v128_t r = vsigmoid4(wasm_f32x4_add(wasm_v128_load(xr + j), wasm_v128_load(hr + j)));
+      v128_t z = vsigmoid4(wasm_f32x4_add(wasm_v128_load(xz + j), wasm_v128_load(hz + j)));
+      v128_t n = vtanh4(wasm_f32x4_add(wasm_v128_load(xn + j), wasm_f32x4_mul(r, wasm_v128_load(hn + j))));
+      wasm_v128_store(gr + j, r);
+      wasm_v128_store(gz + j, z);
+      wasm_v128_store(gn + j, n);
+      wasm_v128_store(ho + j, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(one, z), n), wasm_f32x4_mul(z, wasm_v128_load(hp + j))));
+    }
+    for (; j < d; j++) {
+      float r = sigmoid1(xr[j] + hr[j]);
+      float z = sigmoid1(xz[j] + hz[j]);
+      float n = tanh1(xn[j] + r * hn[j]);
+      gr[j] = r;
+      gz[j] = z;
+      gn[j] = n;
+      ho[j] = (1.f - z) * n + z * hp[j];
+    }
+  }
+}
+
+EXPORT(gru_cell_grad)
+void gru_cell_grad(const float *dh_new, const float *gates, const float *gh, const float *h, int B, int d,
+                   float *dgx, float *dgh, float *dh) {
+  v128_t one = wasm_f32x4_splat(1.f);
+  for (int b = 0; b < B; b++) {
+    const float *gr = gates + (int64_t)b * 3 * d, *gz = gr + d, *gn = gz + d;
+    const float *hn = gh + (int64_t)b * 3 * d + 2 * d;
+    const float *hp = h + (int64_t)b * d, *dy = dh_new + (int64_t)b * d;
+    float *dxr = dgx + (int64_t)b * 3 * d, *dxz = dxr + d, *dxn = dxz + d;
+    float *dhr = dgh + (int64_t)b * 3 * d, *dhz = dhr + d, *dhn = dhz + d;
+    float *dho = dh + (int64_t)b * d;
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+      v128_t r = wasm_v128_load(gr + j), z = wasm_v128_load(gz + j), n = wasm_v128_load(gn + j), g = wasm_v128_load(dy + j);
+      v128_t dn = wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_f32x4_sub(one, z)), wasm_f32x4_sub(one, wasm_f32x4_mul(n, n)));
+      v128_t dz = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_f32x4_sub(wasm_v128_load(hp + j), n)), z), wasm_f32x4_sub(one, z));
+      v128_t dr = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(dn, wasm_v128_load(hn + j)), r), wasm_f32x4_sub(one, r));
+      wasm_v128_store(dxr + j, dr);
+      wasm_v128_store(dxz + j, dz);
+      wasm_v128_store(dxn + j, dn);
+      wasm_v128_store(dhr + j, dr);
+      wasm_v128_store(dhz + j, dz);
+      wasm_v128_store(dhn + j, wasm_f32x4_mul(dn, r));
+      wasm_v128_store(dho + j, wasm_f32x4_mul(g, z));
+    }
+    for (; j < d; j++) {
+      float r = gr[j], z = gz[j], n = gn[j], g = dy[j];
+      float dn = g * (1.f - z) * (1.f - n * n);
+      float dz = g * (hp[j] - n) * z * (1.f - z);
+      float dr = dn * hn[j] * r * (1.f - r);
+      dxr[j] = dr;
+      dxz[j] = dz;
+      dxn[j] = dn;
+      dhr[j] = dr;
+      dhz[j] = dz;
+      dhn[j] = dn * r;
+      dho[j] = g * z;
+    }
+  }
+}

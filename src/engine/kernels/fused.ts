@@ -15,8 +15,11 @@ export interface FusedKernelSpec<A> {
   inputs: readonly string[];
   /** Validates inputs (throwing a clear error) and returns the output shapes and dtypes. */
   outputs(inputs: TensorInfo[], attrs: A): Array<{ shape: number[]; dtype: DataType }>;
-  /** Computes outputs from inputs; output arrays arrive uninitialised (wasm) or zeroed (cpu). */
-  run(ins: F32orI32[], outs: F32orI32[], inputs: TensorInfo[], attrs: A): void;
+  /**
+   * Computes outputs from inputs; output arrays arrive uninitialised (wasm) or zeroed (cpu).
+   * `backend` is the wasm backend (the arrays are views on its heap) or null (cpu backend).
+   */
+  run(ins: F32orI32[], outs: F32orI32[], inputs: TensorInfo[], attrs: A, backend: BackendWasm | null): void;
 }
 
 interface CpuLike {
@@ -42,7 +45,7 @@ export function fusedKernelConfigs<A>(spec: FusedKernelSpec<A>): KernelConfig[] 
     // Views only after every makeOutput: allocation may grow (and detach) the heap.
     const inArr = ins.map((t) => args.backend.typedArrayFromHeap(t) as F32orI32);
     const outArr = outs.map((t) => args.backend.typedArrayFromHeap(t) as F32orI32);
-    spec.run(inArr, outArr, ins, attrs);
+    spec.run(inArr, outArr, ins, attrs, args.backend);
     return one(outs);
   };
   const cpu = (args: { inputs: Record<string, TensorInfo>; backend: CpuLike; attrs: NamedAttrMap }) => {
@@ -50,7 +53,7 @@ export function fusedKernelConfigs<A>(spec: FusedKernelSpec<A>): KernelConfig[] 
     const attrs = args.attrs as unknown as A;
     const outInfo = spec.outputs(ins, attrs);
     const outArr = outInfo.map((o) => (o.dtype === 'int32' ? new Int32Array(size(o.shape)) : new Float32Array(size(o.shape))));
-    spec.run(ins.map((t) => args.backend.readSync(t.dataId)), outArr, ins, attrs);
+    spec.run(ins.map((t) => args.backend.readSync(t.dataId)), outArr, ins, attrs, null);
     return one(outInfo.map((o, i) => args.backend.makeTensorInfo(o.shape, o.dtype, outArr[i])));
   };
   return [

@@ -10,10 +10,13 @@
  *   dn = dh' (1 - z) (1 - n^2), dz = dh' (h - n) z (1 - z),
  *   dr = dn gh_n r (1 - r);  dgx = (dr, dz, dn), dgh = (dr, dz, dn r),
  *   dh = dh' z  (the path through gh is the caller's matmul).
+ * Implementations: the addon's C kernel (native/kernels.c), else the SIMD
+ * wasm module's (native/wasm/gemm.c), else the JS loops below (cpu backend).
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { fusedKernelConfigs } from './fused.js';
 import { activeAddon } from '../state.js';
+import { wasmGruCell, wasmGruCellGrad } from './wasm_gemm.js';
 
 export const GRU_CELL = 'LlmrecGruCell';
 export const GRU_CELL_GRAD = 'LlmrecGruCellGrad';
@@ -72,11 +75,13 @@ export const gruConfigs = [
       const [B, d] = dims(gx, gh, h, GRU_CELL);
       return [{ shape: [B, d], dtype: 'float32' }, { shape: [B, 3 * d], dtype: 'float32' }];
     },
-    run: (ins, outs, infos) => {
+    run: (ins, outs, infos, _attrs, backend) => {
       const [B, d] = dims(infos[0], infos[1], infos[2], GRU_CELL);
       const [gx, gh, h] = ins as Float32Array[];
       const [hOut, gates] = outs as Float32Array[];
-      (activeAddon()?.gruCell ?? gruCellForward)(gx, gh, h, B, d, hOut, gates);
+      const addon = activeAddon();
+      if (addon) addon.gruCell(gx, gh, h, B, d, hOut, gates);
+      else if (!(backend && wasmGruCell(backend, gx, gh, h, B, d, hOut, gates))) gruCellForward(gx, gh, h, B, d, hOut, gates);
     },
   }),
   ...fusedKernelConfigs<Record<string, never>>({
@@ -87,11 +92,13 @@ export const gruConfigs = [
       if (dhNew.shape.join() !== h.shape.join()) throw new Error(`${GRU_CELL_GRAD}: dh [${dhNew.shape}] must match h [${h.shape}]`);
       return [{ shape: [B, 3 * d], dtype: 'float32' }, { shape: [B, 3 * d], dtype: 'float32' }, { shape: [B, d], dtype: 'float32' }];
     },
-    run: (ins, outs, infos) => {
+    run: (ins, outs, infos, _attrs, backend) => {
       const [B, d] = dims(infos[1], infos[2], infos[3], GRU_CELL_GRAD);
       const [dhNew, gates, gh, h] = ins as Float32Array[];
       const [dgx, dgh, dh] = outs as Float32Array[];
-      (activeAddon()?.gruCellGrad ?? gruCellBackward)(dhNew, gates, gh, h, B, d, dgx, dgh, dh);
+      const addon = activeAddon();
+      if (addon) addon.gruCellGrad(dhNew, gates, gh, h, B, d, dgx, dgh, dh);
+      else if (!(backend && wasmGruCellGrad(backend, dhNew, gates, gh, h, B, d, dgx, dgh, dh))) gruCellBackward(dhNew, gates, gh, h, B, d, dgx, dgh, dh);
     },
   }),
 ];

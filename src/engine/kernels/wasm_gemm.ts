@@ -1,5 +1,5 @@
 /**
- * The project's SIMD GEMM (and the attention softmax) for the pure-wasm path (native/wasm/gemm.c, embedded
+ * The project's SIMD GEMM (and the attention softmax, the GRU cell) for the pure-wasm path (native/wasm/gemm.c, embedded
  * as gemm_wasm.ts by native/wasm/build.mjs; docs/PERF.md "Pure-wasm batched GEMM").
  *
  * The module is instantiated on the tfjs wasm backend's own WebAssembly.Memory,
@@ -20,6 +20,8 @@ interface GemmExports {
   ): void;
   attn_softmax_rows(s: number, Lq: number, Lk: number, scale: number, mask: number, rowStride: number, colStride: number): void;
   attn_softmax_grad(p: number, dp: number, rows: number, Lk: number, scale: number): void;
+  gru_cell(gx: number, gh: number, h: number, B: number, d: number, hOut: number, gates: number): void;
+  gru_cell_grad(dhNew: number, gates: number, gh: number, h: number, B: number, d: number, dgx: number, dgh: number, dh: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -116,5 +118,29 @@ export function wasmAttnSoftmaxGrad(backend: BackendWasm, pOff: number, dpOff: n
   const g = wasmGemm(backend);
   if (!g) return false;
   g.attn_softmax_grad(pOff * 4, dpOff * 4, rows, Lk, scale);
+  return true;
+}
+
+/** Every array is a view on the backend's heap (the module addresses them by byte offset). */
+function onHeap(backend: BackendWasm, arrays: readonly Float32Array[]): boolean {
+  const buf = heapF32(backend).buffer;
+  return arrays.every((a) => a.buffer === buf);
+}
+
+/** The fused GRU cell (gru.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmGruCell(backend: BackendWasm, gx: Float32Array, gh: Float32Array, h: Float32Array, B: number, d: number,
+  hOut: Float32Array, gates: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [gx, gh, h, hOut, gates])) return false;
+  g.gru_cell(gx.byteOffset, gh.byteOffset, h.byteOffset, B, d, hOut.byteOffset, gates.byteOffset);
+  return true;
+}
+
+/** The GRU cell's gradient (gru.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmGruCellGrad(backend: BackendWasm, dhNew: Float32Array, gates: Float32Array, gh: Float32Array, h: Float32Array,
+  B: number, d: number, dgx: Float32Array, dgh: Float32Array, dh: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [dhNew, gates, gh, h, dgx, dgh, dh])) return false;
+  g.gru_cell_grad(dhNew.byteOffset, gates.byteOffset, gh.byteOffset, h.byteOffset, B, d, dgx.byteOffset, dgh.byteOffset, dh.byteOffset);
   return true;
 }
