@@ -333,3 +333,42 @@ void gru_cell_grad(const float *dh_new, const float *gates, const float *gh, con
     }
   }
 }
+
+/*
+ * Broadcast element-wise add / sub / mul (src/engine/kernels/binary.ts):
+ * `big` has outer * inner elements, `small` is indexed by
+ *   mode 0 (trailing): small[j] for element (r, j), j < inner (a bias row, a
+ *           positional table, a same-shape operand with outer = 1, a scalar);
+ *   mode 1 (row):      small[r] for element (r, j) (a per-row scale or mask).
+ * op 0 add, 1 sub, 2 mul; swap != 0 computes small (op) big.
+ */
+static inline v128_t vop(int op, v128_t x, v128_t y) {
+  return op == 0 ? wasm_f32x4_add(x, y) : op == 1 ? wasm_f32x4_sub(x, y) : wasm_f32x4_mul(x, y);
+}
+static inline float sop(int op, float x, float y) { return op == 0 ? x + y : op == 1 ? x - y : x * y; }
+
+EXPORT(binary_bcast)
+void binary_bcast(int op, int swap, int mode, const float *big, const float *small, float *out, int outer, int inner) {
+  for (int r = 0; r < outer; r++) {
+    const float *x = big + (int64_t)r * inner;
+    float *o = out + (int64_t)r * inner;
+    int j = 0;
+    if (mode == 1) {
+      float s = small[r];
+      v128_t vs = wasm_f32x4_splat(s);
+      if (swap) {
+        for (; j + 4 <= inner; j += 4) wasm_v128_store(o + j, vop(op, vs, wasm_v128_load(x + j)));
+        for (; j < inner; j++) o[j] = sop(op, s, x[j]);
+      } else {
+        for (; j + 4 <= inner; j += 4) wasm_v128_store(o + j, vop(op, wasm_v128_load(x + j), vs));
+        for (; j < inner; j++) o[j] = sop(op, x[j], s);
+      }
+    } else if (swap) {
+      for (; j + 4 <= inner; j += 4) wasm_v128_store(o + j, vop(op, wasm_v128_load(small + j), wasm_v128_load(x + j)));
+      for (; j < inner; j++) o[j] = sop(op, small[j], x[j]);
+    } else {
+      for (; j + 4 <= inner; j += 4) wasm_v128_store(o + j, vop(op, wasm_v128_load(x + j), wasm_v128_load(small + j)));
+      for (; j < inner; j++) o[j] = sop(op, x[j], small[j]);
+    }
+  }
+}

@@ -22,6 +22,7 @@ import { xentConfigs } from './kernels/xent.js';
 import { engineState } from './state.js';
 import { castConfig, castState, identityConfig } from './kernels/identity.js';
 import { meanConfig, reduceState, sumConfig } from './kernels/reduce.js';
+import { binaryConfigs, binaryState } from './kernels/binary.js';
 import { fusedConfigs } from './kernels/registry.js';
 import { attentionConfigs } from './kernels/attention.js';
 import { gemmThreads, setGemmThreadPolicy } from './kernels/wasm_threads.js';
@@ -73,7 +74,7 @@ export interface EngineInfo {
 
 const OWN_KERNELS: KernelConfig[] = [
   unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig,
-  identityConfig, castConfig, sumConfig, meanConfig,
+  identityConfig, castConfig, sumConfig, meanConfig, ...binaryConfigs,
 ];
 let initialised: Promise<EngineInfo> | null = null;
 let nativeStatus: NativeStatus = { loaded: false, path: '', reason: 'engine not initialised' };
@@ -108,6 +109,7 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
   castState.stock = stock.get('Cast')!;
   reduceState.stockSum = stock.get('Sum')!;
   reduceState.stockMean = stock.get('Mean')!;
+  for (const c of binaryConfigs) binaryState.stock.set(c.kernelName, stock.get(c.kernelName)!);
 
   if (!(await tf.setBackend('wasm'))) throw new Error('llmrec engine: the tfjs wasm backend failed to initialise');
   await tf.ready();

@@ -8,7 +8,8 @@
  * When the module cannot be used (no wasm SIMD, a shared-memory build),
  * `wasmGemm()` returns null and callers use their JS loop.
  */
-import { type BackendWasm, heapF32 } from '../backend.js';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type BackendWasm, heapF32, heapOffset } from '../backend.js';
 import { GEMM_WASM_BASE64 } from './gemm_wasm.js';
 import { gemmThreadsFor, splitGemm } from './wasm_threads.js';
 
@@ -22,6 +23,7 @@ interface GemmExports {
   attn_softmax_grad(p: number, dp: number, rows: number, Lk: number, scale: number): void;
   gru_cell(gx: number, gh: number, h: number, B: number, d: number, hOut: number, gates: number): void;
   gru_cell_grad(dhNew: number, gates: number, gh: number, h: number, B: number, d: number, dgx: number, dgh: number, dh: number): void;
+  binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -142,5 +144,14 @@ export function wasmGruCellGrad(backend: BackendWasm, dhNew: Float32Array, gates
   const g = wasmGemm(backend);
   if (!g || !onHeap(backend, [dhNew, gates, gh, h, dgx, dgh, dh])) return false;
   g.gru_cell_grad(dhNew.byteOffset, gates.byteOffset, gh.byteOffset, h.byteOffset, B, d, dgx.byteOffset, dgh.byteOffset, dh.byteOffset);
+  return true;
+}
+
+/** out = big (op) small or small (op) big (swap) with small broadcast as binary.ts plans it. False when the module is unavailable. */
+export function wasmBinaryBroadcast(backend: BackendWasm, op: number, swap: number, mode: number,
+  big: TensorInfo, small: TensorInfo, out: TensorInfo, outer: number, inner: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  g.binary_bcast(op, swap, mode, heapOffset(backend, big), heapOffset(backend, small), heapOffset(backend, out), outer, inner);
   return true;
 }
