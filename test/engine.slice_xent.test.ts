@@ -2,12 +2,12 @@
  * Slice / SplitV / Unpack block-copy kernels and the fused softmax
  * cross-entropy, against the tfjs cpu backend (stock kernels there).
  */
-import { describe, it, before } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { softmaxCrossEntropyWithLabels, tf } from '../src/engine/index.js';
-import { Rng, assertClose, onBackend, ready } from './helpers.js';
+import { Rng, assertClose, onBackend, onEachPath, ready } from './helpers.js';
 
-before(ready);
+await ready();
 
 function randTensor(rng: Rng, shape: number[], dtype: 'float32' | 'int32' = 'float32'): () => tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -69,22 +69,20 @@ describe('Slice, SplitV, Unpack (wasm block copies) vs cpu', () => {
   });
 });
 
-describe('softmaxCrossEntropyWithLabels', () => {
-  it('matches tf.losses.softmaxCrossEntropy (one-hot, cpu) in value and gradient', async () => {
-    const rng = new Rng(5);
-    const N = 7;
-    const V = 13;
+onEachPath('softmaxCrossEntropyWithLabels', () => {
+  for (const [N, V] of [[7, 13], [3, 2048], [5, 4], [4, 6]]) it(`matches tf.losses.softmaxCrossEntropy (one-hot, cpu) in value and gradient, N ${N} V ${V}`, async () => {
+    const rng = new Rng(5 + V);
     const logits = rng.uniformArray(N * V, -6, 6);
     const labels = rng.intArray(N, 0, V);
     const ours = await onBackend('wasm', () => {
-      const x = tf.variable(tf.tensor2d(logits, [N, V]), true, 'xent_x_wasm');
+      const x = tf.variable(tf.tensor2d(logits, [N, V]), true);
       const y = tf.tensor1d(labels, 'int32');
       const { value, grads } = tf.variableGrads(() => softmaxCrossEntropyWithLabels(x as unknown as tf.Tensor2D, y), [x]);
       const g = Object.values(grads)[0];
       return { value, g };
     });
     const ref = await onBackend('cpu', () => {
-      const x = tf.variable(tf.tensor2d(logits, [N, V]), true, 'xent_x_cpu');
+      const x = tf.variable(tf.tensor2d(logits, [N, V]), true);
       const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), V);
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(onehot, x) as tf.Scalar, [x]);
       return { value, g: Object.values(grads)[0] };

@@ -372,3 +372,89 @@ void binary_bcast(int op, int swap, int mode, const float *big, const float *sma
     }
   }
 }
+
+/*
+ * Softmax cross-entropy with integer labels (src/engine/kernels/xent.ts) for
+ * the pure-wasm path: per row of x [N, V] the softmax p and
+ * loss = log(sum exp(x - max)) + max - x[label] (0 when the label is outside
+ * [0, V)); the gradient out = dy * (p - onehot). log is Cephes' logf.
+ */
+static inline float logf1(float x) {
+  union { float f; int32_t i; } u = { x };
+  int e = ((u.i >> 23) & 0xff) - 126;
+  u.i = (u.i & (int32_t)0x807fffff) | 0x3f000000;
+  float m = u.f;
+  if (m < 0.707106781186547524f) { e -= 1; m = m + m - 1.f; } else { m = m - 1.f; }
+  float z = m * m;
+  float y = 7.0376836292E-2f;
+  y = y * m - 1.1514610310E-1f;
+  y = y * m + 1.1676998740E-1f;
+  y = y * m - 1.2420140846E-1f;
+  y = y * m + 1.4249322787E-1f;
+  y = y * m - 1.6668057665E-1f;
+  y = y * m + 2.0000714765E-1f;
+  y = y * m - 2.4999993993E-1f;
+  y = y * m + 3.3333331174E-1f;
+  y = y * m * z;
+  float fe = (float)e;
+  y += -2.12194440e-4f * fe;
+  y += -0.5f * z;
+  return m + y + 0.693359375f * fe;
+}
+
+EXPORT(softmax_xent)
+void softmax_xent(const float *x, const int32_t *labels, int N, int V, float *loss, float *p) {
+  if (V <= 0) {
+    for (int n = 0; n < N; n++) loss[n] = 0.f;
+    return;
+  }
+  for (int n = 0; n < N; n++) {
+    const float *xr = x + (int64_t)n * V;
+    float *pr = p + (int64_t)n * V;
+    v128_t vmx = wasm_f32x4_splat(xr[0]);
+    int v = 0;
+    for (; v + 4 <= V; v += 4) vmx = wasm_f32x4_max(vmx, wasm_v128_load(xr + v));
+    float mx = wasm_f32x4_extract_lane(vmx, 0);
+    for (int l = 1; l < 4; l++) {
+      float c = l == 1 ? wasm_f32x4_extract_lane(vmx, 1) : l == 2 ? wasm_f32x4_extract_lane(vmx, 2) : wasm_f32x4_extract_lane(vmx, 3);
+      mx = c > mx ? c : mx;
+    }
+    for (; v < V; v++) mx = xr[v] > mx ? xr[v] : mx;
+    vmx = wasm_f32x4_splat(mx);
+    v128_t vsum = wasm_f32x4_splat(0.f);
+    v = 0;
+    for (; v + 4 <= V; v += 4) {
+      v128_t e = vexp4(wasm_f32x4_sub(wasm_v128_load(xr + v), vmx));
+      wasm_v128_store(pr + v, e);
+      vsum = wasm_f32x4_add(vsum, e);
+    }
+    float sum = wasm_f32x4_extract_lane(vsum, 0) + wasm_f32x4_extract_lane(vsum, 1) +
+                wasm_f32x4_extract_lane(vsum, 2) + wasm_f32x4_extract_lane(vsum, 3);
+    for (; v < V; v++) {
+      pr[v] = vexp1(xr[v] - mx);
+      sum += pr[v];
+    }
+    float inv = 1.f / sum;
+    v128_t vinv = wasm_f32x4_splat(inv);
+    v = 0;
+    for (; v + 4 <= V; v += 4) wasm_v128_store(pr + v, wasm_f32x4_mul(wasm_v128_load(pr + v), vinv));
+    for (; v < V; v++) pr[v] *= inv;
+    int t = labels[n];
+    loss[n] = t >= 0 && t < V ? logf1(sum) + mx - xr[t] : 0.f;
+  }
+}
+
+EXPORT(softmax_xent_grad)
+void softmax_xent_grad(const float *p, const int32_t *labels, const float *dy, int N, int V, float *out) {
+  for (int n = 0; n < N; n++) {
+    const float *pr = p + (int64_t)n * V;
+    float *o = out + (int64_t)n * V;
+    int t = labels[n];
+    float g = t >= 0 && t < V ? dy[n] : 0.f;
+    v128_t vg = wasm_f32x4_splat(g);
+    int v = 0;
+    for (; v + 4 <= V; v += 4) wasm_v128_store(o + v, wasm_f32x4_mul(vg, wasm_v128_load(pr + v)));
+    for (; v < V; v++) o[v] = g * pr[v];
+    if (t >= 0 && t < V) o[t] -= g;
+  }
+}

@@ -52,20 +52,40 @@ function timeIt(fn: () => void, minMs: number, minReps: number): number {
   return median(times);
 }
 
-/** Median ms of one tf.matMul (result read back) on the given path. */
+/**
+ * Median ms of one tf.matMul on the given path. The wasm backend runs a kernel
+ * synchronously inside the call, so the product is complete when tf.matMul
+ * returns; the result is not read back per call (a copy of the whole output
+ * into a fresh JS array, which neither OpenBLAS called directly nor PyTorch's
+ * timing includes: at 512^2 it cost 0.2-5 ms, docs/PERF.md "GEMM read-back").
+ * One product is read back after the timing and checked against a direct
+ * OpenBLAS product when the addon is present (a guard that the timed calls computed).
+ */
 export function timeEngineGemm(s: GemmShape, path: MatmulPath, minMs = 500): number {
   setMatmulPath(path);
   const rng = new Rng(7);
   const aShape = s.tA ? [s.K, s.M] : [s.M, s.K];
   const bShape = s.tB ? [s.N, s.K] : [s.K, s.N];
-  const a = tf.tensor(rng.uniformArray(s.batch * s.M * s.K, -1, 1), s.batch > 1 ? [s.batch, ...aShape] : aShape);
-  const b = tf.tensor(rng.uniformArray(s.batch * s.K * s.N, -1, 1), s.batch > 1 ? [s.batch, ...bShape] : bShape);
+  const A = rng.uniformArray(s.batch * s.M * s.K, -1, 1);
+  const B = rng.uniformArray(s.batch * s.K * s.N, -1, 1);
+  const a = tf.tensor(A, s.batch > 1 ? [s.batch, ...aShape] : aShape);
+  const b = tf.tensor(B, s.batch > 1 ? [s.batch, ...bShape] : bShape);
   const ms = timeIt(() => {
-    const c = tf.matMul(a, b, s.tA, s.tB);
-    c.dataSync();
-    c.dispose();
+    tf.matMul(a, b, s.tA, s.tB).dispose();
   }, minMs, 3);
-  tf.dispose([a, b]);
+  const c = tf.matMul(a, b, s.tA, s.tB);
+  const got = c.dataSync() as Float32Array;
+  tf.dispose([a, b, c]);
+  const blas = blasAddon();
+  if (blas) {
+    const ref = new Float32Array(s.batch * s.M * s.N);
+    blas.sgemmBatched(s.tA, s.tB, s.M, s.N, s.K, s.batch, A, 0, s.M * s.K, B, 0, s.K * s.N, ref, 0, s.M * s.N, 1, 0);
+    for (let i = 0; i < ref.length; i++) {
+      if (!(Math.abs(got[i] - ref[i]) <= 1e-3 * (1 + Math.abs(ref[i])))) {
+        throw new Error(`GEMM bench ${s.M}x${s.N}x${s.K} (path ${path}): element ${i} is ${got[i]}, OpenBLAS gives ${ref[i]}`);
+      }
+    }
+  }
   return ms;
 }
 

@@ -23,6 +23,8 @@ interface GemmExports {
   attn_softmax_grad(p: number, dp: number, rows: number, Lk: number, scale: number): void;
   gru_cell(gx: number, gh: number, h: number, B: number, d: number, hOut: number, gates: number): void;
   gru_cell_grad(dhNew: number, gates: number, gh: number, h: number, B: number, d: number, dgx: number, dgh: number, dh: number): void;
+  softmax_xent(x: number, labels: number, N: number, V: number, loss: number, p: number): void;
+  softmax_xent_grad(p: number, labels: number, dy: number, N: number, V: number, out: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
 }
 
@@ -124,7 +126,7 @@ export function wasmAttnSoftmaxGrad(backend: BackendWasm, pOff: number, dpOff: n
 }
 
 /** Every array is a view on the backend's heap (the module addresses them by byte offset). */
-function onHeap(backend: BackendWasm, arrays: readonly Float32Array[]): boolean {
+function onHeap(backend: BackendWasm, arrays: readonly (Float32Array | Int32Array)[]): boolean {
   const buf = heapF32(backend).buffer;
   return arrays.every((a) => a.buffer === buf);
 }
@@ -153,5 +155,21 @@ export function wasmBinaryBroadcast(backend: BackendWasm, op: number, swap: numb
   const g = wasmGemm(backend);
   if (!g) return false;
   g.binary_bcast(op, swap, mode, heapOffset(backend, big), heapOffset(backend, small), heapOffset(backend, out), outer, inner);
+  return true;
+}
+
+/** Softmax cross-entropy rows (xent.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmSoftmaxXent(backend: BackendWasm, x: Float32Array, labels: Int32Array, N: number, V: number, loss: Float32Array, p: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [x, labels, loss, p])) return false;
+  g.softmax_xent(x.byteOffset, labels.byteOffset, N, V, loss.byteOffset, p.byteOffset);
+  return true;
+}
+
+/** Its gradient dy * (p - onehot) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmSoftmaxXentGrad(backend: BackendWasm, p: Float32Array, labels: Int32Array, dy: Float32Array, N: number, V: number, out: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [p, labels, dy, out])) return false;
+  g.softmax_xent_grad(p.byteOffset, labels.byteOffset, dy.byteOffset, N, V, out.byteOffset);
   return true;
 }

@@ -6,13 +6,15 @@
  * wasm Exp kernel (about 10 ns an element, no SIMD exp): for a LM head of
  * 1,024 positions x 2,048 tokens that was ~100 ms of a 176 ms training step.
  * Here: one pass computing row loss and softmax (native C when the addon is
- * loaded, JS otherwise), and a backward pass probs - onehot.
+ * loaded, the SIMD wasm module's on the pure-wasm path, JS on the cpu
+ * backend), and a backward pass probs - onehot.
  * Labels outside [0, V) are ignored (zero loss and zero gradient), like
  * PyTorch's ignore_index.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { activeAddon } from '../state.js';
 import { fusedKernelConfigs } from './fused.js';
+import { wasmSoftmaxXent, wasmSoftmaxXentGrad } from './wasm_gemm.js';
 
 export const XENT = 'LlmrecSoftmaxXent';
 export const XENT_GRAD = 'LlmrecSoftmaxXentGrad';
@@ -57,18 +59,26 @@ export const xentConfigs = [
       const [N, V] = check(logits, labels);
       return [{ shape: [N], dtype: 'float32' }, { shape: [N, V], dtype: 'float32' }];
     },
-    run: ([x, y], [l, p], [logits, labels]) => {
+    run: ([x, y], [l, p], [logits, labels], _attrs, backend) => {
       const [N, V] = check(logits, labels);
-      if (N > 0) (activeAddon()?.softmaxXent ?? xentForwardJs)(x as Float32Array, y as Int32Array, N, V, l as Float32Array, p as Float32Array);
+      if (N === 0) return;
+      const args = [x as Float32Array, y as Int32Array, N, V, l as Float32Array, p as Float32Array] as const;
+      const addon = activeAddon();
+      if (addon) addon.softmaxXent(...args);
+      else if (!(backend && wasmSoftmaxXent(backend, ...args))) xentForwardJs(...args);
     },
   }),
   ...fusedKernelConfigs<Record<string, never>>({
     name: XENT_GRAD,
     inputs: ['probs', 'labels', 'dy'],
     outputs: ([probs, labels]) => [{ shape: check(probs, labels), dtype: 'float32' }],
-    run: ([p, y, g], [o], [probs, labels]) => {
+    run: ([p, y, g], [o], [probs, labels], _attrs, backend) => {
       const [N, V] = check(probs, labels);
-      if (N > 0) (activeAddon()?.softmaxXentGrad ?? xentBackwardJs)(p as Float32Array, y as Int32Array, g as Float32Array, N, V, o as Float32Array);
+      if (N === 0) return;
+      const args = [p as Float32Array, y as Int32Array, g as Float32Array, N, V, o as Float32Array] as const;
+      const addon = activeAddon();
+      if (addon) addon.softmaxXentGrad(...args);
+      else if (!(backend && wasmSoftmaxXentGrad(backend, ...args))) xentBackwardJs(...args);
     },
   }),
 ];
