@@ -52,6 +52,7 @@ onEachPath('Sum and Mean vs cpu', () => {
     [[4, 6, 5], 1, true], [[4, 6, 5], -1, false], [[3, 4, 5, 2], [1, 2], true], [[7], 0, false],
     [[3, 4, 5], [0, 2], false], // not contiguous: stock kernel
     [[0, 4], 0, false], [[4, 0], 1, true], [[2, 3], [], false],
+    [[513, 7], 0, false], [[3, 1001], 1, false], [[6, 50, 64], 1, false], // SIMD lanes and tails
   ];
   for (const [shape, axis, keepDims] of cases) {
     it(`shape [${shape}] axis ${JSON.stringify(axis)} keepDims ${keepDims}`, async () => {
@@ -88,7 +89,7 @@ onEachPath('fused LayerNorm vs the tfjs formula on cpu', () => {
     const { mean, variance } = tf.moments(x, -1, true);
     return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
   };
-  for (const [shape, eps] of [[[6, 8], 1e-5], [[3, 5, 16], 1e-8], [[1, 1], 1e-5], [[2, 3, 4, 7], 1e-6], [[0, 4], 1e-5]] as Array<[number[], number]>) {
+  for (const [shape, eps] of [[[6, 8], 1e-5], [[3, 5, 16], 1e-8], [[1, 1], 1e-5], [[2, 3, 4, 7], 1e-6], [[0, 4], 1e-5], [[300, 64], 1e-5], [[9, 70], 1e-8]] as Array<[number[], number]>) {
     it(`values and gradients (x, gamma, beta), shape [${shape}], eps ${eps}`, async () => {
       const rng = new Rng(shape.reduce((a, b) => a * 7 + b, 3));
       const D = shape[shape.length - 1];

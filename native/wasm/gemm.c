@@ -458,3 +458,130 @@ void softmax_xent_grad(const float *p, const int32_t *labels, const float *dy, i
     if (t >= 0 && t < V) o[t] -= g;
   }
 }
+
+/*
+ * LayerNorm over the last axis and its gradient (src/engine/kernels/layernorm.ts),
+ * and the middle-axis reduction of Sum/Mean (src/engine/kernels/reduce.ts), for
+ * the pure-wasm path. Row statistics in f32x4 lanes; sums over rows (dgamma,
+ * dbeta, Sum/Mean) accumulate in float64 in `acc`, caller-provided scratch of
+ * 2 * D (LayerNorm) or `inner` (reduce) doubles.
+ */
+static inline float hsum4(v128_t v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+static inline void acc_f64(double *acc, v128_t v) {
+  v128_t lo = wasm_f64x2_promote_low_f32x4(v);
+  v128_t hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  wasm_v128_store(acc, wasm_f64x2_add(wasm_v128_load(acc), lo));
+  wasm_v128_store(acc + 2, wasm_f64x2_add(wasm_v128_load(acc + 2), hi));
+}
+
+EXPORT(layer_norm)
+void layer_norm(const float *x, const float *gamma, const float *beta, int N, int D, float eps, float *y, float *mean, float *rstd) {
+  for (int n = 0; n < N; n++) {
+    const float *xr = x + (int64_t)n * D;
+    float *yr = y + (int64_t)n * D;
+    v128_t vs = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= D; j += 4) vs = wasm_f32x4_add(vs, wasm_v128_load(xr + j));
+    float s = hsum4(vs);
+    for (; j < D; j++) s += xr[j];
+    float mu = s / (float)D;
+    v128_t vmu = wasm_f32x4_splat(mu);
+    v128_t vv = wasm_f32x4_splat(0.f);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + j), vmu);
+      vv = wasm_f32x4_add(vv, wasm_f32x4_mul(c, c));
+    }
+    float v = hsum4(vv);
+    for (; j < D; j++) { float c = xr[j] - mu; v += c * c; }
+    float r = 1.f / wasm_f32x4_extract_lane(wasm_f32x4_sqrt(wasm_f32x4_splat(v / (float)D + eps)), 0);
+    mean[n] = mu;
+    rstd[n] = r;
+    v128_t vr = wasm_f32x4_splat(r);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vr);
+      wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(xh, wasm_v128_load(gamma + j)), wasm_v128_load(beta + j)));
+    }
+    for (; j < D; j++) yr[j] = (xr[j] - mu) * r * gamma[j] + beta[j];
+  }
+}
+
+EXPORT(layer_norm_grad)
+void layer_norm_grad(const float *dy, const float *x, const float *mean, const float *rstd, const float *gamma, int N, int D,
+                     float *dx, float *dgamma, float *dbeta, double *acc) {
+  double *dg = acc, *db = acc + D;
+  for (int j = 0; j < 2 * D; j++) acc[j] = 0.0;
+  for (int n = 0; n < N; n++) {
+    const float *xr = x + (int64_t)n * D, *dr = dy + (int64_t)n * D;
+    float *dxr = dx + (int64_t)n * D;
+    float mu = mean[n], r = rstd[n];
+    v128_t vmu = wasm_f32x4_splat(mu), vr = wasm_f32x4_splat(r);
+    v128_t vsg = wasm_f32x4_splat(0.f), vsgx = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vr);
+      v128_t d = wasm_v128_load(dr + j);
+      v128_t g = wasm_f32x4_mul(d, wasm_v128_load(gamma + j));
+      vsg = wasm_f32x4_add(vsg, g);
+      vsgx = wasm_f32x4_add(vsgx, wasm_f32x4_mul(g, xh));
+      acc_f64(dg + j, wasm_f32x4_mul(d, xh));
+      acc_f64(db + j, d);
+    }
+    float sg = hsum4(vsg), sgx = hsum4(vsgx);
+    for (; j < D; j++) {
+      float xh = (xr[j] - mu) * r, d = dr[j], g = d * gamma[j];
+      sg += g;
+      sgx += g * xh;
+      dg[j] += (double)(d * xh);
+      db[j] += (double)d;
+    }
+    float mg = sg / (float)D, mgx = sgx / (float)D;
+    v128_t vmg = wasm_f32x4_splat(mg), vmgx = wasm_f32x4_splat(mgx);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vr);
+      v128_t g = wasm_f32x4_mul(wasm_v128_load(dr + j), wasm_v128_load(gamma + j));
+      wasm_v128_store(dxr + j, wasm_f32x4_mul(vr, wasm_f32x4_sub(wasm_f32x4_sub(g, vmg), wasm_f32x4_mul(xh, vmgx))));
+    }
+    for (; j < D; j++) {
+      float xh = (xr[j] - mu) * r;
+      dxr[j] = r * (dr[j] * gamma[j] - mg - xh * mgx);
+    }
+  }
+  for (int j = 0; j < D; j++) { dgamma[j] = (float)dg[j]; dbeta[j] = (float)db[j]; }
+}
+
+/* out[o, j] = scale * sum_r x[o, r, j], x viewed as [outer, R, inner]; acc: inner doubles. */
+EXPORT(reduce_middle)
+void reduce_middle(const float *x, int outer, int R, int inner, float *out, float scale, double *acc) {
+  for (int o = 0; o < outer; o++) {
+    const float *xo = x + (int64_t)o * R * inner;
+    if (inner == 1) {
+      v128_t a0 = wasm_f64x2_splat(0.0), a1 = wasm_f64x2_splat(0.0);
+      int r = 0;
+      for (; r + 4 <= R; r += 4) {
+        v128_t v = wasm_v128_load(xo + r);
+        a0 = wasm_f64x2_add(a0, wasm_f64x2_promote_low_f32x4(v));
+        a1 = wasm_f64x2_add(a1, wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(v, v, 2, 3, 0, 1)));
+      }
+      v128_t a = wasm_f64x2_add(a0, a1);
+      double s = wasm_f64x2_extract_lane(a, 0) + wasm_f64x2_extract_lane(a, 1);
+      for (; r < R; r++) s += (double)xo[r];
+      out[o] = (float)(s * (double)scale);
+      continue;
+    }
+    for (int j = 0; j < inner; j++) acc[j] = 0.0;
+    for (int r = 0; r < R; r++) {
+      const float *xr = xo + (int64_t)r * inner;
+      int j = 0;
+      for (; j + 4 <= inner; j += 4) acc_f64(acc + j, wasm_v128_load(xr + j));
+      for (; j < inner; j++) acc[j] += (double)xr[j];
+    }
+    for (int j = 0; j < inner; j++) out[(int64_t)o * inner + j] = (float)(acc[j] * (double)scale);
+  }
+}

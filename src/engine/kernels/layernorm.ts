@@ -7,11 +7,14 @@
  *   backward  xhat = (x - mean) * rstd, g = dy * gamma,
  *             dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
  *             dgamma = sum over rows of dy * xhat, dbeta = sum of dy.
- * Statistics accumulate in float64.
+ * Implementations: the addon's C (native/kernels.c), else the SIMD wasm module
+ * (native/wasm/gemm.c: row statistics in float32 lanes, the sums over rows in
+ * float64), else the JS loops below (cpu backend; statistics in float64).
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { type F32orI32, fusedKernelConfigs } from './fused.js';
 import { activeAddon } from '../state.js';
+import { wasmLayerNorm, wasmLayerNormGrad } from './wasm_gemm.js';
 
 export const LAYER_NORM = 'LlmrecLayerNorm';
 export const LAYER_NORM_GRAD = 'LlmrecLayerNormGrad';
@@ -78,10 +81,12 @@ export const layerNormConfigs = [
       rowsOf(x, beta, LAYER_NORM);
       return [{ shape: x.shape, dtype: 'float32' }, { shape: [N], dtype: 'float32' }, { shape: [N], dtype: 'float32' }];
     },
-    run: ([x, g, b], [y, m, r], [xi, gi], { eps }) => {
+    run: ([x, g, b], [y, m, r], [xi, gi], { eps }, backend) => {
       const [N, D] = rowsOf(xi, gi, LAYER_NORM);
-      (activeAddon()?.layerNorm ?? layerNormForward)(x as Float32Array, g as Float32Array, b as Float32Array, N, D, eps,
-        y as Float32Array, m as Float32Array, r as Float32Array);
+      const args = [x as Float32Array, g as Float32Array, b as Float32Array, N, D, eps, y as Float32Array, m as Float32Array, r as Float32Array] as const;
+      const addon = activeAddon();
+      if (addon) addon.layerNorm(...args);
+      else if (!(backend && wasmLayerNorm(backend, ...args))) layerNormForward(...args);
     },
   }),
   ...fusedKernelConfigs<Record<string, never>>({
@@ -93,11 +98,15 @@ export const layerNormConfigs = [
       if (mean.shape[0] !== N || rstd.shape[0] !== N) throw new Error(`${LAYER_NORM_GRAD}: mean/rstd must be [${N}]`);
       return [{ shape: x.shape, dtype: 'float32' }, { shape: [D], dtype: 'float32' }, { shape: [D], dtype: 'float32' }];
     },
-    run: (ins: F32orI32[], outs: F32orI32[], infos) => {
+    run: (ins: F32orI32[], outs: F32orI32[], infos, _attrs, backend) => {
       const [N, D] = rowsOf(infos[1], infos[4], LAYER_NORM_GRAD);
       const [dy, x, mean, rstd, gamma] = ins as Float32Array[];
       const [dx, dgamma, dbeta] = outs as Float32Array[];
-      (activeAddon()?.layerNormGrad ?? layerNormBackward)(dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta);
+      const addon = activeAddon();
+      if (addon) addon.layerNormGrad(dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta);
+      else if (!(backend && wasmLayerNormGrad(backend, dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta))) {
+        layerNormBackward(dy, x, mean, rstd, gamma, N, D, dx, dgamma, dbeta);
+      }
     },
   }),
 ];

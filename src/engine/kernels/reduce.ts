@@ -13,6 +13,7 @@ import { util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '../backend.js';
 import { activeAddon } from '../state.js';
+import { wasmReduceMiddle } from './wasm_gemm.js';
 
 export const reduceState: { stockSum: KernelFunc | null; stockMean: KernelFunc | null } = { stockSum: null, stockMean: null };
 
@@ -64,7 +65,10 @@ function makeReduce(kind: 'sum' | 'mean') {
     const out = backend.makeOutput(outShape, 'float32');
     const xs = backend.typedArrayFromHeap(x) as Float32Array;
     const os = backend.typedArrayFromHeap(out) as Float32Array;
-    (activeAddon()?.reduceMiddle ?? reduceMiddle)(xs, outer, R, inner, os, kind === 'mean' ? 1 / R : 1);
+    const scale = kind === 'mean' ? 1 / R : 1;
+    const addon = activeAddon();
+    if (addon) addon.reduceMiddle(xs, outer, R, inner, os, scale);
+    else if (!wasmReduceMiddle(backend, xs, outer, R, inner, os, scale)) reduceMiddle(xs, outer, R, inner, os, scale);
     return out;
   };
 }

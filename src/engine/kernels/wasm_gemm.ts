@@ -25,6 +25,10 @@ interface GemmExports {
   gru_cell_grad(dhNew: number, gates: number, gh: number, h: number, B: number, d: number, dgx: number, dgh: number, dh: number): void;
   softmax_xent(x: number, labels: number, N: number, V: number, loss: number, p: number): void;
   softmax_xent_grad(p: number, labels: number, dy: number, N: number, V: number, out: number): void;
+  layer_norm(x: number, gamma: number, beta: number, N: number, D: number, eps: number, y: number, mean: number, rstd: number): void;
+  layer_norm_grad(dy: number, x: number, mean: number, rstd: number, gamma: number, N: number, D: number,
+    dx: number, dgamma: number, dbeta: number, acc: number): void;
+  reduce_middle(x: number, outer: number, R: number, inner: number, out: number, scale: number, acc: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
 }
 
@@ -171,5 +175,57 @@ export function wasmSoftmaxXentGrad(backend: BackendWasm, p: Float32Array, label
   const g = wasmGemm(backend);
   if (!g || !onHeap(backend, [p, labels, dy, out])) return false;
   g.softmax_xent_grad(p.byteOffset, labels.byteOffset, dy.byteOffset, N, V, out.byteOffset);
+  return true;
+}
+
+let accPtr = 0;
+let accDoubles = 0;
+/**
+ * A block of at least `doubles` float64 from the backend's malloc, kept for reuse
+ * (accumulators of the row reductions). Take byte offsets of heap views before
+ * calling it: a malloc may grow the heap and detach existing views.
+ */
+function accScratch(doubles: number): number {
+  if (!state) throw new Error('wasm kernels: module not instantiated');
+  if (doubles > accDoubles) {
+    if (accPtr) state.module._free(accPtr);
+    accDoubles = Math.max(doubles, 2 * accDoubles, 1024);
+    accPtr = state.module._malloc(accDoubles * 8);
+    if (!accPtr) {
+      accDoubles = 0;
+      throw new Error(`wasm kernels: could not allocate ${doubles * 8} bytes of accumulator scratch`);
+    }
+  }
+  return accPtr;
+}
+
+/** LayerNorm forward (layernorm.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmLayerNorm(backend: BackendWasm, x: Float32Array, gamma: Float32Array, beta: Float32Array, N: number, D: number, eps: number,
+  y: Float32Array, mean: Float32Array, rstd: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [x, gamma, beta, y, mean, rstd])) return false;
+  g.layer_norm(x.byteOffset, gamma.byteOffset, beta.byteOffset, N, D, eps, y.byteOffset, mean.byteOffset, rstd.byteOffset);
+  return true;
+}
+
+/** LayerNorm gradient (layernorm.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmLayerNormGrad(backend: BackendWasm, dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array,
+  N: number, D: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [dy, x, mean, rstd, gamma, dx, dgamma, dbeta])) return false;
+  const offs = [dy, x, mean, rstd, gamma, dx, dgamma, dbeta].map((a) => a.byteOffset);
+  const acc = accScratch(2 * D);
+  g.layer_norm_grad(offs[0], offs[1], offs[2], offs[3], offs[4], N, D, offs[5], offs[6], offs[7], acc);
+  return true;
+}
+
+/** out[o, j] = scale * sum_r x[o, r, j] (reduce.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmReduceMiddle(backend: BackendWasm, x: Float32Array, outer: number, R: number, inner: number, out: Float32Array, scale: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [x, out])) return false;
+  const xo = x.byteOffset;
+  const oo = out.byteOffset;
+  const acc = accScratch(inner);
+  g.reduce_middle(xo, outer, R, inner, oo, scale, acc);
   return true;
 }
