@@ -69,6 +69,57 @@ describe('Slice, SplitV, Unpack (wasm block copies) vs cpu', () => {
   });
 });
 
+describe('Concat and Pack (wasm block copies) vs cpu', () => {
+  const rng = new Rng(23);
+  for (const dtype of ['float32', 'int32'] as const) {
+    for (const axis of [0, 1, 2, -1]) {
+      it(`concat ${dtype} of [2,3,4], [2,3,4] (axis ${axis}) with a matching third part, and an empty part`, async () => {
+        const parts = [[2, 3, 4], [2, 3, 4], [2, 3, 4]].map((shape, i) => {
+          const s = shape.slice();
+          const a = axis < 0 ? axis + 3 : axis;
+          s[a] = i === 1 ? 0 : i + 1; // an empty part in the middle
+          return randTensor(rng, s, dtype);
+        });
+        const f = () => ({ c: tf.concat(parts.map((p) => p()), axis) });
+        const got = await onBackend('wasm', f);
+        const ref = await onBackend('cpu', f);
+        assert.deepEqual(got.c.shape, ref.c.shape);
+        assert.deepEqual(got.c.values, ref.c.values);
+      });
+    }
+    for (const axis of [0, 1, 2, -1, -3]) {
+      it(`stack ${dtype} of 5 tensors [3,4] on axis ${axis}, and of one tensor`, async () => {
+        const parts = Array.from({ length: 5 }, () => randTensor(rng, [3, 4], dtype));
+        const f = () => ({ s: tf.stack(parts.map((p) => p()), axis), one: tf.stack([parts[0]()], axis) });
+        const got = await onBackend('wasm', f);
+        const ref = await onBackend('cpu', f);
+        for (const k of ['s', 'one'] as const) {
+          assert.deepEqual(got[k].shape, ref[k].shape, k);
+          assert.deepEqual(got[k].values, ref[k].values, k);
+        }
+      });
+    }
+  }
+  it('bool tensors, and gradients through concat and stack', async () => {
+    const x = randTensor(rng, [4, 3]);
+    const w = randTensor(rng, [4, 9]);
+    const f = () => ({
+      b: tf.concat([tf.tensor1d([true, false], 'bool'), tf.tensor1d([false], 'bool')]),
+      sb: tf.stack([tf.tensor1d([true, false], 'bool'), tf.tensor1d([false, true], 'bool')], 1),
+      g: tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.concat([t, tf.mul(t, 2), tf.reshape(tf.stack([t], 1), [4, 3])], 1), w())))(x()),
+    });
+    const got = await onBackend('wasm', f);
+    const ref = await onBackend('cpu', f);
+    for (const k of ['b', 'sb', 'g'] as const) {
+      assert.deepEqual(got[k].shape, ref[k].shape, k);
+      assert.deepEqual(got[k].values, ref[k].values, k);
+    }
+  });
+  it('rejects stacking tensors of different shapes', async () => {
+    await assert.rejects(onBackend('wasm', () => ({ s: tf.stack([tf.zeros([2]), tf.zeros([3])]) })), /matching shapes/);
+  });
+});
+
 onEachPath('softmaxCrossEntropyWithLabels', () => {
   for (const [N, V] of [[7, 13], [3, 2048], [5, 4], [4, 6]]) it(`matches tf.losses.softmaxCrossEntropy (one-hot, cpu) in value and gradient, N ${N} V ${V}`, async () => {
     const rng = new Rng(5 + V);

@@ -16,7 +16,7 @@ import { wasmBackend } from './backend.js';
 import { batchMatMulConfig, matmulState, type MatmulPath } from './kernels/matmul.js';
 import { gatherState, gatherV2Config } from './kernels/gather.js';
 import { unsortedSegmentSumConfig } from './kernels/segment_sum.js';
-import { sliceConfig, sliceState, splitVConfig, unpackConfig } from './kernels/slice.js';
+import { concatConfig, concatState, packConfig, sliceConfig, sliceState, splitVConfig, unpackConfig } from './kernels/slice.js';
 import { loadBlas, type NativeStatus } from './native.js';
 import { xentConfigs } from './kernels/xent.js';
 import { engineState } from './state.js';
@@ -73,7 +73,7 @@ export interface EngineInfo {
 }
 
 const OWN_KERNELS: KernelConfig[] = [
-  unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig,
+  unsortedSegmentSumConfig, batchMatMulConfig, gatherV2Config, sliceConfig, splitVConfig, unpackConfig, concatConfig, packConfig,
   identityConfig, castConfig, sumConfig, meanConfig, ...binaryConfigs,
 ];
 let initialised: Promise<EngineInfo> | null = null;
@@ -106,6 +106,8 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
   matmulState.stockBatchMatMul = stock.get('BatchMatMul')!;
   gatherState.stock = stock.get('GatherV2')!;
   sliceState.stock = stock.get('Slice')!;
+  concatState.stockConcat = stock.get('Concat')!;
+  concatState.stockPack = stock.get('Pack')!;
   castState.stock = stock.get('Cast')!;
   reduceState.stockSum = stock.get('Sum')!;
   reduceState.stockMean = stock.get('Mean')!;
