@@ -585,3 +585,37 @@ void reduce_middle(const float *x, int outer, int R, int inner, float *out, floa
     for (int j = 0; j < inner; j++) out[(int64_t)o * inner + j] = (float)(acc[j] * (double)scale);
   }
 }
+
+/*
+ * Fused AdamW update (src/engine/kernels/adamw.ts) for the pure-wasm path, the
+ * arithmetic of llmrec_adamw in native/kernels.c: decay = 1 - lr wd,
+ * step = lr / bc1 and inv_bc2 = 1 / bc2 computed by the caller.
+ */
+EXPORT(adamw)
+void adamw(const float *p, const float *g, const float *m, const float *v, int n,
+           float b1, float b2, float eps, float decay, float step, float inv_bc2, float gs,
+           float *p_out, float *m_out, float *v_out) {
+  float c1 = 1.f - b1, c2 = 1.f - b2;
+  v128_t vb1 = wasm_f32x4_splat(b1), vb2 = wasm_f32x4_splat(b2), vc1 = wasm_f32x4_splat(c1), vc2 = wasm_f32x4_splat(c2);
+  v128_t ve = wasm_f32x4_splat(eps), vd = wasm_f32x4_splat(decay), vs = wasm_f32x4_splat(step), vi = wasm_f32x4_splat(inv_bc2);
+  v128_t vgs = wasm_f32x4_splat(gs);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t gi = wasm_f32x4_mul(wasm_v128_load(g + i), vgs);
+    v128_t mi = wasm_f32x4_add(wasm_f32x4_mul(vb1, wasm_v128_load(m + i)), wasm_f32x4_mul(vc1, gi));
+    v128_t vv = wasm_f32x4_add(wasm_f32x4_mul(vb2, wasm_v128_load(v + i)), wasm_f32x4_mul(wasm_f32x4_mul(vc2, gi), gi));
+    wasm_v128_store(m_out + i, mi);
+    wasm_v128_store(v_out + i, vv);
+    v128_t den = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_mul(vv, vi)), ve);
+    wasm_v128_store(p_out + i, wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(p + i), vd), wasm_f32x4_div(wasm_f32x4_mul(vs, mi), den)));
+  }
+  for (; i < n; i++) {
+    float gi = g[i] * gs;
+    float mi = b1 * m[i] + c1 * gi;
+    float vv = b2 * v[i] + c2 * gi * gi;
+    m_out[i] = mi;
+    v_out[i] = vv;
+    float den = wasm_f32x4_extract_lane(wasm_f32x4_sqrt(wasm_f32x4_splat(vv * inv_bc2)), 0) + eps;
+    p_out[i] = p[i] * decay - step * mi / den;
+  }
+}

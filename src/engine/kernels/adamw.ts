@@ -5,9 +5,12 @@
  *   m' = b1 m + (1 - b1) g';  v' = b2 v + (1 - b2) g'^2
  *   p' = p (1 - lr wd) - (lr / bc1) m' / (sqrt(v' / bc2) + eps)
  * Outputs new p, m and v (tfjs tensors are immutable; the optimizer assigns them).
+ * Implementations: the addon's C, else the SIMD wasm module (both in float32
+ * arithmetic), else the JS loop below (cpu backend, float64 arithmetic).
  */
 import { fusedKernelConfigs } from './fused.js';
 import { activeAddon } from '../state.js';
+import { wasmAdamW } from './wasm_gemm.js';
 
 export const ADAMW = 'LlmrecAdamW';
 
@@ -41,13 +44,15 @@ export const adamwConfigs = fusedKernelConfigs<AdamWAttrs>({
     }
     return [0, 1, 2].map(() => ({ shape, dtype: 'float32' as const }));
   },
-  run: ([p, g, m, v], [po, mo, vo], _infos, a) => {
+  run: ([p, g, m, v], [po, mo, vo], _infos, a, backend) => {
     const addon = activeAddon();
     if (addon) {
       addon.adamw(p as Float32Array, g as Float32Array, m as Float32Array, v as Float32Array, a.lr, a.beta1, a.beta2, a.eps,
         a.weightDecay, a.bc1, a.bc2, a.gradScale, po as Float32Array, mo as Float32Array, vo as Float32Array);
       return;
     }
+    if (backend && wasmAdamW(backend, p as Float32Array, g as Float32Array, m as Float32Array, v as Float32Array, a,
+      po as Float32Array, mo as Float32Array, vo as Float32Array)) return;
     adamwUpdate(p as Float32Array, g as Float32Array, m as Float32Array, v as Float32Array, a,
       po as Float32Array, mo as Float32Array, vo as Float32Array);
   },

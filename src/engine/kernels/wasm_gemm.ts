@@ -29,6 +29,8 @@ interface GemmExports {
   layer_norm_grad(dy: number, x: number, mean: number, rstd: number, gamma: number, N: number, D: number,
     dx: number, dgamma: number, dbeta: number, acc: number): void;
   reduce_middle(x: number, outer: number, R: number, inner: number, out: number, scale: number, acc: number): void;
+  adamw(p: number, g: number, m: number, v: number, n: number, b1: number, b2: number, eps: number, decay: number, step: number,
+    invBc2: number, gs: number, pOut: number, mOut: number, vOut: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
 }
 
@@ -227,5 +229,16 @@ export function wasmReduceMiddle(backend: BackendWasm, x: Float32Array, outer: n
   const oo = out.byteOffset;
   const acc = accScratch(inner);
   g.reduce_middle(xo, outer, R, inner, oo, scale, acc);
+  return true;
+}
+
+/** The fused AdamW update (adamw.ts) on heap views, float32 arithmetic as the addon's. False when the module is unavailable or an array is off the heap. */
+export function wasmAdamW(backend: BackendWasm, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  a: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number; gradScale: number },
+  pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): boolean {
+  const k = wasmGemm(backend);
+  if (!k || !onHeap(backend, [p, g, m, v, pOut, mOut, vOut])) return false;
+  k.adamw(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, p.length, a.beta1, a.beta2, a.eps,
+    1 - a.lr * a.weightDecay, a.lr / a.bc1, 1 / a.bc2, a.gradScale, pOut.byteOffset, mOut.byteOffset, vOut.byteOffset);
   return true;
 }
