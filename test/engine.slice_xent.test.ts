@@ -100,6 +100,22 @@ describe('Concat and Pack (wasm block copies) vs cpu', () => {
       });
     }
   }
+  it('many rows (the wasm module copies them): stack [20, 3] x 5 on axis 1, concat [17, 5] + [17, 3] on axis 1, bool and int32', async () => {
+    const parts = Array.from({ length: 5 }, () => randTensor(rng, [20, 3]));
+    const a = randTensor(rng, [17, 5], 'int32');
+    const b = randTensor(rng, [17, 3], 'int32');
+    const f = () => ({
+      s: tf.stack(parts.map((p) => p()), 1),
+      c: tf.concat([a(), b()], 1),
+      bb: tf.concat([tf.cast(a(), 'bool'), tf.cast(b(), 'bool')], 1),
+    });
+    const got = await onBackend('wasm', f);
+    const ref = await onBackend('cpu', f);
+    for (const k of ['s', 'c', 'bb'] as const) {
+      assert.deepEqual(got[k].shape, ref[k].shape, k);
+      assert.deepEqual(got[k].values, ref[k].values, k);
+    }
+  });
   it('bool tensors, and gradients through concat and stack', async () => {
     const x = randTensor(rng, [4, 3]);
     const w = randTensor(rng, [4, 9]);

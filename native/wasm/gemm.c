@@ -619,3 +619,15 @@ void adamw(const float *p, const float *g, const float *m, const float *v, int n
     p_out[i] = p[i] * decay - step * mi / den;
   }
 }
+
+/* rows blocks of row_bytes: dst + r * dst_stride <- src + r * src_stride (bytes; Concat and Pack in slice.ts). */
+EXPORT(copy_rows)
+void copy_rows(unsigned char *dst, int dst_stride, const unsigned char *src, int src_stride, int rows, int row_bytes) {
+  for (int r = 0; r < rows; r++) {
+    unsigned char *d = dst + (int64_t)r * dst_stride;
+    const unsigned char *s = src + (int64_t)r * src_stride;
+    int j = 0;
+    for (; j + 16 <= row_bytes; j += 16) wasm_v128_store(d + j, wasm_v128_load(s + j));
+    for (; j < row_bytes; j++) d[j] = s[j];
+  }
+}

@@ -8,6 +8,7 @@
 import { backend_util, slice_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BackendWasm, heapBuffer } from '../backend.js';
+import { wasmCopyRows } from './wasm_gemm.js';
 
 export const sliceState: { stock: KernelFunc | null } = { stock: null };
 
@@ -123,7 +124,10 @@ function joinBlocks(backend: BackendWasm, inputs: TensorInfo[], innerSizes: numb
     if (row === 0) return;
     const src0 = backend.dataIdMap.get(t.dataId)!.memoryOffset;
     if (outer === 1) heap.copyWithin(dst0 + col, src0, src0 + row);
-    else for (let o = 0; o < outer; o++) heap.copyWithin(dst0 + o * outRow + col, src0 + o * row, src0 + (o + 1) * row);
+    else if (outer < 16 || !wasmCopyRows(backend, dst0 + col, outRow, src0, row, outer, row)) {
+      // Many small blocks: one call into the wasm module instead of a copyWithin each.
+      for (let o = 0; o < outer; o++) heap.copyWithin(dst0 + o * outRow + col, src0 + o * row, src0 + (o + 1) * row);
+    }
     col += row;
   });
   return out;

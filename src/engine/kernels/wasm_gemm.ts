@@ -31,6 +31,7 @@ interface GemmExports {
   reduce_middle(x: number, outer: number, R: number, inner: number, out: number, scale: number, acc: number): void;
   adamw(p: number, g: number, m: number, v: number, n: number, b1: number, b2: number, eps: number, decay: number, step: number,
     invBc2: number, gs: number, pOut: number, mOut: number, vOut: number): void;
+  copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
 }
 
@@ -240,5 +241,13 @@ export function wasmAdamW(backend: BackendWasm, p: Float32Array, g: Float32Array
   if (!k || !onHeap(backend, [p, g, m, v, pOut, mOut, vOut])) return false;
   k.adamw(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, p.length, a.beta1, a.beta2, a.eps,
     1 - a.lr * a.weightDecay, a.lr / a.bc1, 1 / a.bc2, a.gradScale, pOut.byteOffset, mOut.byteOffset, vOut.byteOffset);
+  return true;
+}
+
+/** `rows` blocks of `rowBytes` from src + r * srcStride to dst + r * dstStride (heap byte offsets). False when the module is unavailable. */
+export function wasmCopyRows(backend: BackendWasm, dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  g.copy_rows(dst, dstStride, src, srcStride, rows, rowBytes);
   return true;
 }
