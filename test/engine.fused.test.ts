@@ -6,7 +6,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adamwStep, gruCell, layerNorm, tf } from '../src/engine/index.js';
+import { adamwStep, gruCell, gruSequence, layerNorm, tf } from '../src/engine/index.js';
 import { LayerNorm, ParamStore } from '../src/nn/index.js';
 import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
 
@@ -206,5 +206,72 @@ onEachPath('fused GRU cell vs tfjs ops on cpu', () => {
 
   it('rejects inconsistent shapes', () => {
     assert.throws(() => tf.tidy(() => gruCell(tf.ones([2, 6]), tf.ones([2, 6]), tf.ones([2, 3]))), /gx, gh \[B, 3d\] and h \[B, d\]/);
+  });
+});
+
+onEachPath('GRU layer over a sequence (gruSequence) vs tfjs ops on cpu', () => {
+  // Reference: the per-step composition (matMul + bias + the cell's formulas, mask carry), differentiated by tfjs on cpu.
+  const reference = (gx: tf.Tensor, w: tf.Tensor, b: tf.Tensor, h0: tf.Tensor, mask: tf.Tensor | null) => {
+    const [T, B] = gx.shape;
+    const H = w.shape[0];
+    let h = h0;
+    const outs: tf.Tensor[] = [];
+    for (let t = 0; t < T; t++) {
+      const x = tf.reshape(tf.slice(gx, [t, 0, 0], [1, B, 3 * H]), [B, 3 * H]);
+      const gh = tf.add(tf.matMul(h, w), b);
+      const [xr, xz, xn] = tf.split(x, 3, -1);
+      const [hr, hz, hn] = tf.split(gh, 3, -1);
+      const r = tf.sigmoid(tf.add(xr, hr));
+      const z = tf.sigmoid(tf.add(xz, hz));
+      const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
+      const next = tf.add(tf.mul(tf.sub(1, z), n), tf.mul(z, h));
+      h = mask ? tf.add(h, tf.mul(tf.sub(next, h), tf.reshape(tf.slice(mask, [t, 0], [1, B]), [B, 1]))) : next;
+      outs.push(h);
+    }
+    return tf.stack(outs, 0);
+  };
+  const cases: Array<[number, number, number, 'none' | 'leading' | 'random']> = [
+    [5, 3, 4, 'none'], [1, 2, 3, 'leading'], [7, 4, 9, 'leading'], [6, 5, 8, 'random'], [4, 1, 1, 'random'], [3, 0, 4, 'none'],
+  ];
+  for (const [T, B, H, maskKind] of cases) {
+    it(`values and gradients (gx, W, b, h0), T=${T} B=${B} H=${H}, mask ${maskKind}`, async () => {
+      const rng = new Rng(T * 1000 + B * 10 + H);
+      const gxd = randn(rng, [T, B, 3 * H]);
+      const wd = randn(rng, [H, 3 * H]).map((v) => v * 0.5);
+      const bd = randn(rng, [3 * H]);
+      const hd = randn(rng, [B, H]);
+      const outW = randn(rng, [T, B, H]);
+      const md = new Float32Array(T * B).fill(1);
+      if (maskKind === 'leading') for (let r = 0; r < B; r++) for (let t = 0; t < Math.min(r, T - 1); t++) md[t * B + r] = 0;
+      if (maskKind === 'random') for (let i = 0; i < md.length; i++) md[i] = rng.int(0, 5) < 2 ? 0 : 1;
+      const run = (fused: boolean) => () => {
+        const gx = tf.tensor3d(gxd, [T, B, 3 * H]);
+        const w = tf.tensor2d(wd, [H, 3 * H]);
+        const b = tf.tensor1d(bd);
+        const h0 = tf.tensor2d(hd, [B, H]);
+        const mask = maskKind === 'none' ? null : tf.tensor2d(md, [T, B]);
+        const f = (a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, hh: tf.Tensor) => (fused
+          ? gruSequence(a as tf.Tensor3D, ww as tf.Tensor2D, bb as tf.Tensor1D, hh as tf.Tensor2D, mask as tf.Tensor2D | null)
+          : reference(a, ww, bb, hh, mask));
+        const [dgx, dw, db, dh0] = tf.grads((a: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor, hh: tf.Tensor) =>
+          tf.sum(tf.mul(f(a, ww, bb, hh), tf.tensor3d(outW, [T, B, H]))))([gx, w, b, h0]);
+        return { y: f(gx, w, b, h0), dgx, dw, db, dh0 };
+      };
+      const before = wasmDataIds();
+      const got = await onBackend('wasm', run(true));
+      assert.equal(wasmDataIds(), before, 'no wasm tensor leaked');
+      const ref = await onBackend('cpu', run(false));
+      const fusedCpu = await onBackend('cpu', run(true));
+      for (const k of ['y', 'dgx', 'dw', 'db', 'dh0'] as const) {
+        assertClose(got[k], ref[k], { atol: 2e-5, rtol: 1e-4 }, `wasm ${k}`);
+        assertClose(fusedCpu[k], ref[k], { atol: 2e-5, rtol: 1e-4 }, `cpu ${k}`);
+      }
+    });
+  }
+
+  it('rejects inconsistent shapes and a mask that is not 0/1', async () => {
+    assert.throws(() => tf.tidy(() => gruSequence(tf.ones([2, 3, 6]), tf.ones([2, 5]), tf.ones([6]), tf.ones([3, 2]))), /gx \[T, B, 3H\], W \[H, 3H\]/);
+    await assert.rejects(onBackend('wasm', () => ({ y: gruSequence(tf.ones([2, 3, 6]), tf.ones([2, 6]), tf.ones([6]), tf.ones([3, 2]), tf.fill([2, 3], 0.5)) })),
+      /mask values must be 0 or 1, got 0.5 at step 0, row 0/);
   });
 });

@@ -9,7 +9,7 @@
  * scores over 12,000 items, top 10.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, attentionDropoutKeep, causalMask, fusedAttention, gruCell, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
+import { tf, attentionDropoutKeep, causalMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -172,17 +172,11 @@ export function gru4recWorkload(s: SeqShape = GRU4REC_SHAPE, seed = 0): Workload
 
   const loss = (): tf.Scalar => {
     const x = dropout(itemEmb.apply(ids), rate);
-    // Input projections for all steps at once: [L, B, 3d].
-    // Split along the leading axis (contiguous copies): tf.unstack's Unpack
-    // kernel on wasm costs ~100 ms here, and its gradient (Pack) as much again.
-    const xs = tf.split(tf.transpose(ih.apply(x), [1, 0, 2]), L, 0).map((t) => tf.reshape(t, [B, 3 * d]));
-    let h: tf.Tensor = tf.zeros([B, d]);
-    const outs: tf.Tensor[] = [];
-    for (let t = 0; t < L; t++) {
-      h = gruCell(xs[t] as tf.Tensor2D, hh.apply(h) as tf.Tensor2D, h as tf.Tensor2D);
-      outs.push(h);
-    }
-    return bceNextItem(tf.stack(outs, 1), itemEmb, pos, neg, valid);
+    // Input projections for all steps at once, time-major [L, B, 3d]; the
+    // recurrence is one kernel each way (gruSequence), as nn.GRU is in PyTorch.
+    const gx = tf.transpose(ih.apply(x), [1, 0, 2]) as tf.Tensor3D;
+    const hs = gruSequence(gx, hh.W as unknown as tf.Tensor2D, hh.b as unknown as tf.Tensor1D, tf.zeros([B, d]));
+    return bceNextItem(tf.transpose(hs, [1, 0, 2]), itemEmb, pos, neg, valid);
   };
   return {
     name: 'gru4rec',

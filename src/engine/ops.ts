@@ -11,6 +11,7 @@ import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
+import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
 import { attentionState, type AttentionImpl } from './state.js';
 
@@ -132,6 +133,32 @@ export function gruCell(gx: tf.Tensor2D, gh: tf.Tensor2D, h: tf.Tensor2D): tf.Te
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(gx, gh, h) as tf.Tensor2D;
+}
+
+/**
+ * A GRU layer over a whole sequence (src/engine/kernels/gru_seq.ts): gx = the
+ * input projections of every step, time-major [T, B, 3H] (PyTorch gate order
+ * r, z, n), W = W_hh [H, 3H], b = b_hh [3H], h0 [B, H], mask [T, B] of 0/1
+ * (0: padding, the state is carried unchanged; null: every step is real).
+ * Returns every state [T, B, H]; gradients for gx, W, b and h0. One kernel each way.
+ */
+export function gruSequence(gx: tf.Tensor3D, w: tf.Tensor2D, b: tf.Tensor1D, h0: tf.Tensor2D, mask: tf.Tensor2D | null = null): tf.Tensor3D {
+  const [T, B] = gx.shape;
+  // The mask is a constant read by closure, not a customGrad input (no zero gradient to allocate); saved, it lives until the backward pass.
+  const body = (x: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor, h: tf.Tensor, save: tf.GradSaveFunc) => {
+    const m = mask ?? tf.ones([T, B]);
+    const [hs, gates, gh] = tf.engine().runKernel(GRU_SEQ, { gx: x, w: wt, b: bt, h0: h, mask: m }, {}) as tf.Tensor[];
+    save([gates, gh, hs, h, wt, m]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [g, ghs, hss, hh, ww, mm] = saved;
+      const outs = tf.engine().runKernel(GRU_SEQ_GRAD, { dhs: dy, gates: g, gh: ghs, hs: hss, h0: hh, w: ww, mask: mm }, {}) as tf.Tensor[];
+      tf.dispose(outs.slice(4)); // dgh, the carry and the scratch
+      return outs.slice(0, 4);
+    };
+    return { value: hs, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(gx, w, b, h0) as tf.Tensor3D;
 }
 
 export interface AttentionOptions {

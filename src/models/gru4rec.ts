@@ -1,6 +1,6 @@
 /**
  * GRU4Rec (Hidasi et al. 2016, in its RecBole form): item embedding ->
- * dropout -> one GRU layer (the fused `gruCell` op, PyTorch gate order) ->
+ * dropout -> one GRU layer (the `gruSequence` op, one kernel each way, PyTorch gate order) ->
  * last hidden state -> (a dense layer to d when hidden != d) = the sequence
  * representation h; score(i) = <h, E[i]>.
  *
@@ -13,7 +13,7 @@
  * (numNegatives sampled negatives, log-sigmoid), on the last position of each
  * sliding-window sample (src/models/heads.ts).
  */
-import { gruCell, tf } from '../engine/index.js';
+import { gruSequence, tf } from '../engine/index.js';
 import { Embedding, Linear, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
 import { checkInt, checkRate, parseModelConfig, type ModelDims } from './neural.js';
@@ -69,19 +69,20 @@ export class GRU4Rec extends TiedEmbeddingRecommender<GRU4RecConfig> {
     const H = this.H;
     const { ids, T } = trimHistory(batch.history, B, batch.L, batch.L);
     const x = this.dropout(this.itemEmb.apply(this.ids(ids, B, T)), this.config.dropout); // [B, T, d]
-    // Input projections of all steps at once, split along time (contiguous copies).
-    const gx = tf.split(tf.transpose(this.ih.apply(x), [1, 0, 2]), T, 0).map((t) => tf.reshape(t, [B, 3 * H]) as tf.Tensor2D);
-    let h = tf.zeros([B, H]) as tf.Tensor2D;
-    const m = new Float32Array(B);
+    // Input projections of all steps at once, time-major [T, B, 3H]; the recurrence is one kernel each way.
+    const gx = tf.transpose(this.ih.apply(x), [1, 0, 2]) as tf.Tensor3D;
+    let pad = false;
+    const m = new Float32Array(T * B);
     for (let t = 0; t < T; t++) {
-      const hn = gruCell(gx[t], this.hh.apply(h) as tf.Tensor2D, h);
-      let pad = false;
       for (let b = 0; b < B; b++) {
-        m[b] = ids[b * T + t] === 0 ? 0 : 1;
-        if (m[b] === 0) pad = true;
+        const real = ids[b * T + t] !== 0;
+        m[t * B + b] = real ? 1 : 0;
+        if (!real) pad = true;
       }
-      h = pad ? (tf.add(h, tf.mul(tf.sub(hn, h), tf.tensor2d(m, [B, 1]))) as tf.Tensor2D) : hn;
     }
+    const hs = gruSequence(gx, this.hh.W as unknown as tf.Tensor2D, this.hh.b as unknown as tf.Tensor1D, tf.zeros([B, H]),
+      pad ? tf.tensor2d(m, [T, B]) : null);
+    const h = tf.reshape(tf.slice(hs, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
     return (this.dense ? this.dense.apply(h) : h) as tf.Tensor2D;
   }
 }

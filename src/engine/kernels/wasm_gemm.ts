@@ -72,6 +72,37 @@ export function wasmGemm(backend: BackendWasm): GemmExports | null {
   return state?.exports ?? null;
 }
 
+/** Packing scratch (floats) a GEMM of this shape needs; a threaded row split of a transposed A also needs a contiguous copy of its columns (wasm_threads.ts). */
+function gemmScratchNeed(g: GemmExports, transA: boolean, M: number, N: number, K: number, batch: number): number {
+  const threaded = gemmThreadsFor(2 * M * N * K * batch) > 1;
+  return g.gemm_scratch_floats(M, N, K) + (threaded && transA && batch === 1 ? M * K : 0);
+}
+
+function reserveGemmScratch(need: number): void {
+  if (need <= scratchFloats) return;
+  if (scratchPtr) state!.module._free(scratchPtr);
+  scratchFloats = Math.max(need, 2 * scratchFloats);
+  scratchPtr = state!.module._malloc(scratchFloats * 4);
+  if (!scratchPtr) {
+    scratchFloats = 0;
+    throw new Error(`wasm GEMM: could not allocate ${need * 4} bytes of packing scratch`);
+  }
+}
+
+/**
+ * Takes every scratch block the given GEMMs ([transA, M, N, K, batch]) and a
+ * float64 accumulator of `accDoubles` will need, so that a kernel calling them
+ * in a loop allocates nothing (an allocation may grow the heap and detach the
+ * kernel's views). Take heap views only after it. False when the module is unavailable.
+ */
+export function wasmReserve(backend: BackendWasm, gemms: ReadonlyArray<readonly [boolean, number, number, number, number]>, accDoubles: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !state) return false;
+  reserveGemmScratch(Math.max(0, ...gemms.map(([tA, M, N, K, batch]) => gemmScratchNeed(g, tA, M, N, K, batch))));
+  if (accDoubles > 0) accScratch(accDoubles);
+  return true;
+}
+
 /**
  * C_b = op(A_b) @ op(B_b) for b < batch on the wasm heap. Offsets and strides
  * are in float elements (stride 0 broadcasts); layouts as in gemm.c.
@@ -85,17 +116,7 @@ export function wasmGemmBatched(
   if (!g || !state) return false;
   const threaded = gemmThreadsFor(2 * M * N * K * batch) > 1;
   const gemmNeed = g.gemm_scratch_floats(M, N, K);
-  // A threaded row split of a transposed A needs a contiguous copy of this thread's columns (wasm_threads.ts).
-  const need = gemmNeed + (threaded && transA && batch === 1 ? M * K : 0);
-  if (need > scratchFloats) {
-    if (scratchPtr) state.module._free(scratchPtr);
-    scratchFloats = Math.max(need, 2 * scratchFloats);
-    scratchPtr = state.module._malloc(scratchFloats * 4);
-    if (!scratchPtr) {
-      scratchFloats = 0;
-      throw new Error(`wasm GEMM: could not allocate ${need * 4} bytes of packing scratch`);
-    }
-  }
+  reserveGemmScratch(gemmScratchNeed(g, transA, M, N, K, batch));
   const local = (tA: boolean, tB: boolean, m: number, n: number, k: number, nb: number,
     oA: number, sA: number, oB: number, sB: number, oC: number, sC: number) =>
     g.gemm_batched(tA ? 1 : 0, tB ? 1 : 0, m, n, k, nb, oA * 4, sA, oB * 4, sB, oC * 4, sC, scratchPtr);
@@ -249,5 +270,18 @@ export function wasmCopyRows(backend: BackendWasm, dst: number, dstStride: numbe
   const g = wasmGemm(backend);
   if (!g) return false;
   g.copy_rows(dst, dstStride, src, srcStride, rows, rowBytes);
+  return true;
+}
+
+/** True when the SIMD module runs on this backend (instantiating it on first use). */
+export function wasmKernelsAvailable(backend: BackendWasm): boolean {
+  return wasmGemm(backend) !== null;
+}
+
+/** In place on heap views: C (+)= small broadcast as binary.ts plans it (mode 0: small[j], 1: small[r]). False when the module is unavailable. */
+export function wasmAddInPlace(backend: BackendWasm, C: Float32Array, small: Float32Array, mode: number, outer: number, inner: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g) return false;
+  g.binary_bcast(0, 0, mode, C.byteOffset, small.byteOffset, C.byteOffset, outer, inner);
   return true;
 }
