@@ -11,9 +11,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Mulberry32 } from '../src/util/random.js';
+import { evaluateRecommender } from '../src/eval/evaluate.js';
 import { loadRecommender, MODELS } from '../src/models/registry.js';
-import { Tiger } from '../src/models/tiger/model.js';
+import { Tiger, validSubset } from '../src/models/tiger/model.js';
 import type { SplitDataset } from '../src/data/types.js';
+import type { TrainBatch } from '../src/models/train_types.js';
 import type { VectorMatrix } from '../src/models/tiger/semantic_ids.js';
 import { BASE_FIT, NUM_ITEMS, firstUsers, patternData, setupModelTests, testMetric } from './fixtures/pattern_data.js';
 
@@ -77,6 +79,67 @@ describe('TIGER', () => {
     }
     assert.equal(model.userEmbedding(), null);
     assert.equal(model.itemEmbeddings(), null);
+  });
+
+  it('trims leading all-padding columns: the same loss with and without extra padding', () => {
+    // Rows of the training samples with short histories (left-padded) and a full one.
+    const rows = [0, 1, 2, 3, 4, 5].map((i) => i * 7);
+    const L0 = data.train.L;
+    const batchOf = (extra: number): TrainBatch => {
+      const L = L0 + extra;
+      const history = new Int32Array(rows.length * L);
+      rows.forEach((r, b) => history.set(data.train.history.subarray(r * L0, (r + 1) * L0), b * L + extra));
+      return {
+        size: rows.length, L, history, user: Int32Array.from(rows, (r) => data.train.user[r]), target: Int32Array.from(rows, (r) => data.train.target[r]),
+        negatives: new Int32Array(0), numNegatives: 0,
+      };
+    };
+    const m = model as unknown as { trainLoss(b: TrainBatch): { dataSync(): Float32Array; dispose(): void }; encoderInput(b: TrainBatch): { S: number } };
+    const lossOf = (b: TrainBatch) => {
+      const t = m.trainLoss(b);
+      const v = t.dataSync()[0];
+      t.dispose();
+      return v;
+    };
+    const base = lossOf(batchOf(0));
+    assert.ok(Number.isFinite(base) && base > 0);
+    for (const extra of [1, 4, 20]) assert.equal(lossOf(batchOf(extra)), base, `${extra} extra padding columns`);
+    // The encoder input is as wide as the longest history of the batch (in id tokens), not maxItems.
+    const short = batchOf(6);
+    short.history.fill(0);
+    short.history[short.L - 1] = 3;
+    short.history[short.L - 2] = 2;
+    short.history[2 * short.L - 1] = 5;
+    assert.equal(m.encoderInput(short).S, 2 * model.idLength);
+    assert.equal(m.encoderInput(batchOf(20)).S, Math.max(...rows.map((r) => Array.from(data.train.history.subarray(r * L0, (r + 1) * L0)).filter((x) => x > 0).length)) * model.idLength);
+  });
+
+  it('validUsers: early stopping on a fixed, seeded subset of validation users; test on all', async () => {
+    const a = validSubset(data.valid, 10, 7);
+    const b = validSubset(data.valid, 10, 7);
+    assert.deepEqual(a, b);
+    assert.equal(a.count, 10);
+    assert.equal(new Set(a.user).size, 10);
+    for (let i = 0; i < a.count; i++) {
+      const r = Array.from(data.valid.user).indexOf(a.user[i]);
+      assert.ok(r >= 0);
+      if (i > 0) assert.ok(r > Array.from(data.valid.user).indexOf(a.user[i - 1]), 'rows keep their order');
+      assert.equal(a.target[i], data.valid.target[r]);
+      assert.deepEqual(Array.from(a.history.subarray(i * a.L, (i + 1) * a.L)), Array.from(data.valid.history.subarray(r * a.L, (r + 1) * a.L)));
+      assert.deepEqual(Array.from(a.negatives.subarray(i * a.numNegatives, (i + 1) * a.numNegatives)), Array.from(data.valid.negatives.subarray(r * a.numNegatives, (r + 1) * a.numNegatives)));
+    }
+    assert.notDeepEqual(Array.from(validSubset(data.valid, 10, 8).user), Array.from(a.user));
+    assert.equal(validSubset(data.valid, data.valid.count, 7), data.valid);
+    assert.throws(() => new Tiger({ validUsers: -1 }), /validUsers' must be an integer >= 0/);
+    const lines: string[] = [];
+    const m = new Tiger({ ...CONFIG, validUsers: 10 }, { itemVectors: vectors, log: (l) => lines.push(l) });
+    const rep = await m.fit(data, { ...BASE_FIT, epochs: 2 });
+    for (const e of rep.epochs) assert.equal(e.valid.count, 10);
+    assert.ok(lines.some((l) => l.includes(`10 of ${data.valid.count} validation users`)));
+    assert.equal(data.valid.count, 60, 'the caller\'s data is untouched');
+    const test = evaluateRecommender(m, data, 'test', { protocol: 'full', ks: [10] });
+    assert.equal(test.count, data.test.count);
+    m.dispose();
   });
 
   it('save -> loadRecommender scores identically and keeps the semantic ids', async () => {

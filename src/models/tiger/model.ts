@@ -30,10 +30,10 @@ import { tf } from '../../engine/index.js';
 import type { Rng } from '../../nn/index.js';
 import { parseT5Config, T5Model } from '../../lm/families/t5.js';
 import { TokenTrie } from '../../lm/trie.js';
-import type { SplitDataset } from '../../data/types.js';
+import type { EvalSplit, SplitDataset } from '../../data/types.js';
 import { checkInt, checkRate, NeuralRecommender, parseModelConfig, type ModelDims, type SavedModel, type TrainBatch } from '../neural.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
-import { mixSeed } from '../../util/random.js';
+import { mixSeed, Mulberry32 } from '../../util/random.js';
 import { textVectorSource } from './vectors.js';
 import { addCollisionCodes, buildSemanticIds, checkCollapse, levelUsage, type SemanticIds, type SemanticIdStats, type VectorMatrix } from './semantic_ids.js';
 
@@ -76,6 +76,14 @@ export const TIGER_DEFAULTS = {
   /** Users per beam-search chunk (memory: chunk * beams rows of decoder caches). */
   beamChunk: 32,
   clipNorm: 1,
+  // ---- validation (early stopping only)
+  /**
+   * Validation users per epoch: 0 = every validation user; n > 0 = a fixed,
+   * seeded subset of n of them (drawn once per fit from the fit seed; the
+   * same users every epoch). Only the early-stopping validation inside `fit`
+   * uses it: test metrics are computed by the caller on every test user.
+   */
+  validUsers: 0,
 };
 
 export type TigerConfig = typeof TIGER_DEFAULTS;
@@ -101,6 +109,7 @@ function checkConfig(c: TigerConfig): void {
   for (const k of ['levels', 'maxCollisions', 'latentDim', 'idBatchSize', 'kmeansIters', 'textDim', 'dModel', 'dKv', 'numHeads', 'dFf', 'numLayers', 'maxItems', 'beams', 'beamChunk'] as const) checkInt(m, k, c[k]);
   checkInt(m, 'codebookSize', c.codebookSize, 2);
   checkInt(m, 'idSteps', c.idSteps, 0);
+  checkInt(m, 'validUsers', c.validUsers, 0);
   checkRate(m, 'dropout', c.dropout);
   if (!Array.isArray(c.idHidden) || c.idHidden.some((h) => !Number.isInteger(h) || h < 1)) throw new Error(`${m}: config 'idHidden' must be an array of positive integers, got ${JSON.stringify(c.idHidden)}`);
   if (!(c.minUsage >= 0 && c.minUsage <= 1)) throw new Error(`${m}: config 'minUsage' must be in [0, 1], got ${c.minUsage}`);
@@ -178,8 +187,13 @@ export class Tiger extends NeuralRecommender<TigerConfig> {
     checkCollapse(ids.stats, c.minUsage, c.onCollapse === 'warn' ? (m) => this.log(`tiger: WARNING ${m}`) : undefined);
     this.vectorDim = vectors.dim;
     this.pending = { ids, quantiser: ids.quantiser };
+    let fitData = data;
+    if (c.validUsers > 0 && c.validUsers < data.valid.count) {
+      fitData = { ...data, valid: validSubset(data.valid, c.validUsers, opts.seed) };
+      this.log(`tiger: early stopping validates on ${c.validUsers} of ${data.valid.count} validation users (seeded subset, config validUsers)`);
+    }
     try {
-      return await super.fit(data, opts);
+      return await super.fit(fitData, opts);
     } finally {
       this.pending = null;
     }
@@ -498,6 +512,37 @@ export class Tiger extends NeuralRecommender<TigerConfig> {
     this.cache = null;
     super.dispose();
   }
+}
+
+/**
+ * A fixed, seeded subset of n rows of an evaluation split (rows kept in their
+ * order): a partial Fisher-Yates draw from mulberry32(mixSeed(seed, 0x76616c)).
+ * The same (split, n, seed) always gives the same users.
+ */
+export function validSubset(split: EvalSplit, n: number, seed: number): EvalSplit {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`tiger: validUsers must be a positive integer, got ${n}`);
+  if (n >= split.count) return split;
+  const rng = new Mulberry32(mixSeed(seed, 0x76616c));
+  const idx = Int32Array.from({ length: split.count }, (_, i) => i);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rng.next() * (split.count - i));
+    const t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+  }
+  const rows = idx.subarray(0, n).sort();
+  const L = split.L;
+  const K = split.numNegatives;
+  const out: EvalSplit = {
+    count: n, L, numNegatives: K,
+    user: new Int32Array(n), target: new Int32Array(n), history: new Int32Array(n * L),
+    negatives: new Int32Array(split.negatives.length === split.count * K ? n * K : 0),
+  };
+  rows.forEach((r, i) => {
+    out.user[i] = split.user[r];
+    out.target[i] = split.target[r];
+    out.history.set(split.history.subarray(r * L, (r + 1) * L), i * L);
+    if (out.negatives.length > 0) out.negatives.set(split.negatives.subarray(r * K, (r + 1) * K), i * K);
+  });
+  return out;
 }
 
 function assign(v: tf.Variable, data: Float32Array): void {
