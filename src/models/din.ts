@@ -91,15 +91,16 @@ function lastColumns(history: Int32Array, B: number, HL: number, L: number): Int
 }
 
 export class DIN extends NeuralRecommender<DINConfig> {
-  readonly name = 'din';
+  readonly name: string = 'din';
   private itemEmb!: Embedding;
   private userEmb: Embedding | null = null;
   private attn: Linear[] = [];
   private mlp: Linear[] = [];
   private maxLen = 0;
 
-  constructor(config: Record<string, unknown> = {}) {
-    const c = parseModelConfig('din', config, DIN_DEFAULTS);
+  /** `model` and `defaults`: a subclass with more config keys (kar-din, src/models/kar/din.ts). */
+  constructor(config: Record<string, unknown> = {}, model = 'din', defaults: DINConfig = DIN_DEFAULTS) {
+    const c = parseModelConfig(model, config, defaults);
     checkInt('din', 'd', c.d);
     checkSizes('attnHidden', c.attnHidden);
     checkSizes('mlpHidden', c.mlpHidden);
@@ -132,7 +133,22 @@ export class DIN extends NeuralRecommender<DINConfig> {
       return out;
     };
     this.attn = stack('attn', attnHidden, 4 * d);
-    this.mlp = stack('mlp', mlpHidden, (this.userEmb ? 3 : 2) * d);
+    this.mlp = stack('mlp', mlpHidden, (this.userEmb ? 3 : 2) * d + this.extraFeatureDim());
+  }
+
+  /** Item input vectors of item ids (any shape S -> [...S, d]); subclasses add to the id embedding. */
+  protected itemInput(ids: tf.Tensor): tf.Tensor {
+    return this.itemEmb.apply(ids);
+  }
+
+  /** Size of the extra per-user features of the prediction MLP (none here). */
+  protected extraFeatureDim(): number {
+    return 0;
+  }
+
+  /** Extra per-user features [B, extraFeatureDim()] of the prediction MLP, or null. */
+  protected extraFeatures(_user: Int32Array, _B: number): tf.Tensor2D | null {
+    return null;
   }
 
   /**
@@ -142,8 +158,8 @@ export class DIN extends NeuralRecommender<DINConfig> {
   private logits(hist: Int32Array, user: Int32Array, B: number, T: number, cand: Int32Array, C: number): tf.Tensor2D {
     const { d } = this.config;
     const a1 = this.attn[0].outDim;
-    const H = this.itemEmb.apply(this.ids(hist, B, T)); // [B, T, d]
-    const tgt = this.itemEmb.apply(tf.tensor1d(cand, 'int32')) as tf.Tensor2D; // [B*C, d]
+    const H = this.itemInput(this.ids(hist, B, T)); // [B, T, d]
+    const tgt = this.itemInput(tf.tensor1d(cand, 'int32')) as tf.Tensor2D; // [B*C, d]
     // First attention layer on [h, t, h - t, h * t] without materialising the concatenation.
     const W = this.attn[0].W;
     const [W1, W2, W3, W4] = tf.split(W, 4, 0);
@@ -169,6 +185,8 @@ export class DIN extends NeuralRecommender<DINConfig> {
       for (let b = 0; b < B; b++) u.fill(user[b], b * C, (b + 1) * C);
       parts.push(this.userEmb.apply(tf.tensor1d(u, 'int32')));
     }
+    const extra = this.extraFeatures(user, B);
+    if (extra) parts.push(tf.reshape(tf.tile(tf.reshape(extra, [B, 1, -1]), [1, C, 1]), [B * C, extra.shape[1]]));
     let x: tf.Tensor = tf.concat(parts, 1);
     for (let k = 0; k < this.mlp.length; k++) {
       x = this.mlp[k].apply(x);
@@ -252,7 +270,7 @@ export class DIN extends NeuralRecommender<DINConfig> {
       for (let t = 0; t < T; t++) if (hist[b * T + t] !== 0) { keep[b * T + t] = 1; n++; }
       inv[b] = 1 / Math.max(n, 1);
     }
-    const H = this.itemEmb.apply(this.ids(hist, B, T));
+    const H = this.itemInput(this.ids(hist, B, T));
     const sum = tf.sum(tf.mul(H, tf.tensor3d(keep, [B, T, 1])), 1);
     return tf.mul(sum, tf.tensor2d(inv, [B, 1])) as tf.Tensor2D;
   }

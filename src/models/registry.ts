@@ -17,6 +17,8 @@ import { Caser, CASER_DEFAULTS } from './caser.js';
 import { BERT4Rec, BERT4REC_DEFAULTS } from './bert4rec.js';
 import { DIN, DIN_DEFAULTS } from './din.js';
 import { TextSeq, TEXTSEQ_DEFAULTS } from './textseq.js';
+import { KarSASRec, KAR_SASREC_DEFAULTS } from './kar/sasrec.js';
+import { KarDIN, KAR_DIN_DEFAULTS } from './kar/din.js';
 import { Tiger, TIGER_DEFAULTS } from './tiger/model.js';
 
 /** Default training options of a model (the caller adds seed and callbacks). */
@@ -84,6 +86,18 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
     defaults: DIN_DEFAULTS,
     fit: { ...NEURAL_FIT, validMetric: 'auc', validProtocol: 'sampled' }, // full ranking runs the MLP per (user, item): slow
     create: (c = {}) => new DIN(c),
+  },
+  'kar-sasrec': {
+    description: 'KAR + SASRec: LM-written item facts and user preferences (or their source texts without an LM), encoded, through hybrid-expert adaptors into the item inputs and the sequence vector',
+    defaults: KAR_SASREC_DEFAULTS,
+    fit: NEURAL_FIT,
+    create: (c = {}) => new KarSASRec(c),
+  },
+  'kar-din': {
+    description: 'KAR + DIN: LM-written item facts added to the item inputs, user preferences as an extra MLP field (hybrid-expert adaptors); pointwise BCE',
+    defaults: KAR_DIN_DEFAULTS,
+    fit: { ...NEURAL_FIT, validMetric: 'auc', validProtocol: 'sampled' },
+    create: (c = {}) => new KarDIN(c),
   },
   textseq: {
     description: 'TextSeq (UniSRec/Recformer style): item text vectors through an adaptor (+ gated ids of warm items), SASRec-style transformer; scores unseen items by their text',

@@ -1,0 +1,132 @@
+/**
+ * kar-sasrec: SASRec (src/models/sasrec.ts) with KAR knowledge vectors
+ * (docs/METHODS.md §8; Xi et al. 2023).
+ *
+ *   k_i = knowledge vector of item i, p_u = knowledge vector of user u
+ *         (src/models/kar/knowledge.ts texts, encoded by an ItemTextEncoder:
+ *         TF-IDF/BM25 projection or an LM encoder), stored with the model as
+ *         non-trainable parameters (`kar.item_knowledge`, `kar.user_knowledge`)
+ *   x_0 = dropout(E[h_t] * sqrt(d) + A_item(k_{h_t}) + P[t]) * mask
+ *   h   = LN_final(blocks(x_0) at the last position) + A_user(p_u)
+ *   score(i) = <h, E[i]>                       (tied embeddings, 'ce' or 'bce' loss as SASRec)
+ *
+ * A_item, A_user: hybrid-expert adaptors (adaptor.ts). A user the model has
+ * no knowledge of (a user index outside the training users, e.g. an
+ * anonymous history when serving) gets the zero row: p = 0.
+ */
+import { tf, timestepMask } from '../../engine/index.js';
+import { Embedding, LayerNorm, type Rng } from '../../nn/index.js';
+import type { SplitDataset } from '../../data/types.js';
+import type { FitOptions, FitReport, UserBatch } from '../types.js';
+import { checkInt, checkRate, parseModelConfig, type ModelDims } from '../neural.js';
+import { TiedEmbeddingRecommender, checkLossConfig } from '../heads.js';
+import { type Block, type BlockOptions, buildBlocks, encodeLast } from '../blocks.js';
+import { trimHistory, SASREC_DEFAULTS, type SASRecConfig } from '../sasrec.js';
+import { HybridExperts } from './adaptor.js';
+import { type KarOptions, KAR_DEFAULTS, checkKarConfig, prepareKnowledge, runDirs, type KnowledgeVectors, type KarReport } from './prepare.js';
+
+export type KarSASRecConfig = SASRecConfig & KarOptions;
+
+export const KAR_SASREC_DEFAULTS: KarSASRecConfig = { ...SASREC_DEFAULTS, ...KAR_DEFAULTS };
+
+export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
+  readonly name = 'kar-sasrec';
+  private posEmb!: tf.Variable;
+  private layers: Block[] = [];
+  private lnF!: LayerNorm;
+  private maxLen = 0;
+  private itemK!: tf.Variable;
+  private userK!: tf.Variable;
+  private itemAd: HybridExperts | null = null;
+  private userAd: HybridExperts | null = null;
+  private numUsers = 0;
+  private pending: KnowledgeVectors | null = null;
+  /** Knowledge facts of the last fit (reports). */
+  karReport: KarReport | null = null;
+
+  constructor(config: Record<string, unknown> = {}) {
+    const c = parseModelConfig('kar-sasrec', config, KAR_SASREC_DEFAULTS);
+    checkInt('kar-sasrec', 'd', c.d);
+    checkInt('kar-sasrec', 'blocks', c.blocks);
+    checkInt('kar-sasrec', 'heads', c.heads);
+    if (c.d % c.heads !== 0) throw new Error(`kar-sasrec: d (${c.d}) must be divisible by heads (${c.heads})`);
+    if (c.inner !== null) checkInt('kar-sasrec', 'inner', c.inner);
+    if (c.maxLen !== null) checkInt('kar-sasrec', 'maxLen', c.maxLen);
+    checkRate('kar-sasrec', 'dropout', c.dropout);
+    if (c.attnDropout !== null) checkRate('kar-sasrec', 'attnDropout', c.attnDropout);
+    checkLossConfig('kar-sasrec', c);
+    checkKarConfig('kar-sasrec', c);
+    super(c);
+  }
+
+  protected build(dims: ModelDims, _rng: Rng): void {
+    const { d, blocks, initStd, layerNormEps: eps, textDim, experts, expertHidden } = this.config;
+    const inner = this.config.inner ?? d;
+    this.maxLen = this.config.maxLen ?? dims.maxHistory;
+    checkInt('kar-sasrec', 'maxLen (data.config.maxHistory)', this.maxLen);
+    this.numUsers = dims.numUsers;
+    this.itemEmb = new Embedding(this.store, 'item_emb', dims.numItems + 1, d, initStd);
+    this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
+    this.layers = buildBlocks(this.store, blocks, d, inner, eps);
+    this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
+    this.itemK = this.store.add('kar.item_knowledge', [dims.numItems + 1, textDim], { kind: 'zeros' }, false);
+    this.userK = this.store.add('kar.user_knowledge', [dims.numUsers + 1, textDim], { kind: 'zeros' }, false);
+    this.itemAd = this.config.useItem ? new HybridExperts(this.store, 'kar.item_adaptor', textDim, d, experts, expertHidden, initStd) : null;
+    this.userAd = this.config.useUser ? new HybridExperts(this.store, 'kar.user_adaptor', textDim, d, experts, expertHidden, initStd) : null;
+    const p = this.pending;
+    if (p) {
+      const assign = (v: tf.Variable, data: Float32Array) => { const t = tf.tensor(data, v.shape, 'float32'); v.assign(t); t.dispose(); };
+      assign(this.itemK, p.items);
+      const u = new Float32Array((dims.numUsers + 1) * textDim);
+      u.set(p.users.subarray(0, dims.numUsers * textDim));
+      assign(this.userK, u);
+    }
+  }
+
+  private blockOptions(): BlockOptions {
+    const { d, heads, dropout } = this.config;
+    return { d, heads, dropout, attnDropout: this.config.attnDropout ?? dropout, drop: (x, rate) => this.dropout(x, rate) };
+  }
+
+  /** Rows of the user knowledge table: the user's own, or the zero row for an unknown user. */
+  private userRows(batch: UserBatch): Int32Array {
+    const out = new Int32Array(batch.size);
+    for (let b = 0; b < batch.size; b++) {
+      const u = batch.user[b];
+      out[b] = u >= 0 && u < this.numUsers ? u : this.numUsers;
+    }
+    return out;
+  }
+
+  protected userVectors(batch: UserBatch): tf.Tensor2D {
+    const { d, dropout: rate } = this.config;
+    const B = batch.size;
+    const { ids, T } = trimHistory(batch.history, B, batch.L, this.maxLen);
+    const idT = this.ids(ids, B, T);
+    const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
+    const tmask = timestepMask(ids, B, T);
+    let e = tf.mul(this.itemEmb.apply(idT), Math.sqrt(d));
+    if (this.itemAd) {
+      const k = this.dropout(tf.gather(this.itemK, tf.tensor1d(ids, 'int32')), this.config.knowledgeDropout) as tf.Tensor2D;
+      e = tf.add(e, tf.reshape(this.itemAd.apply(k), [B, T, d]));
+    }
+    const x = tf.mul(this.dropout(tf.add(e, pos), rate), tmask);
+    let h = this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
+    if (this.userAd) {
+      const p = this.dropout(tf.gather(this.userK, tf.tensor1d(this.userRows(batch), 'int32')), this.config.knowledgeDropout) as tf.Tensor2D;
+      h = tf.add(h, this.userAd.apply(p)) as tf.Tensor2D;
+    }
+    return h;
+  }
+
+  override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
+    const { vectors, report } = await prepareKnowledge('kar-sasrec', this.config, data, runDirs('kar-sasrec', opts.checkpointDir));
+    this.pending = vectors;
+    this.karReport = report;
+    try {
+      return await super.fit(data, opts);
+    } finally {
+      this.pending = null;
+    }
+  }
+}
