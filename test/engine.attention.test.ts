@@ -173,6 +173,18 @@ describe('fused attention vs the unfused composition on cpu', () => {
     assert.throws(() => attentionDropoutKeep([2], 1), /rate must be in \[0, 1\)/);
   });
 
+  it('attentionDropoutKeep is a function of its seed (same seed, same mask; another seed, another)', async () => {
+    const got = await onBackend('wasm', () => ({
+      a: attentionDropoutKeep([3, 7, 7], 0.5, 11), b: attentionDropoutKeep([3, 7, 7], 0.5, 11), c: attentionDropoutKeep([3, 7, 7], 0.5, 12),
+    }));
+    assert.deepEqual(got.a.shape, [3, 7, 7]);
+    assert.deepEqual(got.a.values, got.b.values);
+    assert.notDeepEqual(got.a.values, got.c.values);
+    // rate 0 keeps everything at multiplier exactly 1; an odd size fills its last element too
+    const one = await onBackend('wasm', () => ({ k: attentionDropoutKeep([5], 0, 1) }));
+    assert.deepEqual(one.k.values, [1, 1, 1, 1, 1]);
+  });
+
   it('rejects shapes that do not fit, naming them', async () => {
     await onBackend('wasm', () => {
       const q = tf.zeros([2, 4, 8]);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { tf, type MatmulPath } from '../src/engine/index.js';
 import { gru4recWorkload, llamaWorkload, sasrecWorkload, type LlamaShape, type SeqShape, type Workload } from '../src/bench/workloads.js';
 import { AdamW } from '../src/nn/optim.js';
+import { Linear, ParamStore } from '../src/nn/index.js';
 import { assertCloseArrays, blasSkipReason, ready, skipPath, wasmDataIds, withMatmulPath } from './helpers.js';
 
 before(async () => {
@@ -165,6 +166,42 @@ describe('training: LoRA', () => {
         base.dispose();
         lora.dispose();
       }
+    }
+  });
+});
+
+describe('LoRA dropout', () => {
+  it('is seeded: the same store stream gives the same masks, another stream other masks, inference none', () => {
+    const store = new ParamStore(3);
+    const lin = new Linear(store, 'q', 8, 8);
+    lin.addLora(store, { r: 2, alpha: 4, dropout: 0.5 });
+    // B starts at zero: give it values so the adapter path shows in y
+    lin.B!.assign(tf.ones([2, 8]));
+    const x = tf.ones([4, 8]);
+    const run = (stream: number, training: boolean): number[] => {
+      store.training = training;
+      store.dropoutStream = stream;
+      return tf.tidy(() => Array.from(lin.apply(x).dataSync()));
+    };
+    try {
+      const a = run(1, true), b = run(2, true);
+      // a fresh layer with the same name and seed replays stream 1 exactly
+      const store2 = new ParamStore(3);
+      const lin2 = new Linear(store2, 'q', 8, 8);
+      lin2.addLora(store2, { r: 2, alpha: 4, dropout: 0.5 });
+      lin2.B!.assign(tf.ones([2, 8]));
+      store2.training = true;
+      store2.dropoutStream = 1;
+      const a2 = tf.tidy(() => Array.from(lin2.apply(x).dataSync()));
+      assert.deepEqual(a2, a);
+      assert.notDeepEqual(a, b);
+      const inf1 = run(1, false), inf2 = run(2, false);
+      assert.deepEqual(inf1, inf2, 'no dropout at inference');
+      assert.notDeepEqual(a, inf1, 'dropout changed the training output');
+      for (const v of store2.vars.values()) v.dispose();
+    } finally {
+      x.dispose();
+      for (const v of store.vars.values()) v.dispose();
     }
   });
 });

@@ -10,6 +10,7 @@
  * Shapes are parameters so tests can run the same code small.
  */
 import { tf, attentionDropoutKeep, causalMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
+import { dropoutMultipliers } from '../util/random.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -36,8 +37,12 @@ function bceNextItem(h: tf.Tensor, emb: Embedding, pos: tf.Tensor, neg: tf.Tenso
   return tf.div(tf.sum(tf.mul(per, valid)), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
 }
 
+/** Seeds of the workloads' dropout masks (a counter: every step draws new masks, as a model's). */
+let dropSeed = 1;
+
+/** Inverted dropout as the models draw it (src/models/neural.ts, `dropoutMultipliers`). */
 function dropout(x: tf.Tensor, rate: number): tf.Tensor {
-  return rate > 0 ? tf.dropout(x, rate) : x;
+  return rate > 0 ? tf.mul(x, tf.tensor(dropoutMultipliers(x.size, rate, dropSeed++), x.shape, 'float32')) : x;
 }
 
 /** SASRec's parameters and its encoder (item + position embeddings, pre-LN blocks, final LayerNorm). */
@@ -67,7 +72,7 @@ function sasrecModel(s: SeqShape, seed: number) {
       const h = l.ln1.apply(x);
       // One fused kernel each way, as the SASRec model (src/models/sasrec.ts).
       const q = l.q.apply(h);
-      const keep = rate > 0 ? attentionDropoutKeep([...q.shape.slice(0, -1), q.shape[q.rank - 2]], rate) : null;
+      const keep = rate > 0 ? attentionDropoutKeep([...q.shape.slice(0, -1), q.shape[q.rank - 2]], rate, dropSeed++) : null;
       const att = fusedAttention(q, l.k.apply(h), l.v.apply(h), { mask: causal, scale: 1 / scale, keep });
       x = tf.add(x, dropout(l.o.apply(att), rate));
       const h2 = l.ln2.apply(x);

@@ -7,6 +7,7 @@
  *    broadcasting gradient emits Tile and costs hundreds of ms per step.
  */
 import { tf } from './backend.js';
+import { dropoutMultipliers } from '../util/random.js';
 import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
@@ -206,10 +207,16 @@ function reduceToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
   return tf.reshape(summed, shape);
 }
 
-/** A dropout multiplier for `keep`: 0 with probability `rate`, else 1 / (1 - rate). */
+/**
+ * A dropout multiplier for `keep`: 0 with probability `rate` (rounded to
+ * 1/65536), else 1 / (1 - rate), drawn by `dropoutMultipliers` from `seed`
+ * (a fresh random seed when none is given).
+ */
 export function attentionDropoutKeep(shape: number[], rate: number, seed?: number): tf.Tensor {
   if (!(rate >= 0 && rate < 1)) throw new Error(`attention dropout rate must be in [0, 1), got ${rate}`);
-  return tf.tidy(() => tf.div(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', seed), rate), 'float32'), 1 - rate));
+  const n = shape.reduce((a, b) => a * b, 1);
+  const s = seed ?? Math.floor(Math.random() * 0x100000000);
+  return tf.tensor(dropoutMultipliers(n, rate, s), shape, 'float32');
 }
 
 /**

@@ -85,7 +85,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { ParamStore, Rng } from '../nn/index.js';
-import { MULBERRY32_INCREMENT, mixSeed, mulberry32Mix } from '../util/random.js';
+import { dropoutMultipliers, mixSeed } from '../util/random.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -249,18 +249,7 @@ export abstract class NeuralRecommender<C extends Record<string, unknown> = Reco
   protected dropout(x: tf.Tensor, rate: number): tf.Tensor {
     if (!this.training || rate <= 0) return x;
     if (rate >= 1) throw new Error(`${this.name}: dropout rate must be < 1, got ${rate}`);
-    const n = x.size;
-    const thr = Math.round(rate * 65536);
-    const keep = 65536 / (65536 - thr);
-    const mask = new Float32Array(n);
-    let s = mixSeed(this.dropSeed, this.dropCalls++) | 0;
-    for (let i = 0; i < n; i += 2) {
-      // mulberry32, two 16-bit draws per step
-      s = (s + MULBERRY32_INCREMENT) | 0;
-      const t = mulberry32Mix(s);
-      mask[i] = (t & 0xffff) < thr ? 0 : keep;
-      if (i + 1 < n) mask[i + 1] = t >>> 16 < thr ? 0 : keep;
-    }
+    const mask = dropoutMultipliers(x.size, rate, mixSeed(this.dropSeed, this.dropCalls++));
     return tf.mul(x, tf.tensor(mask, x.shape, 'float32'));
   }
 

@@ -4,6 +4,7 @@
  * make tfjs compute the weight gradient as a batched product plus a sum.
  */
 import { layerNorm, tf } from '../engine/index.js';
+import { SeededDropout } from './dropout.js';
 import type { Init, ParamStore } from './params.js';
 
 export interface LoraConfig {
@@ -25,6 +26,13 @@ export type TorchLayout = 'out_in' | 'in_out';
  * starts at zero (PEFT semantics), so an adapter starts as the identity
  * change; `merge` folds it into W and `unmerge` takes it out again.
  */
+/** A 32-bit seed from a module name (FNV-1a), so each adapter draws its own masks. */
+function nameSeed(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export class Linear {
   readonly W: tf.Variable;
   readonly b?: tf.Variable;
@@ -32,6 +40,8 @@ export class Linear {
   B?: tf.Variable;
   scaling = 0;
   loraDropout = 0;
+  /** The adapter's dropout stream (seeded by the layer's name and the store's dropoutStream). */
+  private loraDrop?: SeededDropout;
   /** The adapter is folded into W (and skipped in apply). */
   merged = false;
 
@@ -56,6 +66,7 @@ export class Linear {
     store.markTransposed(`${this.name}.lora_B.weight`);
     this.scaling = cfg.alpha / cfg.r;
     this.loraDropout = cfg.dropout ?? 0;
+    this.loraDrop = new SeededDropout(nameSeed(this.name), store);
   }
 
   /** W += scaling * A B (inference without the adapter's extra matmuls). */
@@ -89,7 +100,7 @@ export class Linear {
     let y = tf.matMul(x2 as tf.Tensor2D, this.W);
     if (this.b) y = tf.add(y, this.b);
     if (this.A && this.B && !this.merged) {
-      const xa = this.store.training && this.loraDropout > 0 ? tf.dropout(x2, this.loraDropout) : x2;
+      const xa = this.store.training && this.loraDropout > 0 && this.loraDrop ? this.loraDrop.apply(x2, this.loraDropout) : x2;
       y = tf.add(y, tf.mul(tf.matMul(tf.matMul(xa as tf.Tensor2D, this.A), this.B), this.scaling));
     }
     return x.rank === 2 ? y : tf.reshape(y, [...lead, this.outDim]);

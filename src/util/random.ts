@@ -7,8 +7,8 @@
  *   - `Rng` (src/nn/rng.ts: weight initialisation, tests) maps seed 0 to 0x9e3779b9;
  *   - `SeededRng` (src/data/protocol.ts: negatives, batches) and `ShopRng`
  *     (src/data/synthetic.ts: the synthetic shop) use the seed as given.
- * The dropout masks of the neural models (src/models/neural.ts) run the same
- * step inline through `mulberry32Mix`.
+ * Dropout masks (`dropoutMultipliers`) run the same step inline through
+ * `mulberry32Mix`.
  *
  * Every output here is part of the recorded results (datasets, negatives,
  * initial weights, dropout masks): changing any constant changes them.
@@ -54,6 +54,30 @@ export class Mulberry32 {
     while (u === 0) u = this.next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
+}
+
+/**
+ * Inverted-dropout multipliers: n values, each 0 with probability `rate`
+ * (rounded to 1/65536) and 65536 / (65536 - round(rate * 65536)) otherwise,
+ * from mulberry32 started at `seed` (two 16-bit draws per step). The masks of
+ * the neural models (src/models/neural.ts), attention dropout
+ * (src/engine/ops.ts attentionDropoutKeep) and the benchmark workloads: one
+ * typed-array loop, no tfjs random op (tf.randomUniform draws in JS and then
+ * needs a compare, a cast and a division on the tensor).
+ */
+export function dropoutMultipliers(n: number, rate: number, seed: number): Float32Array {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
+  const thr = Math.round(rate * 65536);
+  const keep = 65536 / (65536 - thr);
+  const mask = new Float32Array(n);
+  let s = seed | 0;
+  for (let i = 0; i < n; i += 2) {
+    s = (s + MULBERRY32_INCREMENT) | 0;
+    const t = mulberry32Mix(s);
+    mask[i] = (t & 0xffff) < thr ? 0 : keep;
+    if (i + 1 < n) mask[i + 1] = t >>> 16 < thr ? 0 : keep;
+  }
+  return mask;
 }
 
 // ---------------------------------------------------------------------------
