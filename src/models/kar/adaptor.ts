@@ -42,3 +42,49 @@ export class HybridExperts {
     return tf.softmax(this.gate.apply(x)) as tf.Tensor2D;
   }
 }
+
+/**
+ * The knowledge side of a KAR model (kar-sasrec, kar-din): the item and user
+ * knowledge vectors as non-trainable parameters (`kar.item_knowledge`
+ * [items + 1, textDim], `kar.user_knowledge` [users + 1, textDim], filled from
+ * `vectors` at build and restored by load), and the two adaptors. A user index
+ * outside the training users (an anonymous history when serving) gets the
+ * zero last row.
+ */
+export class KnowledgeTables {
+  private readonly itemK: tf.Variable;
+  private readonly userK: tf.Variable;
+  private readonly itemAd: HybridExperts | null;
+  private readonly userAd: HybridExperts | null;
+
+  constructor(store: ParamStore, private readonly numUsers: number, numItems: number, d: number, initStd: number,
+    c: { textDim: number; experts: number; expertHidden: number; useItem: boolean; useUser: boolean },
+    vectors: { items: Float32Array; users: Float32Array } | null) {
+    const { textDim, experts, expertHidden } = c;
+    this.itemK = store.add('kar.item_knowledge', [numItems + 1, textDim], { kind: 'zeros' }, false);
+    this.userK = store.add('kar.user_knowledge', [numUsers + 1, textDim], { kind: 'zeros' }, false);
+    this.itemAd = c.useItem ? new HybridExperts(store, 'kar.item_adaptor', textDim, d, experts, expertHidden, initStd) : null;
+    this.userAd = c.useUser ? new HybridExperts(store, 'kar.user_adaptor', textDim, d, experts, expertHidden, initStd) : null;
+    if (vectors) {
+      const assign = (v: tf.Variable, data: Float32Array) => { const t = tf.tensor(data, v.shape, 'float32'); v.assign(t); t.dispose(); };
+      assign(this.itemK, vectors.items);
+      const u = new Float32Array((numUsers + 1) * textDim);
+      u.set(vectors.users.subarray(0, numUsers * textDim));
+      assign(this.userK, u);
+    }
+  }
+
+  /** A_item(dropout(k_i)) for the ids (any shape), [ids.size, d]; null without the item adaptor. */
+  item(ids: tf.Tensor, drop: (x: tf.Tensor) => tf.Tensor): tf.Tensor2D | null {
+    if (!this.itemAd) return null;
+    return this.itemAd.apply(drop(tf.gather(this.itemK, tf.reshape(ids, [-1]))) as tf.Tensor2D);
+  }
+
+  /** A_user(dropout(p_u)) for the users of a batch, [B, d]; null without the user adaptor. */
+  user(users: Int32Array, B: number, drop: (x: tf.Tensor) => tf.Tensor): tf.Tensor2D | null {
+    if (!this.userAd) return null;
+    const rows = new Int32Array(B);
+    for (let b = 0; b < B; b++) rows[b] = users[b] >= 0 && users[b] < this.numUsers ? users[b] : this.numUsers;
+    return this.userAd.apply(drop(tf.gather(this.userK, tf.tensor1d(rows, 'int32'))) as tf.Tensor2D);
+  }
+}

@@ -22,7 +22,7 @@ import { checkInt, checkRate, parseModelConfig, type ModelDims } from '../neural
 import { TiedEmbeddingRecommender, checkLossConfig } from '../heads.js';
 import { type Block, type BlockOptions, buildBlocks, encodeLast } from '../blocks.js';
 import { trimHistory, SASREC_DEFAULTS, type SASRecConfig } from '../sasrec.js';
-import { HybridExperts } from './adaptor.js';
+import { KnowledgeTables } from './adaptor.js';
 import { type KarOptions, KAR_DEFAULTS, checkKarConfig, prepareKnowledge, runDirs, type KnowledgeVectors, type KarReport } from './prepare.js';
 
 export type KarSASRecConfig = SASRecConfig & KarOptions;
@@ -35,11 +35,7 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
   private layers: Block[] = [];
   private lnF!: LayerNorm;
   private maxLen = 0;
-  private itemK!: tf.Variable;
-  private userK!: tf.Variable;
-  private itemAd: HybridExperts | null = null;
-  private userAd: HybridExperts | null = null;
-  private numUsers = 0;
+  private tables!: KnowledgeTables;
   private pending: KnowledgeVectors | null = null;
   /** Knowledge facts of the last fit (reports). */
   karReport: KarReport | null = null;
@@ -60,42 +56,20 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
-    const { d, blocks, initStd, layerNormEps: eps, textDim, experts, expertHidden } = this.config;
+    const { d, blocks, initStd, layerNormEps: eps } = this.config;
     const inner = this.config.inner ?? d;
     this.maxLen = this.config.maxLen ?? dims.maxHistory;
     checkInt('kar-sasrec', 'maxLen (data.config.maxHistory)', this.maxLen);
-    this.numUsers = dims.numUsers;
     this.itemEmb = new Embedding(this.store, 'item_emb', dims.numItems + 1, d, initStd);
     this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
     this.layers = buildBlocks(this.store, blocks, d, inner, eps);
     this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
-    this.itemK = this.store.add('kar.item_knowledge', [dims.numItems + 1, textDim], { kind: 'zeros' }, false);
-    this.userK = this.store.add('kar.user_knowledge', [dims.numUsers + 1, textDim], { kind: 'zeros' }, false);
-    this.itemAd = this.config.useItem ? new HybridExperts(this.store, 'kar.item_adaptor', textDim, d, experts, expertHidden, initStd) : null;
-    this.userAd = this.config.useUser ? new HybridExperts(this.store, 'kar.user_adaptor', textDim, d, experts, expertHidden, initStd) : null;
-    const p = this.pending;
-    if (p) {
-      const assign = (v: tf.Variable, data: Float32Array) => { const t = tf.tensor(data, v.shape, 'float32'); v.assign(t); t.dispose(); };
-      assign(this.itemK, p.items);
-      const u = new Float32Array((dims.numUsers + 1) * textDim);
-      u.set(p.users.subarray(0, dims.numUsers * textDim));
-      assign(this.userK, u);
-    }
+    this.tables = new KnowledgeTables(this.store, dims.numUsers, dims.numItems, d, initStd, this.config, this.pending);
   }
 
   private blockOptions(): BlockOptions {
     const { d, heads, dropout } = this.config;
     return { d, heads, dropout, attnDropout: this.config.attnDropout ?? dropout, drop: (x, rate) => this.dropout(x, rate) };
-  }
-
-  /** Rows of the user knowledge table: the user's own, or the zero row for an unknown user. */
-  private userRows(batch: UserBatch): Int32Array {
-    const out = new Int32Array(batch.size);
-    for (let b = 0; b < batch.size; b++) {
-      const u = batch.user[b];
-      out[b] = u >= 0 && u < this.numUsers ? u : this.numUsers;
-    }
-    return out;
   }
 
   protected userVectors(batch: UserBatch): tf.Tensor2D {
@@ -106,17 +80,13 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
     const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
     const tmask = timestepMask(ids, B, T);
     let e = tf.mul(this.itemEmb.apply(idT), Math.sqrt(d));
-    if (this.itemAd) {
-      const k = this.dropout(tf.gather(this.itemK, tf.tensor1d(ids, 'int32')), this.config.knowledgeDropout) as tf.Tensor2D;
-      e = tf.add(e, tf.reshape(this.itemAd.apply(k), [B, T, d]));
-    }
+    const drop = (x: tf.Tensor) => this.dropout(x, this.config.knowledgeDropout);
+    const k = this.tables.item(idT, drop);
+    if (k) e = tf.add(e, tf.reshape(k, [B, T, d]));
     const x = tf.mul(this.dropout(tf.add(e, pos), rate), tmask);
-    let h = this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
-    if (this.userAd) {
-      const p = this.dropout(tf.gather(this.userK, tf.tensor1d(this.userRows(batch), 'int32')), this.config.knowledgeDropout) as tf.Tensor2D;
-      h = tf.add(h, this.userAd.apply(p)) as tf.Tensor2D;
-    }
-    return h;
+    const h = this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
+    const p = this.tables.user(batch.user, B, drop);
+    return p ? tf.add(h, p) as tf.Tensor2D : h;
   }
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
