@@ -631,3 +631,50 @@ void copy_rows(unsigned char *dst, int dst_stride, const unsigned char *src, int
     for (; j < row_bytes; j++) d[j] = s[j];
   }
 }
+
+/*
+ * Inverted-dropout multipliers (src/engine/kernels/dropout.ts), bit for bit
+ * the values of dropoutMultipliers in src/util/random.ts: mulberry32 from
+ * `seed`, pair j drawn from state seed + (j + 1) * 0x6d2b79f5 (a Weyl
+ * sequence, so every pair is computed independently, four pairs per SIMD
+ * step); out[2j] uses the low 16 bits, out[2j + 1] the high 16 bits, each 0
+ * when below `thr` and `keep` otherwise.
+ */
+#define MULBERRY_INC 0x6d2b79f5u
+
+static inline uint32_t mulberry_mix(uint32_t t) {
+  t = (t ^ (t >> 15)) * (t | 1u);
+  t ^= t + (t ^ (t >> 7)) * (t | 61u);
+  return t ^ (t >> 14);
+}
+
+static inline v128_t vmulberry_mix(v128_t t) {
+  v128_t one = wasm_i32x4_splat(1), s61 = wasm_i32x4_splat(61);
+  t = wasm_i32x4_mul(wasm_v128_xor(t, wasm_u32x4_shr(t, 15)), wasm_v128_or(t, one));
+  t = wasm_v128_xor(t, wasm_i32x4_add(t, wasm_i32x4_mul(wasm_v128_xor(t, wasm_u32x4_shr(t, 7)), wasm_v128_or(t, s61))));
+  return wasm_v128_xor(t, wasm_u32x4_shr(t, 14));
+}
+
+EXPORT(dropout_mask)
+void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
+  int pairs = n / 2;
+  v128_t vthr = wasm_i32x4_splat(thr), vkeep = wasm_f32x4_splat(keep), lo16 = wasm_i32x4_splat(0xffff);
+  v128_t step = wasm_i32x4_splat((int32_t)(4u * MULBERRY_INC));
+  /* states of pairs 0..3: seed + (1..4) * inc */
+  v128_t s = wasm_i32x4_make((int32_t)(seed + MULBERRY_INC), (int32_t)(seed + 2u * MULBERRY_INC),
+                             (int32_t)(seed + 3u * MULBERRY_INC), (int32_t)(seed + 4u * MULBERRY_INC));
+  int j = 0;
+  for (; j + 4 <= pairs; j += 4) {
+    v128_t t = vmulberry_mix(s);
+    s = wasm_i32x4_add(s, step);
+    v128_t lo = wasm_v128_andnot(vkeep, wasm_i32x4_lt(wasm_v128_and(t, lo16), vthr));
+    v128_t hi = wasm_v128_andnot(vkeep, wasm_i32x4_lt(wasm_u32x4_shr(t, 16), vthr));
+    wasm_v128_store(out + 2 * j, wasm_i32x4_shuffle(lo, hi, 0, 4, 1, 5));
+    wasm_v128_store(out + 2 * j + 4, wasm_i32x4_shuffle(lo, hi, 2, 6, 3, 7));
+  }
+  for (; 2 * j < n; j++) {
+    uint32_t t = mulberry_mix(seed + (uint32_t)(j + 1) * MULBERRY_INC);
+    out[2 * j] = (int)(t & 0xffffu) < thr ? 0.f : keep;
+    if (2 * j + 1 < n) out[2 * j + 1] = (int)(t >> 16) < thr ? 0.f : keep;
+  }
+}

@@ -9,8 +9,7 @@
  * scores over 12,000 items, top 10.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, attentionDropoutKeep, causalMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
-import { dropoutMultipliers } from '../util/random.js';
+import { tf, attentionDropoutKeep, causalMask, dropoutMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
 import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
 
 export interface Workload {
@@ -40,9 +39,9 @@ function bceNextItem(h: tf.Tensor, emb: Embedding, pos: tf.Tensor, neg: tf.Tenso
 /** Seeds of the workloads' dropout masks (a counter: every step draws new masks, as a model's). */
 let dropSeed = 1;
 
-/** Inverted dropout as the models draw it (src/models/neural.ts, `dropoutMultipliers`). */
+/** Inverted dropout as the models draw it (src/models/neural.ts, `dropoutMask`). */
 function dropout(x: tf.Tensor, rate: number): tf.Tensor {
-  return rate > 0 ? tf.mul(x, tf.tensor(dropoutMultipliers(x.size, rate, dropSeed++), x.shape, 'float32')) : x;
+  return rate > 0 ? tf.mul(x, dropoutMask(x.shape, rate, dropSeed++)) : x;
 }
 
 /** SASRec's parameters and its encoder (item + position embeddings, pre-LN blocks, final LayerNorm). */

@@ -7,10 +7,10 @@
  *    broadcasting gradient emits Tile and costs hundreds of ms per step.
  */
 import { tf } from './backend.js';
-import { dropoutMultipliers } from '../util/random.js';
 import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
+import { DROPOUT_MASK } from './kernels/dropout.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
@@ -208,15 +208,23 @@ function reduceToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
 }
 
 /**
- * A dropout multiplier for `keep`: 0 with probability `rate` (rounded to
- * 1/65536), else 1 / (1 - rate), drawn by `dropoutMultipliers` from `seed`
- * (a fresh random seed when none is given).
+ * Inverted-dropout multipliers of `shape`: 0 with probability `rate` (rounded
+ * to 1/65536), else 65536 / (65536 - round(rate * 65536)), the values of
+ * `dropoutMultipliers(size, rate, seed)` (src/util/random.ts) made in place
+ * by the LlmrecDropoutMask kernel (kernels/dropout.ts). Multiply by it for
+ * dropout; a constant (no gradient).
+ */
+export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/**
+ * A dropout multiplier for `keep`: `dropoutMask(shape, rate, seed)`, with a
+ * fresh random seed when none is given.
  */
 export function attentionDropoutKeep(shape: number[], rate: number, seed?: number): tf.Tensor {
   if (!(rate >= 0 && rate < 1)) throw new Error(`attention dropout rate must be in [0, 1), got ${rate}`);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const s = seed ?? Math.floor(Math.random() * 0x100000000);
-  return tf.tensor(dropoutMultipliers(n, rate, s), shape, 'float32');
+  return dropoutMask(shape, rate, seed ?? Math.floor(Math.random() * 0x100000000));
 }
 
 /**

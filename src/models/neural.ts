@@ -83,9 +83,9 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
+import { dropoutMask, softmaxCrossEntropyWithLabels, tf } from '../engine/index.js';
 import { ParamStore, Rng } from '../nn/index.js';
-import { dropoutMultipliers, mixSeed } from '../util/random.js';
+import { mixSeed } from '../util/random.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -249,8 +249,7 @@ export abstract class NeuralRecommender<C extends Record<string, unknown> = Reco
   protected dropout(x: tf.Tensor, rate: number): tf.Tensor {
     if (!this.training || rate <= 0) return x;
     if (rate >= 1) throw new Error(`${this.name}: dropout rate must be < 1, got ${rate}`);
-    const mask = dropoutMultipliers(x.size, rate, mixSeed(this.dropSeed, this.dropCalls++));
-    return tf.mul(x, tf.tensor(mask, x.shape, 'float32'));
+    return tf.mul(x, dropoutMask(x.shape, rate, mixSeed(this.dropSeed, this.dropCalls++)));
   }
 
   /**

@@ -60,24 +60,38 @@ export class Mulberry32 {
  * Inverted-dropout multipliers: n values, each 0 with probability `rate`
  * (rounded to 1/65536) and 65536 / (65536 - round(rate * 65536)) otherwise,
  * from mulberry32 started at `seed` (two 16-bit draws per step). The masks of
- * the neural models (src/models/neural.ts), attention dropout
- * (src/engine/ops.ts attentionDropoutKeep) and the benchmark workloads: one
- * typed-array loop, no tfjs random op (tf.randomUniform draws in JS and then
- * needs a compare, a cast and a division on the tensor).
+ * the neural models (src/models/neural.ts), attention dropout and the
+ * benchmark workloads, made as tensors by `dropoutMask` (src/engine/ops.ts):
+ * on the wasm backend the project's SIMD module writes the same values in
+ * place on the heap (native/wasm/gemm.c `dropout_mask`); this loop is the
+ * reference and the other backends' path. No tfjs random op
+ * (tf.randomUniform draws in JS and then needs a compare, a cast and a
+ * division on the tensor).
  */
 export function dropoutMultipliers(n: number, rate: number, seed: number): Float32Array {
-  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
-  const thr = Math.round(rate * 65536);
-  const keep = 65536 / (65536 - thr);
-  const mask = new Float32Array(n);
+  return fillDropoutMultipliers(new Float32Array(n), rate, seed);
+}
+
+/** `dropoutMultipliers` written into `out` (its length is n); returns `out`. */
+export function fillDropoutMultipliers(out: Float32Array, rate: number, seed: number): Float32Array {
+  const { thr, keep } = dropoutThreshold(rate);
+  const n = out.length;
   let s = seed | 0;
   for (let i = 0; i < n; i += 2) {
     s = (s + MULBERRY32_INCREMENT) | 0;
     const t = mulberry32Mix(s);
-    mask[i] = (t & 0xffff) < thr ? 0 : keep;
-    if (i + 1 < n) mask[i + 1] = t >>> 16 < thr ? 0 : keep;
+    out[i] = (t & 0xffff) < thr ? 0 : keep;
+    if (i + 1 < n) out[i + 1] = t >>> 16 < thr ? 0 : keep;
   }
-  return mask;
+  return out;
+}
+
+/** The 16-bit drop threshold round(rate * 65536) and the kept value 65536 / (65536 - thr) of a rate in [0, 1). */
+export function dropoutThreshold(rate: number): { thr: number; keep: number } {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
+  const thr = Math.round(rate * 65536);
+  if (thr >= 65536) throw new Error(`dropout rate ${rate} rounds to 1 (65536/65536)`);
+  return { thr, keep: 65536 / (65536 - thr) };
 }
 
 // ---------------------------------------------------------------------------

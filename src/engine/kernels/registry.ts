@@ -1,7 +1,8 @@
 /** Project-defined fused kernels (not overriding any tfjs kernel), registered for wasm and cpu. */
 import { adamwConfigs } from './adamw.js';
+import { dropoutMaskConfigs } from './dropout.js';
 import { gruConfigs } from './gru.js';
 import { gruSeqConfigs } from './gru_seq.js';
 import { layerNormConfigs } from './layernorm.js';
 
-export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs];
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs];

@@ -33,6 +33,7 @@ interface GemmExports {
     invBc2: number, gs: number, pOut: number, mOut: number, vOut: number): void;
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
+  dropout_mask(out: number, n: number, seed: number, thr: number, keep: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -183,6 +184,14 @@ export function wasmBinaryBroadcast(backend: BackendWasm, op: number, swap: numb
   const g = wasmGemm(backend);
   if (!g) return false;
   g.binary_bcast(op, swap, mode, heapOffset(backend, big), heapOffset(backend, small), heapOffset(backend, out), outer, inner);
+  return true;
+}
+
+/** Dropout multipliers (dropout.ts) into a heap view. False when the module is unavailable or the array is off the heap. */
+export function wasmDropoutMask(backend: BackendWasm, out: Float32Array, seed: number, thr: number, keep: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [out])) return false;
+  g.dropout_mask(out.byteOffset, out.length, seed >>> 0, thr, keep);
   return true;
 }
 
