@@ -6,8 +6,8 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adamwStep, gruCell, gruSequence, layerNorm, tf } from '../src/engine/index.js';
-import { LayerNorm, ParamStore } from '../src/nn/index.js';
+import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, tf } from '../src/engine/index.js';
+import { LayerNorm, ParamStore, RMSNorm } from '../src/nn/index.js';
 import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
 
 await ready();
@@ -132,6 +132,50 @@ onEachPath('fused LayerNorm vs the tfjs formula on cpu', () => {
 
   it('rejects a gamma of the wrong size with a clear error', () => {
     assert.throws(() => tf.tidy(() => layerNorm(tf.ones([2, 3]), tf.ones([4]) as tf.Tensor1D, tf.zeros([3]) as tf.Tensor1D)), /gamma\/beta must be \[3\]/);
+  });
+});
+
+onEachPath('fused RMSNorm vs the tfjs formula on cpu', () => {
+  const formula = (x: tf.Tensor, g: tf.Tensor, eps: number) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g);
+  for (const [shape, eps] of [[[6, 8], 1e-6], [[3, 5, 16], 1e-5], [[1, 1], 1e-6], [[2, 3, 4, 7], 1e-6], [[0, 4], 1e-6], [[300, 64], 1e-6], [[9, 70], 1e-5], [[5], 1e-6]] as Array<[number[], number]>) {
+    it(`values and gradients (x, gamma), shape [${shape}], eps ${eps}`, async () => {
+      const rng = new Rng(shape.reduce((a, b) => a * 5 + b, 11));
+      const D = shape[shape.length - 1];
+      const xd = randn(rng, shape);
+      const gd = randn(rng, [D]);
+      const wd = randn(rng, shape);
+      const run = (fused: boolean) => () => {
+        const x = tf.tensor(xd, shape);
+        const g = tf.tensor1d(gd);
+        const w = tf.tensor(wd, shape);
+        const f = (xx: tf.Tensor, gg: tf.Tensor) => tf.sum(tf.mul(fused ? rmsNorm(xx, gg as tf.Tensor1D, eps) : formula(xx, gg, eps), w));
+        const [dx, dg] = tf.grads(f)([x, g]);
+        return { y: fused ? rmsNorm(x, g, eps) : formula(x, g, eps), dx, dg };
+      };
+      const got = await onBackend('wasm', run(true));
+      const ref = await onBackend('cpu', run(false));
+      const fusedCpu = await onBackend('cpu', run(true));
+      for (const k of ['y', 'dx', 'dg'] as const) {
+        assertClose(got[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `wasm ${k}`);
+        assertClose(fusedCpu[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `cpu ${k}`);
+      }
+    });
+  }
+
+  it('the nn RMSNorm layer uses it: a hand-checked row', async () => {
+    const got = await onBackend('wasm', () => {
+      const store = new ParamStore(0);
+      const n = new RMSNorm(store, 'n', 4, 0);
+      const out = tf.clone(n.apply(tf.tensor2d([[1, 2, 3, 4]])));
+      store.dispose();
+      return { y: out };
+    });
+    const r = Math.sqrt(30 / 4);
+    assertCloseArrays(got.y.values, [1 / r, 2 / r, 3 / r, 4 / r], { atol: 1e-6 });
+  });
+
+  it('rejects a gamma of the wrong size with a clear error', () => {
+    assert.throws(() => tf.tidy(() => rmsNorm(tf.ones([2, 3]), tf.ones([4]) as tf.Tensor1D)), /gamma must be float32 \[3\]/);
   });
 });
 

@@ -556,6 +556,65 @@ void layer_norm_grad(const float *dy, const float *x, const float *mean, const f
   for (int j = 0; j < D; j++) { dgamma[j] = (float)dg[j]; dbeta[j] = (float)db[j]; }
 }
 
+/*
+ * RMSNorm over the last axis (src/engine/kernels/rmsnorm.ts):
+ * rstd = 1 / sqrt(mean(x^2) + eps), y = x * rstd * gamma; the gradient
+ * dx = rstd * (g - x * rstd^2 * mean(g * x)) with g = dy * gamma, and
+ * dgamma = sum over rows of dy * x * rstd (float64 in `acc`, D doubles).
+ */
+EXPORT(rms_norm)
+void rms_norm(const float *x, const float *gamma, int N, int D, float eps, float *y, float *rstd) {
+  for (int n = 0; n < N; n++) {
+    const float *xr = x + (int64_t)n * D;
+    float *yr = y + (int64_t)n * D;
+    v128_t vv = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= D; j += 4) { v128_t c = wasm_v128_load(xr + j); vv = wasm_f32x4_add(vv, wasm_f32x4_mul(c, c)); }
+    float v = hsum4(vv);
+    for (; j < D; j++) v += xr[j] * xr[j];
+    float r = 1.f / wasm_f32x4_extract_lane(wasm_f32x4_sqrt(wasm_f32x4_splat(v / (float)D + eps)), 0);
+    rstd[n] = r;
+    v128_t vr = wasm_f32x4_splat(r);
+    j = 0;
+    for (; j + 4 <= D; j += 4) wasm_v128_store(yr + j, wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(xr + j), vr), wasm_v128_load(gamma + j)));
+    for (; j < D; j++) yr[j] = xr[j] * r * gamma[j];
+  }
+}
+
+EXPORT(rms_norm_grad)
+void rms_norm_grad(const float *dy, const float *x, const float *rstd, const float *gamma, int N, int D,
+                   float *dx, float *dgamma, double *acc) {
+  for (int j = 0; j < D; j++) acc[j] = 0.0;
+  for (int n = 0; n < N; n++) {
+    const float *xr = x + (int64_t)n * D, *dr = dy + (int64_t)n * D;
+    float *dxr = dx + (int64_t)n * D;
+    float r = rstd[n];
+    v128_t vr = wasm_f32x4_splat(r);
+    v128_t vs = wasm_f32x4_splat(0.f);
+    int j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t xv = wasm_v128_load(xr + j), d = wasm_v128_load(dr + j);
+      vs = wasm_f32x4_add(vs, wasm_f32x4_mul(wasm_f32x4_mul(d, wasm_v128_load(gamma + j)), xv));
+      acc_f64(acc + j, wasm_f32x4_mul(wasm_f32x4_mul(d, xv), vr));
+    }
+    float sgx = hsum4(vs);
+    for (; j < D; j++) {
+      float d = dr[j];
+      sgx += d * gamma[j] * xr[j];
+      acc[j] += (double)(d * xr[j] * r);
+    }
+    float c = r * r * sgx / (float)D;
+    v128_t vc = wasm_f32x4_splat(c);
+    j = 0;
+    for (; j + 4 <= D; j += 4) {
+      v128_t g = wasm_f32x4_mul(wasm_v128_load(dr + j), wasm_v128_load(gamma + j));
+      wasm_v128_store(dxr + j, wasm_f32x4_mul(vr, wasm_f32x4_sub(g, wasm_f32x4_mul(wasm_v128_load(xr + j), vc))));
+    }
+    for (; j < D; j++) dxr[j] = r * (dr[j] * gamma[j] - xr[j] * c);
+  }
+  for (int j = 0; j < D; j++) dgamma[j] = (float)acc[j];
+}
+
 /* out[o, j] = scale * sum_r x[o, r, j], x viewed as [outer, R, inner]; acc: inner doubles. */
 EXPORT(reduce_middle)
 void reduce_middle(const float *x, int outer, int R, int inner, float *out, float scale, double *acc) {

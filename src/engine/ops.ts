@@ -11,6 +11,7 @@ import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { DROPOUT_MASK } from './kernels/dropout.js';
+import { RMS_NORM, RMS_NORM_GRAD } from './kernels/rmsnorm.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
@@ -110,6 +111,24 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x, gamma, beta);
+}
+
+/**
+ * RMSNorm over the last axis, y = x / sqrt(mean(x^2) + eps) * gamma, one
+ * fused kernel each way (kernels/rmsnorm.ts).
+ */
+export function rmsNorm(x: tf.Tensor, gamma: tf.Tensor1D, eps = 1e-6): tf.Tensor {
+  const body = (xi: tf.Tensor, g: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, rstd] = tf.engine().runKernel(RMS_NORM, { x: xi, gamma: g }, { eps }) as tf.Tensor[];
+    save([xi, rstd, g]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, r, gs] = saved;
+      return tf.engine().runKernel(RMS_NORM_GRAD, { dy, x: xs, rstd: r, gamma: gs }, {}) as tf.Tensor[];
+    };
+    return { value: y, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, gamma);
 }
 
 /** One fused AdamW step for one parameter: returns new [p, m, v] (see kernels/adamw.ts). */

@@ -3,7 +3,7 @@
  * 2-D before the matmul: a [B, T, d] @ [d, o] product with broadcasting would
  * make tfjs compute the weight gradient as a batched product plus a sum.
  */
-import { layerNorm, tf } from '../engine/index.js';
+import { layerNorm, rmsNorm, tf } from '../engine/index.js';
 import { SeededDropout } from './dropout.js';
 import type { Init, ParamStore } from './params.js';
 
@@ -134,9 +134,9 @@ export class RMSNorm {
   constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-6) {
     this.weight = store.add(`${name}.weight`, [dim], { kind: 'ones' });
   }
+  /** x / sqrt(mean(x^2) + eps) * weight over the last axis, one fused kernel each way (src/engine/kernels/rmsnorm.ts). */
   apply(x: tf.Tensor): tf.Tensor {
-    const ms = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.eps))), this.weight);
+    return rmsNorm(x, this.weight as tf.Tensor1D, this.eps);
   }
 }
 

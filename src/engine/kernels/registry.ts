@@ -4,5 +4,6 @@ import { dropoutMaskConfigs } from './dropout.js';
 import { gruConfigs } from './gru.js';
 import { gruSeqConfigs } from './gru_seq.js';
 import { layerNormConfigs } from './layernorm.js';
+import { rmsNormConfigs } from './rmsnorm.js';
 
-export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs];
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs];

@@ -34,6 +34,8 @@ interface GemmExports {
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
   dropout_mask(out: number, n: number, seed: number, thr: number, keep: number): void;
+  rms_norm(x: number, gamma: number, N: number, D: number, eps: number, y: number, rstd: number): void;
+  rms_norm_grad(dy: number, x: number, rstd: number, gamma: number, N: number, D: number, dx: number, dgamma: number, acc: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -249,6 +251,26 @@ export function wasmLayerNormGrad(backend: BackendWasm, dy: Float32Array, x: Flo
   const offs = [dy, x, mean, rstd, gamma, dx, dgamma, dbeta].map((a) => a.byteOffset);
   const acc = accScratch(2 * D);
   g.layer_norm_grad(offs[0], offs[1], offs[2], offs[3], offs[4], N, D, offs[5], offs[6], offs[7], acc);
+  return true;
+}
+
+/** RMSNorm (rmsnorm.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmRmsNorm(backend: BackendWasm, x: Float32Array, gamma: Float32Array, N: number, D: number, eps: number,
+  y: Float32Array, rstd: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [x, gamma, y, rstd])) return false;
+  g.rms_norm(x.byteOffset, gamma.byteOffset, N, D, eps, y.byteOffset, rstd.byteOffset);
+  return true;
+}
+
+/** RMSNorm gradient (rmsnorm.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmRmsNormGrad(backend: BackendWasm, dy: Float32Array, x: Float32Array, rstd: Float32Array, gamma: Float32Array,
+  N: number, D: number, dx: Float32Array, dgamma: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [dy, x, rstd, gamma, dx, dgamma])) return false;
+  const offs = [dy, x, rstd, gamma, dx, dgamma].map((a) => a.byteOffset);
+  const acc = accScratch(D);
+  g.rms_norm_grad(offs[0], offs[1], offs[2], offs[3], N, D, offs[4], offs[5], acc);
   return true;
 }
 
