@@ -6,7 +6,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, swiglu, tf } from '../src/engine/index.js';
+import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, tf } from '../src/engine/index.js';
 import { LayerNorm, ParamStore, RMSNorm } from '../src/nn/index.js';
 import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
 
@@ -176,36 +176,6 @@ onEachPath('fused RMSNorm vs the tfjs formula on cpu', () => {
 
   it('rejects a gamma of the wrong size with a clear error', () => {
     assert.throws(() => tf.tidy(() => rmsNorm(tf.ones([2, 3]), tf.ones([4]) as tf.Tensor1D)), /gamma must be float32 \[3\]/);
-  });
-});
-
-onEachPath('fused SwiGLU gate vs silu(g) * u on cpu', () => {
-  for (const shape of [[6, 8], [3, 5, 7], [1], [0, 4], [300, 33]]) {
-    it(`values and gradients (g, u), shape [${shape}]`, async () => {
-      const rng = new Rng(shape.reduce((a, b) => a * 3 + b, 5));
-      const gd = randn(rng, shape).map((v) => v * 4); // wide range: both sigmoid tails
-      const ud = randn(rng, shape);
-      const wd = randn(rng, shape);
-      const run = (fused: boolean) => () => {
-        const g = tf.tensor(gd, shape);
-        const u = tf.tensor(ud, shape);
-        const w = tf.tensor(wd, shape);
-        const op = (gg: tf.Tensor, uu: tf.Tensor) => (fused ? swiglu(gg, uu) : tf.mul(tf.mul(gg, tf.sigmoid(gg)), uu));
-        const [dg, du] = tf.grads((gg: tf.Tensor, uu: tf.Tensor) => tf.sum(tf.mul(op(gg, uu), w)))([g, u]);
-        return { y: op(g, u), dg, du };
-      };
-      const got = await onBackend('wasm', run(true));
-      const ref = await onBackend('cpu', run(false));
-      const fusedCpu = await onBackend('cpu', run(true));
-      for (const k of ['y', 'dg', 'du'] as const) {
-        assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `wasm ${k}`);
-        assertClose(fusedCpu[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `cpu ${k}`);
-      }
-    });
-  }
-
-  it('rejects operands of different shapes, naming them', () => {
-    assert.throws(() => tf.tidy(() => swiglu(tf.ones([2, 3]), tf.ones([2, 4]))), /'u' must be float32 \[2,3\] like 'g'/);
   });
 });
 

@@ -737,35 +737,3 @@ void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
     if (2 * j + 1 < n) out[2 * j + 1] = (int)(t >> 16) < thr ? 0.f : keep;
   }
 }
-
-/*
- * SwiGLU's gate (src/engine/kernels/swiglu.ts): y = silu(g) * u = g * sigmoid(g) * u,
- * and its gradient du = dy * g * s, dg = dy * u * s * (1 + g * (1 - s)), s = sigmoid(g).
- */
-EXPORT(swiglu)
-void swiglu(const float *g, const float *u, int n, float *y) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    v128_t gv = wasm_v128_load(g + i);
-    wasm_v128_store(y + i, wasm_f32x4_mul(wasm_f32x4_mul(gv, vsigmoid4(gv)), wasm_v128_load(u + i)));
-  }
-  for (; i < n; i++) y[i] = g[i] * sigmoid1(g[i]) * u[i];
-}
-
-EXPORT(swiglu_grad)
-void swiglu_grad(const float *dy, const float *g, const float *u, int n, float *dg, float *du) {
-  v128_t one = wasm_f32x4_splat(1.f);
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    v128_t gv = wasm_v128_load(g + i), d = wasm_v128_load(dy + i);
-    v128_t s = vsigmoid4(gv);
-    wasm_v128_store(du + i, wasm_f32x4_mul(wasm_f32x4_mul(d, gv), s));
-    v128_t ds = wasm_f32x4_mul(s, wasm_f32x4_add(one, wasm_f32x4_mul(gv, wasm_f32x4_sub(one, s))));
-    wasm_v128_store(dg + i, wasm_f32x4_mul(wasm_f32x4_mul(d, wasm_v128_load(u + i)), ds));
-  }
-  for (; i < n; i++) {
-    float s = sigmoid1(g[i]);
-    du[i] = dy[i] * g[i] * s;
-    dg[i] = dy[i] * u[i] * s * (1.f + g[i] * (1.f - s));
-  }
-}

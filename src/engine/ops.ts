@@ -12,7 +12,6 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { DROPOUT_MASK } from './kernels/dropout.js';
 import { RMS_NORM, RMS_NORM_GRAD } from './kernels/rmsnorm.js';
-import { SWIGLU, SWIGLU_GRAD } from './kernels/swiglu.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
@@ -130,21 +129,6 @@ export function rmsNorm(x: tf.Tensor, gamma: tf.Tensor1D, eps = 1e-6): tf.Tensor
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x, gamma);
-}
-
-/** SwiGLU's gate silu(g) * u (g, u of one shape), one fused kernel each way (kernels/swiglu.ts). */
-export function swiglu(g: tf.Tensor, u: tf.Tensor): tf.Tensor {
-  const body = (gi: tf.Tensor, ui: tf.Tensor, save: tf.GradSaveFunc) => {
-    const y = tf.engine().runKernel(SWIGLU, { g: gi, u: ui }, {}) as tf.Tensor;
-    save([gi, ui]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [gs, us] = saved;
-      return tf.engine().runKernel(SWIGLU_GRAD, { dy, g: gs, u: us }, {}) as tf.Tensor[];
-    };
-    return { value: y, gradFunc };
-  };
-  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(g, u);
 }
 
 /** One fused AdamW step for one parameter: returns new [p, m, v] (see kernels/adamw.ts). */

@@ -5,6 +5,5 @@ import { gruConfigs } from './gru.js';
 import { gruSeqConfigs } from './gru_seq.js';
 import { layerNormConfigs } from './layernorm.js';
 import { rmsNormConfigs } from './rmsnorm.js';
-import { swigluConfigs } from './swiglu.js';
 
-export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs, ...swigluConfigs];
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs];

@@ -34,8 +34,6 @@ interface GemmExports {
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
   dropout_mask(out: number, n: number, seed: number, thr: number, keep: number): void;
-  swiglu(g: number, u: number, n: number, y: number): void;
-  swiglu_grad(dy: number, g: number, u: number, n: number, dg: number, du: number): void;
   rms_norm(x: number, gamma: number, N: number, D: number, eps: number, y: number, rstd: number): void;
   rms_norm_grad(dy: number, x: number, rstd: number, gamma: number, N: number, D: number, dx: number, dgamma: number, acc: number): void;
 }
@@ -253,22 +251,6 @@ export function wasmLayerNormGrad(backend: BackendWasm, dy: Float32Array, x: Flo
   const offs = [dy, x, mean, rstd, gamma, dx, dgamma, dbeta].map((a) => a.byteOffset);
   const acc = accScratch(2 * D);
   g.layer_norm_grad(offs[0], offs[1], offs[2], offs[3], offs[4], N, D, offs[5], offs[6], offs[7], acc);
-  return true;
-}
-
-/** SwiGLU's gate silu(g) * u (swiglu.ts) on heap views. False when the module is unavailable or an array is off the heap. */
-export function wasmSwiglu(backend: BackendWasm, g: Float32Array, u: Float32Array, y: Float32Array): boolean {
-  const m = wasmGemm(backend);
-  if (!m || !onHeap(backend, [g, u, y])) return false;
-  m.swiglu(g.byteOffset, u.byteOffset, y.length, y.byteOffset);
-  return true;
-}
-
-/** Its gradient (swiglu.ts) on heap views. False when the module is unavailable or an array is off the heap. */
-export function wasmSwigluGrad(backend: BackendWasm, dy: Float32Array, g: Float32Array, u: Float32Array, dg: Float32Array, du: Float32Array): boolean {
-  const m = wasmGemm(backend);
-  if (!m || !onHeap(backend, [dy, g, u, dg, du])) return false;
-  m.swiglu_grad(dy.byteOffset, g.byteOffset, u.byteOffset, dy.length, dg.byteOffset, du.byteOffset);
   return true;
 }
 
