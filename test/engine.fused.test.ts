@@ -6,7 +6,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, tf } from '../src/engine/index.js';
+import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, rope, tf } from '../src/engine/index.js';
 import { LayerNorm, ParamStore, RMSNorm } from '../src/nn/index.js';
 import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
 
@@ -176,6 +176,49 @@ onEachPath('fused RMSNorm vs the tfjs formula on cpu', () => {
 
   it('rejects a gamma of the wrong size with a clear error', () => {
     assert.throws(() => tf.tidy(() => rmsNorm(tf.ones([2, 3]), tf.ones([4]) as tf.Tensor1D)), /gamma must be float32 \[3\]/);
+  });
+});
+
+onEachPath('fused rotary embedding vs split/concat composition on cpu', () => {
+  const formula = (x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor) => {
+    const hd = x.shape[x.rank - 1];
+    const [x1, x2] = tf.split(x, [hd / 2, hd / 2], -1);
+    return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
+  };
+  const cases: Array<[number[], number[]]> = [
+    [[2, 3, 5, 8], [5, 8]], [[2, 3, 5, 8], [2, 1, 5, 8]], [[4, 6], [4, 6]], [[1, 2, 1, 4], [1, 1, 1, 4]], [[3, 2, 7, 2], [3, 1, 7, 2]], [[2, 0, 4], [0, 4]],
+  ];
+  for (const [xs, cs] of cases) {
+    it(`values and dx, x [${xs}], tables [${cs}]`, async () => {
+      const rng = new Rng(xs.reduce((a, b) => a * 3 + b, 1) + cs.length);
+      const xd = randn(rng, xs);
+      const cd = randn(rng, cs);
+      const sd = randn(rng, cs);
+      const wd = randn(rng, xs);
+      const run = (fused: boolean) => () => {
+        const x = tf.tensor(xd, xs);
+        const c = tf.tensor(cd, cs);
+        const sn = tf.tensor(sd, cs);
+        const w = tf.tensor(wd, xs);
+        const op = (xx: tf.Tensor) => (fused ? rope(xx, c, sn) : formula(xx, c, sn));
+        const [dx] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(op(xx), w)))([x]);
+        return { y: op(x), dx };
+      };
+      const got = await onBackend('wasm', run(true));
+      const ref = await onBackend('cpu', run(false));
+      const fusedCpu = await onBackend('cpu', run(true));
+      for (const k of ['y', 'dx'] as const) {
+        assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `wasm ${k}`);
+        assertClose(fusedCpu[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `cpu ${k}`);
+      }
+    });
+  }
+
+  it('rejects an odd head dim and tables that do not fit, naming them', () => {
+    assert.throws(() => tf.tidy(() => rope(tf.ones([2, 3]), tf.ones([2, 3]), tf.ones([2, 3]))), /head dim D must be even, got 3/);
+    assert.throws(() => tf.tidy(() => rope(tf.ones([2, 4]), tf.ones([3, 4]), tf.ones([3, 4]))), /must end in \[2, 4\]/);
+    assert.throws(() => tf.tidy(() => rope(tf.ones([2, 3, 2, 4]), tf.ones([2, 3, 2, 4]), tf.ones([2, 3, 2, 4]))), /must be \[2, 4\] or \[2, 1, \.\.\., 2, 4\]/);
+    assert.throws(() => tf.tidy(() => rope(tf.ones([2, 4]), tf.ones([2, 4]), tf.ones([1, 2, 4]))), /one shape/);
   });
 });
 

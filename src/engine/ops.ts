@@ -12,6 +12,7 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { DROPOUT_MASK } from './kernels/dropout.js';
 import { RMS_NORM, RMS_NORM_GRAD } from './kernels/rmsnorm.js';
+import { ROPE } from './kernels/rope.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
@@ -129,6 +130,25 @@ export function rmsNorm(x: tf.Tensor, gamma: tf.Tensor1D, eps = 1e-6): tf.Tensor
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x, gamma);
+}
+
+/**
+ * Rotary position embedding x * cos + rotate_half(x) * sin (Hugging Face
+ * LLaMA layout) for x [..., T, D] and tables [T, D] or [B, 1, ..., T, D], one
+ * kernel each way (kernels/rope.ts). The tables get no gradient.
+ */
+export function rope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  const body = (xi: tf.Tensor, c: tf.Tensor, s: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.engine().runKernel(ROPE, { x: xi, cos: c, sin: s }, { backward: false }) as tf.Tensor;
+    save([c, s]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [cs, ss] = saved;
+      return [tf.engine().runKernel(ROPE, { x: dy, cos: cs, sin: ss }, { backward: true }) as tf.Tensor, tf.zerosLike(cs), tf.zerosLike(ss)];
+    };
+    return { value: y, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, cos, sin);
 }
 
 /** One fused AdamW step for one parameter: returns new [p, m, v] (see kernels/adamw.ts). */

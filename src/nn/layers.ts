@@ -3,7 +3,7 @@
  * 2-D before the matmul: a [B, T, d] @ [d, o] product with broadcasting would
  * make tfjs compute the weight gradient as a batched product plus a sum.
  */
-import { layerNorm, rmsNorm, tf } from '../engine/index.js';
+import { layerNorm, rmsNorm, rope, tf } from '../engine/index.js';
 import { SeededDropout } from './dropout.js';
 import type { Init, ParamStore } from './params.js';
 
@@ -162,8 +162,5 @@ export function ropeTables(T: number, headDim: number, theta = 10000): { cos: tf
 
 /** x * cos + rotate_half(x) * sin for x [..., T, headDim]. */
 export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
-  const hd = x.shape[x.rank - 1];
-  const [x1, x2] = tf.split(x, [hd / 2, hd / 2], -1);
-  const rot = tf.concat([tf.neg(x2), x1], -1);
-  return tf.add(tf.mul(x, cos), tf.mul(rot, sin));
+  return rope(x, cos, sin);
 }

@@ -5,5 +5,6 @@ import { gruConfigs } from './gru.js';
 import { gruSeqConfigs } from './gru_seq.js';
 import { layerNormConfigs } from './layernorm.js';
 import { rmsNormConfigs } from './rmsnorm.js';
+import { ropeConfigs } from './rope.js';
 
-export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs];
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs, ...ropeConfigs];

@@ -6,7 +6,7 @@
  * q/k/v) configs.
  */
 import { z } from 'zod';
-import { tf } from '../../engine/index.js';
+import { rope, tf } from '../../engine/index.js';
 import { Embedding, Linear, ParamStore, RMSNorm, silu } from '../../nn/index.js';
 import { parseConfig, configToJSON } from './config_util.js';
 import {
@@ -191,10 +191,7 @@ export class LlamaForCausalLM implements CausalLM {
     const H = this.numHeads;
     const G = this.numKvHeads;
     const D = this.headDim;
-    const rotate = (t: tf.Tensor4D): tf.Tensor4D => {
-      const [a, b] = tf.split(t, 2, -1);
-      return tf.add(tf.mul(t, cos), tf.mul(tf.concat([tf.neg(b), a], -1), sin)) as tf.Tensor4D;
-    };
+    const rotate = (t: tf.Tensor4D): tf.Tensor4D => rope(t, cos, sin) as tf.Tensor4D;
     const newLayers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
     const rate = input.training ? c.attention_dropout : 0;
     const drop = rate > 0 ? (t: tf.Tensor) => this.dropout.apply(t, rate) : undefined;
