@@ -30,11 +30,16 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   if (done) {
     m.mapping = MappingLayer.load(mdir);
     if (itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
-    if (mapStage.scoreFeature) m.initScoreWeight(readJson<{ weight: number }>(weightFile).weight);
+    if (mapStage.scoreFeature) {
+      const f = readJson<{ weight: number; gate?: number }>(weightFile);
+      // A file without 'gate' is from the earlier formulation l(yes) - l(no) + w * z (gate 1).
+      m.initScoreFeature(f.weight, f.gate ?? 1);
+    }
     return readJson(summaryFile);
   }
   m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: m.lm.hiddenSize, residual: o.mappingResidual }, mixSeed(o.seed, 303));
-  if (mapStage.scoreFeature) m.initScoreWeight(mapStage.scoreWeightInit);
+  // The score feature starts at the collaborative model (LM gate 0); early stopping compares every epoch with that start.
+  if (mapStage.scoreFeature) m.initScoreFeature(mapStage.scoreWeightInit, 0);
   const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
   const perEpoch = Math.ceil(ex.length / mapStage.batchSize);
   const steps = Math.ceil((mapStage.epochs * ex.length) / mapStage.batchSize);
@@ -52,10 +57,15 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   m.mapping.save(mdir);
   if (itemTable) writeSafetensors(tableFile, { item_vectors: { dtype: 'F32', shape: [...m.itemTable!.shape], data: (m.itemTable!.dataSync() as Float32Array).slice() } });
   const weight = m.scoreWeight ? (m.scoreWeight.dataSync() as Float32Array)[0] : undefined;
-  if (weight !== undefined) writeJson(weightFile, { weight, feature: 'collaborative score z-scored among the candidates', init: mapStage.scoreWeightInit });
+  const gate = m.lmGate ? (m.lmGate.dataSync() as Float32Array)[0] : undefined;
+  if (weight !== undefined) {
+    writeJson(weightFile, {
+      weight, gate, score: 'weight * z + gate * (l(yes) - l(no))', feature: 'z: collaborative score z-scored among the candidates', init: { weight: mapStage.scoreWeightInit, gate: 0 },
+    });
+  }
   const summary = {
     ...r, trainSource: o.trainSource, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
-    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight } : {}),
+    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight, lmGate: gate } : {}),
   };
   writeJson(summaryFile, summary);
   return summary;
