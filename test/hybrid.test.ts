@@ -27,7 +27,7 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
-import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { sampleRows, splitCases, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { ready } from './helpers.js';
 
@@ -170,7 +170,10 @@ describe('LLM hybrids (issue 19)', () => {
     const t = loadTemplates().seen[0];
     const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 4, 1));
     const base = m.score(cases, t, m.originalTitles);
-    m.initScoreFeature(0.5, 0.7);
+    // Gate 0.7 held as variable 0.7 / 4 times the step scale 4: the score sees 0.7.
+    m.initScoreFeature(0.5, 0.7, 4);
+    assert.ok(Math.abs((m.lmGate!.dataSync() as Float32Array)[0] - 0.175) < 1e-7);
+    assert.ok(Math.abs(m.scoreFeatureValues()!.gate - 0.7) < 1e-6);
     const withW = m.score(cases, t, m.originalTitles);
     const full = m.scoreFull(cases, t, m.originalTitles);
     const C = cases[0].candidates.length;
@@ -184,9 +187,11 @@ describe('LLM hybrids (issue 19)', () => {
     const qs = trainQuestions(data, { users: 10, perUser: 1, negatives: 9, seed: 2 });
     await m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 5, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles, vars });
     assert.notEqual((m.scoreWeight!.dataSync() as Float32Array)[0], 0.5, 'the weight trains');
-    assert.notEqual((m.lmGate!.dataSync() as Float32Array)[0], 0.7, 'the LM gate trains');
+    assert.ok(Math.abs(m.scoreFeatureValues()!.gate - 0.7) > 1e-4, 'the LM gate trains');
     await assert.rejects(m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 1, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 0, loss: 'lm', seed: 1, templates: [t], titles: m.originalTitles, vars }), /needs loss 'bce'/);
     assert.throws(() => m.initScoreFeature(1, Number.NaN), /LM gate must be finite/);
+    assert.throws(() => m.initScoreFeature(1, 0, 0), /LM gate scale/);
+    assert.ok(Math.abs(withinCaseSpread(Float32Array.of(1, 3, 5, 5), 2) - Math.SQRT1_2) < 1e-12, 'within-case spread: variances 1 and 0, sqrt of their mean');
     m.dispose();
     lm.dispose();
   });

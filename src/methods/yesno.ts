@@ -55,8 +55,16 @@ export class YesNoLlm {
    * (docs/METHODS.md §5, "collaborative score feature").
    */
   scoreWeight?: tf.Variable;
-  /** g of the score feature: the LM's share of the score (0 at initialisation). */
+  /**
+   * g of the score feature, the LM's share of the score (0 at
+   * initialisation), as g = lmGate * lmGateScale: the trained variable times
+   * a constant that puts the LM's answer on the scale of z (1 / the LM's
+   * within-question spread of l(yes) - l(no), measured on training
+   * questions), so that optimiser steps on the gate mean the same whatever
+   * the LM's logit scale.
+   */
   lmGate?: tf.Variable;
+  lmGateScale = 1;
   private readonly zCache = new Map<Case, Float32Array>();
   readonly prompt: YesNoPromptOptions;
   private readonly titleCache = new Map<TitleSource, Map<number, string>>();
@@ -135,7 +143,8 @@ export class YesNoLlm {
     if (!this.scoreWeight || !this.lmGate) return diff;
     this.collabZ(cases);
     const z = tf.tensor1d(Float32Array.from(cases, (c, b) => this.zCache.get(c)![cands[b]]));
-    return tf.add(tf.mul(tf.reshape(this.scoreWeight, []), z), tf.mul(tf.reshape(this.lmGate, []), diff)) as tf.Tensor1D;
+    const g = tf.mul(tf.reshape(this.lmGate, []), this.lmGateScale);
+    return tf.add(tf.mul(tf.reshape(this.scoreWeight, []), z), tf.mul(g, diff)) as tf.Tensor1D;
   }
 
   /** The prompt input for candidate `cand` of case `c` (titles escaped and cut by title()). */
@@ -284,16 +293,25 @@ export class YesNoLlm {
   /**
    * Turns the collaborative score feature on: score = w * z + g * (l(yes) - l(no)).
    * Defaults w = 1, g = 0: the z-scored collaborative score as is, the LM not
-   * yet in it (a trained pair is restored with its saved values).
+   * yet in it (a trained pair is restored with its saved values). `gateScale`
+   * (> 0): the constant of lmGateScale (the variable holds g / gateScale).
    */
-  initScoreFeature(w = 1, gate = 0): void {
+  initScoreFeature(w = 1, gate = 0, gateScale = 1): void {
     if (!this.collab) throw new Error('score feature: no collaborative model');
     if (!Number.isFinite(w)) throw new Error(`score feature: weight must be finite, got ${w}`);
     if (!Number.isFinite(gate)) throw new Error(`score feature: LM gate must be finite, got ${gate}`);
+    if (!(Number.isFinite(gateScale) && gateScale > 0)) throw new Error(`score feature: LM gate scale must be finite and > 0, got ${gateScale}`);
     this.scoreWeight?.dispose();
     this.lmGate?.dispose();
+    this.lmGateScale = gateScale;
     this.scoreWeight = tf.variable(tf.tensor1d([w]), true, `collab.score_weight#${Date.now()}`);
-    this.lmGate = tf.variable(tf.tensor1d([gate]), true, `collab.lm_gate#${Date.now()}`);
+    this.lmGate = tf.variable(tf.tensor1d([gate / gateScale]), true, `collab.lm_gate#${Date.now()}`);
+  }
+
+  /** The score feature's (w, g) as they enter the score (undefined when it is off). */
+  scoreFeatureValues(): { weight: number; gate: number } | undefined {
+    if (!this.scoreWeight || !this.lmGate) return undefined;
+    return { weight: (this.scoreWeight.dataSync() as Float32Array)[0], gate: (this.lmGate.dataSync() as Float32Array)[0] * this.lmGateScale };
   }
 
   /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible; yesno/fit.ts). */
@@ -410,6 +428,24 @@ export class YesNoLlm {
     this.lmGate?.dispose();
     this.lmGate = undefined;
   }
+}
+
+/**
+ * Root mean within-case variance of scores [cases * C]: the spread of a
+ * scorer among a question's candidates (what ranking sees), 0 when every
+ * case's candidates tie.
+ */
+export function withinCaseSpread(scores: ArrayLike<number>, C: number): number {
+  const n = Math.floor(scores.length / C);
+  if (n === 0 || C === 0) return 0;
+  let v = 0;
+  for (let c = 0; c < n; c++) {
+    let mean = 0;
+    for (let k = 0; k < C; k++) mean += scores[c * C + k];
+    mean /= C;
+    for (let k = 0; k < C; k++) v += (scores[c * C + k] - mean) ** 2 / C;
+  }
+  return Math.sqrt(v / n);
 }
 
 /** (x - mean) / std of one case's candidate scores (std 0: all zeros). */
