@@ -2,9 +2,10 @@
  * Issue 19, the LLM hybrids: training questions come from the training part
  * of each sequence only (no validation or test target is a question's target
  * or in a history beyond its position); early stopping on validation keeps
- * the validation-best epoch's weights (also across an interruption); the
- * collaborative score feature adds w * z to the yes/no score in training and
- * scoring alike; full fine-tuning trains every LM parameter; the new options
+ * the validation-best weights (also across an interruption), the initial
+ * ones when no epoch beats them; the collaborative score feature is the
+ * residual hybrid w * z + g * (l(yes) - l(no)), g = 0 at the start, so it
+ * starts at the collaborative model's ranking, in training and scoring alike; full fine-tuning trains every LM parameter; the new options
  * are validated with the field named.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +27,8 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
-import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { sampleRows, splitCases, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { rankingMetrics } from '../src/methods/reference.js';
 import { ready } from './helpers.js';
 
 let data: SplitDataset;
@@ -104,8 +106,8 @@ describe('LLM hybrids (issue 19)', () => {
     const templates = [loadTemplates().seen[0]];
     const batchSize = 8;
     const perEpoch = Math.ceil(ex.length / batchSize);
-    // Scripted validation values (best at epoch 1, then two worse epochs: patience 2 stops after epoch 3).
-    const script = [0.6, 0.8, 0.7, 0.75, 0.9, 0.95];
+    // Scripted validation values: the initial weights first, then epochs 0..5 (best at epoch 1, then two worse epochs: patience 2 stops after epoch 3).
+    const script = [0.5, 0.6, 0.8, 0.7, 0.75, 0.9, 0.95];
     const run = async (ckpt: string, resume: boolean, stopAtStep?: number) => {
       const lm = tinyLm(3);
       const m = new YesNoLlm(lm, tok, data);
@@ -122,10 +124,10 @@ describe('LLM hybrids (issue 19)', () => {
           metric: 'auc', patience: 2, stepsPerEpoch: perEpoch,
           validate: () => {
             assert.equal(lm.store.training, false, 'validation runs without dropout');
-            const epoch = atEpoch.length + (resume ? 2 : 0);
+            const call = atEpoch.length + (resume ? 3 : 0);
             atEpoch.push(new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()])));
             calls++;
-            return script[epoch];
+            return script[call];
           },
         },
       });
@@ -138,50 +140,146 @@ describe('LLM hybrids (issue 19)', () => {
     assert.equal(a.r.lastEpoch, 3);
     assert.equal(a.r.stoppedEarly, true);
     assert.equal(a.r.steps, 4 * perEpoch, 'stopped after epoch 3, not at the cap of 6');
-    assert.deepEqual(a.r.epochs!.map((e) => e.valid), script.slice(0, 4));
+    assert.equal(a.r.initialValid, 0.5, 'the initial weights are validated before the first step');
+    assert.deepEqual(a.r.epochs!.map((e) => e.valid), script.slice(1, 5));
     assert.deepEqual(a.r.epochs!.map((e) => e.best), [true, true, false, false]);
-    assert.deepEqual(a.final, a.atEpoch[1], 'the result is the best epoch, not the last');
-    assert.notDeepEqual(a.final, a.atEpoch[3]);
+    // atEpoch[0] holds the initial weights, atEpoch[e + 1] those after epoch e.
+    assert.deepEqual(a.final, a.atEpoch[2], 'the result is the best epoch, not the last');
+    assert.notDeepEqual(a.final, a.atEpoch[4]);
     const state = JSON.parse(readFileSync(join(dir, 'es-a', 'checkpoint', 'trainer_state.json'), 'utf8')) as { bestMetric: unknown };
     assert.deepEqual(state.bestMetric, { name: 'auc', value: 0.8, epoch: 1 });
     const bestFile = readSafetensors(join(dir, 'es-a', 'checkpoint', 'best.safetensors')).tensors;
-    for (const [n, d] of a.atEpoch[1]) assert.deepEqual(bestFile.get(n)!.data, d);
+    for (const [n, d] of a.atEpoch[2]) assert.deepEqual(bestFile.get(n)!.data, d);
 
     // Interrupted in epoch 2 (after epochs 0 and 1 were validated), then resumed: same best weights.
     const b1 = await run(join(dir, 'es-b'), false, 2 * perEpoch + 1);
     assert.equal(b1.r.interrupted, true);
-    assert.equal(b1.calls, 2);
+    assert.equal(b1.calls, 3, 'initial weights, epochs 0 and 1');
     const b2 = await run(join(dir, 'es-b'), true);
     assert.equal(b2.r.bestEpoch, 1);
     assert.equal(b2.r.lastEpoch, 3);
     assert.equal(b2.calls, 2, 'the resumed run validates epochs 2 and 3 only');
+    assert.equal(b2.r.initialValid, 0.5, 'the initial value survives the resume');
     for (const [n, d] of a.final) assert.deepEqual(b2.final.get(n), d);
   });
 
-  test('collaborative score feature: score = l(yes) - l(no) + w * z, in both scoring paths and in training', async () => {
+  test('collaborative score feature: score = w * z + g * (l(yes) - l(no)), in both scoring paths and in training', async () => {
     const lm = tinyLm(4);
     const m = new YesNoLlm(lm, tok, data);
     m.collab = new CollabSignal(collab, data);
     const t = loadTemplates().seen[0];
     const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 4, 1));
     const base = m.score(cases, t, m.originalTitles);
-    m.initScoreWeight(0.5);
+    // Gate 0.7 held as variable 0.7 / 4 times the step scale 4: the score sees 0.7.
+    m.initScoreFeature(0.5, 0.7, 4);
+    assert.ok(Math.abs((m.lmGate!.dataSync() as Float32Array)[0] - 0.175) < 1e-7);
+    assert.ok(Math.abs(m.scoreFeatureValues()!.gate - 0.7) < 1e-6);
     const withW = m.score(cases, t, m.originalTitles);
     const full = m.scoreFull(cases, t, m.originalTitles);
     const C = cases[0].candidates.length;
     const z = cases.flatMap((c) => Array.from(standardise(collab.scoreCandidates({ size: 1, L: c.history.length, user: Int32Array.of(c.user), history: c.history }, c.candidates, C))));
     for (let i = 0; i < base.length; i++) {
-      assert.ok(Math.abs(withW[i] - (base[i] + 0.5 * z[i])) < 1e-4, `row ${i}`);
+      assert.ok(Math.abs(withW[i] - (0.7 * base[i] + 0.5 * z[i])) < 1e-4, `row ${i}`);
       assert.ok(Math.abs(full[i] - withW[i]) < 2e-4, `row ${i} full`);
     }
     const vars = m.trainables({ scoreWeight: true });
-    assert.deepEqual([...vars.keys()], ['collab.score_weight']);
+    assert.deepEqual([...vars.keys()], ['collab.score_weight', 'collab.lm_gate']);
     const qs = trainQuestions(data, { users: 10, perUser: 1, negatives: 9, seed: 2 });
     await m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 5, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles, vars });
     assert.notEqual((m.scoreWeight!.dataSync() as Float32Array)[0], 0.5, 'the weight trains');
+    assert.ok(Math.abs(m.scoreFeatureValues()!.gate - 0.7) > 1e-4, 'the LM gate trains');
     await assert.rejects(m.fit(qs, yesNoExamples(qs, 1, 1), { steps: 1, batchSize: 8, lr: 0.05, weightDecay: 0, warmupSteps: 0, loss: 'lm', seed: 1, templates: [t], titles: m.originalTitles, vars }), /needs loss 'bce'/);
+    assert.throws(() => m.initScoreFeature(1, Number.NaN), /LM gate must be finite/);
+    assert.throws(() => m.initScoreFeature(1, 0, 0), /LM gate scale/);
+    assert.ok(Math.abs(withinCaseSpread(Float32Array.of(1, 3, 5, 5), 2) - Math.SQRT1_2) < 1e-12, 'within-case spread: variances 1 and 0, sqrt of their mean');
     m.dispose();
     lm.dispose();
+  });
+
+  test('residual hybrid: at initialisation the scores rank exactly as the collaborative model, whatever the LM says', () => {
+    const lm = tinyLm(6);
+    const m = new YesNoLlm(lm, tok, data);
+    m.collab = new CollabSignal(collab, data);
+    const t = loadTemplates().seen[0];
+    const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 12, 2));
+    const C = cases[0].candidates.length;
+    const lmOnly = m.score(cases, t, m.originalTitles);
+    m.initScoreFeature();
+    assert.equal((m.lmGate!.dataSync() as Float32Array)[0], 0, 'the LM gate starts at 0');
+    const hybrid = m.score(cases, t, m.originalTitles);
+    const full = m.scoreFull(cases, t, m.originalTitles);
+    const cf = m.collab.candidateScores(cases);
+    const order = (x: ArrayLike<number>, ci: number) => Array.from({ length: C }, (_, k) => k).sort((a, b) => x[ci * C + b] - x[ci * C + a] || a - b);
+    let lmDiffers = 0;
+    for (let ci = 0; ci < cases.length; ci++) {
+      const want = order(cf, ci);
+      assert.deepEqual(order(hybrid, ci), want, `case ${ci}: hybrid order = collaborative order`);
+      assert.deepEqual(order(full, ci), want, `case ${ci}: full-forward path too`);
+      if (order(lmOnly, ci).join() !== want.join()) lmDiffers++;
+      const zc = standardise(cf.subarray(ci * C, (ci + 1) * C));
+      for (let k = 0; k < C; k++) assert.equal(hybrid[ci * C + k], zc[k], 'exactly w * z with w = 1');
+    }
+    assert.ok(lmDiffers > 0, 'the LM alone ranks differently (so the equality is not a coincidence)');
+    assert.equal(rankingMetrics(hybrid, C, [5]).auc, rankingMetrics(cf, C, [5]).auc);
+    assert.equal(rankingMetrics(hybrid, C, [5])['ndcg@5'], rankingMetrics(cf, C, [5])['ndcg@5']);
+    m.dispose();
+    lm.dispose();
+  });
+
+  test('early stopping never returns weights worse on validation than the initial ones', async () => {
+    const t = loadTemplates().seen[0];
+    const qs = trainQuestions(data, { users: 30, perUser: 1, negatives: 9, seed: 3 });
+    const ex = yesNoExamples(qs, 1, 4);
+    const batchSize = 8;
+    const perEpoch = Math.ceil(ex.length / batchSize);
+    const validCasesOf = splitCases(data, 'valid', sampleRows(data.valid.count, 20, 5));
+    const C = validCasesOf[0].candidates.length;
+    // Scripted: every epoch worse than the start -> the initial weights come back (bestEpoch -1).
+    {
+      const lm = tinyLm(7);
+      const m = new YesNoLlm(lm, tok, data);
+      m.collab = new CollabSignal(collab, data);
+      m.initScoreFeature();
+      const vars = m.trainables({ scoreWeight: true });
+      const start = new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+      const script = [0.9, 0.7, 0.85, 0.8];
+      let call = 0;
+      const r = await m.fit(qs, ex, {
+        steps: 6 * perEpoch, batchSize, lr: 0.05, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles, vars,
+        validation: { metric: 'auc', patience: 3, stepsPerEpoch: perEpoch, validate: () => script[call++] },
+      });
+      assert.equal(r.initialValid, 0.9);
+      assert.equal(r.bestEpoch, -1);
+      assert.equal(r.bestValid, 0.9);
+      assert.equal(r.stoppedEarly, true);
+      assert.equal(r.epochs!.length, 3);
+      assert.ok(r.epochs!.every((e) => !e.best));
+      for (const [n, v] of vars) assert.deepEqual(v.dataSync() as Float32Array, start.get(n), `${n} is back at its initial value`);
+      m.dispose();
+      lm.dispose();
+    }
+    // Real validation AUC (the residual hybrid, w and g trained with a large step): the result is at least the start.
+    {
+      const lm = tinyLm(8);
+      const m = new YesNoLlm(lm, tok, data);
+      m.collab = new CollabSignal(collab, data);
+      m.initScoreFeature();
+      const vars = m.trainables({ scoreWeight: true });
+      const auc = () => rankingMetrics(m.score(validCasesOf, t, m.originalTitles), C, [1]).auc;
+      const start = auc();
+      assert.equal(start, rankingMetrics(m.collab.candidateScores(validCasesOf), C, [1]).auc, 'the start is the collaborative model');
+      const r = await m.fit(qs, ex, {
+        steps: 4 * perEpoch, batchSize, lr: 0.5, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 2, templates: [t], titles: m.originalTitles, vars,
+        validation: { metric: 'auc', patience: 2, stepsPerEpoch: perEpoch, validate: auc },
+      });
+      assert.equal(r.initialValid, start);
+      const end = auc();
+      assert.ok(end >= start, `validation AUC after training ${end} >= at the start ${start}`);
+      assert.equal(end, r.bestValid, 'the returned weights are the validation-best ones');
+      assert.equal(end, Math.max(start, ...r.epochs!.map((e) => e.valid)));
+      m.dispose();
+      lm.dispose();
+    }
   });
 
   test('full fine-tuning trains every LM parameter; LoRA and full together are refused', () => {
@@ -224,5 +322,6 @@ describe('LLM hybrids (issue 19)', () => {
     assert.throws(() => parseGanPromptOptions({ mappingStage: { itemVectors: 'sometimes' } }), /mappingStage\.itemVectors/);
     assert.throws(() => parseGanPromptOptions({ mappingStage: { variables: 'full' } }), /variables/);
     assert.throws(() => parseGanPromptOptions({ trainSource: 'test' }), /trainSource/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { scoreWeightInit: 0 } }), /mappingStage\.scoreWeightInit/, 'w > 0: the start ranks as the collaborative model');
   });
 });

@@ -48,13 +48,16 @@ const MappingStage = z.strictObject({
   /** Fine-tune the collaborative item vectors: 'recipe' = as the recipe says (rec-sm, rec-lora&sm), or always / never. */
   itemVectors: z.enum(['recipe', 'always', 'never']),
   /**
-   * The collaborative score feature: the recipe's score gets w * z added, z the
-   * collaborative model's score z-scored among the candidates, w trained
-   * with the mapping (initial value scoreWeightInit); a residual path from the
-   * collaborative model to the answer (docs/METHODS.md §5).
+   * The collaborative score feature, a residual hybrid: the recipe's score is
+   * w * z + g * (l(yes) - l(no)), z the collaborative model's score z-scored
+   * among the candidates, w (initial value scoreWeightInit) and the LM gate g
+   * (initial value 0) trained with the mapping. It starts exactly at the
+   * collaborative model's ranking, and early stopping keeps that start unless
+   * an epoch beats it on validation AUC (docs/METHODS.md §5).
    */
   scoreFeature: z.boolean(),
-  scoreWeightInit: z.number(),
+  /** Initial w (> 0, so that the start ranks as the collaborative model). */
+  scoreWeightInit: z.number().positive(),
 });
 
 export const GanPromptRunSchema = z.strictObject({

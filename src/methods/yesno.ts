@@ -45,13 +45,26 @@ export class YesNoLlm {
   /** Trainable copy of the collaborative item vectors (GANPrompt's Rec-sm variants). */
   itemTable?: tf.Variable;
   /**
-   * Weight w of the collaborative score feature (absent: off): the score of
-   * a candidate is l(yes) - l(no) + w * z, z the collaborative model's score
-   * of the candidate standardised among its case's candidates (docs/METHODS.md
-   * §5, "collaborative score feature"), a residual path from the
-   * collaborative model to the yes/no answer.
+   * The collaborative score feature (absent: off), a residual hybrid that
+   * starts at the collaborative model: the score of a candidate is
+   * w * z + g * (l(yes) - l(no)), z the collaborative model's score of the
+   * candidate standardised among its case's candidates, w = scoreWeight
+   * (> 0) and g = lmGate, both trained; g starts at 0, so before training
+   * the candidates rank exactly as the collaborative model ranks them and
+   * the LM only enters as far as training (chosen on validation) moves g
+   * (docs/METHODS.md §5, "collaborative score feature").
    */
   scoreWeight?: tf.Variable;
+  /**
+   * g of the score feature, the LM's share of the score (0 at
+   * initialisation), as g = lmGate * lmGateScale: the trained variable times
+   * a constant that puts the LM's answer on the scale of z (1 / the LM's
+   * within-question spread of l(yes) - l(no), measured on training
+   * questions), so that optimiser steps on the gate mean the same whatever
+   * the LM's logit scale.
+   */
+  lmGate?: tf.Variable;
+  lmGateScale = 1;
   private readonly zCache = new Map<Case, Float32Array>();
   readonly prompt: YesNoPromptOptions;
   private readonly titleCache = new Map<TitleSource, Map<number, string>>();
@@ -125,12 +138,13 @@ export class YesNoLlm {
     }
   }
 
-  /** diff [B] + w * z of each row's (case, candidate), when the score feature is on. */
+  /** w * z + g * diff [B] of each row's (case, candidate) when the score feature is on, else diff. */
   private withScoreFeature(diff: tf.Tensor1D, cases: readonly Case[], cands: readonly number[]): tf.Tensor1D {
-    if (!this.scoreWeight) return diff;
+    if (!this.scoreWeight || !this.lmGate) return diff;
     this.collabZ(cases);
     const z = tf.tensor1d(Float32Array.from(cases, (c, b) => this.zCache.get(c)![cands[b]]));
-    return tf.add(diff, tf.mul(tf.reshape(this.scoreWeight, []), z)) as tf.Tensor1D;
+    const g = tf.mul(tf.reshape(this.lmGate, []), this.lmGateScale);
+    return tf.add(tf.mul(tf.reshape(this.scoreWeight, []), z), tf.mul(g, diff)) as tf.Tensor1D;
   }
 
   /** The prompt input for candidate `cand` of case `c` (titles escaped and cut by title()). */
@@ -228,7 +242,7 @@ export class YesNoLlm {
     const B = enc.length;
     const V = this.lm.vocabSize;
     if (kind === 'lm') {
-      if (this.scoreWeight) throw new Error("the collaborative score feature needs loss 'bce' (it adds to l(yes) - l(no))");
+      if (this.scoreWeight) throw new Error("the collaborative score feature needs loss 'bce' (it combines w * z with l(yes) - l(no))");
       const lp = tf.reshape(tf.logSoftmax(logits), [B * V]);
       const idx = Int32Array.from(labels, (y, b) => b * V + (y ? answers[b].yes : answers[b].no));
       return tf.neg(tf.mean(tf.gather(lp, tf.tensor1d(idx, 'int32'))));
@@ -261,8 +275,9 @@ export class YesNoLlm {
       out.set('collab.item_vectors', this.itemTable!);
     }
     if (which.scoreWeight) {
-      if (!this.scoreWeight) this.initScoreWeight();
+      if (!this.scoreWeight || !this.lmGate) this.initScoreFeature();
       out.set('collab.score_weight', this.scoreWeight!);
+      out.set('collab.lm_gate', this.lmGate!);
     }
     return out;
   }
@@ -275,12 +290,28 @@ export class YesNoLlm {
     this.itemTable = tf.variable(tf.tensor2d(data ?? t.data, [t.data.length / t.dim, t.dim]), true, `collab.item_vectors#${Date.now()}`);
   }
 
-  /** Turns the collaborative score feature on with weight w (default 1: the z-scored collaborative score as is). */
-  initScoreWeight(w = 1): void {
+  /**
+   * Turns the collaborative score feature on: score = w * z + g * (l(yes) - l(no)).
+   * Defaults w = 1, g = 0: the z-scored collaborative score as is, the LM not
+   * yet in it (a trained pair is restored with its saved values). `gateScale`
+   * (> 0): the constant of lmGateScale (the variable holds g / gateScale).
+   */
+  initScoreFeature(w = 1, gate = 0, gateScale = 1): void {
     if (!this.collab) throw new Error('score feature: no collaborative model');
     if (!Number.isFinite(w)) throw new Error(`score feature: weight must be finite, got ${w}`);
+    if (!Number.isFinite(gate)) throw new Error(`score feature: LM gate must be finite, got ${gate}`);
+    if (!(Number.isFinite(gateScale) && gateScale > 0)) throw new Error(`score feature: LM gate scale must be finite and > 0, got ${gateScale}`);
     this.scoreWeight?.dispose();
+    this.lmGate?.dispose();
+    this.lmGateScale = gateScale;
     this.scoreWeight = tf.variable(tf.tensor1d([w]), true, `collab.score_weight#${Date.now()}`);
+    this.lmGate = tf.variable(tf.tensor1d([gate / gateScale]), true, `collab.lm_gate#${Date.now()}`);
+  }
+
+  /** The score feature's (w, g) as they enter the score (undefined when it is off). */
+  scoreFeatureValues(): { weight: number; gate: number } | undefined {
+    if (!this.scoreWeight || !this.lmGate) return undefined;
+    return { weight: (this.scoreWeight.dataSync() as Float32Array)[0], gate: (this.lmGate.dataSync() as Float32Array)[0] * this.lmGateScale };
   }
 
   /** Trains the given variables on yes/no examples (seeded, checkpointed, interruptible; yesno/fit.ts). */
@@ -394,7 +425,27 @@ export class YesNoLlm {
     this.itemTable = undefined;
     this.scoreWeight?.dispose();
     this.scoreWeight = undefined;
+    this.lmGate?.dispose();
+    this.lmGate = undefined;
   }
+}
+
+/**
+ * Root mean within-case variance of scores [cases * C]: the spread of a
+ * scorer among a question's candidates (what ranking sees), 0 when every
+ * case's candidates tie.
+ */
+export function withinCaseSpread(scores: ArrayLike<number>, C: number): number {
+  const n = Math.floor(scores.length / C);
+  if (n === 0 || C === 0) return 0;
+  let v = 0;
+  for (let c = 0; c < n; c++) {
+    let mean = 0;
+    for (let k = 0; k < C; k++) mean += scores[c * C + k];
+    mean /= C;
+    for (let k = 0; k < C; k++) v += (scores[c * C + k] - mean) ** 2 / C;
+  }
+  return Math.sqrt(v / n);
 }
 
 /** (x - mean) / std of one case's candidate scores (std 0: all zeros). */

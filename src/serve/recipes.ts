@@ -110,8 +110,8 @@ export async function loadMethodRun(dirArg: string, data: SplitDataset, log: (l:
         m.collab = new CollabSignal(collab, data);
         if (plan.mapping) m.mapping = MappingLayer.load(join(rdir, 'mapping'));
         // What the mapping stage saved is served as saved: the item table (plan.itemTable or
-        // mappingStage.itemVectors 'always') and the collaborative score feature's weight w (w * z
-        // added to l(yes) - l(no), docs/METHODS.md §5), each when its file is there.
+        // mappingStage.itemVectors 'always') and the collaborative score feature's weight w and LM
+        // gate g (w * z + g * (l(yes) - l(no)), docs/METHODS.md §5), each when its file is there.
         if (plan.itemTable || existsSync(join(rdir, 'item_vectors.safetensors'))) {
           const file = join(rdir, 'item_vectors.safetensors');
           const t = readSafetensors(file).tensors.get('item_vectors');
@@ -120,9 +120,11 @@ export async function loadMethodRun(dirArg: string, data: SplitDataset, log: (l:
         }
         const weightFile = join(rdir, 'score_feature.json');
         if (existsSync(weightFile)) {
-          const w = (readJson(weightFile) as { weight?: unknown }).weight;
+          const { weight: w, gate: g } = readJson(weightFile) as { weight?: unknown; gate?: unknown };
           if (typeof w !== 'number' || !Number.isFinite(w)) throw new RunLoadError(`${weightFile}: field 'weight': expected a finite number`);
-          m.initScoreWeight(w);
+          if (g !== undefined && (typeof g !== 'number' || !Number.isFinite(g))) throw new RunLoadError(`${weightFile}: field 'gate': expected a finite number`);
+          // No 'gate': a run of the earlier formulation l(yes) - l(no) + w * z (gate 1).
+          m.initScoreFeature(w, g ?? 1);
         }
         recipes.push({ id: recipe, recipe, label: plan.label, plan, runDir: dir, lm, yesno: m, templates, loadSeconds: (performance.now() - t0) / 1000 });
         log(`recipe ${recipe} (${plan.label}) of ${basename(dir)}: loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`);

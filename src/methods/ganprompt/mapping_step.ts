@@ -13,7 +13,7 @@ import { readJson, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
-import { yesNoExamples, type YesNoLlm } from '../yesno.js';
+import { withinCaseSpread, yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
 import { timed } from './context.js';
 
@@ -30,15 +30,28 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   if (done) {
     m.mapping = MappingLayer.load(mdir);
     if (itemTable) m.initItemTable(readSafetensors(tableFile).tensors.get('item_vectors')!.data as Float32Array);
-    if (mapStage.scoreFeature) m.initScoreWeight(readJson<{ weight: number }>(weightFile).weight);
+    if (mapStage.scoreFeature) {
+      const f = readJson<{ weight: number; gate?: number }>(weightFile);
+      // A file without 'gate' is from the earlier formulation l(yes) - l(no) + w * z (gate 1).
+      m.initScoreFeature(f.weight, f.gate ?? 1);
+    }
     return readJson(summaryFile);
   }
   m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: m.lm.hiddenSize, residual: o.mappingResidual }, mixSeed(o.seed, 303));
-  if (mapStage.scoreFeature) m.initScoreWeight(mapStage.scoreWeightInit);
+  const templates = kit.trainedTemplates(plan.templates);
+  // The score feature starts at the collaborative model (LM gate 0); early stopping compares every epoch with that start.
+  // The gate's step scale: the LM's spread of l(yes) - l(no) among a question's candidates (z has spread 1), on training questions.
+  let gateScale = 1;
+  if (mapStage.scoreFeature) {
+    const sample = kit.mapCases.slice(0, 50);
+    const spread = withinCaseSpread(m.score(sample, templates[0], m.originalTitles), sample[0].candidates.length);
+    gateScale = spread > 1e-6 ? 1 / spread : 1;
+    log(`${recipe}: LM spread of l(yes) - l(no) among candidates ${spread.toFixed(4)} on ${sample.length} training questions (LM gate step scale ${gateScale.toFixed(3)})`);
+    m.initScoreFeature(mapStage.scoreWeightInit, 0, gateScale);
+  }
   const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
   const perEpoch = Math.ceil(ex.length / mapStage.batchSize);
   const steps = Math.ceil((mapStage.epochs * ex.length) / mapStage.batchSize);
-  const templates = kit.trainedTemplates(plan.templates);
   const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
   log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.mapValid.length} validation users`);
   const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
@@ -51,11 +64,17 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   if (r.interrupted) return 'interrupted';
   m.mapping.save(mdir);
   if (itemTable) writeSafetensors(tableFile, { item_vectors: { dtype: 'F32', shape: [...m.itemTable!.shape], data: (m.itemTable!.dataSync() as Float32Array).slice() } });
-  const weight = m.scoreWeight ? (m.scoreWeight.dataSync() as Float32Array)[0] : undefined;
-  if (weight !== undefined) writeJson(weightFile, { weight, feature: 'collaborative score z-scored among the candidates', init: mapStage.scoreWeightInit });
+  const sf = m.scoreFeatureValues();
+  const weight = sf?.weight;
+  const gate = sf?.gate;
+  if (sf) {
+    writeJson(weightFile, {
+      ...sf, score: 'weight * z + gate * (l(yes) - l(no))', feature: 'z: collaborative score z-scored among the candidates', init: { weight: mapStage.scoreWeightInit, gate: 0 }, gateStepScale: gateScale,
+    });
+  }
   const summary = {
     ...r, trainSource: o.trainSource, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
-    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight } : {}),
+    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight, lmGate: gate } : {}),
   };
   writeJson(summaryFile, summary);
   return summary;

@@ -56,6 +56,7 @@ export function recipeKit(run: YesNoRun): RecipeKit {
         metric: 'auc', patience, stepsPerEpoch,
         // Mean validation AUC over the step's training templates (validation targets vs their stored negatives; no test item).
         validate: () => templates.reduce((a, t) => a + rankingMetrics(m.score(cases, t, m.originalTitles), C, [1]).auc, 0) / templates.length,
+        onInitial: (v) => run.log(`  ${label} before training: valid AUC ${v.toFixed(4)} (an epoch must beat it to be kept)`),
         onEpoch: (e) => run.log(`  ${label} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid AUC ${e.valid.toFixed(4)}${e.best ? ' (best)' : ''}`),
       };
     },

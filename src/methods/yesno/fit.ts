@@ -10,12 +10,14 @@
  * (clipNorm 1) with warmup + cosine. So the state of a run is its step and a
  * resumed run repeats exactly the draws of an uninterrupted one.
  *
- * With `o.validation`: after every epoch the loop's onEpochEnd validates
- * (dropout off), keeps a copy of the best epoch's variables (written as
- * best.safetensors of the checkpoint, with the epoch history in
- * trainer_state.json 'extra'), stops after `patience` epochs without a strict
- * improvement, and the variables end at the best epoch's values
- * (docs/METHODS.md §4, "Training the yes/no recommenders").
+ * With `o.validation`: the initial variables are validated first (dropout
+ * off) and are the best so far; after every epoch the loop's onEpochEnd
+ * validates, keeps a copy of the best variables (written as best.safetensors
+ * of the checkpoint, with the epoch history in trainer_state.json 'extra'),
+ * stops after `patience` epochs without a strict improvement, and the
+ * variables end at the best values: the best epoch's, or the initial ones
+ * when no epoch beat them (bestEpoch -1), so training never returns weights
+ * worse on validation than those it started from (docs/METHODS.md §5).
  */
 import { tf } from '../../engine/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
@@ -41,7 +43,10 @@ export interface YesNoFitTarget {
 
 /** Epoch history of a validated training: trainer_state.json 'extra.validation'. */
 interface ValidState {
+  /** The metric of the initial variables (before any step; undefined in checkpoints of llmrec before issue 19's residual hybrid). */
+  initial?: number;
   epochs: YesNoEpoch[];
+  /** Index into epochs of the best one; -1: none, or the initial variables when `initial` is set. */
   bestEpoch: number;
   bad: number;
   stopped: boolean;
@@ -97,7 +102,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       const saved = ck.state.extra.validation as ValidState | undefined;
       if (val && saved) {
         vs = saved;
-        if (vs.bestEpoch >= 0) {
+        if (vs.bestEpoch >= 0 || vs.initial !== undefined) {
           if (!ck.best) throw new Error(`${ck.dir}: ${CHECKPOINT_FILES.best} missing (best epoch ${vs.bestEpoch})`);
           best = new Map([...o.vars].map(([n, v]) => [n, checkpointTensor(ck, ck.best!, n, v, CHECKPOINT_FILES.best).slice()]));
         }
@@ -114,7 +119,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       saveCheckpoint(dir!, {
         state: {
           trainer: 'yesno', step: s, epoch: Math.floor(s / perEpoch), lossWindow: window.toJSON(),
-          bestMetric: val && b ? { name: val.metric, value: b.valid, epoch: b.epoch } : null,
+          bestMetric: val && b ? { name: val.metric, value: b.valid, epoch: b.epoch } : val && vs.initial !== undefined ? { name: val.metric, value: vs.initial, epoch: -1 } : null,
           rng: { seed: o.seed, scheme: RNG_SCHEME }, identity, extra: { steps: o.steps, warmupSteps: o.warmupSteps, lr: o.lr, ...(val ? { validation: vs } : {}) },
         },
         model: o.vars,
@@ -122,12 +127,26 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         optimizers,
       });
     };
+    const validate = (when: string): number => {
+      m.lm.store.training = false;
+      let value: number;
+      try { value = val!.validate(); } finally { m.lm.store.training = true; }
+      if (!Number.isFinite(value)) throw new Error(`yes/no training: validation ${val!.metric} is ${value} ${when}`);
+      return value;
+    };
     const wasTraining = m.lm.store.training;
     m.lm.store.training = true;
     let loop;
     let tEpoch = performance.now();
     try {
       if (vs.stopped) step = o.steps; // a resumed run that had stopped early: nothing left to train
+      // The starting point is a candidate too: an epoch must beat it to be kept.
+      if (val && step === 0 && vs.initial === undefined) {
+        vs.initial = validate('before training');
+        best = snapshot(o.vars);
+        val.onInitial?.(vs.initial);
+        tEpoch = performance.now();
+      }
       loop = await runLoop({
         name: 'yes/no training',
         maxSteps: o.steps,
@@ -164,12 +183,9 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         onStep: (r) => { vs.lossSum += r.losses.loss; vs.lossSteps++; o.onStep?.(r.step, o.steps, r.losses.loss); },
         stepsPerEpoch: val?.stepsPerEpoch,
         onEpochEnd: val ? (epoch) => {
-          m.lm.store.training = false;
-          let value: number;
-          try { value = val.validate(); } finally { m.lm.store.training = true; }
-          if (!Number.isFinite(value)) throw new Error(`yes/no training: validation ${val.metric} is ${value} after epoch ${epoch}`);
-          const prev = vs.epochs[vs.bestEpoch];
-          const improved = !prev || value > prev.valid;
+          const value = validate(`after epoch ${epoch}`);
+          const prev = vs.epochs[vs.bestEpoch]?.valid ?? vs.initial;
+          const improved = prev === undefined || value > prev;
           const e: YesNoEpoch = { epoch, loss: vs.lossSum / Math.max(1, vs.lossSteps), valid: value, best: improved, seconds: (performance.now() - tEpoch) / 1000 };
           vs.epochs.push(e);
           vs.lossSum = 0; vs.lossSteps = 0;
@@ -188,7 +204,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       m.lm.store.training = wasTraining;
     }
     const seconds = (performance.now() - t0) / 1000;
-    // The result is the validation-best epoch's weights (not on an interruption: the checkpoint resumes from the current ones).
+    // The result is the validation-best weights, an epoch's or the initial ones (not on an interruption: the checkpoint resumes from the current ones).
     if (best && !loop.interrupted) restore(o.vars, best);
     const bestE = vs.epochs[vs.bestEpoch];
     return {
@@ -196,7 +212,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       examplesPerSecond: ((loop.step - startStep) * o.batchSize) / Math.max(1e-9, seconds),
       ...(val ? {
         epochs: vs.epochs.map((e) => ({ ...e })), bestEpoch: bestE?.epoch ?? -1, lastEpoch: vs.epochs.at(-1)?.epoch ?? -1,
-        bestValid: bestE?.valid, validMetric: val.metric, stoppedEarly: vs.stopped,
+        bestValid: bestE?.valid ?? vs.initial, initialValid: vs.initial, validMetric: val.metric, stoppedEarly: vs.stopped,
       } : {}),
     };
   } finally {

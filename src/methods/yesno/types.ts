@@ -57,11 +57,12 @@ export interface YesNoFitOptions {
   signal?: AbortSignal;
   onStep?: (step: number, steps: number, loss: number) => void;
   /**
-   * Early stopping on validation (docs/METHODS.md §4): after every epoch
-   * (stepsPerEpoch steps) `validate()` gives the validation metric (higher is
-   * better, e.g. AUC on validation questions); training stops after
-   * `patience` epochs without a strict improvement and the variables end at
-   * the best epoch's values. Absent: `steps` steps, the last weights kept.
+   * Early stopping on validation (docs/METHODS.md §5): before the first
+   * step and after every epoch (stepsPerEpoch steps) `validate()` gives the
+   * validation metric (higher is better, e.g. AUC on validation questions);
+   * training stops after `patience` epochs without a strict improvement and
+   * the variables end at the best values, the initial ones when no epoch
+   * beat them. Absent: `steps` steps, the last weights kept.
    */
   validation?: {
     metric: string;
@@ -69,6 +70,8 @@ export interface YesNoFitOptions {
     patience: number;
     stepsPerEpoch: number;
     onEpoch?: (e: YesNoEpoch) => void;
+    /** The metric of the initial variables (before the first step). */
+    onInitial?: (valid: number) => void;
   };
 }
 
@@ -90,11 +93,17 @@ export interface YesNoFitResult {
   loss: number;
   seconds: number;
   examplesPerSecond: number;
-  /** With validation: every epoch, the best one (0-based; its weights are the result), the last one, and whether patience ran out. */
+  /**
+   * With validation: every epoch, the best one (0-based; its weights are the
+   * result; -1: no epoch beat the initial weights, which are the result), the
+   * last one, and whether patience ran out.
+   */
   epochs?: YesNoEpoch[];
   bestEpoch?: number;
   lastEpoch?: number;
   bestValid?: number;
+  /** The metric of the initial weights (absent on a resume of a checkpoint that did not record it). */
+  initialValid?: number;
   validMetric?: string;
   stoppedEarly?: boolean;
 }
