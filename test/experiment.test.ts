@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/config/index.js';
-import { rerenderRun, runExperiment, type RunRow } from '../src/experiment/run.js';
+import { renderResults, rerenderRun, runExperiment, trainingStop, type RunRow } from '../src/experiment/run.js';
 import { dataAvailable } from '../src/data/resolve.js';
 import { ready } from './helpers.js';
 
@@ -103,6 +103,44 @@ describe('runExperiment', () => {
     const md = rerenderRun(a.dir);
     const at = (m: string) => md.indexOf(`| ${m} |`);
     assert.ok(at('random') < at('pop') && at('pop') < at('bprmf'), 'rows follow the config order');
+  });
+});
+
+describe('training table of results.md (issue 19: baselines to convergence)', () => {
+  const fit = (epochs: number, bestEpoch: number, stoppedEarly = false): RunRow['fit'] => ({
+    epochs, bestEpoch, stoppedEarly, interrupted: false, bestValid: { 'ndcg@10': 0.0123 }, secondsPerEpoch: 1, peakRssMiB: 100, fitSeconds: epochs,
+  });
+  const row = (model: string, name: string, f: RunRow['fit']): RunRow => ({ model, name, protocol: 'full', split: 'test', metrics: { 'hr@10': 0.1, 'ndcg@10': 0.05 }, fit: f });
+
+  it('classifies how each training ended', () => {
+    const lim = { epochs: 40, patience: 10 };
+    assert.deepEqual(trainingStop(row('b', 'bprmf', fit(40, 39)), lim), { cap: 40, patience: 10, capWhileImproving: true, text: '**cap reached while improving**' });
+    assert.equal(trainingStop(row('b', 'bprmf', fit(40, 35)), lim).text, 'cap reached (best + 4)');
+    assert.equal(trainingStop(row('b', 'bprmf', fit(21, 10, true)), lim).text, 'early stop (best + 10)');
+    assert.equal(trainingStop(row('b', 'bprmf', fit(21, 10, true)), lim).capWhileImproving, false);
+    // Pop and Random do not train by epochs: one pass, epoch 0 is both best and last, never flagged.
+    assert.deepEqual(trainingStop(row('pop', 'pop', fit(1, 0)), { epochs: 1, patience: 1 }), { capWhileImproving: false, text: 'no training' });
+    assert.equal(trainingStop(row('b', 'bprmf', { ...fit(12, 11), interrupted: true }), lim).text, 'interrupted');
+  });
+
+  it('shows cap, patience, best and last epoch per model and flags a cap reached while improving', () => {
+    const cfg = parseRunConfig({
+      data: { name: 'synthetic-shop' },
+      models: ['random', 'pop', { name: 'bprmf', train: { epochs: 40 } }, { name: 'gru4rec', label: 'gru', train: { epochs: 20, patience: 5 } }],
+      train: { epochs: 30, patience: 10, validMetric: 'ndcg@10', validProtocol: 'full' },
+      eval: { protocols: ['full'], fullKs: [10] },
+    }, 'test');
+    const st = { users: 10, items: 20, interactions: 100, sparsity: 0.5, meanHistory: 10 };
+    const md = renderResults('shop', cfg, { raw: st, split: st }, [
+      row('random', 'random', fit(1, 0)), row('pop', 'pop', fit(1, 0)), row('bprmf', 'bprmf', fit(25, 14, true)), row('gru', 'gru4rec', fit(20, 19)),
+    ]);
+    const line = (m: string) => md.split('\n').find((l) => l.startsWith(`| ${m} |`) && l.includes('ndcg@10 0.0123'));
+    assert.equal(line('bprmf'), '| bprmf | 25 | 40 | 10 | 14 | 24 | ndcg@10 0.0123 | early stop (best + 10) | 1.00 | 25 | 100 |');
+    assert.equal(line('gru'), '| gru | 20 | 20 | 5 | 19 | 19 | ndcg@10 0.0123 | **cap reached while improving** | 1.00 | 20 | 100 |');
+    assert.match(line('pop') ?? '', /\| no training \|/);
+    assert.match(md, /\*\*Cap reached while improving:\*\* gru: the best validation epoch is the last one/);
+    const ok = renderResults('shop', cfg, { raw: st, split: st }, [row('bprmf', 'bprmf', fit(25, 14, true))]);
+    assert.doesNotMatch(ok, /Cap reached while improving/);
   });
 });
 

@@ -26,7 +26,7 @@ import { evaluateRecommender } from '../eval/evaluate.js';
 import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
-import { createRecommender, modelNames } from '../models/registry.js';
+import { createRecommender, modelNames, trainsByEpochs } from '../models/registry.js';
 import type { EpochReport, FitReport } from '../models/types.js';
 import { checkRunData, checkSafeName, commitRunDir, portablePath, prepareRunDir, readJson, runDataIdentity, runPath, sanitizeName, writeJson, writeText } from '../run/index.js';
 import { checkFullRankingKs, type ModelSpec, type RunConfig, modelSpecs, parseRunConfig, portableRunConfig } from '../config/run.js';
@@ -240,10 +240,52 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
     }
   }
   const fitRows = rows.filter((r, i) => rows.findIndex((x) => x.model === r.model) === i);
-  out.push('## Training', '', '| model | epochs | best epoch | s/epoch | fit s | peak RSS MiB |', '|---|---|---|---|---|---|');
-  for (const r of fitRows) out.push(`| ${r.model} | ${r.fit.epochs} | ${r.fit.bestEpoch} | ${r.fit.secondsPerEpoch.toFixed(2)} | ${r.fit.fitSeconds} | ${r.fit.peakRssMiB} |`);
+  const specs = new Map(modelSpecs(cfg).map((sp) => [sp.label, sp]));
+  out.push('## Training', '',
+    'Epochs are numbered from 0, as in the training log; a model stops after `patience` epochs without a strict improvement of ' +
+    `the validation metric, or at its epoch cap, and keeps its best validation epoch's weights.`, '',
+    '| model | epochs run | cap | patience | best epoch | last epoch | best valid | stop | s/epoch | fit s | peak RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|');
+  const capped: string[] = [];
+  for (const r of fitRows) {
+    const sp = specs.get(r.model);
+    const st = trainingStop(r, sp ? { epochs: sp.train.epochs ?? cfg.train.epochs, patience: sp.train.patience ?? cfg.train.patience } : undefined);
+    if (st.capWhileImproving) capped.push(r.model);
+    const metric = sp?.train.validMetric ?? cfg.train.validMetric;
+    const bv = r.fit.bestValid[metric];
+    out.push(`| ${r.model} | ${r.fit.epochs} | ${st.cap ?? ''} | ${st.patience ?? ''} | ${r.fit.bestEpoch} | ${r.fit.epochs - 1} | ` +
+      `${typeof bv === 'number' ? `${metric} ${bv.toFixed(4)}` : ''} | ${st.text} | ${r.fit.secondsPerEpoch.toFixed(2)} | ${r.fit.fitSeconds} | ${r.fit.peakRssMiB} |`);
+  }
   out.push('');
+  if (capped.length > 0) {
+    out.push(`**Cap reached while improving:** ${capped.join(', ')}: the best validation epoch is the last one, so the model may be undertrained; ` +
+      'raise its `epochs` (and resume) before comparing against it.', '');
+  }
   return out.join('\n');
+}
+
+/** How a model's training ended, for the Training table of results.md. */
+export interface TrainingStop {
+  /** Epoch cap and patience (undefined: the model is not in the config, or does not train by epochs). */
+  cap?: number;
+  patience?: number;
+  /** The best validation epoch is the last one and the cap stopped the training. */
+  capWhileImproving: boolean;
+  text: string;
+}
+
+/** Classifies the end of a model's training from its fit summary and its cap and patience (undefined: unknown). */
+export function trainingStop(r: Pick<RunRow, 'name' | 'fit'>, limits: { epochs: number; patience: number } | undefined): TrainingStop {
+  const known = modelNames().includes(r.name);
+  if (known && !trainsByEpochs(r.name)) return { capWhileImproving: false, text: 'no training' };
+  const { epochs: run, bestEpoch, stoppedEarly, interrupted } = r.fit;
+  const cap = limits?.epochs;
+  const patience = limits?.patience;
+  if (interrupted) return { cap, patience, capWhileImproving: false, text: 'interrupted' };
+  if (stoppedEarly) return { cap, patience, capWhileImproving: false, text: `early stop (best + ${run - 1 - bestEpoch})` };
+  if (bestEpoch === run - 1 && (cap === undefined || run >= cap)) return { cap, patience, capWhileImproving: true, text: '**cap reached while improving**' };
+  if (cap !== undefined && run >= cap) return { cap, patience, capWhileImproving: false, text: `cap reached (best + ${run - 1 - bestEpoch})` };
+  return { cap, patience, capWhileImproving: false, text: `ended (best + ${run - 1 - bestEpoch})` };
 }
 
 /** Re-renders results.md of a run directory from its config.json, data.json and metrics.json. */

@@ -113,6 +113,11 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
   },
 };
 
+/** Whether the model trains by epochs (false for Pop and Random: one fitting pass, nothing to cap). */
+export function trainsByEpochs(name: string): boolean {
+  return modelEntry(name).fit !== NO_TRAINING_FIT;
+}
+
 export function modelNames(): string[] {
   return Object.keys(MODELS);
 }
