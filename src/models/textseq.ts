@@ -18,7 +18,9 @@
  *   blocks    pre-LN causal self-attention + FFN, as SASRec (src/models/sasrec.ts; its blocks
  *             are private to that class, so they are re-stated here)
  *   h         = LN_final(x at the last position) / sqrt(d)
- *   score(i)  = <h, e_i>; loss: softmax cross-entropy over every item
+ *   score(i)  = <h, e_i>; loss: softmax cross-entropy over the items of the training part
+ *             (softmaxItems 'trained', default: an item never seen in training is no negative
+ *             either, docs/METHODS.md §3.10) or over every item ('all')
  *
  * Transfer (`init`): the adaptor, the gate, the positions and the transformer
  * of a saved TextSeq model initialise this one (ids and text vectors are
@@ -58,6 +60,11 @@ export type TextSeqConfig = {
   useIds: boolean;
   /** Per-item drop rate of the id term in training. */
   idDropout: number;
+  /**
+   * The items of the training softmax: 'trained' (the items of the training part, the warm
+   * mask; an item never seen in training is never a negative either) or 'all' (every item).
+   */
+  softmaxItems: string;
   initStd: number;
   layerNormEps: number;
   clipNorm: number | null;
@@ -70,7 +77,7 @@ export type TextSeqConfig = {
 export const TEXTSEQ_DEFAULTS: TextSeqConfig = {
   d: 64, blocks: 2, heads: 1, inner: null, dropout: 0.2, attnDropout: null, maxLen: null,
   encoder: 'tfidf', textDim: 256, encoderSeed: 2024, maxTokens: 64, adaptor: 'linear', experts: 8,
-  useIds: true, idDropout: 0.5, initStd: 0.02, layerNormEps: 1e-8, clipNorm: null, init: '', zeroShot: false,
+  useIds: true, idDropout: 0.5, softmaxItems: 'trained', initStd: 0.02, layerNormEps: 1e-8, clipNorm: null, init: '', zeroShot: false,
 };
 
 /** Parameter names that transfer between datasets (everything but ids, text vectors and the warm mask). */
@@ -112,6 +119,7 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     checkRate('textseq', 'idDropout', c.idDropout);
     if (c.attnDropout !== null) checkRate('textseq', 'attnDropout', c.attnDropout);
     if (c.adaptor !== 'linear' && c.adaptor !== 'moe') throw new Error(`textseq: config 'adaptor' must be 'linear' or 'moe', got '${c.adaptor}'`);
+    if (c.softmaxItems !== 'trained' && c.softmaxItems !== 'all') throw new Error(`textseq: config 'softmaxItems' must be 'trained' or 'all', got '${c.softmaxItems}'`);
     if (c.zeroShot && c.init === '') throw new Error("textseq: 'zeroShot' needs 'init' (a saved textseq model directory)");
     super(c);
   }
@@ -210,7 +218,11 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
   protected trainLoss(batch: TrainBatch): tf.Scalar {
     const e = this.items();
     const h = this.sequence(batch, e);
-    return this.crossEntropy(tf.matMul(h, e, false, true) as tf.Tensor2D, batch.target);
+    let logits = tf.matMul(h, e, false, true) as tf.Tensor2D;
+    // softmaxItems 'trained': items absent from the training part (cold items, padding) get
+    // logit -1e9, i.e. probability 0 and no gradient (docs/METHODS.md §3.10).
+    if (this.config.softmaxItems === 'trained') logits = tf.add(logits, tf.mul(tf.sub(tf.reshape(this.warm, [1, -1]), 1), 1e9));
+    return this.crossEntropy(logits, batch.target);
   }
 
   /** Text vectors and warm mask of `data` (encoded through the per-item cache). */
