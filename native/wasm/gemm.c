@@ -647,14 +647,14 @@ void reduce_middle(const float *x, int outer, int R, int inner, float *out, floa
 
 /*
  * Fused AdamW update (src/engine/kernels/adamw.ts) for the pure-wasm path, the
- * arithmetic of llmrec_adamw in native/kernels.c: decay = 1 - lr wd,
- * step = lr / bc1 and inv_bc2 = 1 / bc2 computed by the caller.
+ * arithmetic of llmrec_adamw in native/kernels.c: c1 = 1 - beta1,
+ * c2 = 1 - beta2, decay = 1 - lr wd, step = lr / bc1 and inv_bc2 = 1 / bc2
+ * computed by the caller in float64 (1.f - 0.999f would lose 1e-5 of c2).
  */
 EXPORT(adamw)
 void adamw(const float *p, const float *g, const float *m, const float *v, int n,
-           float b1, float b2, float eps, float decay, float step, float inv_bc2, float gs,
+           float b1, float b2, float c1, float c2, float eps, float decay, float step, float inv_bc2, float gs,
            float *p_out, float *m_out, float *v_out) {
-  float c1 = 1.f - b1, c2 = 1.f - b2;
   v128_t vb1 = wasm_f32x4_splat(b1), vb2 = wasm_f32x4_splat(b2), vc1 = wasm_f32x4_splat(c1), vc2 = wasm_f32x4_splat(c2);
   v128_t ve = wasm_f32x4_splat(eps), vd = wasm_f32x4_splat(decay), vs = wasm_f32x4_splat(step), vi = wasm_f32x4_splat(inv_bc2);
   v128_t vgs = wasm_f32x4_splat(gs);

@@ -29,7 +29,7 @@ interface GemmExports {
   layer_norm_grad(dy: number, x: number, mean: number, rstd: number, gamma: number, N: number, D: number,
     dx: number, dgamma: number, dbeta: number, acc: number): void;
   reduce_middle(x: number, outer: number, R: number, inner: number, out: number, scale: number, acc: number): void;
-  adamw(p: number, g: number, m: number, v: number, n: number, b1: number, b2: number, eps: number, decay: number, step: number,
+  adamw(p: number, g: number, m: number, v: number, n: number, b1: number, b2: number, c1: number, c2: number, eps: number, decay: number, step: number,
     invBc2: number, gs: number, pOut: number, mOut: number, vOut: number): void;
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
@@ -291,7 +291,7 @@ export function wasmAdamW(backend: BackendWasm, p: Float32Array, g: Float32Array
   pOut: Float32Array, mOut: Float32Array, vOut: Float32Array): boolean {
   const k = wasmGemm(backend);
   if (!k || !onHeap(backend, [p, g, m, v, pOut, mOut, vOut])) return false;
-  k.adamw(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, p.length, a.beta1, a.beta2, a.eps,
+  k.adamw(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, p.length, a.beta1, a.beta2, 1 - a.beta1, 1 - a.beta2, a.eps,
     1 - a.lr * a.weightDecay, a.lr / a.bc1, 1 / a.bc2, a.gradScale, pOut.byteOffset, mOut.byteOffset, vOut.byteOffset);
   return true;
 }
