@@ -30,7 +30,7 @@
  * 0.5 with CE), maxLen = data.config.maxHistory.
  */
 import { tf, timestepMask } from '../engine/index.js';
-import { Embedding, LayerNorm, type Rng } from '../nn/index.js';
+import { Embedding, LayerNorm, type ParamStore, type Rng } from '../nn/index.js';
 import type { UserBatch } from './types.js';
 import { checkInt, checkRate, parseModelConfig, type ModelDims } from './neural.js';
 import { TiedEmbeddingRecommender, checkLossConfig } from './heads.js';
@@ -84,6 +84,34 @@ export function trimHistory(history: Int32Array, B: number, L: number, maxLen: n
   return { ids, T };
 }
 
+/** Validates a SASRec config (also kar-sasrec's), naming the model in errors. */
+export function checkSASRecConfig(model: string, c: SASRecConfig): void {
+  checkInt(model, 'd', c.d);
+  checkInt(model, 'blocks', c.blocks);
+  checkInt(model, 'heads', c.heads);
+  if (c.d % c.heads !== 0) throw new Error(`${model}: d (${c.d}) must be divisible by heads (${c.heads})`);
+  if (c.inner !== null) checkInt(model, 'inner', c.inner);
+  if (c.maxLen !== null) checkInt(model, 'maxLen', c.maxLen);
+  checkRate(model, 'dropout', c.dropout);
+  if (c.attnDropout !== null) checkRate(model, 'attnDropout', c.attnDropout);
+  checkLossConfig(model, c);
+}
+
+/** SASRec's parameters in `store` (also kar-sasrec's): item and position embeddings, the blocks, the final LayerNorm. */
+export function buildSASRecParams(model: string, store: ParamStore, c: SASRecConfig, dims: ModelDims):
+  { itemEmb: Embedding; posEmb: tf.Variable; layers: Block[]; lnF: LayerNorm; maxLen: number } {
+  const { d, blocks, initStd, layerNormEps: eps } = c;
+  const maxLen = c.maxLen ?? dims.maxHistory;
+  checkInt(model, 'maxLen (data.config.maxHistory)', maxLen);
+  return {
+    itemEmb: new Embedding(store, 'item_emb', dims.numItems + 1, d, initStd),
+    posEmb: store.add('pos_emb.weight', [maxLen, d], { kind: 'normal', std: initStd }),
+    layers: buildBlocks(store, blocks, d, c.inner ?? d, eps),
+    lnF: new LayerNorm(store, 'final_ln', d, eps),
+    maxLen,
+  };
+}
+
 export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
   readonly name = 'sasrec';
   private posEmb!: tf.Variable;
@@ -93,27 +121,13 @@ export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
 
   constructor(config: Record<string, unknown> = {}) {
     const c = parseModelConfig('sasrec', config, SASREC_DEFAULTS);
-    checkInt('sasrec', 'd', c.d);
-    checkInt('sasrec', 'blocks', c.blocks);
-    checkInt('sasrec', 'heads', c.heads);
-    if (c.d % c.heads !== 0) throw new Error(`sasrec: d (${c.d}) must be divisible by heads (${c.heads})`);
-    if (c.inner !== null) checkInt('sasrec', 'inner', c.inner);
-    if (c.maxLen !== null) checkInt('sasrec', 'maxLen', c.maxLen);
-    checkRate('sasrec', 'dropout', c.dropout);
-    if (c.attnDropout !== null) checkRate('sasrec', 'attnDropout', c.attnDropout);
-    checkLossConfig('sasrec', c);
+    checkSASRecConfig('sasrec', c);
     super(c);
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
-    const { d, blocks, initStd, layerNormEps: eps } = this.config;
-    const inner = this.config.inner ?? d;
-    this.maxLen = this.config.maxLen ?? dims.maxHistory;
-    checkInt('sasrec', 'maxLen (data.config.maxHistory)', this.maxLen);
-    this.itemEmb = new Embedding(this.store, 'item_emb', dims.numItems + 1, d, initStd);
-    this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
-    this.layers = buildBlocks(this.store, blocks, d, inner, eps);
-    this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
+    ({ itemEmb: this.itemEmb, posEmb: this.posEmb, layers: this.layers, lnF: this.lnF, maxLen: this.maxLen } =
+      buildSASRecParams('sasrec', this.store, this.config, dims));
   }
 
   /** Sizes, rates and the seeded dropout for the shared blocks (src/models/blocks.ts). */

@@ -20,7 +20,7 @@ import type { FitOptions, FitReport } from '../types.js';
 import type { ModelDims } from '../neural.js';
 import { DIN, DIN_DEFAULTS, type DINConfig } from '../din.js';
 import { KnowledgeTables } from './adaptor.js';
-import { type KarOptions, KAR_DEFAULTS, checkKarConfig, prepareKnowledge, runDirs, type KnowledgeVectors, type KarReport } from './prepare.js';
+import { type KarOptions, KAR_DEFAULTS, checkKarConfig, fitWithKnowledge, type KnowledgeVectors, type KarReport } from './prepare.js';
 
 export type KarDINConfig = DINConfig & KarOptions;
 
@@ -60,13 +60,6 @@ export class KarDIN extends DIN {
   }
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
-    const { vectors, report } = await prepareKnowledge('kar-din', this.kar, data, runDirs('kar-din', opts.checkpointDir));
-    this.pending = vectors;
-    this.karReport = report;
-    try {
-      return await super.fit(data, opts);
-    } finally {
-      this.pending = null;
-    }
+    return fitWithKnowledge('kar-din', this.kar, data, opts, (v, r) => { this.pending = v; if (r) this.karReport = r; }, () => super.fit(data, opts));
   }
 }

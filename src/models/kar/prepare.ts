@@ -18,6 +18,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SplitDataset } from '../../data/types.js';
+import type { FitOptions, FitReport } from '../types.js';
 import { createBackend, parseBackendSpec, type LlmBackend } from '../../backends/index.js';
 import { checkInt, checkRate } from '../neural.js';
 import { createTextEncoder, encodeItems } from '../text/index.js';
@@ -118,4 +119,21 @@ export async function prepareKnowledge(model: string, c: KarOptions, data: Split
     writeFileSync(join(dirs.knowledge, `report-${dirs.label}.json`), JSON.stringify(report, null, 2) + '\n');
   }
   return { vectors: { items: items.vectors, users: users.vectors }, report };
+}
+
+/**
+ * A KAR model's fit: prepares the knowledge vectors (prepareKnowledge, cached
+ * under the run's checkpoint directory), hands them and the report to the
+ * model through `hold` for its build(), runs the base model's fit, and
+ * clears the pending vectors afterwards (also on failure).
+ */
+export async function fitWithKnowledge(model: string, c: KarOptions, data: SplitDataset, opts: FitOptions,
+  hold: (vectors: KnowledgeVectors | null, report?: KarReport) => void, fit: () => Promise<FitReport>): Promise<FitReport> {
+  const { vectors, report } = await prepareKnowledge(model, c, data, runDirs(model, opts.checkpointDir));
+  hold(vectors, report);
+  try {
+    return await fit();
+  } finally {
+    hold(null);
+  }
 }

@@ -15,15 +15,15 @@
  * anonymous history when serving) gets the zero row: p = 0.
  */
 import { tf, timestepMask } from '../../engine/index.js';
-import { Embedding, LayerNorm, type Rng } from '../../nn/index.js';
+import { type LayerNorm, type Rng } from '../../nn/index.js';
 import type { SplitDataset } from '../../data/types.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
-import { checkInt, checkRate, parseModelConfig, type ModelDims } from '../neural.js';
-import { TiedEmbeddingRecommender, checkLossConfig } from '../heads.js';
-import { type Block, type BlockOptions, buildBlocks, encodeLast } from '../blocks.js';
-import { trimHistory, SASREC_DEFAULTS, type SASRecConfig } from '../sasrec.js';
+import { parseModelConfig, type ModelDims } from '../neural.js';
+import { TiedEmbeddingRecommender } from '../heads.js';
+import { type Block, type BlockOptions, encodeLast } from '../blocks.js';
+import { buildSASRecParams, checkSASRecConfig, trimHistory, SASREC_DEFAULTS, type SASRecConfig } from '../sasrec.js';
 import { KnowledgeTables } from './adaptor.js';
-import { type KarOptions, KAR_DEFAULTS, checkKarConfig, prepareKnowledge, runDirs, type KnowledgeVectors, type KarReport } from './prepare.js';
+import { type KarOptions, KAR_DEFAULTS, checkKarConfig, fitWithKnowledge, type KnowledgeVectors, type KarReport } from './prepare.js';
 
 export type KarSASRecConfig = SASRecConfig & KarOptions;
 
@@ -42,29 +42,15 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
 
   constructor(config: Record<string, unknown> = {}) {
     const c = parseModelConfig('kar-sasrec', config, KAR_SASREC_DEFAULTS);
-    checkInt('kar-sasrec', 'd', c.d);
-    checkInt('kar-sasrec', 'blocks', c.blocks);
-    checkInt('kar-sasrec', 'heads', c.heads);
-    if (c.d % c.heads !== 0) throw new Error(`kar-sasrec: d (${c.d}) must be divisible by heads (${c.heads})`);
-    if (c.inner !== null) checkInt('kar-sasrec', 'inner', c.inner);
-    if (c.maxLen !== null) checkInt('kar-sasrec', 'maxLen', c.maxLen);
-    checkRate('kar-sasrec', 'dropout', c.dropout);
-    if (c.attnDropout !== null) checkRate('kar-sasrec', 'attnDropout', c.attnDropout);
-    checkLossConfig('kar-sasrec', c);
+    checkSASRecConfig('kar-sasrec', c);
     checkKarConfig('kar-sasrec', c);
     super(c);
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
-    const { d, blocks, initStd, layerNormEps: eps } = this.config;
-    const inner = this.config.inner ?? d;
-    this.maxLen = this.config.maxLen ?? dims.maxHistory;
-    checkInt('kar-sasrec', 'maxLen (data.config.maxHistory)', this.maxLen);
-    this.itemEmb = new Embedding(this.store, 'item_emb', dims.numItems + 1, d, initStd);
-    this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
-    this.layers = buildBlocks(this.store, blocks, d, inner, eps);
-    this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
-    this.tables = new KnowledgeTables(this.store, dims.numUsers, dims.numItems, d, initStd, this.config, this.pending);
+    ({ itemEmb: this.itemEmb, posEmb: this.posEmb, layers: this.layers, lnF: this.lnF, maxLen: this.maxLen } =
+      buildSASRecParams('kar-sasrec', this.store, this.config, dims));
+    this.tables = new KnowledgeTables(this.store, dims.numUsers, dims.numItems, this.config.d, this.config.initStd, this.config, this.pending);
   }
 
   private blockOptions(): BlockOptions {
@@ -90,13 +76,6 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
   }
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
-    const { vectors, report } = await prepareKnowledge('kar-sasrec', this.config, data, runDirs('kar-sasrec', opts.checkpointDir));
-    this.pending = vectors;
-    this.karReport = report;
-    try {
-      return await super.fit(data, opts);
-    } finally {
-      this.pending = null;
-    }
+    return fitWithKnowledge('kar-sasrec', this.config, data, opts, (v, r) => { this.pending = v; if (r) this.karReport = r; }, () => super.fit(data, opts));
   }
 }
