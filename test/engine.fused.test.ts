@@ -187,6 +187,7 @@ onEachPath('fused rotary embedding vs split/concat composition on cpu', () => {
   };
   const cases: Array<[number[], number[]]> = [
     [[2, 3, 5, 8], [5, 8]], [[2, 3, 5, 8], [2, 1, 5, 8]], [[4, 6], [4, 6]], [[1, 2, 1, 4], [1, 1, 1, 4]], [[3, 2, 7, 2], [3, 1, 7, 2]], [[2, 0, 4], [0, 4]],
+    [[2, 4, 9, 10], [2, 1, 9, 10]], [[1, 3, 6, 32], [6, 32]], // odd half dim (SIMD pair + tail), the LLaMA head dim
   ];
   for (const [xs, cs] of cases) {
     it(`values and dx, x [${xs}], tables [${cs}]`, async () => {
@@ -210,6 +211,8 @@ onEachPath('fused rotary embedding vs split/concat composition on cpu', () => {
       for (const k of ['y', 'dx'] as const) {
         assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `wasm ${k}`);
         assertClose(fusedCpu[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `cpu ${k}`);
+        // The SIMD module (float64 lanes) and the JS loop round the same float64 value once: same bits.
+        assert.deepEqual(got[k].values, fusedCpu[k].values, `wasm module vs JS loop, ${k}`);
       }
     });
   }

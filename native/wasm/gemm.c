@@ -737,3 +737,58 @@ void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
     if (2 * j + 1 < n) out[2 * j + 1] = (int)(t >> 16) < thr ? 0.f : keep;
   }
 }
+
+/*
+ * Rotary position embedding (src/engine/kernels/rope.ts), forward and
+ * backward, for both engine paths. x, y: [P, T, D]; cos, sin: one [T, D]
+ * table per `per` consecutive blocks of x. h = D / 2:
+ *   forward   y[i] = x[i] c[i] - x[i + h] s[i],  y[i + h] = x[i + h] c[i + h] + x[i] s[i + h]
+ *   backward  y[j] = x[j] c[j] + x[j + h] s[j + h],  y[j + h] = x[j + h] c[j + h] - x[j] s[j]
+ * Each product and the sum in float64 (two f64x2 lanes), rounded once to
+ * float32: bit for bit what the JS loop computes.
+ */
+static inline v128_t ld2(const float *p) { return wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(p)); }
+static inline void st2(float *p, v128_t v) { wasm_v128_store64_lane(p, wasm_f32x4_demote_f64x2_zero(v), 0); }
+
+EXPORT(rope)
+void rope(const float *x, const float *cos, const float *sin, int P, int T, int D, int per, int backward, float *y) {
+  int h = D / 2;
+  int64_t TD = (int64_t)T * D;
+  for (int p = 0; p < P; p++) {
+    const float *cb = cos + (int64_t)(p / per) * TD;
+    const float *sb = sin + (int64_t)(p / per) * TD;
+    for (int t = 0; t < T; t++) {
+      const float *xr = x + (int64_t)p * TD + (int64_t)t * D;
+      float *yr = y + (int64_t)p * TD + (int64_t)t * D;
+      const float *c = cb + (int64_t)t * D;
+      const float *s = sb + (int64_t)t * D;
+      /* lo reads s[i] (forward) or s[i + h] (backward); hi the other one. */
+      const float *slo = backward ? s + h : s;
+      const float *shi = backward ? s : s + h;
+      int i = 0;
+      if (!backward) {
+        for (; i + 2 <= h; i += 2) {
+          v128_t a = ld2(xr + i), b = ld2(xr + i + h);
+          st2(yr + i, wasm_f64x2_sub(wasm_f64x2_mul(a, ld2(c + i)), wasm_f64x2_mul(b, ld2(slo + i))));
+          st2(yr + i + h, wasm_f64x2_add(wasm_f64x2_mul(b, ld2(c + i + h)), wasm_f64x2_mul(a, ld2(shi + i))));
+        }
+        for (; i < h; i++) {
+          double a = xr[i], b = xr[i + h];
+          yr[i] = (float)(a * c[i] - b * slo[i]);
+          yr[i + h] = (float)(b * c[i + h] + a * shi[i]);
+        }
+      } else {
+        for (; i + 2 <= h; i += 2) {
+          v128_t a = ld2(xr + i), b = ld2(xr + i + h);
+          st2(yr + i, wasm_f64x2_add(wasm_f64x2_mul(a, ld2(c + i)), wasm_f64x2_mul(b, ld2(slo + i))));
+          st2(yr + i + h, wasm_f64x2_sub(wasm_f64x2_mul(b, ld2(c + i + h)), wasm_f64x2_mul(a, ld2(shi + i))));
+        }
+        for (; i < h; i++) {
+          double a = xr[i], b = xr[i + h];
+          yr[i] = (float)(a * c[i] + b * slo[i]);
+          yr[i + h] = (float)(b * c[i + h] - a * shi[i]);
+        }
+      }
+    }
+  }
+}

@@ -50,7 +50,7 @@ export interface EngineOptions {
    * is 1). Env LLMREC_WASM_THREADS.
    */
   wasmThreads?: number;
-  /** wasm-path GEMMs below this many flops stay on one thread (default WASM_MIN_FLOPS_DEFAULT = 2^27). Env LLMREC_WASM_MIN_FLOPS. */
+  /** wasm-path GEMMs below this many flops stay on one thread (default WASM_MIN_FLOPS_DEFAULT = 2^24). Env LLMREC_WASM_MIN_FLOPS. */
   wasmMinFlops?: number;
   /** 'fused' (default) or 'reference' (the unfused composition): see setAttentionImpl. Env LLMREC_ATTENTION. */
   attention?: AttentionImpl;
@@ -147,13 +147,14 @@ async function doInit(opts: EngineOptions): Promise<EngineInfo> {
 }
 
 /**
- * Flops from which a pure-wasm GEMM is split over two threads: 2^27 (about
- * 134M). Measured alone with bench/threads.mjs (docs/PERF.md, "Two cores on
- * the pure-wasm path"): two threads gave x2.0 at plain 512^3 (268M flops),
- * x1.5 at 1024^3 and x1.1 at 16 x 256^3, but x0.84 at 256^3 (34M) and x0.90
- * / x0.26 at SASRec's and a 200-token model's attention products (82M).
+ * Flops from which a pure-wasm GEMM is split over two threads: 2^24 (about
+ * 16.8M). Measured alone with bench/threads.mjs (docs/PERF.md, "Two cores on
+ * the pure-wasm path") after the worker stopped waiting for postMessage:
+ * two threads gain from [512, 128] x [128, 128] (16.8M flops, x1.4-1.8) up;
+ * at [256, 128] x [128, 128] (8.4M) they lose (x0.5). Before (a job per
+ * postMessage) the threshold was 2^27.
  */
-export const WASM_MIN_FLOPS_DEFAULT = 2 ** 27;
+export const WASM_MIN_FLOPS_DEFAULT = 2 ** 24;
 
 /** Initialises the engine once (idempotent); later calls return the first result. */
 export function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {

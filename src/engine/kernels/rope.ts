@@ -9,12 +9,14 @@
  * x is [..., T, D] with leading dims P; cos and sin are [T, D] (shared by
  * every row block) or [B, 1, ..., T, D] with B = x's first dim (one table per
  * batch item, e.g. per-sequence position ids). The tables are constants (no
- * gradient). A plain loop over heap views (no transcendental functions, so
- * the per-op overhead it removes is what it saves); the same code on the cpu
- * backend.
+ * gradient). Implementations: the SIMD wasm module (native/wasm/gemm.c
+ * `rope`, products and sums in float64 lanes) on both engine paths, else the
+ * JS loop below (cpu backend); both round once to float32 from the same
+ * float64 value, so they agree bit for bit.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { fusedKernelConfigs } from './fused.js';
+import { wasmRope } from './wasm_gemm.js';
 
 export const ROPE = 'LlmrecRope';
 
@@ -48,12 +50,13 @@ export const ropeConfigs = fusedKernelConfigs<{ backward: boolean }>({
     ropeGeometry(x, cos, sin);
     return [{ shape: x.shape, dtype: 'float32' }];
   },
-  run: ([xa, ca, sa], [ya], [xi, ci, si], { backward }) => {
+  run: ([xa, ca, sa], [ya], [xi, ci, si], { backward }, backend) => {
     const [P, T, D, per] = ropeGeometry(xi, ci, si);
     const x = xa as Float32Array;
     const cos = ca as Float32Array;
     const sin = sa as Float32Array;
     const y = ya as Float32Array;
+    if (backend && wasmRope(backend, x, cos, sin, P, T, D, per, backward, y)) return;
     const h = D / 2;
     const TD = T * D;
     for (let p = 0; p < P; p++) {

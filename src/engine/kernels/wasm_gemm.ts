@@ -36,6 +36,7 @@ interface GemmExports {
   dropout_mask(out: number, n: number, seed: number, thr: number, keep: number): void;
   rms_norm(x: number, gamma: number, N: number, D: number, eps: number, y: number, rstd: number): void;
   rms_norm_grad(dy: number, x: number, rstd: number, gamma: number, N: number, D: number, dx: number, dgamma: number, acc: number): void;
+  rope(x: number, cos: number, sin: number, P: number, T: number, D: number, per: number, backward: number, y: number): void;
 }
 
 /** The WebAssembly API (Node's global; not in this project's TypeScript libs). */
@@ -271,6 +272,15 @@ export function wasmRmsNormGrad(backend: BackendWasm, dy: Float32Array, x: Float
   const offs = [dy, x, rstd, gamma, dx, dgamma].map((a) => a.byteOffset);
   const acc = accScratch(D);
   g.rms_norm_grad(offs[0], offs[1], offs[2], offs[3], N, D, offs[4], offs[5], acc);
+  return true;
+}
+
+/** Rotary embedding either way (rope.ts) on heap views. False when the module is unavailable or an array is off the heap. */
+export function wasmRope(backend: BackendWasm, x: Float32Array, cos: Float32Array, sin: Float32Array, P: number, T: number, D: number,
+  per: number, backward: boolean, y: Float32Array): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [x, cos, sin, y])) return false;
+  g.rope(x.byteOffset, cos.byteOffset, sin.byteOffset, P, T, D, per, backward ? 1 : 0, y.byteOffset);
   return true;
 }
 

@@ -7,9 +7,10 @@
  * compute on the heap in place. Instead, one worker thread runs its own
  * instance of the same module on its own memory: for a product of at least
  * `minFlops`, the main thread copies the worker's share of the operands into
- * a SharedArrayBuffer, posts the job, computes its own share in place on the
- * heap, then blocks (Atomics.wait) until the worker's share is back and
- * copies it into the output. The split is by batch items when there are two
+ * a SharedArrayBuffer, writes the job into shared control words and wakes
+ * the worker (no postMessage per job), computes its own share in place on the
+ * heap, then spins briefly and blocks (Atomics.wait) until the worker's share
+ * is back and copies it into the output. The split is by batch items when there are two
  * or more, else by rows of C at a multiple of the kernel's 4-row block: every
  * output element is computed by the same micro-kernel over the same K order,
  * so the result is bitwise the same as on one thread.
@@ -18,41 +19,73 @@
  * than they save). A worker that fails or does not answer within a minute is
  * dropped and its share computed on the main thread; threads are then off.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { GEMM_WASM_BASE64 } from './gemm_wasm.js';
 
-/** What the worker runs: instantiate the GEMM module on its own memory, then serve jobs. */
+/**
+ * What the worker runs: instantiate the GEMM module on its own memory, then
+ * serve jobs in a loop without returning to its event loop. A job is posted
+ * by writing its parameters into the control words and bumping the job
+ * counter (CTRL_SEQ); the worker spins on that counter for a few
+ * microseconds before it sleeps in Atomics.wait, so a GEMM that follows
+ * another one soon (a training step) is picked up without a futex round
+ * trip, and never through postMessage (whose event-loop wake-up cost more than a
+ * 256^3 product). A data buffer grown by the main thread arrives over a
+ * MessagePort, read synchronously (receiveMessageOnPort) when CTRL_GEN moves.
+ */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const mod = new WebAssembly.Module(Buffer.from(workerData.gemm, 'base64'));
 const memory = new WebAssembly.Memory({ initial: 1 });
 const g = new WebAssembly.Instance(mod, { env: { memory } }).exports;
-let shared = null;
-parentPort.on('message', (job) => {
-  if (job.sab) shared = job.sab;
-  const ctrl = new Int32Array(shared, 0, 4);
+const ctrl = new Int32Array(workerData.ctrl);
+const port = workerData.port;
+const SPIN = workerData.spin;
+let shared = null, gen = -1, seen = 0;
+for (;;) {
+  let spins = 0;
+  while (Atomics.load(ctrl, 1) === seen) {
+    if (++spins > SPIN) Atomics.wait(ctrl, 1, seen);
+  }
+  seen = Atomics.load(ctrl, 1);
+  if (seen < 0) break;
   try {
+    if (Atomics.load(ctrl, 2) !== gen) {
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) shared = m.message;
+      gen = Atomics.load(ctrl, 2);
+    }
     const f = new Float32Array(shared);
-    const { tA, tB, M, N, K, batch, nA, nB, nC, sA, sB, sC, base } = job;
+    const [tA, tB, M, N, K, batch, nA, nB, nC, sA, sB, sC] = ctrl.subarray(4, 16);
     const scratch = g.gemm_scratch_floats(M, N, K);
     const need = (nA + nB + nC + scratch) * 4 + 64;
     if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
     const heap = new Float32Array(memory.buffer);
     const a = 0, b = nA, c = nA + nB, s = nA + nB + nC;
-    heap.set(f.subarray(base, base + nA), a);
-    heap.set(f.subarray(base + nA, base + nA + nB), b);
+    heap.set(f.subarray(0, nA), a);
+    heap.set(f.subarray(nA, nA + nB), b);
     g.gemm_batched(tA, tB, M, N, K, batch, a * 4, sA, b * 4, sB, c * 4, sC, s * 4);
-    f.set(heap.subarray(c, c + nC), base + nA + nB);
+    f.set(heap.subarray(c, c + nC), nA + nB);
     Atomics.store(ctrl, 0, 1);
   } catch (e) {
     Atomics.store(ctrl, 0, 2);
   }
   Atomics.notify(ctrl, 0);
-});
+}
 `;
 
-/** Floats reserved at the start of the shared buffer for the control words. */
-const HEADER = 4;
+/**
+ * Control words (Int32, a SharedArrayBuffer of their own): 0 status of the
+ * current job (0 running, 1 done, 2 failed), 1 job counter (-1: stop),
+ * 2 data-buffer generation, 4..15 the job (tA, tB, M, N, K, batch, nA, nB,
+ * nC, sA, sB, sC).
+ */
+const CTRL_STATUS = 0;
+const CTRL_SEQ = 1;
+const CTRL_GEN = 2;
+const CTRL_JOB = 4;
+const CTRL_WORDS = 16;
+/** Spin iterations (about 1 ns each) before a thread sleeps on a control word. */
+const SPIN = 100_000;
 
 export interface GemmThreadPolicy {
   /** Threads for large GEMMs on the wasm path (1 or 2). */
@@ -61,9 +94,11 @@ export interface GemmThreadPolicy {
   minFlops: number;
 }
 
-export const gemmThreads: GemmThreadPolicy & { worker: Worker | null; sab: SharedArrayBuffer | null; sabSent: boolean; failure: string | null } = {
+interface WorkerHandle { w: Worker; ctrl: Int32Array; port: MessagePort; seq: number; gen: number }
+
+export const gemmThreads: GemmThreadPolicy & { worker: WorkerHandle | null; sab: SharedArrayBuffer | null; sabSent: boolean; failure: string | null } = {
   threads: 1,
-  minFlops: 2 ** 27, // = WASM_MIN_FLOPS_DEFAULT (src/engine/index.ts), until initEngine sets the policy
+  minFlops: 2 ** 24, // = WASM_MIN_FLOPS_DEFAULT (src/engine/index.ts), until initEngine sets the policy
   worker: null,
   sab: null,
   sabSent: false,
@@ -83,14 +118,18 @@ export function gemmThreadsFor(flops: number): number {
   return gemmThreads.threads > 1 && gemmThreads.failure == null && flops >= gemmThreads.minFlops ? 2 : 1;
 }
 
-function worker(): Worker | null {
+function worker(): WorkerHandle | null {
   if (gemmThreads.worker) return gemmThreads.worker;
   try {
-    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { gemm: GEMM_WASM_BASE64 } });
+    const ctrl = new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4));
+    const { port1, port2 } = new MessageChannel();
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { gemm: GEMM_WASM_BASE64, ctrl: ctrl.buffer, port: port2, spin: SPIN }, transferList: [port2] });
     w.unref();
+    port1.unref();
     w.on('error', (e) => { gemmThreads.failure = `worker error: ${e.message}`; });
-    gemmThreads.worker = w;
-    return w;
+    gemmThreads.worker = { w, ctrl, port: port1, seq: 0, gen: 0 };
+    gemmThreads.sabSent = false;
+    return gemmThreads.worker;
   } catch (e) {
     gemmThreads.failure = `worker_threads unavailable: ${(e as Error).message}`;
     return null;
@@ -98,7 +137,7 @@ function worker(): Worker | null {
 }
 
 function sharedFloats(n: number): Float32Array {
-  const bytes = (HEADER + n) * 4;
+  const bytes = n * 4;
   if (!gemmThreads.sab || gemmThreads.sab.byteLength < bytes) {
     gemmThreads.sab = new SharedArrayBuffer(Math.max(bytes, 2 * (gemmThreads.sab?.byteLength ?? 0)));
     gemmThreads.sabSent = false;
@@ -162,19 +201,27 @@ export function splitGemm(heap: Float32Array, local: LocalGemm, tA: boolean, tB:
     if (m2 === 0) { local(tA, tB, M, N, K, batch, offA, sA, offB, sB, offC, sC); return; }
   }
   const f = sharedFloats(job.nA + job.nB + job.nC);
-  const ctrl = new Int32Array(gemmThreads.sab!, 0, HEADER);
-  copyIn(f, HEADER);
-  Atomics.store(ctrl, 0, 0);
-  const msg: Record<string, unknown> = { tA: tA ? 1 : 0, tB: tB ? 1 : 0, M: job.M, N, K, batch: job.batch, nA: job.nA, nB: job.nB, nC: job.nC, sA: job.sA, sB: job.sB, sC: job.sC, base: HEADER };
-  if (!gemmThreads.sabSent) { msg.sab = gemmThreads.sab; gemmThreads.sabSent = true; }
-  w.postMessage(msg);
+  const { ctrl } = w;
+  copyIn(f, 0);
+  if (!gemmThreads.sabSent) {
+    w.port.postMessage(gemmThreads.sab);
+    Atomics.store(ctrl, CTRL_GEN, ++w.gen);
+    gemmThreads.sabSent = true;
+  }
+  ctrl.set([tA ? 1 : 0, tB ? 1 : 0, job.M, N, K, job.batch, job.nA, job.nB, job.nC, job.sA, job.sB, job.sC], CTRL_JOB);
+  Atomics.store(ctrl, CTRL_STATUS, 0);
+  w.seq = (w.seq % 0x3fffffff) + 1;
+  Atomics.store(ctrl, CTRL_SEQ, w.seq);
+  Atomics.notify(ctrl, CTRL_SEQ);
   localPart();
-  const r = Atomics.wait(ctrl, 0, 0, 60_000);
-  const status = Atomics.load(ctrl, 0);
+  let spins = 0;
+  while (Atomics.load(ctrl, CTRL_STATUS) === 0 && ++spins <= SPIN) { /* the worker's share is usually done by now */ }
+  const r = Atomics.wait(ctrl, CTRL_STATUS, 0, 60_000);
+  const status = Atomics.load(ctrl, CTRL_STATUS);
   if (r === 'timed-out' || status !== 1) {
     // Compute the worker's share here and stop using threads.
     gemmThreads.failure = r === 'timed-out' ? 'worker did not answer within 60 s' : 'worker failed a GEMM';
-    void w.terminate();
+    void w.w.terminate();
     gemmThreads.worker = null;
     if (batch >= 2) {
       const b0 = Math.ceil(batch / 2);
@@ -184,7 +231,7 @@ export function splitGemm(heap: Float32Array, local: LocalGemm, tA: boolean, tB:
     }
     return;
   }
-  copyOut(f, HEADER);
+  copyOut(f, 0);
 }
 
 /** Stops the worker (tests; the worker is unref'd, so a process exits without this). */
@@ -193,5 +240,10 @@ export async function stopGemmWorker(): Promise<void> {
   gemmThreads.worker = null;
   gemmThreads.sab = null;
   gemmThreads.sabSent = false;
-  if (w) await w.terminate();
+  if (w) {
+    Atomics.store(w.ctrl, CTRL_SEQ, -1);
+    Atomics.notify(w.ctrl, CTRL_SEQ);
+    w.port.close();
+    await w.w.terminate();
+  }
 }
