@@ -33,15 +33,36 @@ static inline float vexpf(float x) {
   return p * scale.f;
 }
 
+/*
+ * Max and sum over a row in 16 independent lanes (combined at the end), so
+ * the compiler vectorises them without -ffast-math: a single running max or
+ * sum is a serial dependency it may not reorder.
+ */
+#define XENT_LANES 16
 void llmrec_softmax_xent(const float *logits, const int32_t *labels, int64_t N, int64_t V, float *loss, float *probs) {
   for (int64_t n = 0; n < N; n++) {
     const float *x = logits + n * V;
     float *p = probs + n * V;
+    int64_t vl = V - V % XENT_LANES;
+    float m[XENT_LANES], s[XENT_LANES];
+    for (int l = 0; l < XENT_LANES; l++) { m[l] = x[0]; s[l] = 0.f; }
+    for (int64_t v = 0; v < vl; v += XENT_LANES)
+      for (int l = 0; l < XENT_LANES; l++) m[l] = x[v + l] > m[l] ? x[v + l] : m[l];
     float mx = x[0];
-    for (int64_t v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    for (int64_t v = 0; v < V; v++) p[v] = vexpf(x[v] - mx);
+    for (int l = 0; l < XENT_LANES; l++) mx = m[l] > mx ? m[l] : mx;
+    for (int64_t v = vl; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+    for (int64_t v = 0; v < vl; v += XENT_LANES)
+      for (int l = 0; l < XENT_LANES; l++) {
+        float e = vexpf(x[v + l] - mx);
+        p[v + l] = e;
+        s[l] += e;
+      }
     float sum = 0.f;
-    for (int64_t v = 0; v < V; v++) sum += p[v];
+    for (int l = 0; l < XENT_LANES; l++) sum += s[l];
+    for (int64_t v = vl; v < V; v++) {
+      p[v] = vexpf(x[v] - mx);
+      sum += p[v];
+    }
     float inv = 1.f / sum;
     for (int64_t v = 0; v < V; v++) p[v] *= inv;
     int32_t y = labels[n];
