@@ -39,6 +39,8 @@
  *   attnSoftmax(s, sOff, batch, Lq, Lk, scale, mask, mOff, base, rowStride, colStride, hasMask)
  *   attnSoftmaxGrad(heap, pOff, dpOff, rows, Lk, scale)
  *     Row softmax and its gradient of the fused attention (src/engine/kernels/attention.ts).
+ *   swiglu(g, u, n, y) / swigluGrad(dy, g, u, n, dg, du)
+ *     The LLaMA-family MLP gate silu(g) * u (src/engine/kernels/swiglu.ts).
  *   The compute bodies of all but sgemm live in kernels.c.
  *   setThreadPolicy(maxThreads, minFlopsForMaxThreads)
  *   info() -> { config, corename, maxThreads, minFlopsForMaxThreads }
@@ -236,6 +238,28 @@ static napi_value SoftmaxXentGrad(napi_env env, napi_callback_info info) {
   if (N < 0 || V <= 0 || np < (size_t)(N * V) || no < (size_t)(N * V) || nl < (size_t)N || ndy < (size_t)N)
     return range_error(env, "softmaxXentGrad: arrays too small for N x V");
   llmrec_softmax_xent_grad(probs, labels, dy, N, V, out);
+  return NULL;
+}
+
+static napi_value SwiGlu(napi_env env, napi_callback_info info) {
+  float *g, *u, *y;
+  size_t ng, nu, ny;
+  int64_t n;
+  if (!parse_args(env, info, "ffnf", "swiglu(g: F32, u: F32, n, y: F32)", &g, &ng, &u, &nu, &n, &y, &ny)) return NULL;
+  if (n < 0 || ng < (size_t)n || nu < (size_t)n || ny < (size_t)n) return range_error(env, "swiglu: arrays shorter than n");
+  llmrec_swiglu(g, u, n, y);
+  return NULL;
+}
+
+static napi_value SwiGluGrad(napi_env env, napi_callback_info info) {
+  float *dy, *g, *u, *dg, *du;
+  size_t ndy, ng, nu, ndg, ndu;
+  int64_t n;
+  if (!parse_args(env, info, "fffnff", "swigluGrad(dy: F32, g: F32, u: F32, n, dg: F32, du: F32)",
+                  &dy, &ndy, &g, &ng, &u, &nu, &n, &dg, &ndg, &du, &ndu)) return NULL;
+  if (n < 0 || ndy < (size_t)n || ng < (size_t)n || nu < (size_t)n || ndg < (size_t)n || ndu < (size_t)n)
+    return range_error(env, "swigluGrad: arrays shorter than n");
+  llmrec_swiglu_grad(dy, g, u, n, dg, du);
   return NULL;
 }
 
@@ -456,6 +480,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
       {"tuneMalloc", NULL, TuneMalloc, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXent", NULL, SoftmaxXent, NULL, NULL, NULL, napi_default, NULL},
+      {"swiglu", NULL, SwiGlu, NULL, NULL, NULL, napi_default, NULL},
+      {"swigluGrad", NULL, SwiGluGrad, NULL, NULL, NULL, napi_default, NULL},
       {"softmaxXentGrad", NULL, SoftmaxXentGrad, NULL, NULL, NULL, napi_default, NULL},
       {"layerNorm", NULL, LayerNorm, NULL, NULL, NULL, napi_default, NULL},
       {"layerNormGrad", NULL, LayerNormGrad, NULL, NULL, NULL, napi_default, NULL},

@@ -21,4 +21,6 @@ void llmrec_gather_rows(const float *x, const int32_t *ids, int64_t n, int64_t i
 void llmrec_attn_softmax(float *s, int64_t batch, int64_t Lq, int64_t Lk, float scale, const float *mask,
                          const int32_t *base, int64_t row_stride, int64_t col_stride);
 void llmrec_attn_softmax_grad(const float *p, float *dp, int64_t rows, int64_t Lk, float scale);
+void llmrec_swiglu(const float *g, const float *u, int64_t n, float *y);
+void llmrec_swiglu_grad(const float *dy, const float *g, const float *u, int64_t n, float *dg, float *du);
 #endif

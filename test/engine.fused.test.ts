@@ -6,7 +6,8 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { adamwStep, gruCell, gruSequence, layerNorm, rmsNorm, rope, tf } from '../src/engine/index.js';
+import { adamwStep, engineInfo, gruCell, gruSequence, layerNorm, rmsNorm, rope, swiglu, tf } from '../src/engine/index.js';
+import { SWIGLU, SWIGLU_GRAD } from '../src/engine/kernels/swiglu.js';
 import { LayerNorm, ParamStore, RMSNorm } from '../src/nn/index.js';
 import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, ready, wasmDataIds } from './helpers.js';
 
@@ -222,6 +223,53 @@ onEachPath('fused rotary embedding vs split/concat composition on cpu', () => {
     assert.throws(() => tf.tidy(() => rope(tf.ones([2, 4]), tf.ones([3, 4]), tf.ones([3, 4]))), /must end in \[2, 4\]/);
     assert.throws(() => tf.tidy(() => rope(tf.ones([2, 3, 2, 4]), tf.ones([2, 3, 2, 4]), tf.ones([2, 3, 2, 4]))), /must be \[2, 4\] or \[2, 1, \.\.\., 2, 4\]/);
     assert.throws(() => tf.tidy(() => rope(tf.ones([2, 4]), tf.ones([2, 4]), tf.ones([1, 2, 4]))), /one shape/);
+  });
+});
+
+onEachPath('SwiGLU gate vs the silu(g) * u composition on cpu', () => {
+  const formula = (g: tf.Tensor, u: tf.Tensor) => tf.mul(tf.mul(g, tf.sigmoid(g)), u);
+  // 1,029 = SIMD-width multiples plus a tail; inputs up to |30| reach the clamped exp.
+  for (const [shape, scale] of [[[3, 343], 3], [[2, 4, 5], 1], [[7], 30], [[0, 4], 1]] as Array<[number[], number]>) {
+    it(`values and gradients (g, u), shape [${shape}], inputs x${scale}`, async () => {
+      const rng = new Rng(shape.reduce((a, b) => a * 7 + b, scale));
+      const gd = randn(rng, shape).map((v) => v * scale);
+      const ud = randn(rng, shape);
+      const wd = randn(rng, shape);
+      const run = (op: (g: tf.Tensor, u: tf.Tensor) => tf.Tensor) => () => {
+        const g = tf.tensor(gd, shape);
+        const u = tf.tensor(ud, shape);
+        const w = tf.tensor(wd, shape);
+        const [dg, du] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(op(a, b), w)))([g, u]);
+        return { y: op(g, u), dg, du };
+      };
+      const got = await onBackend('wasm', run(swiglu));
+      const ref = await onBackend('cpu', run(formula));
+      // The kernels themselves on cpu (JS loops), whichever path is active.
+      const kernel = (g: tf.Tensor, u: tf.Tensor) => {
+        const f = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+          save([a, b]);
+          return {
+            value: tf.engine().runKernel(SWIGLU, { g: a, u: b }, {}) as tf.Tensor,
+            gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => tf.engine().runKernel(SWIGLU_GRAD, { dy, g: sa, u: sb }, {}) as tf.Tensor[],
+          };
+        }) as unknown as Parameters<typeof tf.customGrad>[0]);
+        return f(g, u);
+      };
+      const onCpu = await onBackend('cpu', run(kernel));
+      for (const k of ['y', 'dg', 'du'] as const) {
+        assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `wasm (${engineInfo().matmulPath}) ${k}`);
+        assertClose(onCpu[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `cpu kernel ${k}`);
+      }
+    });
+  }
+
+  it('hand-checked values: silu(0) = 0, silu(1) * 2 = 2 / (1 + e^-1)', async () => {
+    const r = await onBackend('wasm', () => ({ y: swiglu(tf.tensor1d([0, 1, -1]), tf.tensor1d([5, 2, 1])) }));
+    assertCloseArrays(r.y.values, [0, 2 / (1 + Math.exp(-1)), -1 / (1 + Math.exp(1))], { atol: 1e-6, rtol: 1e-6 }, 'swiglu');
+  });
+
+  it('rejects inputs of different shapes, naming them', () => {
+    assert.throws(() => tf.tidy(() => tf.engine().runKernel(SWIGLU, { g: tf.ones([2, 3]), u: tf.ones([3, 2]) }, {})), /g, u must be float32 of one shape, got u float32 \[3,2\]/);
   });
 });
 

@@ -9,8 +9,8 @@
  * scores over 12,000 items, top 10.
  * Shapes are parameters so tests can run the same code small.
  */
-import { tf, attentionDropoutKeep, causalMask, dropoutMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, timestepMask } from '../engine/index.js';
-import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables, silu } from '../nn/index.js';
+import { tf, attentionDropoutKeep, causalMask, dropoutMask, fusedAttention, gruSequence, softmaxCrossEntropyWithLabels, swiglu, timestepMask } from '../engine/index.js';
+import { AdamW, Embedding, LayerNorm, Linear, ParamStore, RMSNorm, Rng, applyRope, ropeTables } from '../nn/index.js';
 
 export interface Workload {
   name: string;
@@ -235,7 +235,7 @@ export function llamaWorkload(s: LlamaShape = LLAMA_SHAPE, lora: { r: number; al
       const att = fusedAttention(q, k, v, { mask: causal, scale: 1 / Math.sqrt(hd) });
       x = tf.add(x, l.o.apply(tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d])));
       const h2 = l.n2.apply(x);
-      x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(h2)), l.up.apply(h2))));
+      x = tf.add(x, l.down.apply(swiglu(l.gate.apply(h2), l.up.apply(h2))));
     }
     const logits = head.apply(tf.reshape(nF.apply(x), [B * T, d]));
     return softmaxCrossEntropyWithLabels(logits as tf.Tensor2D, labels);

@@ -30,7 +30,7 @@ import { attentionImpl, setAttentionImpl } from './ops.js';
 import type { AttentionImpl } from './state.js';
 
 export { tf };
-export { fusedAttention, attentionReference, setAttentionImpl, attentionImpl, attentionDropoutKeep, dropoutMask, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, rmsNorm, rope, adamwStep, gruCell, gruSequence } from './ops.js';
+export { fusedAttention, attentionReference, setAttentionImpl, attentionImpl, attentionDropoutKeep, dropoutMask, logSigmoid, causalMask, keyPaddingMask, causalPaddingMask, timestepMask, MASK_NEG, softmaxCrossEntropyWithLabels, fastTanh, layerNorm, rmsNorm, rope, swiglu, adamwStep, gruCell, gruSequence } from './ops.js';
 export type { AdamWAttrs } from './kernels/adamw.js';
 export type { AttentionOptions } from './ops.js';
 export type { AttentionImpl } from './state.js';

@@ -17,6 +17,8 @@ import {
 export interface BlasAddon extends SgemmLike {
   softmaxXent(logits: Float32Array, labels: Int32Array, N: number, V: number, loss: Float32Array, probs: Float32Array): void;
   softmaxXentGrad(probs: Float32Array, labels: Int32Array, dy: Float32Array, N: number, V: number, out: Float32Array): void;
+  swiglu(g: Float32Array, u: Float32Array, n: number, y: Float32Array): void;
+  swigluGrad(dy: Float32Array, g: Float32Array, u: Float32Array, n: number, dg: Float32Array, du: Float32Array): void;
   layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, N: number, D: number, eps: number,
     y: Float32Array, mean: Float32Array, rstd: Float32Array): void;
   layerNormGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, gamma: Float32Array,
@@ -39,7 +41,7 @@ export interface BlasAddon extends SgemmLike {
 }
 
 const ADDON_FUNCTIONS = [
-  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'attnSoftmax', 'attnSoftmaxGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info', 'tuneMalloc',
+  'sgemmBatched', 'softmaxXent', 'softmaxXentGrad', 'swiglu', 'swigluGrad', 'layerNorm', 'layerNormGrad', 'reduceMiddle', 'adamw', 'gruCell', 'gruCellGrad', 'attnSoftmax', 'attnSoftmaxGrad', 'segmentSum', 'gatherRows', 'setThreadPolicy', 'info', 'tuneMalloc',
 ] as const satisfies ReadonlyArray<keyof BlasAddon>;
 
 export interface NativeStatus {

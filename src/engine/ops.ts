@@ -13,10 +13,11 @@ import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
 import { DROPOUT_MASK } from './kernels/dropout.js';
 import { RMS_NORM, RMS_NORM_GRAD } from './kernels/rmsnorm.js';
 import { ROPE } from './kernels/rope.js';
+import { SWIGLU, SWIGLU_GRAD } from './kernels/swiglu.js';
 import { GRU_CELL, GRU_CELL_GRAD } from './kernels/gru.js';
 import { GRU_SEQ, GRU_SEQ_GRAD } from './kernels/gru_seq.js';
 import { ATTENTION, ATTENTION_GRAD, attentionGeometry } from './kernels/attention.js';
-import { attentionState, type AttentionImpl } from './state.js';
+import { activeAddon, attentionState, type AttentionImpl } from './state.js';
 
 /** Large negative score for masked positions: finite so a fully masked row gives a uniform softmax, not NaN. */
 export const MASK_NEG = -1e9;
@@ -130,6 +131,27 @@ export function rmsNorm(x: tf.Tensor, gamma: tf.Tensor1D, eps = 1e-6): tf.Tensor
   };
   const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x, gamma);
+}
+
+/**
+ * SwiGLU gate silu(g) * u = g * sigmoid(g) * u (LLaMA, Qwen2, Mistral MLP).
+ * With the native addon active: one kernel each way (kernels/swiglu.ts);
+ * otherwise the composition tf.mul(tf.mul(g, tf.sigmoid(g)), u), which is
+ * faster than a fused loop on the pure-wasm path (docs/PERF.md).
+ */
+export function swiglu(g: tf.Tensor, u: tf.Tensor): tf.Tensor {
+  if (!activeAddon()) return tf.mul(tf.mul(g, tf.sigmoid(g)), u);
+  const body = (gi: tf.Tensor, ui: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.engine().runKernel(SWIGLU, { g: gi, u: ui }, {}) as tf.Tensor;
+    save([gi, ui]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [gs, us] = saved;
+      return tf.engine().runKernel(SWIGLU_GRAD, { dy, g: gs, u: us }, {}) as tf.Tensor[];
+    };
+    return { value: y, gradFunc };
+  };
+  const f = tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(g, u);
 }
 
 /**

@@ -6,5 +6,6 @@ import { gruSeqConfigs } from './gru_seq.js';
 import { layerNormConfigs } from './layernorm.js';
 import { rmsNormConfigs } from './rmsnorm.js';
 import { ropeConfigs } from './rope.js';
+import { swigluConfigs } from './swiglu.js';
 
-export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs, ...ropeConfigs];
+export const fusedConfigs = [...layerNormConfigs, ...adamwConfigs, ...gruConfigs, ...gruSeqConfigs, ...dropoutMaskConfigs, ...rmsNormConfigs, ...ropeConfigs, ...swigluConfigs];

@@ -6,8 +6,8 @@
  * q/k/v) configs.
  */
 import { z } from 'zod';
-import { rope, tf } from '../../engine/index.js';
-import { Embedding, Linear, ParamStore, RMSNorm, silu } from '../../nn/index.js';
+import { rope, swiglu, tf } from '../../engine/index.js';
+import { Embedding, Linear, ParamStore, RMSNorm } from '../../nn/index.js';
 import { parseConfig, configToJSON } from './config_util.js';
 import {
   attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
@@ -205,7 +205,7 @@ export class LlamaForCausalLM implements CausalLM {
       const att = attend(q, repeatKv(kv.k, H), repeatKv(kv.v, H), mask, 1 / Math.sqrt(D), drop);
       x = tf.add(x, l.o.apply(mergeHeads(att, B, T, H, D))) as tf.Tensor3D;
       const h2 = l.postNorm.apply(x);
-      x = tf.add(x, l.down.apply(tf.mul(silu(l.gate.apply(h2)), l.up.apply(h2)))) as tf.Tensor3D;
+      x = tf.add(x, l.down.apply(swiglu(l.gate.apply(h2), l.up.apply(h2)))) as tf.Tensor3D;
     });
     const hidden = this.norm.apply(x) as tf.Tensor3D;
     const h = headInput(hidden, input.lastLogitsOnly);
