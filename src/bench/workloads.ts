@@ -167,20 +167,24 @@ export function gru4recWorkload(s: SeqShape = GRU4REC_SHAPE, seed = 0): Workload
   const itemEmb = new Embedding(store, 'item_emb', items + 1, d);
   const ih = new Linear(store, 'gru.ih', d, 3 * d);
   const hh = new Linear(store, 'gru.hh', d, 3 * d);
-  const ids = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
-  const pos = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
-  const neg = tf.tensor2d(rng.intArray(B * L, 1, items + 1), [B, L], 'int32');
-  const valid = tf.ones([B, L]);
+  // Time-major ids [L, B] (the batch's [B, L] drawn, then laid out by step), as
+  // src/models/gru4rec.ts does: embeddings, input projections and states are
+  // [L, B, .] with no transpose; the loss is a mean over positions, so its layout does not matter.
+  const timeMajor = (a: Int32Array) => Int32Array.from({ length: B * L }, (_, i) => a[(i % B) * L + Math.floor(i / B)]);
+  const ids = tf.tensor2d(timeMajor(rng.intArray(B * L, 1, items + 1)), [L, B], 'int32');
+  const pos = tf.tensor2d(timeMajor(rng.intArray(B * L, 1, items + 1)), [L, B], 'int32');
+  const neg = tf.tensor2d(timeMajor(rng.intArray(B * L, 1, items + 1)), [L, B], 'int32');
+  const valid = tf.ones([L, B]);
   const opt = new AdamW({ lr: 1e-3, weightDecay: 0 });
   const vars = store.trainable();
 
   const loss = (): tf.Scalar => {
     const x = dropout(itemEmb.apply(ids), rate);
-    // Input projections for all steps at once, time-major [L, B, 3d]; the
-    // recurrence is one kernel each way (gruSequence), as nn.GRU is in PyTorch.
-    const gx = tf.transpose(ih.apply(x), [1, 0, 2]) as tf.Tensor3D;
+    // Input projections for all steps at once [L, B, 3d]; the recurrence is
+    // one kernel each way (gruSequence), as nn.GRU is in PyTorch.
+    const gx = ih.apply(x) as tf.Tensor3D;
     const hs = gruSequence(gx, hh.W as unknown as tf.Tensor2D, hh.b as unknown as tf.Tensor1D, tf.zeros([B, d]));
-    return bceNextItem(tf.transpose(hs, [1, 0, 2]), itemEmb, pos, neg, valid);
+    return bceNextItem(hs, itemEmb, pos, neg, valid);
   };
   return {
     name: 'gru4rec',

@@ -68,18 +68,23 @@ export class GRU4Rec extends TiedEmbeddingRecommender<GRU4RecConfig> {
     const B = batch.size;
     const H = this.H;
     const { ids, T } = trimHistory(batch.history, B, batch.L, batch.L);
-    const x = this.dropout(this.itemEmb.apply(this.ids(ids, B, T)), this.config.dropout); // [B, T, d]
-    // Input projections of all steps at once, time-major [T, B, 3H]; the recurrence is one kernel each way.
-    const gx = tf.transpose(this.ih.apply(x), [1, 0, 2]) as tf.Tensor3D;
+    // Time-major from the start: the ids are laid out [T, B] before the lookup,
+    // so the embeddings, the dropout and the input projections of all steps
+    // (one GEMM) come out [T, B, .] with no transpose of [B, T, 3H] either way
+    // (docs/PERF.md "GRU4Rec without transposes"); the recurrence is one kernel each way.
+    const idsT = new Int32Array(T * B);
     let pad = false;
     const m = new Float32Array(T * B);
     for (let t = 0; t < T; t++) {
       for (let b = 0; b < B; b++) {
-        const real = ids[b * T + t] !== 0;
-        m[t * B + b] = real ? 1 : 0;
-        if (!real) pad = true;
+        const id = ids[b * T + t];
+        idsT[t * B + b] = id;
+        m[t * B + b] = id !== 0 ? 1 : 0;
+        if (id === 0) pad = true;
       }
     }
+    const x = this.dropout(this.itemEmb.apply(this.ids(idsT, T, B)), this.config.dropout); // [T, B, d]
+    const gx = this.ih.apply(x) as tf.Tensor3D; // [T, B, 3H]
     const hs = gruSequence(gx, this.hh.W as unknown as tf.Tensor2D, this.hh.b as unknown as tf.Tensor1D, tf.zeros([B, H]),
       pad ? tf.tensor2d(m, [T, B]) : null);
     const h = tf.reshape(tf.slice(hs, [T - 1, 0, 0], [1, B, H]), [B, H]) as tf.Tensor2D;
