@@ -27,8 +27,9 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
-import { sampleRows, splitCases, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { heldOutRows, sampleRows, splitCases, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
+import { heldOutValidCases, newYesNoRun, validCases } from '../src/methods/ganprompt/context.js';
 import { ready } from './helpers.js';
 
 let data: SplitDataset;
@@ -308,6 +309,45 @@ describe('LLM hybrids (issue 19)', () => {
     assert.equal(kinds.reviews, want);
     assert.equal(docs.length, want);
     assert.equal(buildCorpus(data).length, buildCorpus(data, { reviewDocs: false }).length, 'off by default (RecSysLLM keeps its corpus)');
+  });
+
+  test('held-out mapping questions: validation targets of users outside the selection sample, seeded', () => {
+    // heldOutRows: the complement of the excluded rows, sampled and sorted.
+    const rows = heldOutRows(10, [1, 4, 7], 4, 9);
+    assert.equal(rows.length, 4);
+    assert.deepEqual(rows, [...rows].sort((a, b) => a - b));
+    for (const r of rows) assert.ok(![1, 4, 7].includes(r) && r >= 0 && r < 10);
+    assert.deepEqual(heldOutRows(10, [1, 4, 7], 4, 9), rows, 'seeded');
+    assert.deepEqual(heldOutRows(10, [1, 4, 7], 100, 9), [0, 2, 3, 5, 6, 8, 9], 'n above the rest: every remaining row');
+    assert.throws(() => heldOutRows(3, [0, 1, 2], 2, 1), /all 3 rows/);
+
+    const count = data.valid.count;
+    const o = parseGanPromptOptions({ mappingStage: { questions: 'valid-heldout', users: 25, validUsers: 20 } });
+    assert.equal(o.mappingStage.questions, 'valid-heldout');
+    const run = newYesNoRun(data, o, dir, {}, false);
+    assert.equal(run.mapStage.questions, 'valid-heldout');
+    const train = heldOutValidCases(run, run.mapStage, 202, 204);
+    const select = validCases(run, run.mapStage, 204);
+    assert.equal(select.length, 20);
+    assert.equal(train.length, Math.min(25, count - 20));
+    const selected = new Set(select.map((c) => c.user));
+    for (const c of train) {
+      assert.ok(!selected.has(c.user), `user ${c.user} both trains and selects`);
+      // A validation question: the user's validation target vs its stored negatives (never a test item).
+      const row = Array.from(data.valid.user).indexOf(c.user);
+      assert.equal(c.candidates[0], data.valid.target[row]);
+      assert.deepEqual(Array.from(c.candidates.subarray(1)), Array.from(data.valid.negatives.subarray(row * data.valid.numNegatives, (row + 1) * data.valid.numNegatives)));
+    }
+    assert.equal(new Set(train.map((c) => c.user)).size, train.length, 'one question per user');
+    assert.deepEqual(heldOutValidCases(run, run.mapStage, 202, 204).map((c) => c.user), train.map((c) => c.user), 'seeded');
+    // Every validation user in the selection sample: nothing is left to train on.
+    const all = newYesNoRun(data, parseGanPromptOptions({ mappingStage: { questions: 'valid-heldout', validUsers: count } }), dir, {}, false);
+    assert.throws(() => heldOutValidCases(all, all.mapStage, 202, 204), /selection sample/);
+    const legacy = newYesNoRun(data, parseGanPromptOptions({ trainSource: 'valid', mappingStage: { questions: 'valid-heldout' } }), dir, {}, false);
+    assert.throws(() => heldOutValidCases(legacy, legacy.mapStage, 202, 204), /trainSource/);
+    assert.equal(parseGanPromptOptions({}).mappingStage.questions, undefined, 'absent: the stage default');
+    assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).mapStage.questions, 'train', 'default: training positions, as before');
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { questions: 'test' } }), /mappingStage\.questions/);
   });
 
   test('options: new fields have defaults; bad values name the field', () => {

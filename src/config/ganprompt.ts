@@ -58,6 +58,15 @@ const MappingStage = z.strictObject({
   scoreFeature: z.boolean(),
   /** Initial w (> 0, so that the start ranks as the collaborative model). */
   scoreWeightInit: z.number().positive(),
+  /**
+   * The mapping step's training questions: 'train' = positions of the
+   * training sequences (as the LoRA step; the collaborative model has seen
+   * these targets, so its score is in-sample there); 'valid-heldout' =
+   * validation targets (vs their stored negatives) of `users` users outside
+   * the step's validUsers selection sample, where the collaborative score is
+   * out of sample as at test time (stacking; selection users never train).
+   */
+  questions: z.enum(['train', 'valid-heldout']),
 });
 
 export const GanPromptRunSchema = z.strictObject({
@@ -112,7 +121,7 @@ const STAGE_DEFAULTS: Omit<TrainStageOptions, 'questionNegatives'> = {
   users: 3000, questionsPerUser: 4, negativesPerPositive: 1, epochs: 8, patience: 2, validUsers: 300, batchSize: 16, lr: 2e-3, weightDecay: 0, loss: 'bce',
 };
 export const DEFAULT_LORA_STAGE: Omit<LoraStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, variables: 'lora' };
-export const DEFAULT_MAPPING_STAGE: Omit<MappingStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, lr: 1e-3, mapping: true, itemVectors: 'recipe', scoreFeature: false, scoreWeightInit: 1 };
+export const DEFAULT_MAPPING_STAGE: Omit<MappingStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, lr: 1e-3, mapping: true, itemVectors: 'recipe', scoreFeature: false, scoreWeightInit: 1, questions: 'train' };
 
 export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptRunOptions {
   return parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);

@@ -16,7 +16,7 @@ import { peakRssMiB, type StageHooks, StageTimer, writeJson } from '../../run/in
 import { mixSeed } from '../../util/random.js';
 import { type Case, DEFAULT_GUIDE, type GuideOptions } from '../collab.js';
 import { loadTemplates, type TemplateSet } from '../prompts.js';
-import { sampleRows, splitCases, trainQuestions } from '../yesno.js';
+import { heldOutRows, sampleRows, splitCases, trainQuestions } from '../yesno.js';
 import type { DiversityStageReport } from './diversity.js';
 
 export interface LlmRow {
@@ -129,6 +129,23 @@ export function trainCases(run: YesNoRun, stage: TrainStageOptions, salt: number
  * trainSource 'valid' (the training questions are those) or validUsers 0.
  */
 export function validCases(run: YesNoRun, stage: TrainStageOptions, salt: number): Case[] {
+  return splitCases(run.data, 'valid', validRows(run, stage, salt));
+}
+
+/** The validation rows validCases uses (none with trainSource 'valid' or validUsers 0). */
+function validRows(run: YesNoRun, stage: TrainStageOptions, salt: number): number[] {
   if (run.o.trainSource === 'valid' || stage.validUsers === 0) return [];
-  return splitCases(run.data, 'valid', sampleRows(run.data.valid.count, stage.validUsers, mixSeed(run.o.seed, salt)));
+  return sampleRows(run.data.valid.count, stage.validUsers, mixSeed(run.o.seed, salt));
+}
+
+/**
+ * Training questions of the mapping step with questions 'valid-heldout': the
+ * validation targets of `stage.users` users outside validCases(run, stage,
+ * selectionSalt), so the step trains where the collaborative score is out of
+ * sample and still selects on users it never trained on.
+ */
+export function heldOutValidCases(run: YesNoRun, stage: TrainStageOptions, salt: number, selectionSalt: number): Case[] {
+  if (run.o.trainSource === 'valid') throw new Error("mappingStage.questions 'valid-heldout' needs trainSource 'train' (with 'valid' every validation user trains)");
+  const rows = heldOutRows(run.data.valid.count, validRows(run, stage, selectionSalt), stage.users, mixSeed(run.o.seed, salt));
+  return splitCases(run.data, 'valid', rows);
 }

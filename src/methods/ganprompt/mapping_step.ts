@@ -73,7 +73,7 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
     });
   }
   const summary = {
-    ...r, trainSource: o.trainSource, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
+    ...r, trainSource: o.trainSource, questionSource: mapStage.questions, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
     variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight, lmGate: gate } : {}),
   };
   writeJson(summaryFile, summary);

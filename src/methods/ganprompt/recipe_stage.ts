@@ -15,7 +15,7 @@ import { readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { yesNoExamples, YesNoLlm } from '../yesno.js';
-import { timed, trainCases, validCases, type YesNoRun } from './context.js';
+import { heldOutValidCases, timed, trainCases, validCases, type YesNoRun } from './context.js';
 import { rankingMetrics } from '../reference.js';
 import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
@@ -36,7 +36,8 @@ export function recipeKit(run: YesNoRun): RecipeKit {
   const { o, data, lmDir, tok, collabModel } = run;
   if (!lmDir || !tok || !collabModel) throw new Error('recipes: the LM and collaborative stages did not run');
   const loraCases = trainCases(run, run.loraStage, 201);
-  const mapCases = trainCases(run, run.mapStage, 202);
+  // Salt 204 is mapValid's: held-out questions come from the validation users outside that selection sample.
+  const mapCases = run.mapStage.questions === 'valid-heldout' ? heldOutValidCases(run, run.mapStage, 202, 204) : trainCases(run, run.mapStage, 202);
   const loraValid = validCases(run, run.loraStage, 203);
   const mapValid = validCases(run, run.mapStage, 204);
   const family = familyOf(readConfig(lmDir), lmDir).family;

@@ -34,6 +34,20 @@ export function sampleRows(count: number, n: number, seed: number): number[] {
 }
 
 /**
+ * A seeded sample of n row indices of a split outside `exclude` (sorted): the
+ * rows left once the selection sample is taken out, so that questions built
+ * from them never share a user with the selection sample. All remaining rows
+ * when n >= their count; an error when none remain.
+ */
+export function heldOutRows(count: number, exclude: readonly number[], n: number, seed: number): number[] {
+  const skip = new Set(exclude);
+  const rest: number[] = [];
+  for (let i = 0; i < count; i++) if (!skip.has(i)) rest.push(i);
+  if (rest.length === 0) throw new Error(`held-out rows: all ${count} rows are in the selection sample`);
+  return sampleRows(rest.length, n, seed).map((k) => rest[k]);
+}
+
+/**
  * Yes/no training examples from cases whose candidate 0 is the liked item:
  * the positive and `negativesPerPositive` of the other candidates (seeded).
  */
