@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tf } from '../src/engine/index.js';
 import { readSafetensors, type SafeTensor, writeSafetensors } from '../src/io/safetensors.js';
-import { loadPretrained, savePretrained } from '../src/lm/checkpoint.js';
+import { checkpointValueCount, loadPretrained, savePretrained } from '../src/lm/checkpoint.js';
 import { exportStateDict } from '../src/lm/state_dict.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
 import type { CausalLM } from '../src/lm/families/decoder.js';
@@ -75,6 +75,10 @@ describe('LM core', () => {
     assert.ok(!existsSync(join(dir, 'sharded', 'model.safetensors')));
     const idx = JSON.parse(readFileSync(join(dir, 'sharded', 'model.safetensors.index.json'), 'utf8'));
     assert.ok(new Set(Object.values(idx.weight_map)).size > 1, 'several shards');
+    // The count a report states, from the headers alone, single file or shards.
+    const stored = [...exportStateDict(a.store).values()].reduce((n, t) => n + t.shape.reduce((p, q) => p * q, 1), 0);
+    assert.equal(checkpointValueCount(join(dir, 'single')), stored);
+    assert.equal(checkpointValueCount(join(dir, 'sharded')), stored);
     for (const sub of ['single', 'sharded']) {
       const { model, report } = loadPretrained(join(dir, sub));
       assert.equal(report.missing.length, 0);

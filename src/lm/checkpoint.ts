@@ -119,6 +119,18 @@ export function weightFiles(dir: string): string[] {
   throw new Error(`checkpoint ${dir}: neither model.safetensors nor model.safetensors.index.json found`);
 }
 
+/**
+ * Values stored in a checkpoint folder's weight files, from their headers
+ * only (no tensor data read): the parameter count a report states for an LM
+ * given as a folder or trained earlier. A tied head stored as its own tensor
+ * counts twice, as it does on disk.
+ */
+export function checkpointValueCount(dir: string): number {
+  let n = 0;
+  for (const f of weightFiles(dir)) for (const e of readSafetensorsHeader(f).entries) n += e.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
 /** Loads a checkpoint folder into the family its config names. */
 export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel {
   const t0 = performance.now();

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRecommender, loadRecommender, modelEntry } from '../../models/registry.js';
 import type { Recommender } from '../../models/types.js';
+import { checkpointValueCount } from '../../lm/checkpoint.js';
 import { Tokenizer } from '../../lm/tokenizer/index.js';
 import { portablePath, readJson, type Stage, writeJson } from '../../run/index.js';
 import { metricsOn, referenceRows } from '../reference.js';
@@ -92,6 +93,7 @@ export const lmStage: Stage<YesNoRun> = {
     }
     r.lmDir = lmDir;
     r.report.lm.dir = portablePath(lmDir, r.dir);
+    r.report.lm.parameters = checkpointValueCount(lmDir);
     r.tok = Tokenizer.fromFile(lmDir);
     return 'done';
   },
