@@ -2,8 +2,9 @@
  * TextSeq (src/models/textseq.ts, docs/METHODS.md §3.10) on the synthetic
  * shop under the cold-start protocol: it learns, it ranks cold targets by
  * their text (where Pop and id-only scores cannot), save/load restores the
- * same scores (text vectors saved with the model), and zero-shot transfer to
- * another shop beats Random.
+ * same scores (text vectors saved with the model), zero-shot transfer to
+ * another shop beats Random, and chained pre-training (A, then B from A) hands
+ * B's weights on.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,8 @@ import { evaluateWarmCold } from '../src/eval/cold_start.js';
 import { evaluateRecommender } from '../src/eval/evaluate.js';
 import { createRecommender, loadRecommender } from '../src/models/registry.js';
 import type { FitOptions } from '../src/models/types.js';
+import { readModelDir } from '../src/models/neural.js';
+import { transfers } from '../src/models/textseq.js';
 
 const P: ProtocolConfig = { ratingThreshold: null, kCore: 3, maxHistory: 10, numNegatives: 49, seed: 3, coldStart: { share: 0.15, seed: 4 } };
 const FIT: FitOptions = { epochs: 12, batchSize: 64, lr: 3e-3, patience: 100, validMetric: 'ndcg@10', validProtocol: 'full', seed: 1 };
@@ -122,5 +125,40 @@ describe('textseq', () => {
     const frep = await ft.fit(other, { ...FIT, epochs: 2 });
     assert.equal(frep.epochs.length, 2);
     for (const x of [zs, rnd, ft]) x.dispose();
+  });
+
+  it('chained pre-training (source A, then B with init A): zero-shot from the chain carries exactly B\'s transferable weights', async () => {
+    // A = the first test's model (join(dir, 'source')); B = another shop trained from it; C = a third shop, zero-shot from B.
+    const shopB = applyProtocol(generateShop({ users: 300, items: 240, seed: 7 }), { ...P, coldStart: undefined });
+    const shopC = applyProtocol(generateShop({ users: 300, items: 150, seed: 9 }), { ...P, coldStart: undefined });
+    assert.notEqual(shopB.numItems, shopC.numItems);
+    const b = createRecommender('textseq', { ...CFG, init: join(dir, 'source') });
+    const brep = await b.fit(shopB, { ...FIT, epochs: 1 });
+    assert.equal(brep.epochs.length, 1);
+    await b.save(join(dir, 'chain'));
+    b.dispose();
+    const zs = createRecommender('textseq', { ...CFG, init: join(dir, 'chain'), zeroShot: true });
+    assert.equal((await zs.fit(shopC, FIT)).epochs.length, 0);
+    await zs.save(join(dir, 'chain-zs'));
+    zs.dispose();
+    const A = readModelDir(join(dir, 'source')).tensors;
+    const B = readModelDir(join(dir, 'chain')).tensors;
+    const C = readModelDir(join(dir, 'chain-zs')).tensors;
+    let moved = 0;
+    let shared = 0;
+    for (const [name, t] of B) {
+      if (!transfers(name)) continue;
+      shared++;
+      // C holds B's weights bit for bit (not A's: B's training moved them)
+      assert.deepEqual(C.get(name)?.data, t.data, name);
+      if (A.get(name)!.data.some((v, i) => v !== t.data[i])) moved++;
+    }
+    assert.ok(shared >= 10, `transferable tensors ${shared}`);
+    assert.ok(moved >= shared / 2, `tensors moved by B's epoch ${moved} of ${shared}`);
+    // ids and text vectors are per dataset: C's are sized for shop C, not copied from B
+    for (const name of ['item_emb.weight', 'text.vectors']) {
+      assert.equal(C.get(name)?.shape[0], shopC.numItems + 1, name);
+      assert.equal(B.get(name)?.shape[0], shopB.numItems + 1, name);
+    }
   });
 });
