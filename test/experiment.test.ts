@@ -121,6 +121,8 @@ describe('training table of results.md (issue 19: baselines to convergence)', ()
     // Pop and Random do not train by epochs: one pass, epoch 0 is both best and last, never flagged.
     assert.deepEqual(trainingStop(row('pop', 'pop', fit(1, 0)), { epochs: 1, patience: 1 }), { capWhileImproving: false, text: 'no training' });
     assert.equal(trainingStop(row('b', 'bprmf', { ...fit(12, 11), interrupted: true }), lim).text, 'interrupted');
+    // A zero-shot model (textseq with zeroShot) runs no epoch: not 'ended (best + -1)'.
+    assert.deepEqual(trainingStop(row('t', 'textseq', fit(0, 0)), lim), { cap: 40, patience: 10, capWhileImproving: false, text: 'no training (0 epochs: zero-shot or loaded)' });
   });
 
   it('shows cap, patience, best and last epoch per model and flags a cap reached while improving', () => {

@@ -253,7 +253,7 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
     if (st.capWhileImproving) capped.push(r.model);
     const metric = sp?.train.validMetric ?? cfg.train.validMetric;
     const bv = r.fit.bestValid[metric];
-    out.push(`| ${r.model} | ${r.fit.epochs} | ${st.cap ?? ''} | ${st.patience ?? ''} | ${r.fit.bestEpoch} | ${r.fit.epochs - 1} | ` +
+    out.push(`| ${r.model} | ${r.fit.epochs} | ${st.cap ?? ''} | ${st.patience ?? ''} | ${r.fit.epochs > 0 ? r.fit.bestEpoch : ''} | ${r.fit.epochs > 0 ? r.fit.epochs - 1 : ''} | ` +
       `${typeof bv === 'number' ? `${metric} ${bv.toFixed(4)}` : ''} | ${st.text} | ${r.fit.secondsPerEpoch.toFixed(2)} | ${r.fit.fitSeconds} | ${r.fit.peakRssMiB} |`);
   }
   out.push('');
@@ -282,6 +282,7 @@ export function trainingStop(r: Pick<RunRow, 'name' | 'fit'>, limits: { epochs: 
   const cap = limits?.epochs;
   const patience = limits?.patience;
   if (interrupted) return { cap, patience, capWhileImproving: false, text: 'interrupted' };
+  if (run === 0) return { cap, patience, capWhileImproving: false, text: 'no training (0 epochs: zero-shot or loaded)' };
   if (stoppedEarly) return { cap, patience, capWhileImproving: false, text: `early stop (best + ${run - 1 - bestEpoch})` };
   if (bestEpoch === run - 1 && (cap === undefined || run >= cap)) return { cap, patience, capWhileImproving: true, text: '**cap reached while improving**' };
   if (cap !== undefined && run >= cap) return { cap, patience, capWhileImproving: false, text: `cap reached (best + ${run - 1 - bestEpoch})` };
