@@ -13,6 +13,22 @@ import { Rng, assertClose, assertCloseArrays, onBackend, onEachPath, randn, read
 
 await ready();
 
+/**
+ * The fused op on the wasm backend (the active path) and on cpu (the JS
+ * loops), each against the unfused composition on cpu (`run(false)`), for
+ * the outputs `keys`; returns both fused results for further checks.
+ */
+async function fusedVsCpu<K extends string>(run: (fused: boolean) => () => Record<K, tf.Tensor>, keys: readonly K[], tol: { atol: number; rtol: number }) {
+  const got = await onBackend('wasm', run(true));
+  const ref = await onBackend('cpu', run(false));
+  const fusedCpu = await onBackend('cpu', run(true));
+  for (const k of keys) {
+    assertClose(got[k], ref[k], tol, `wasm ${k}`);
+    assertClose(fusedCpu[k], ref[k], tol, `cpu ${k}`);
+  }
+  return { got, fusedCpu };
+}
+
 onEachPath('Identity and Cast share the buffer', () => {
   it('clone and same-dtype cast share data; disposing either keeps the other valid', () => {
     const before0 = wasmDataIds();
@@ -108,13 +124,7 @@ onEachPath('fused LayerNorm vs the tfjs formula on cpu', () => {
         const [dx, dg, db] = tf.grads(f)([x, g, b]);
         return { y: fused ? layerNorm(x, g, b, eps) : formula(x, g, b, eps), dx, dg, db };
       };
-      const got = await onBackend('wasm', run(true));
-      const ref = await onBackend('cpu', run(false));
-      const fusedCpu = await onBackend('cpu', run(true));
-      for (const k of ['y', 'dx', 'dg', 'db'] as const) {
-        assertClose(got[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `wasm ${k}`);
-        assertClose(fusedCpu[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `cpu ${k}`);
-      }
+      await fusedVsCpu(run, ['y', 'dx', 'dg', 'db'] as const, { atol: 2e-4, rtol: 2e-4 });
     });
   }
 
@@ -153,13 +163,7 @@ onEachPath('fused RMSNorm vs the tfjs formula on cpu', () => {
         const [dx, dg] = tf.grads(f)([x, g]);
         return { y: fused ? rmsNorm(x, g, eps) : formula(x, g, eps), dx, dg };
       };
-      const got = await onBackend('wasm', run(true));
-      const ref = await onBackend('cpu', run(false));
-      const fusedCpu = await onBackend('cpu', run(true));
-      for (const k of ['y', 'dx', 'dg'] as const) {
-        assertClose(got[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `wasm ${k}`);
-        assertClose(fusedCpu[k], ref[k], { atol: 2e-4, rtol: 2e-4 }, `cpu ${k}`);
-      }
+      await fusedVsCpu(run, ['y', 'dx', 'dg'] as const, { atol: 2e-4, rtol: 2e-4 });
     });
   }
 
@@ -206,12 +210,8 @@ onEachPath('fused rotary embedding vs split/concat composition on cpu', () => {
         const [dx] = tf.grads((xx: tf.Tensor) => tf.sum(tf.mul(op(xx), w)))([x]);
         return { y: op(x), dx };
       };
-      const got = await onBackend('wasm', run(true));
-      const ref = await onBackend('cpu', run(false));
-      const fusedCpu = await onBackend('cpu', run(true));
+      const { got, fusedCpu } = await fusedVsCpu(run, ['y', 'dx'] as const, { atol: 1e-5, rtol: 1e-5 });
       for (const k of ['y', 'dx'] as const) {
-        assertClose(got[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `wasm ${k}`);
-        assertClose(fusedCpu[k], ref[k], { atol: 1e-5, rtol: 1e-5 }, `cpu ${k}`);
         // The SIMD module (float64 lanes) and the JS loop round the same float64 value once: same bits.
         assert.deepEqual(got[k].values, fusedCpu[k].values, `wasm module vs JS loop, ${k}`);
       }
@@ -332,13 +332,7 @@ onEachPath('fused GRU cell vs tfjs ops on cpu', () => {
         const [dgx, dgh, dh] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(cell(a, b, c), w)))([gx, gh, h]);
         return { y: cell(gx, gh, h), dgx, dgh, dh };
       };
-      const got = await onBackend('wasm', run(true));
-      const ref = await onBackend('cpu', run(false));
-      const fusedCpu = await onBackend('cpu', run(true));
-      for (const k of ['y', 'dgx', 'dgh', 'dh'] as const) {
-        assertClose(got[k], ref[k], { atol: 2e-6, rtol: 1e-5 }, `wasm ${k}`);
-        assertClose(fusedCpu[k], ref[k], { atol: 2e-6, rtol: 1e-5 }, `cpu ${k}`);
-      }
+      await fusedVsCpu(run, ['y', 'dgx', 'dgh', 'dh'] as const, { atol: 2e-6, rtol: 1e-5 });
     });
   }
 

@@ -765,29 +765,21 @@ void rope(const float *x, const float *cos, const float *sin, int P, int T, int 
       /* lo reads s[i] (forward) or s[i + h] (backward); hi the other one. */
       const float *slo = backward ? s + h : s;
       const float *shi = backward ? s : s + h;
+      /* y_lo = x_lo c_lo + sign (x_hi s_lo), y_hi = x_hi c_hi - sign (x_lo s_hi):
+         sign -1 forward, +1 backward; negating a product is exact, so x + (-y)
+         rounds as x - y did. */
+      double sg = backward ? 1.0 : -1.0;
+      v128_t vsg = wasm_f64x2_splat(sg);
       int i = 0;
-      if (!backward) {
-        for (; i + 2 <= h; i += 2) {
-          v128_t a = ld2(xr + i), b = ld2(xr + i + h);
-          st2(yr + i, wasm_f64x2_sub(wasm_f64x2_mul(a, ld2(c + i)), wasm_f64x2_mul(b, ld2(slo + i))));
-          st2(yr + i + h, wasm_f64x2_add(wasm_f64x2_mul(b, ld2(c + i + h)), wasm_f64x2_mul(a, ld2(shi + i))));
-        }
-        for (; i < h; i++) {
-          double a = xr[i], b = xr[i + h];
-          yr[i] = (float)(a * c[i] - b * slo[i]);
-          yr[i + h] = (float)(b * c[i + h] + a * shi[i]);
-        }
-      } else {
-        for (; i + 2 <= h; i += 2) {
-          v128_t a = ld2(xr + i), b = ld2(xr + i + h);
-          st2(yr + i, wasm_f64x2_add(wasm_f64x2_mul(a, ld2(c + i)), wasm_f64x2_mul(b, ld2(slo + i))));
-          st2(yr + i + h, wasm_f64x2_sub(wasm_f64x2_mul(b, ld2(c + i + h)), wasm_f64x2_mul(a, ld2(shi + i))));
-        }
-        for (; i < h; i++) {
-          double a = xr[i], b = xr[i + h];
-          yr[i] = (float)(a * c[i] + b * slo[i]);
-          yr[i + h] = (float)(b * c[i + h] - a * shi[i]);
-        }
+      for (; i + 2 <= h; i += 2) {
+        v128_t a = ld2(xr + i), b = ld2(xr + i + h);
+        st2(yr + i, wasm_f64x2_add(wasm_f64x2_mul(a, ld2(c + i)), wasm_f64x2_mul(vsg, wasm_f64x2_mul(b, ld2(slo + i)))));
+        st2(yr + i + h, wasm_f64x2_sub(wasm_f64x2_mul(b, ld2(c + i + h)), wasm_f64x2_mul(vsg, wasm_f64x2_mul(a, ld2(shi + i)))));
+      }
+      for (; i < h; i++) {
+        double a = xr[i], b = xr[i + h];
+        yr[i] = (float)(a * c[i] + sg * (b * slo[i]));
+        yr[i + h] = (float)(b * c[i + h] - sg * (a * shi[i]));
       }
     }
   }
