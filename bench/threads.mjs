@@ -17,6 +17,8 @@ const cases = [
   { name: 'attn QK^T [256,50,64]', a: [256, 50, 64], b: [256, 50, 64], tA: false, tB: true },
   { name: 'attn QK^T [16,200,64]', a: [16, 200, 64], b: [16, 200, 64], tA: false, tB: true },
   // the bench's LLaMA step (B 8 x T 128 tokens, d 128, MLP 344): projections and their input gradients
+  { name: 'proj [256,128]x[128,128]', a: [256, 128], b: [128, 128], tA: false, tB: false },
+  { name: 'proj [512,128]x[128,128]', a: [512, 128], b: [128, 128], tA: false, tB: false },
   { name: 'proj [1024,128]x[128,128]', a: [1024, 128], b: [128, 128], tA: false, tB: false },
   { name: 'proj dX [1024,128]x[128,128]^T', a: [1024, 128], b: [128, 128], tA: false, tB: true },
   { name: 'mlp [1024,128]x[128,344]', a: [1024, 128], b: [128, 344], tA: false, tB: false },

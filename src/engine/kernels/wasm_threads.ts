@@ -94,14 +94,14 @@ export interface GemmThreadPolicy {
   minFlops: number;
 }
 
-interface WorkerHandle { w: Worker; ctrl: Int32Array; port: MessagePort; seq: number; gen: number }
+/** The worker, its control words and port, the last job number and the data buffer it holds (generation `gen`). */
+interface WorkerHandle { w: Worker; ctrl: Int32Array; port: MessagePort; seq: number; gen: number; sab: SharedArrayBuffer | null }
 
-export const gemmThreads: GemmThreadPolicy & { worker: WorkerHandle | null; sab: SharedArrayBuffer | null; sabSent: boolean; failure: string | null } = {
+export const gemmThreads: GemmThreadPolicy & { worker: WorkerHandle | null; sab: SharedArrayBuffer | null; failure: string | null } = {
   threads: 1,
   minFlops: 2 ** 24, // = WASM_MIN_FLOPS_DEFAULT (src/engine/index.ts), until initEngine sets the policy
   worker: null,
   sab: null,
-  sabSent: false,
   failure: null,
 };
 
@@ -127,8 +127,7 @@ function worker(): WorkerHandle | null {
     w.unref();
     port1.unref();
     w.on('error', (e) => { gemmThreads.failure = `worker error: ${e.message}`; });
-    gemmThreads.worker = { w, ctrl, port: port1, seq: 0, gen: 0 };
-    gemmThreads.sabSent = false;
+    gemmThreads.worker = { w, ctrl, port: port1, seq: 0, gen: 0, sab: null };
     return gemmThreads.worker;
   } catch (e) {
     gemmThreads.failure = `worker_threads unavailable: ${(e as Error).message}`;
@@ -140,7 +139,6 @@ function sharedFloats(n: number): Float32Array {
   const bytes = n * 4;
   if (!gemmThreads.sab || gemmThreads.sab.byteLength < bytes) {
     gemmThreads.sab = new SharedArrayBuffer(Math.max(bytes, 2 * (gemmThreads.sab?.byteLength ?? 0)));
-    gemmThreads.sabSent = false;
   }
   return new Float32Array(gemmThreads.sab);
 }
@@ -203,10 +201,10 @@ export function splitGemm(heap: Float32Array, local: LocalGemm, tA: boolean, tB:
   const f = sharedFloats(job.nA + job.nB + job.nC);
   const { ctrl } = w;
   copyIn(f, 0);
-  if (!gemmThreads.sabSent) {
-    w.port.postMessage(gemmThreads.sab);
+  if (w.sab !== gemmThreads.sab) {
+    w.sab = gemmThreads.sab;
+    w.port.postMessage(w.sab);
     Atomics.store(ctrl, CTRL_GEN, ++w.gen);
-    gemmThreads.sabSent = true;
   }
   ctrl.set([tA ? 1 : 0, tB ? 1 : 0, job.M, N, K, job.batch, job.nA, job.nB, job.nC, job.sA, job.sB, job.sC], CTRL_JOB);
   Atomics.store(ctrl, CTRL_STATUS, 0);
@@ -239,7 +237,6 @@ export async function stopGemmWorker(): Promise<void> {
   const w = gemmThreads.worker;
   gemmThreads.worker = null;
   gemmThreads.sab = null;
-  gemmThreads.sabSent = false;
   if (w) {
     Atomics.store(w.ctrl, CTRL_SEQ, -1);
     Atomics.notify(w.ctrl, CTRL_SEQ);
