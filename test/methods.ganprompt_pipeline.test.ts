@@ -18,6 +18,7 @@ import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { runGanPrompt } from '../src/methods/ganprompt/pipeline.js';
 import { subsetSplit } from '../src/data/subset.js';
 import { rankingMetrics } from '../src/methods/reference.js';
+import { STAGE_KEY_FILE } from '../src/run/index.js';
 import { ready } from './helpers.js';
 
 const OPTS = {
@@ -91,5 +92,35 @@ describe('GANPrompt pipeline', () => {
     assert.equal(r4.interrupted, false);
     assert.deepEqual(r4.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
     await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);
+  });
+
+  test('resume with other LoRA or mapping settings: only the outputs made with the old ones are made again (stage keys)', async () => {
+    const c = join(dir, 'c');
+    const base = { ...OPTS, recipes: ['tallrec', 'collm'] };
+    const r = await runGanPrompt(data, base, c);
+    const row = (x: typeof r, recipe: string) => x.llm.find((l) => l.recipe === recipe)!;
+    assert.ok(existsSync(join(c, 'models/collm', STAGE_KEY_FILE)) && existsSync(join(c, 'adapters/tallrec', STAGE_KEY_FILE)));
+    const logs: string[] = [];
+    // Other mapping settings: CoLLM's mapping and evaluation again; TALLRec's adapter (shared by CoLLM) and evaluation kept.
+    const moreMapping = { ...base, mappingStage: { ...base.mappingStage, epochs: 3 } };
+    const r2 = await runGanPrompt(data, moreMapping, c, { log: (s) => logs.push(s) }, true);
+    const keys = Object.keys(r2.seconds);
+    assert.ok(keys.includes('mapping:collm') && keys.includes('eval:collm'), `collm made again: ${keys}`);
+    assert.ok(!keys.some((k) => k.startsWith('lora:') || k === 'eval:tallrec'), `adapter and tallrec kept: ${keys}`);
+    assert.deepEqual(row(r2, 'tallrec'), row(r, 'tallrec'));
+    assert.ok(logs.some((l) => /recipe 'collm'.*mappingStage\.epochs: 2 in the run, 3 now.*made again/.test(l)), logs.join('\n'));
+    // A folder without a stage key (made before stage keys) carries the options of the previous opening (epochs 3):
+    // back to 2 epochs, CoLLM is made again and gives the first run's numbers (seeded).
+    for (const f of ['models/collm', 'models/tallrec', 'adapters/tallrec']) rmSync(join(c, f, STAGE_KEY_FILE));
+    const r3 = await runGanPrompt(data, base, c, {}, true);
+    assert.ok(Object.keys(r3.seconds).includes('mapping:collm') && !Object.keys(r3.seconds).some((k) => k.startsWith('lora:') || k === 'eval:tallrec'), `${Object.keys(r3.seconds)}`);
+    assert.deepEqual(row(r3, 'collm').robustness, row(r, 'collm').robustness);
+    // Other LoRA settings: the adapter and the recipe using it are made again (recipes may shrink on resume).
+    const r4 = await runGanPrompt(data, { ...base, recipes: ['tallrec'], loraStage: { ...base.loraStage, epochs: 1 } }, c, {}, true);
+    assert.ok(Object.keys(r4.seconds).includes('lora:tallrec') && Object.keys(r4.seconds).includes('eval:tallrec'), `${Object.keys(r4.seconds)}`);
+    const t4 = JSON.parse(readFileSync(join(c, 'adapters/tallrec/training.json'), 'utf8')) as { lastEpoch: number };
+    assert.ok(t4.lastEpoch <= 0, `one epoch: ${t4.lastEpoch}`);
+    // Anything else still refuses the resume, before any write.
+    await assert.rejects(runGanPrompt(data, { ...base, eval: { users: 21 } }, c, {}, true), /different options/);
   });
 });

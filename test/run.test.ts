@@ -1,15 +1,17 @@
 /**
  * The run layer (src/run/): options checked on resume before anything is
  * written, stages run in order and stop at an interruption, JSON stage
- * outputs reused on resume, portable paths in results files; and the yes/no
+ * outputs reused on resume, stage keys, portable paths in results files; and the yes/no
  * recipes table matching the configuration's recipe names.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedJson, openRunDir, portablePath, runStages, type Stage, StageTimer } from '../src/run/index.js';
+import {
+  cachedJson, openRunDir, portablePath, resetStageDir, runStages, type Stage, STAGE_KEY_FILE, staleStageKey, StageTimer, writeStageKey,
+} from '../src/run/index.js';
 import { dataRoot } from '../src/data/resolve.js';
 import { RECIPES } from '../src/config/ganprompt.js';
 import { ADAPTERS, PLANS } from '../src/methods/ganprompt/recipes.js';
@@ -24,6 +26,24 @@ describe('run layer', () => {
     assert.equal(readFileSync(file, 'utf8'), before);
     openRunDir(dir, { a: 1, rows: ['x', 'y'] }, { mutable: ['rows'], resume: true });
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { a: 1, rows: ['x', 'y'] });
+  });
+
+  it('stage keys: outputs made with other options are found, replaced atomically; a folder without a key takes the previous options', () => {
+    const root = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const dir = join(root, 'adapter');
+    assert.deepEqual(staleStageKey(dir, { epochs: 2 }), [], 'no folder: nothing stale');
+    writeStageKey(dir, { epochs: 2, targets: undefined });
+    writeFileSync(join(dir, 'weights.bin'), 'w');
+    assert.deepEqual(staleStageKey(dir, { epochs: 2 }), [], 'undefined fields compare as absent, as they read back');
+    assert.deepEqual(staleStageKey(dir, { epochs: 3 }), ['epochs: 2 in the run, 3 now']);
+    resetStageDir(dir, { epochs: 3 });
+    assert.deepEqual(readdirSync(dir), [STAGE_KEY_FILE]);
+    assert.deepEqual(readdirSync(root), ['adapter'], 'no .old folder left');
+    assert.deepEqual(staleStageKey(dir, { epochs: 3 }), []);
+    // Before stage keys: the folder was made with the previous opening's options, or (none known) taken as matching.
+    rmSync(join(dir, STAGE_KEY_FILE));
+    assert.deepEqual(staleStageKey(dir, { epochs: 3 }, { epochs: 2 }), ['epochs: 2 in the run, 3 now']);
+    assert.deepEqual(staleStageKey(dir, { epochs: 3 }), []);
   });
 
   it('stages run in order, timed, and stop at the first interruption', async () => {

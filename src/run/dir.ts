@@ -46,8 +46,8 @@ export interface OpenRunDirOptions {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The paths (a.b.c) where two JSON values differ, at most `max`. */
-function differences(a: unknown, b: unknown, path = '', out: string[] = [], max = 6): string[] {
+/** The paths (a.b.c) where two JSON values differ, at most `max`, as "path: old in the run, new now". */
+export function differences(a: unknown, b: unknown, path = '', out: string[] = [], max = 6): string[] {
   if (out.length >= max) return out;
   if (isObj(a) && isObj(b)) {
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) differences(a[k], b[k], path ? `${path}.${k}` : k, out, max);

@@ -9,10 +9,11 @@
  */
 export { readJson, writeJson, writeText } from './files.js';
 export {
-  checkRunData, checkRunOptions, cleanStaleTemps, commitRunDir, openRunDir, type OpenRunDirOptions, prepareRunDir, RUN_FILE, type RunDataIdentity, safeName,
+  checkRunData, checkRunOptions, cleanStaleTemps, differences, commitRunDir, openRunDir, type OpenRunDirOptions, prepareRunDir, RUN_FILE, type RunDataIdentity, safeName,
 } from './dir.js';
 export { runDataIdentity } from './data_identity.js';
 export { acquireRunLock, heldLock, LOCK_FILE, LOCK_OWNER_ENV, type LockInfo, pidAlive, readLock, RunLock, RunLockError } from './lock.js';
 export { checkSafeName, runPath, SAFE_NAME_MAX, SafeNameSchema, sanitizeName, showName, UnsafeNameError, unsafeNameReason } from './names.js';
 export { cachedJson, peakRssMiB, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, StageTimer } from './stages.js';
 export { portablePath } from './paths.js';
+export { resetStageDir, STAGE_KEY_FILE, staleStageKey, writeStageKey } from './stage_key.js';

@@ -78,6 +78,12 @@ export interface YesNoRun {
   templates: TemplateSet;
   loraStage: LoraStageOptions;
   mapStage: MappingStageOptions;
+  /**
+   * On resume, the options the run directory was last opened with (resolved
+   * like these): the options of outputs made before stage keys
+   * (recipe_stage.ts, src/run/stage_key.ts). Undefined on a new run.
+   */
+  previous?: StageOptionsView;
   guide: GuideOptions;
   /** Evaluation users: a seeded sample of the test split, the same for every model. */
   evalCases: Case[];
@@ -88,8 +94,24 @@ export interface YesNoRun {
   reconstructed?: Map<number, string>;
 }
 
-/** The run's state before any stage; writes data.json. */
-export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: string, hooks: StageHooks, resume: boolean): YesNoRun {
+/** The options the recipe stage's outputs depend on, with the defaults filled in. */
+export interface StageOptionsView {
+  o: GanPromptRunOptions;
+  loraStage: LoraStageOptions;
+  mapStage: MappingStageOptions;
+}
+
+/** `o` with the LoRA and mapping steps' defaults filled (questions get the data's number of negatives). */
+export function stageOptionsView(o: GanPromptRunOptions, data: SplitDataset): StageOptionsView {
+  return {
+    o,
+    loraStage: { ...DEFAULT_LORA_STAGE, questionNegatives: data.valid.numNegatives, ...o.loraStage },
+    mapStage: { ...DEFAULT_MAPPING_STAGE, questionNegatives: data.valid.numNegatives, ...o.mappingStage },
+  };
+}
+
+/** The run's state before any stage; writes data.json. `previous`: the options of the run directory's last opening (resume). */
+export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: string, hooks: StageHooks, resume: boolean, previous?: GanPromptRunOptions): YesNoRun {
   const log = hooks.log ?? (() => {});
   const timer = new StageTimer();
   const stats = datasetStats(data);
@@ -103,9 +125,8 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   const evalRows = sampleRows(data.test.count, o.eval.users, mixSeed(o.seed, 101));
   report.evalUsers = evalRows.length;
   return {
-    data, o, dir, resume, hooks, log, timer, report, templates, guide,
-    loraStage: { ...DEFAULT_LORA_STAGE, questionNegatives: data.valid.numNegatives, ...o.loraStage },
-    mapStage: { ...DEFAULT_MAPPING_STAGE, questionNegatives: data.valid.numNegatives, ...o.mappingStage },
+    data, dir, resume, hooks, log, timer, report, templates, guide, ...stageOptionsView(o, data),
+    previous: resume && previous ? stageOptionsView(previous, data) : undefined,
     evalCases: splitCases(data, 'test', evalRows), evalData: subsetSplit(data, 'test', evalRows),
   };
 }

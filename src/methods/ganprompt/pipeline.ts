@@ -15,9 +15,11 @@
  * GANPrompt's and the ablations' in recipes.ts) say which adapter, mapping
  * and templates each model uses.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SplitDataset } from '../../data/types.js';
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
-import { openRunDir, runDataIdentity, runStages, type StageHooks } from '../../run/index.js';
+import { openRunDir, readJson, runDataIdentity, runStages, type StageHooks } from '../../run/index.js';
 import { type GanPromptReport, newYesNoRun, type YesNoRun } from './context.js';
 import { writeReport } from './report.js';
 import { recipesStage } from './recipe_stage.js';
@@ -30,6 +32,9 @@ export { ABLATION_LABELS } from './recipes.js';
 /** Hooks of the pipeline (the run layer's). */
 export type PipelineHooks = StageHooks;
 
+/** Options that may change when a run directory is resumed. */
+export const MUTABLE_OPTIONS = ['recipes', 'baselines', 'ablationTemplates', 'lora', 'loraStage', 'mappingStage', 'mappingResidual'] as const;
+
 /** The stages in order (the order of every RNG draw; do not reorder). */
 export const GANPROMPT_STAGES = [collabStage, baselinesStage, lmStage, diversityStage, recipesStage] as const;
 
@@ -39,10 +44,20 @@ export const GANPROMPT_STAGES = [collabStage, baselinesStage, lmStage, diversity
  */
 export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string, hooks: StageHooks = {}, resume = false): Promise<GanPromptReport> {
   const o: GanPromptRunOptions = parseGanPromptOptions(raw);
-  // Recipes, baselines and the ablations' templates may change on resume (they add rows); everything else must match.
-  // Checked before any write (options, data identity), then locked (src/run/dir.ts).
-  openRunDir(dir, o, { mutable: ['recipes', 'baselines', 'ablationTemplates'], resume, data: runDataIdentity(data), log: hooks.log });
-  const run: YesNoRun = newYesNoRun(data, o, dir, hooks, resume);
+  // The options of the directory's last opening, read before they are replaced: outputs made before stage keys carry them.
+  const optionsFile = join(dir, 'options.json');
+  const stored = resume && existsSync(optionsFile) ? readJson<unknown>(optionsFile) : undefined;
+  // Recipes, baselines and the ablations' templates may change on resume (they add rows); so may the LoRA and mapping
+  // settings: the recipe stage redoes the adapters and recipes made with other ones (their stage keys, recipe_stage.ts).
+  // Everything else must match. Checked before any write (options, data identity), then locked (src/run/dir.ts).
+  openRunDir(dir, o, { mutable: [...MUTABLE_OPTIONS], resume, data: runDataIdentity(data), log: hooks.log });
+  let previous: GanPromptRunOptions | undefined;
+  try {
+    previous = stored === undefined ? undefined : parseGanPromptOptions(stored);
+  } catch (e) {
+    hooks.log?.(`${optionsFile}: earlier options not readable by this llmrec (${(e as Error).message.split('\n')[0]}); outputs without a stage key are taken as made with the current ones`);
+  }
+  const run: YesNoRun = newYesNoRun(data, o, dir, hooks, resume, previous);
   try {
     if (await runStages(GANPROMPT_STAGES, run)) run.report.interrupted = true;
   } finally {

@@ -11,11 +11,11 @@ import { familyOf } from '../../lm/families/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
 import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
 import type { RecipeName } from '../../config/ganprompt.js';
-import { readJson, type Stage, writeJson } from '../../run/index.js';
+import { readJson, resetStageDir, type Stage, staleStageKey, writeJson, writeStageKey } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { yesNoExamples, YesNoLlm } from '../yesno.js';
-import { heldOutValidCases, timed, trainCases, validCases, type YesNoRun } from './context.js';
+import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, type YesNoRun } from './context.js';
 import { rankingMetrics } from '../reference.js';
 import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
@@ -79,11 +79,43 @@ export function recipeKit(run: YesNoRun): RecipeKit {
   };
 }
 
-/** The LoRA step of an adapter; its training.json on disk is reused on resume or when this run made it. */
+/**
+ * The stage key of an adapter (src/run/stage_key.ts): the options its LoRA or
+ * full fine-tuning step trains with that may change on resume.
+ */
+export function adapterKey(v: StageOptionsView, name: string): Record<string, unknown> {
+  return { adapter: name, loraStage: v.loraStage, lora: v.loraStage.variables === 'full' ? null : v.o.lora };
+}
+
+/** The stage key of a recipe's folder models/<recipe>/ (mapping, evaluation): its adapter's key and its mapping options. */
+export function recipeKey(v: StageOptionsView, recipe: RecipeName): Record<string, unknown> {
+  const plan = PLANS[recipe];
+  return {
+    recipe, adapter: plan.adapter ? adapterKey(v, plan.adapter) : null,
+    mapping: plan.mapping ? { mappingStage: v.mapStage, residual: v.o.mappingResidual } : null,
+  };
+}
+
+/**
+ * On resume, moves aside the outputs in `dir` made with other options than
+ * `key`, so that the stage is made again; writes `key` there.
+ */
+function keyStageDir(run: YesNoRun, dir: string, key: unknown, previousKey: unknown, what: string): void {
+  const stale = run.resume ? staleStageKey(dir, key, previousKey) : [];
+  if (stale.length) {
+    run.log(`${what} was made with other options (${stale.join('; ')}): made again`);
+    resetStageDir(dir, key);
+  } else {
+    writeStageKey(dir, key);
+  }
+}
+
+/** The LoRA step of an adapter; its training.json on disk is reused on resume (if its stage key matches) or when this run made it. */
 export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Record<string, unknown>> {
   const { run } = kit;
   const { o, loraStage, hooks, log } = run;
   const out = kit.adapterDir(name);
+  if (!kit.madeHere.has(name)) keyStageDir(run, out, adapterKey(run, name), run.previous && adapterKey(run.previous, name), `adapter '${name}'`);
   if ((run.resume || kit.madeHere.has(name)) && isTrainedAdapter(out) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
   mkdirSync(out, { recursive: true });
   const spec: AdapterSpec = ADAPTERS[name];
@@ -129,7 +161,8 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
   const { run } = kit;
   const plan: RecipePlan = PLANS[recipe];
   const rdir = join(run.dir, 'models', recipe);
-  mkdirSync(rdir, { recursive: true });
+  // Before the adapter: a recipe folder made with another adapter or other mapping settings is made again.
+  keyStageDir(run, rdir, recipeKey(run, recipe), run.previous && recipeKey(run.previous, recipe), `recipe '${recipe}' (models/${recipe})`);
   const training: Record<string, unknown> = {};
   if (plan.adapter) {
     training.lora = await ensureAdapter(kit, plan.adapter);
