@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -39,6 +39,21 @@ describe('llmrec CLI', () => {
     const r = cli('data', 'stats', '--data', 'no-such-dataset-xyz');
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no-such-dataset-xyz/);
+  });
+
+  it('lm pretrain-mlm trains an item text encoder folder on the embedded shop; bad sizes are a clear error', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'llmrec-cli-')), 'mlm');
+    const small = ['--hidden', '16', '--layers', '1', '--ffn', '32', '--block', '32', '--vocab', '300', '--batch-size', '4'];
+    const r = cli('lm', 'pretrain-mlm', '--steps', '5', '--out', out, ...small);
+    assert.equal(r.status, 0, r.stderr);
+    const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { training: { steps: number }; encoder: string; itemsWithText: number };
+    assert.equal(rep.training.steps, 5);
+    assert.equal(rep.encoder, `lm:${out}`);
+    assert.ok(rep.itemsWithText > 0);
+    assert.ok(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'tokenizer.json')));
+    const bad = cli('lm', 'pretrain-mlm', '--steps', '5', '--out', `${out}-bad`, ...small, '--heads', '3');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /'hiddenSize' 16 must be a multiple of 'heads' 3/);
   });
 
   it('help lists the experiment commands and resume options', () => {

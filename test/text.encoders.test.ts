@@ -207,3 +207,41 @@ describe('LM encoder (a BERT folder through src/lm)', () => {
     }
   });
 });
+
+describe('small MLM trained on item texts (lm pretrain-mlm)', () => {
+  it('masked-LM training lowers held-out perplexity; the folder resumes and loads as an lm: item text encoder', async () => {
+    const { initEngine } = await import('../src/engine/index.js');
+    const { trainSmallMlm, DEFAULT_SMALL_MLM } = await import('../src/methods/text_lm/small_mlm.js');
+    const { generateShop } = await import('../src/data/synthetic.js');
+    const { applyProtocol } = await import('../src/data/protocol.js');
+    const { createTextEncoder } = await import('../src/models/text/index.js');
+    await initEngine();
+    const data = applyProtocol(generateShop({ users: 60, items: 150, seed: 4 }), { ratingThreshold: null, kCore: 3, maxHistory: 10, numNegatives: 9, seed: 1 });
+    const { texts } = itemTexts(data);
+    const o = { ...DEFAULT_SMALL_MLM, vocabSize: 400, hiddenSize: 16, heads: 2, layers: 1, intermediateSize: 32, blockSize: 32, maxPositions: 64, batchSize: 8, heldOutFraction: 0.1, checkpointEvery: 0 };
+    const root = mkdtempSync(join(tmpdir(), 'llmrec-mlm-'));
+    try {
+      // 1 step (warm-up only) against 60: the same tokenizer, blocks and held-out split (seeded).
+      const short = await trainSmallMlm(texts, { ...o, steps: 1 });
+      short.model.dispose();
+      const dir = join(root, 'mlm');
+      const ac = new AbortController();
+      const cut = await trainSmallMlm(texts, { ...o, steps: 60 }, { signal: ac.signal, onStep: (s) => { if (s.step === 25) ac.abort(); } }, dir);
+      cut.model.dispose();
+      assert.equal(cut.training?.interrupted, true);
+      const full = await trainSmallMlm(texts, { ...o, steps: 60 }, {}, dir, true);
+      full.model.dispose();
+      assert.equal(full.training?.steps, 60);
+      assert.ok(full.corpus.heldOutBlocks > 0 && full.corpus.heldOutDocuments === Math.round(texts.filter((t) => t).length * 0.1));
+      assert.ok(full.training!.heldOutPerplexity < 0.8 * short.training!.heldOutPerplexity, `${full.training!.heldOutPerplexity} vs ${short.training!.heldOutPerplexity}`);
+      const enc = createTextEncoder({ encoder: `lm:${dir}`, dim: 16, seed: 1, maxTokens: 32 }, []);
+      assert.equal(enc.dim, 16);
+      const rows = enc.encode([texts[1], texts[2]]);
+      close(Math.hypot(...rows.subarray(0, 16)), 1, 1e-5);
+      (enc as { dispose?: () => void }).dispose?.();
+      await assert.rejects(trainSmallMlm(texts, { ...o, heads: 3 }), /'hiddenSize' 16 must be a multiple of 'heads' 3/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,7 @@
 /**
  * Language-model subcommands:
  *   lm pretrain   train the small default LM (tokenizer + LLaMA-style decoder) on a dataset's train-split text
+ *   lm pretrain-mlm  train a small BERT (WordPiece + masked LM) on a dataset's item texts: an item text encoder ('lm:<folder>')
  *   lm info       describe a checkpoint folder (family, parameters, tokenizer)
  *   lm memcheck   write a random-weight checkpoint with Qwen2-0.5B's shapes, load it and score a prompt (time, peak RSS)
  * Ctrl-C stops after the current step with a checkpoint; `--resume` continues.
@@ -16,6 +17,8 @@ import { parseSmallLmOptions } from '../config/small_lm.js';
 import { int, interruptSignal, num } from './experiment_commands.js';
 import { type DataFlags, addDataOptions, dataSection } from './data_flags.js';
 import { DEFAULT_SMALL_LM, renderSmallLmReport, trainSmallLm } from '../methods/text_lm/small_lm.js';
+import { DEFAULT_SMALL_MLM, parseSmallMlmOptions, trainSmallMlm } from '../methods/text_lm/small_mlm.js';
+import { itemTexts } from '../models/text/index.js';
 import { loadPretrained, readConfig, weightBytes } from '../lm/checkpoint.js';
 import { familyOf } from '../lm/families/index.js';
 import { measureInChild, measureLoadAndScore, QWEN2_0_5B, writeRandomCheckpoint } from '../bench/lm_memory.js';
@@ -78,6 +81,62 @@ async function lmPretrain(f: PretrainFlags): Promise<void> {
   console.log(renderSmallLmReport(report));
 }
 
+interface MlmFlags extends DataFlags {
+  out?: string; ratingThreshold?: string; kCore?: number; resume?: boolean;
+  vocab?: number; hidden?: number; layers?: number; heads?: number; ffn?: number; block?: number; batchSize?: number; steps?: number; lr?: number; seed?: number; checkpointEvery?: number;
+}
+
+/**
+ * `lm pretrain-mlm`: a small BERT trained by masked-LM on the item texts of a
+ * dataset (title plus attributes, the texts TextSeq/TIGER/KAR encode; item
+ * metadata only, no interactions), saved as a Hugging Face BERT folder that
+ * `encoder: "lm:<folder>"` loads (docs/METHODS.md §3.10).
+ */
+async function lmPretrainMlm(f: MlmFlags): Promise<void> {
+  await initEngine();
+  const cfg = resolveRunConfig(undefined, { data: dataSection(f), protocol: given({ ratingThreshold: ratingThresholdFlag(f.ratingThreshold), kCore: f.kCore }) });
+  const o = parseSmallMlmOptions(given({
+    vocabSize: f.vocab, hiddenSize: f.hidden, layers: f.layers, heads: f.heads, intermediateSize: f.ffn, blockSize: f.block, batchSize: f.batchSize, steps: f.steps, lr: f.lr, seed: f.seed, checkpointEvery: f.checkpointEvery,
+  }), 'command line');
+  const data = prepareSplit(await loadConfiguredData(cfg), cfg);
+  const out = f.out ?? join('runs', `mlm-${safeName(data.name)}`);
+  const { texts, missing } = itemTexts(data);
+  console.log(`data ${data.name}: ${data.numItems} items, ${data.numItems - missing.length} with text; output ${out}`);
+  mkdirSync(out, { recursive: true });
+  const lock = acquireRunLock(resolve(out));
+  const cleaned = cleanStaleTemps(out, Date.parse(lock.info.started));
+  if (cleaned > 0) console.log(`${out}: removed ${cleaned} temp file${cleaned === 1 ? '' : 's'} of an interrupted write`);
+  let lastLog = 0;
+  const t0 = performance.now();
+  const r = await trainSmallMlm(texts, o, {
+    signal: interruptSignal(),
+    log: (s) => console.log(s),
+    onStep: (s) => {
+      if (s.step === s.maxSteps || performance.now() - lastLog > 30000) {
+        lastLog = performance.now();
+        console.log(`step ${s.step}/${s.maxSteps}: loss ${s.loss.toFixed(3)}, lr ${s.lr.toExponential(2)}, ${s.tokensPerSecond.toFixed(0)} tokens/s`);
+      }
+    },
+  }, out, f.resume === true);
+  try {
+    if (r.training?.interrupted) {
+      console.log(`interrupted at step ${r.training.steps}; checkpoint in ${join(out, 'checkpoint')}; continue with --resume --out ${out}`);
+      process.exitCode = 130;
+      return;
+    }
+    const report = {
+      dataset: data.name, options: o, parameters: r.model.store.count(), itemsWithText: data.numItems - missing.length, itemsWithoutText: missing.length,
+      corpus: r.corpus, training: r.training ?? null, seconds: (performance.now() - t0) / 1000, encoder: `lm:${out}`,
+    };
+    writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    const t = r.training;
+    console.log(`${(report.parameters / 1e6).toFixed(2)}M parameters; ${t ? `${t.steps} steps, train loss ${t.trainLoss.toFixed(3)}, held-out masked-LM perplexity ${t.heldOutPerplexity.toFixed(2)}, ${t.seconds.toFixed(0)} s` : 'no training step'}`);
+    console.log(`item text encoder: set "encoder": "lm:${out}" in a textseq, tiger or kar model config`);
+  } finally {
+    r.model.dispose();
+  }
+}
+
 export function addLmCommands(program: Command): void {
   const lm = program.command('lm').description('language models: pre-train the small default LM, inspect checkpoints');
   addDataOptions(lm.command('pretrain')
@@ -103,6 +162,26 @@ export function addLmCommands(program: Command): void {
     .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
     .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${DEFAULT_SMALL_LM.checkpointEvery})`, int)
     .action(lmPretrain);
+
+  addDataOptions(lm.command('pretrain-mlm')
+    .description("train a small BERT (WordPiece tokenizer + masked LM) on a dataset's item texts; the folder is an item text encoder ('lm:<folder>')"),
+  { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
+    .option('--out <dir>', 'output folder (default runs/mlm-<dataset>)')
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
+    .option('--k-core <k>', 'k-core filter', int)
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--vocab <n>', `WordPiece vocabulary size (default ${DEFAULT_SMALL_MLM.vocabSize})`, int)
+    .option('--hidden <d>', `hidden size (default ${DEFAULT_SMALL_MLM.hiddenSize})`, int)
+    .option('--layers <n>', `encoder layers (default ${DEFAULT_SMALL_MLM.layers})`, int)
+    .option('--heads <n>', `attention heads (default ${DEFAULT_SMALL_MLM.heads})`, int)
+    .option('--ffn <n>', `feed-forward size (default ${DEFAULT_SMALL_MLM.intermediateSize})`, int)
+    .option('--block <n>', `tokens per training block (default ${DEFAULT_SMALL_MLM.blockSize})`, int)
+    .option('--batch-size <n>', `blocks per step (default ${DEFAULT_SMALL_MLM.batchSize})`, int)
+    .option('--steps <n>', `training steps (default ${DEFAULT_SMALL_MLM.steps})`, int)
+    .option('--lr <x>', `peak learning rate (default ${DEFAULT_SMALL_MLM.lr})`, num)
+    .option('--seed <n>', `seed (default ${DEFAULT_SMALL_MLM.seed})`, int)
+    .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${DEFAULT_SMALL_MLM.checkpointEvery})`, int)
+    .action(lmPretrainMlm);
 
   lm.command('info <dir>')
     .description('describe a Hugging Face checkpoint folder: family, parameters, weight size, load time')

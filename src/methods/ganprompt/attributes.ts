@@ -27,11 +27,10 @@ import { z } from 'zod';
 import { tf } from '../../engine/index.js';
 import type { SplitDataset } from '../../data/types.js';
 import { itemTitle } from '../text_lm/corpus.js';
-import { BertForMaskedLM, parseBertConfig } from '../../lm/families/bert.js';
+import { BertForMaskedLM } from '../../lm/families/bert.js';
 import { loadPretrained, savePretrained } from '../../lm/checkpoint.js';
-import { maskedLmObjective } from '../../lm/objectives.js';
-import { packBlocks, pretrain } from '../../lm/pretrain.js';
-import { MASK_TOKEN, Tokenizer, trainWordPiece } from '../../lm/tokenizer/index.js';
+import { MASK_TOKEN, Tokenizer } from '../../lm/tokenizer/index.js';
+import { DEFAULT_SMALL_MLM, trainSmallMlm } from '../text_lm/small_mlm.js';
 import { Mulberry32, mixSeed } from '../../util/random.js';
 import { escapeItemText, fillSlots } from '../prompt_text.js';
 import { zodMessage } from '../../util/validate.js';
@@ -270,35 +269,16 @@ export async function buildMaskedLm(data: SplitDataset, o: AttributeOptions, hoo
     }
     return { model, tokenizer: Tokenizer.fromFile(o.mlmDir), source: o.mlmDir };
   }
-  const docs = mlmCorpus(data);
-  const tok = trainWordPiece(docs, { vocabSize: o.mlmVocabSize });
-  const maskId = tok.tokenToId(MASK_TOKEN);
-  const sep = tok.tokenToId('[SEP]');
-  if (maskId === undefined || sep === undefined) throw new Error('small MLM: the WordPiece tokenizer lacks [MASK] or [SEP]');
-  const config = parseBertConfig({
-    model_type: 'bert', vocab_size: tok.vocabSize, hidden_size: o.mlmHiddenSize, num_hidden_layers: o.mlmLayers,
-    num_attention_heads: o.mlmHeads, intermediate_size: o.mlmIntermediateSize, max_position_embeddings: Math.max(o.mlmBlockSize, o.maxPromptTokens),
-    hidden_dropout_prob: 0, attention_probs_dropout_prob: 0, pad_token_id: tok.tokenToId('[PAD]') ?? 0,
-  });
-  const model = new BertForMaskedLM(config, { seed: o.seed });
-  try {
-    const blocks = packBlocks(docs.map((d) => tok.encode(d, { addSpecialTokens: false })), sep, o.mlmBlockSize);
-    const specialIds = new Set(tok.addedTokens().map((t) => t.id));
-    const objective = maskedLmObjective({ maskId, vocabSize: tok.vocabSize, specialIds, seed: o.seed });
-    if (o.mlmSteps > 0 && blocks.length > 0) {
-      const res = await pretrain(model, objective, blocks, [], {
-        blockSize: o.mlmBlockSize, batchSize: o.mlmBatchSize, lr: o.mlmLr, warmupSteps: Math.max(1, Math.floor(o.mlmSteps / 10)),
-        maxSteps: o.mlmSteps, seed: o.seed, signal: hooks.signal,
-        onStep: (s) => hooks.onProgress?.('mlm', s.step, s.maxSteps),
-      });
-      if (res.interrupted) throw new DiversityAbortError();
-    }
-    if (saveDir) { savePretrained(model, saveDir); tok.save(saveDir); }
-    return { model, tokenizer: tok, source: 'trained' };
-  } catch (e) {
-    model.dispose();
-    throw e;
+  const mlm = await trainSmallMlm(mlmCorpus(data), {
+    ...DEFAULT_SMALL_MLM, vocabSize: o.mlmVocabSize, hiddenSize: o.mlmHiddenSize, layers: o.mlmLayers, heads: o.mlmHeads, intermediateSize: o.mlmIntermediateSize,
+    blockSize: o.mlmBlockSize, maxPositions: Math.max(o.mlmBlockSize, o.maxPromptTokens), batchSize: o.mlmBatchSize, steps: o.mlmSteps, lr: o.mlmLr, seed: o.seed, heldOutFraction: 0,
+  }, { signal: hooks.signal, onStep: (s) => hooks.onProgress?.('mlm', s.step, s.maxSteps) });
+  if (mlm.training?.interrupted) {
+    mlm.model.dispose();
+    throw new DiversityAbortError();
   }
+  if (saveDir) { savePretrained(mlm.model, saveDir); mlm.tokenizer.save(saveDir); }
+  return { model: mlm.model, tokenizer: mlm.tokenizer, source: 'trained' };
 }
 
 /** Thrown when an AbortSignal stopped a step (the stage runner turns it into an interrupted report). */
