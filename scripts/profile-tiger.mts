@@ -25,7 +25,7 @@ for (const o of over) {
   else config[k] = JSON.parse(v);
 }
 const rss = () => `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`;
-const B = (spec.train.batchSize ?? cfg.train.batchSize) as number;
+const B = (trainOver.batchSize ?? spec.train.batchSize ?? cfg.train.batchSize) as number; // a train.batchSize=... override included
 const rows = Math.min(data.train.count, Number(nb) * B);
 const V = Math.min(data.valid.count, Number(nv));
 const t = data.train;
