@@ -7,6 +7,7 @@
  * validation or test item is never included.
  */
 import type { SplitDataset } from '../../data/types.js';
+import { Mulberry32, mixSeed } from '../../util/random.js';
 import { itemSentence } from '../../data/item_text.js';
 import { reviewOf } from '../../data/reviews.js';
 
@@ -87,4 +88,20 @@ export function buildCorpus(data: SplitDataset, opts: CorpusOptions = {}, counts
     });
   }
   return docs.filter((d) => d.length > 0);
+}
+
+/**
+ * Splits documents into train / held-out: a seeded shuffle (stream `salt` of
+ * `seed`) picks round(n * fraction) held-out documents; both parts keep the
+ * input order.
+ */
+export function splitDocuments(docs: readonly string[], fraction: number, seed: number, salt: number): { train: string[]; heldOut: string[] } {
+  const idx = docs.map((_, i) => i);
+  const rng = new Mulberry32(mixSeed(seed, salt));
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  const held = new Set(idx.slice(0, Math.round(docs.length * fraction)));
+  return { train: docs.filter((_, i) => !held.has(i)), heldOut: docs.filter((_, i) => held.has(i)) };
 }

@@ -12,12 +12,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SplitDataset } from '../../data/types.js';
-import { Mulberry32, mixSeed } from '../../util/random.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { Tokenizer, trainBpe, withRecSpecialTokens } from '../../lm/tokenizer/index.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../../lm/families/llama.js';
 import { savePretrained } from '../../lm/checkpoint.js';
-import { buildCorpus, type CorpusCounts, TITLE_SEPARATOR } from './corpus.js';
+import { buildCorpus, type CorpusCounts, splitDocuments, TITLE_SEPARATOR } from './corpus.js';
 import { hasCheckpoint, packBlocks, pretrainCausalLM, type PretrainResult, type StepReport } from '../../lm/pretrain.js';
 import { evaluateNextTitle, type NextTitleResult } from './next_title.js';
 import { DEFAULT_SMALL_LM, type SmallLmOptions } from '../../config/small_lm.js';
@@ -42,25 +41,12 @@ export interface SmallLmHooks {
   onEvalProgress?: (done: number, total: number) => void;
 }
 
-/** Splits documents into train / held-out with a seeded shuffle. */
-function splitDocs(docs: string[], fraction: number, seed: number): { train: string[]; heldOut: string[] } {
-  const idx = docs.map((_, i) => i);
-  const rng = new Mulberry32(mixSeed(seed, 77));
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  const nHeld = Math.round(docs.length * fraction);
-  const held = new Set(idx.slice(0, nHeld));
-  return { train: docs.filter((_, i) => !held.has(i)), heldOut: docs.filter((_, i) => held.has(i)) };
-}
-
 export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOptions>, outDir: string, hooks: SmallLmHooks = {}, resume = false): Promise<SmallLmReport> {
   const o = { ...DEFAULT_SMALL_LM, ...opts };
   const log = hooks.log ?? (() => {});
   const kinds: CorpusCounts = { items: 0, histories: 0, reviews: 0 };
   const docs = [...buildCorpus(data, { reviewDocs: o.reviewDocs }, kinds), ...o.extraDocuments];
-  const { train, heldOut } = splitDocs(docs, o.heldOutFraction, o.seed);
+  const { train, heldOut } = splitDocuments(docs, o.heldOutFraction, o.seed, 77);
   let tok: Tokenizer;
   if (resume && existsSync(join(outDir, 'tokenizer.json'))) {
     tok = Tokenizer.fromFile(outDir);

@@ -21,8 +21,8 @@ import { savePretrained } from '../../lm/checkpoint.js';
 import { maskedLmObjective } from '../../lm/objectives.js';
 import { hasCheckpoint, packBlocks, pretrain, type PretrainResult, type StepReport } from '../../lm/pretrain.js';
 import { MASK_TOKEN, Tokenizer, trainWordPiece } from '../../lm/tokenizer/index.js';
-import { Mulberry32, mixSeed } from '../../util/random.js';
 import { DEFAULT_SMALL_MLM, parseSmallMlmOptions, type SmallMlmOptions } from '../../config/small_mlm.js';
+import { splitDocuments } from './corpus.js';
 
 export { DEFAULT_SMALL_MLM, parseSmallMlmOptions, type SmallMlmOptions };
 
@@ -40,20 +40,6 @@ export interface SmallMlmHooks {
   onStep?: (s: StepReport) => void;
 }
 
-/** Seeded split of the documents into train / held-out (held-out empty for fraction 0). */
-function splitDocuments(docs: readonly string[], fraction: number, seed: number): { train: string[]; heldOut: string[] } {
-  const n = Math.round(docs.length * fraction);
-  if (n === 0) return { train: [...docs], heldOut: [] };
-  const idx = docs.map((_, i) => i);
-  const rng = new Mulberry32(mixSeed(seed, 78));
-  for (let i = idx.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [idx[i], idx[j]] = [idx[j], idx[i]];
-  }
-  const held = new Set(idx.slice(0, n));
-  return { train: docs.filter((_, i) => !held.has(i)), heldOut: docs.filter((_, i) => held.has(i)) };
-}
-
 /**
  * Trains the tokenizer and the BERT on `docs` (empty documents dropped;
  * options validated by parseSmallMlmOptions, so a bad one names its field). The
@@ -63,7 +49,7 @@ function splitDocuments(docs: readonly string[], fraction: number, seed: number)
 export async function trainSmallMlm(docs: readonly string[], o: SmallMlmOptions, hooks: SmallMlmHooks = {}, outDir?: string, resume = false): Promise<SmallMlm> {
   parseSmallMlmOptions(o);
   const log = hooks.log ?? (() => {});
-  const { train, heldOut } = splitDocuments(docs.filter((d) => d.length > 0), o.heldOutFraction, o.seed);
+  const { train, heldOut } = splitDocuments(docs.filter((d) => d.length > 0), o.heldOutFraction, o.seed, 78);
   if (train.length === 0) throw new Error('small MLM: no non-empty training documents');
   let tok: Tokenizer;
   if (resume && outDir && existsSync(join(outDir, 'tokenizer.json'))) {
