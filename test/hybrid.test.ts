@@ -227,6 +227,69 @@ describe('LLM hybrids (issue 19)', () => {
     lm.dispose();
   });
 
+  test('a last epoch shorter than stepsPerEpoch is validated and can be the best (also after a resume)', async () => {
+    const cases = trainQuestions(data, { users: 20, perUser: 1, negatives: 9, seed: 1 });
+    const ex = yesNoExamples(cases, 1, 2);
+    const templates = [loadTemplates().seen[0]];
+    const batchSize = 8;
+    const perEpoch = Math.ceil(ex.length / batchSize);
+    assert.ok(perEpoch >= 3);
+    // 2 whole epochs + a partial third one of perEpoch - 1 steps (as ceil(epochs * examples / batch) gives when examples % batch != 0).
+    const steps = 3 * perEpoch - 1;
+    // Scripted: initial, epoch 0, epoch 1, then the partial epoch 2, the best.
+    const script = [0.5, 0.6, 0.7, 0.9];
+    const run = async (ckpt: string, resume: boolean, stopAtStep?: number) => {
+      const lm = tinyLm(5);
+      const m = new YesNoLlm(lm, tok, data);
+      applyLora(lm, parseLoraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+      const vars = m.trainables({ lora: true });
+      const seen: Array<{ step: number; vars: Map<string, Float32Array> }> = [];
+      const ac = new AbortController();
+      let step = resume ? -1 : 0;
+      let calls = 0;
+      const r = await m.fit(cases, ex, {
+        steps, batchSize, lr: 1e-2, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars,
+        checkpointDir: ckpt, checkpointEvery: 0, resume, signal: ac.signal,
+        onStep: (s) => { step = s; if (s === stopAtStep) ac.abort(); },
+        validation: {
+          metric: 'auc', patience: 2, stepsPerEpoch: perEpoch,
+          validate: () => {
+            seen.push({ step, vars: new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()])) });
+            return script[resume ? 3 : calls++];
+          },
+        },
+      });
+      const final = new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+      lm.dispose();
+      return { r, seen, final };
+    };
+    const a = await run(join(dir, 'partial-a'), false);
+    assert.equal(a.r.steps, steps);
+    assert.deepEqual(a.seen.map((x) => x.step), [0, perEpoch, 2 * perEpoch, steps], 'validated at the start, after epochs 0 and 1, and at the last step');
+    assert.deepEqual(a.r.epochs!.map((e) => [e.epoch, e.valid]), [[0, 0.6], [1, 0.7], [2, 0.9]]);
+    assert.equal(a.r.bestEpoch, 2, 'the partial last epoch is chosen');
+    assert.equal(a.r.lastEpoch, 2);
+    assert.equal(a.r.bestValid, 0.9);
+    assert.deepEqual(a.final, a.seen[3].vars, 'the result is the weights after the last step');
+    assert.notDeepEqual(a.final, a.seen[2].vars);
+    const state = JSON.parse(readFileSync(join(dir, 'partial-a', 'checkpoint', 'trainer_state.json'), 'utf8')) as { step: number; bestMetric: unknown };
+    assert.equal(state.step, steps);
+    assert.deepEqual(state.bestMetric, { name: 'auc', value: 0.9, epoch: 2 });
+    // Interrupted inside the partial epoch, resumed: the partial epoch is validated once, same result.
+    const b1 = await run(join(dir, 'partial-b'), false, 2 * perEpoch + 1);
+    assert.equal(b1.r.interrupted, true);
+    assert.equal(b1.seen.length, 3, 'initial weights, epochs 0 and 1');
+    const b2 = await run(join(dir, 'partial-b'), true);
+    assert.equal(b2.seen.length, 1, 'the resumed run validates the partial epoch only');
+    assert.equal(b2.r.bestEpoch, 2);
+    for (const [n, d] of a.final) assert.deepEqual(b2.final.get(n), d);
+    // Resumed from the checkpoint written after the partial epoch: nothing is trained or validated again.
+    const c = await run(join(dir, 'partial-a'), true);
+    assert.equal(c.seen.length, 0);
+    assert.equal(c.r.bestEpoch, 2);
+    for (const [n, d] of a.final) assert.deepEqual(c.final.get(n), d);
+  });
+
   test('early stopping never returns weights worse on validation than the initial ones', async () => {
     const t = loadTemplates().seen[0];
     const qs = trainQuestions(data, { users: 30, perUser: 1, negatives: 9, seed: 3 });

@@ -14,7 +14,9 @@
  * off) and are the best so far; after every epoch the loop's onEpochEnd
  * validates, keeps a copy of the best variables (written as best.safetensors
  * of the checkpoint, with the epoch history in trainer_state.json 'extra'),
- * stops after `patience` epochs without a strict improvement, and the
+ * stops after `patience` epochs without a strict improvement (a last epoch
+ * shorter than stepsPerEpoch, when the step budget is not a whole number of
+ * epochs, is validated too, at the last step), and the
  * variables end at the best values: the best epoch's, or the initial ones
  * when no epoch beat them (bestEpoch -1), so training never returns weights
  * worse on validation than those it started from (docs/METHODS.md §5).
@@ -134,6 +136,21 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       if (!Number.isFinite(value)) throw new Error(`yes/no training: validation ${val!.metric} is ${value} ${when}`);
       return value;
     };
+    // Validation after an epoch (ending at step endStep): keeps the best weights, counts patience, checkpoints.
+    const endEpoch = (epoch: number, endStep: number): 'stop' | undefined => {
+      const value = validate(`after epoch ${epoch}`);
+      const prev = vs.epochs[vs.bestEpoch]?.valid ?? vs.initial;
+      const improved = prev === undefined || value > prev;
+      const e: YesNoEpoch = { epoch, loss: vs.lossSum / Math.max(1, vs.lossSteps), valid: value, best: improved, seconds: (performance.now() - tEpoch) / 1000 };
+      vs.epochs.push(e);
+      vs.lossSum = 0; vs.lossSteps = 0;
+      tEpoch = performance.now();
+      if (improved) { vs.bestEpoch = vs.epochs.length - 1; vs.bad = 0; best = snapshot(o.vars); } else vs.bad++;
+      if (vs.bad >= val!.patience) vs.stopped = true;
+      val!.onEpoch?.(e);
+      if (dir) save(endStep);
+      return vs.stopped ? 'stop' : undefined;
+    };
     const wasTraining = m.lm.store.training;
     m.lm.store.training = true;
     let loop;
@@ -182,24 +199,17 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         },
         onStep: (r) => { vs.lossSum += r.losses.loss; vs.lossSteps++; o.onStep?.(r.step, o.steps, r.losses.loss); },
         stepsPerEpoch: val?.stepsPerEpoch,
-        onEpochEnd: val ? (epoch) => {
-          const value = validate(`after epoch ${epoch}`);
-          const prev = vs.epochs[vs.bestEpoch]?.valid ?? vs.initial;
-          const improved = prev === undefined || value > prev;
-          const e: YesNoEpoch = { epoch, loss: vs.lossSum / Math.max(1, vs.lossSteps), valid: value, best: improved, seconds: (performance.now() - tEpoch) / 1000 };
-          vs.epochs.push(e);
-          vs.lossSum = 0; vs.lossSteps = 0;
-          tEpoch = performance.now();
-          if (improved) { vs.bestEpoch = vs.epochs.length - 1; vs.bad = 0; best = snapshot(o.vars); } else vs.bad++;
-          if (vs.bad >= val.patience) vs.stopped = true;
-          val.onEpoch?.(e);
-          if (dir) save((epoch + 1) * val.stepsPerEpoch);
-          return vs.stopped ? 'stop' : undefined;
-        } : undefined,
+        onEpochEnd: val ? (epoch) => endEpoch(epoch, (epoch + 1) * val.stepsPerEpoch) : undefined,
         checkpointEvery: dir ? o.checkpointEvery : 0,
         // Periodic and on interruption; the finished variables are saved by the caller (adapter, mapping layer).
         checkpoint: (s, reason) => { if (dir && reason !== 'end') save(s); },
       });
+      // The last epoch is shorter when o.steps is not a multiple of stepsPerEpoch: validated too, so its training can be kept
+      // (once: a run resumed from the checkpoint written here has it in vs.epochs already).
+      if (val && !loop.interrupted && !vs.stopped && loop.step === o.steps && o.steps % val.stepsPerEpoch !== 0) {
+        const last = Math.floor(o.steps / val.stepsPerEpoch);
+        if ((vs.epochs.at(-1)?.epoch ?? -1) < last) endEpoch(last, o.steps);
+      }
     } finally {
       m.lm.store.training = wasTraining;
     }

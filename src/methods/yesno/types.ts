@@ -58,7 +58,8 @@ export interface YesNoFitOptions {
   onStep?: (step: number, steps: number, loss: number) => void;
   /**
    * Early stopping on validation (docs/METHODS.md §5): before the first
-   * step and after every epoch (stepsPerEpoch steps) `validate()` gives the
+   * step and after every epoch (stepsPerEpoch steps; a shorter last epoch,
+   * when `steps` is not a multiple, at the last step) `validate()` gives the
    * validation metric (higher is better, e.g. AUC on validation questions);
    * training stops after `patience` epochs without a strict improvement and
    * the variables end at the best values, the initial ones when no epoch
