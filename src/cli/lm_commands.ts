@@ -34,6 +34,33 @@ interface PretrainFlags extends DataFlags {
   block?: number; batchSize?: number; steps?: number; epochs?: number; lr?: number; warmup?: number; seed?: number; evalUsers?: number; checkpointEvery?: number;
 }
 
+/** One process per output folder (src/run/lock.ts), held until exit; leftovers of killed writes are removed. */
+function lockOutputFolder(out: string): void {
+  mkdirSync(out, { recursive: true });
+  const lock = acquireRunLock(resolve(out));
+  const cleaned = cleanStaleTemps(out, Date.parse(lock.info.started));
+  if (cleaned > 0) console.log(`${out}: removed ${cleaned} temp file${cleaned === 1 ? '' : 's'} of an interrupted write`);
+}
+
+/** The options `lm pretrain` and `lm pretrain-mlm` share (data, output, model sizes, optimisation), with each one's defaults. */
+function pretrainFlags(cmd: Command, d: { out: string; vocab: string; layers: string; hiddenSize: number; layersN: number; heads: number; ffn: number; block: number; batch: number; lr: number; seed: number; checkpointEvery: number }): Command {
+  return addDataOptions(cmd, { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
+    .option('--out <dir>', `output folder (default ${d.out})`)
+    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
+    .option('--k-core <k>', 'k-core filter', int)
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--vocab <n>', d.vocab, int)
+    .option('--hidden <d>', `hidden size (default ${d.hiddenSize})`, int)
+    .option('--layers <n>', `${d.layers} (default ${d.layersN})`, int)
+    .option('--heads <n>', `attention heads (default ${d.heads})`, int)
+    .option('--ffn <n>', `feed-forward size (default ${d.ffn})`, int)
+    .option('--block <n>', `tokens per training block (default ${d.block})`, int)
+    .option('--batch-size <n>', `blocks per step (default ${d.batch})`, int)
+    .option('--lr <x>', `peak learning rate (default ${d.lr})`, num)
+    .option('--seed <n>', `seed (default ${d.seed})`, int)
+    .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${d.checkpointEvery})`, int);
+}
+
 /** `lm pretrain`: flags -> protocol config + small-LM options -> trainSmallLm, with a progress bar on a terminal. */
 async function lmPretrain(f: PretrainFlags): Promise<void> {
   await initEngine();
@@ -47,11 +74,7 @@ async function lmPretrain(f: PretrainFlags): Promise<void> {
   const data = prepareSplit(raw, cfg);
   const out = f.out ?? join('runs', `lm-${safeName(data.name)}`);
   console.log(`data ${data.name}: ${data.numUsers} users, ${data.numItems} items; output ${out}`);
-  // One process per output folder (src/run/lock.ts); leftovers of killed writes are removed.
-  mkdirSync(out, { recursive: true });
-  const lock = acquireRunLock(resolve(out));
-  const cleaned = cleanStaleTemps(out, Date.parse(lock.info.started));
-  if (cleaned > 0) console.log(`${out}: removed ${cleaned} temp file${cleaned === 1 ? '' : 's'} of an interrupted write`);
+  lockOutputFolder(out);
   const tty = Boolean(process.stderr.isTTY);
   let bar: cliProgress.SingleBar | null = null;
   let lastLog = 0;
@@ -102,10 +125,7 @@ async function lmPretrainMlm(f: MlmFlags): Promise<void> {
   const out = f.out ?? join('runs', `mlm-${safeName(data.name)}`);
   const { texts, missing } = itemTexts(data);
   console.log(`data ${data.name}: ${data.numItems} items, ${data.numItems - missing.length} with text; output ${out}`);
-  mkdirSync(out, { recursive: true });
-  const lock = acquireRunLock(resolve(out));
-  const cleaned = cleanStaleTemps(out, Date.parse(lock.info.started));
-  if (cleaned > 0) console.log(`${out}: removed ${cleaned} temp file${cleaned === 1 ? '' : 's'} of an interrupted write`);
+  lockOutputFolder(out);
   let lastLog = 0;
   const t0 = performance.now();
   const r = await trainSmallMlm(texts, o, {
@@ -139,48 +159,24 @@ async function lmPretrainMlm(f: MlmFlags): Promise<void> {
 
 export function addLmCommands(program: Command): void {
   const lm = program.command('lm').description('language models: pre-train the small default LM, inspect checkpoints');
-  addDataOptions(lm.command('pretrain')
-    .description('train a byte-level BPE tokenizer and a small LLaMA-style LM on the train-split text of a dataset'),
-  { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
-    .option('--out <dir>', 'output folder (default runs/lm-<dataset>)')
-    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
-    .option('--k-core <k>', 'k-core filter', int)
-    .option('--resume', 'continue from the checkpoint in --out')
-    .option('--vocab <n>', `BPE vocabulary size (default ${DEFAULT_SMALL_LM.vocabSize})`, int)
-    .option('--hidden <d>', `hidden size (default ${DEFAULT_SMALL_LM.hiddenSize})`, int)
-    .option('--layers <n>', `decoder layers (default ${DEFAULT_SMALL_LM.layers})`, int)
-    .option('--heads <n>', `attention heads (default ${DEFAULT_SMALL_LM.heads})`, int)
+  pretrainFlags(lm.command('pretrain')
+    .description('train a byte-level BPE tokenizer and a small LLaMA-style LM on the train-split text of a dataset'), {
+    out: 'runs/lm-<dataset>', vocab: `BPE vocabulary size (default ${DEFAULT_SMALL_LM.vocabSize})`, layers: 'decoder layers', layersN: DEFAULT_SMALL_LM.layers, hiddenSize: DEFAULT_SMALL_LM.hiddenSize,
+    heads: DEFAULT_SMALL_LM.heads, ffn: DEFAULT_SMALL_LM.intermediateSize, block: DEFAULT_SMALL_LM.blockSize, batch: DEFAULT_SMALL_LM.batchSize, lr: DEFAULT_SMALL_LM.lr, seed: DEFAULT_SMALL_LM.seed, checkpointEvery: DEFAULT_SMALL_LM.checkpointEvery,
+  })
     .option('--kv-heads <n>', `key/value heads (default ${DEFAULT_SMALL_LM.kvHeads})`, int)
-    .option('--ffn <n>', `feed-forward size (default ${DEFAULT_SMALL_LM.intermediateSize})`, int)
-    .option('--block <n>', `tokens per training block (default ${DEFAULT_SMALL_LM.blockSize})`, int)
-    .option('--batch-size <n>', `blocks per step (default ${DEFAULT_SMALL_LM.batchSize})`, int)
     .option('--steps <n>', `training steps (default: ${DEFAULT_SMALL_LM.epochs} epochs, at most ${DEFAULT_SMALL_LM.maxAutoSteps} steps)`, int)
     .option('--epochs <n>', `passes over the corpus when --steps is not given (default ${DEFAULT_SMALL_LM.epochs})`, num)
-    .option('--lr <x>', `peak learning rate (default ${DEFAULT_SMALL_LM.lr})`, num)
     .option('--warmup <n>', `warmup steps (default ${DEFAULT_SMALL_LM.warmupSteps})`, int)
-    .option('--seed <n>', `seed (default ${DEFAULT_SMALL_LM.seed})`, int)
     .option('--eval-users <n>', `test users for the next-title evaluation, 0 skips (default ${DEFAULT_SMALL_LM.evalUsers})`, int)
-    .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${DEFAULT_SMALL_LM.checkpointEvery})`, int)
     .action(lmPretrain);
 
-  addDataOptions(lm.command('pretrain-mlm')
-    .description("train a small BERT (WordPiece tokenizer + masked LM) on a dataset's item texts; the folder is an item text encoder ('lm:<folder>')"),
-  { dataHelp: "dataset: a name, a path (folder, or a CSV/TSV/TXT/JSONL/Parquet file), default the embedded 'synthetic-shop'" })
-    .option('--out <dir>', 'output folder (default runs/mlm-<dataset>)')
-    .option('--rating-threshold <r>', "keep ratings > r ('none' keeps all)")
-    .option('--k-core <k>', 'k-core filter', int)
-    .option('--resume', 'continue from the checkpoint in --out')
-    .option('--vocab <n>', `WordPiece vocabulary size (default ${DEFAULT_SMALL_MLM.vocabSize})`, int)
-    .option('--hidden <d>', `hidden size (default ${DEFAULT_SMALL_MLM.hiddenSize})`, int)
-    .option('--layers <n>', `encoder layers (default ${DEFAULT_SMALL_MLM.layers})`, int)
-    .option('--heads <n>', `attention heads (default ${DEFAULT_SMALL_MLM.heads})`, int)
-    .option('--ffn <n>', `feed-forward size (default ${DEFAULT_SMALL_MLM.intermediateSize})`, int)
-    .option('--block <n>', `tokens per training block (default ${DEFAULT_SMALL_MLM.blockSize})`, int)
-    .option('--batch-size <n>', `blocks per step (default ${DEFAULT_SMALL_MLM.batchSize})`, int)
+  pretrainFlags(lm.command('pretrain-mlm')
+    .description("train a small BERT (WordPiece tokenizer + masked LM) on a dataset's item texts; the folder is an item text encoder ('lm:<folder>')"), {
+    out: 'runs/mlm-<dataset>', vocab: `WordPiece vocabulary size (default ${DEFAULT_SMALL_MLM.vocabSize})`, layers: 'encoder layers', layersN: DEFAULT_SMALL_MLM.layers, hiddenSize: DEFAULT_SMALL_MLM.hiddenSize,
+    heads: DEFAULT_SMALL_MLM.heads, ffn: DEFAULT_SMALL_MLM.intermediateSize, block: DEFAULT_SMALL_MLM.blockSize, batch: DEFAULT_SMALL_MLM.batchSize, lr: DEFAULT_SMALL_MLM.lr, seed: DEFAULT_SMALL_MLM.seed, checkpointEvery: DEFAULT_SMALL_MLM.checkpointEvery,
+  })
     .option('--steps <n>', `training steps (default ${DEFAULT_SMALL_MLM.steps})`, int)
-    .option('--lr <x>', `peak learning rate (default ${DEFAULT_SMALL_MLM.lr})`, num)
-    .option('--seed <n>', `seed (default ${DEFAULT_SMALL_MLM.seed})`, int)
-    .option('--checkpoint-every <n>', `steps between checkpoints, 0 = only when interrupted (default ${DEFAULT_SMALL_MLM.checkpointEvery})`, int)
     .action(lmPretrainMlm);
 
   lm.command('info <dir>')
