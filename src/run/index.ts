@@ -16,4 +16,4 @@ export { acquireRunLock, heldLock, LOCK_FILE, LOCK_OWNER_ENV, type LockInfo, pid
 export { checkSafeName, runPath, SAFE_NAME_MAX, SafeNameSchema, sanitizeName, showName, UnsafeNameError, unsafeNameReason } from './names.js';
 export { cachedJson, peakRssMiB, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, StageTimer } from './stages.js';
 export { portablePath } from './paths.js';
-export { resetStageDir, STAGE_KEY_FILE, staleStageKey, writeStageKey } from './stage_key.js';
+export { openStageDir, resetStageDir, STAGE_KEY_FILE, staleStageKey, writeStageKey } from './stage_key.js';

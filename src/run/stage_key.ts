@@ -54,6 +54,23 @@ export function resetStageDir(dir: string, key: unknown): void {
   if (moved) rmSync(old, { recursive: true, force: true });
 }
 
+/**
+ * The one call a stage makes before it reads or writes its folder: on
+ * resume, outputs in `dir` made with other options than `key` are moved
+ * aside (the stage is then made again, and `log` says which field changed);
+ * `key` is written there in every case. `previous`: the key of outputs made
+ * before stage keys (see staleStageKey).
+ */
+export function openStageDir(dir: string, key: unknown, o: { resume: boolean; previous?: unknown; what: string; log: (s: string) => void }): void {
+  const stale = o.resume ? staleStageKey(dir, key, o.previous) : [];
+  if (stale.length) {
+    o.log(`${o.what} was made with other options (${stale.join('; ')}): made again`);
+    resetStageDir(dir, key);
+  } else {
+    writeStageKey(dir, key);
+  }
+}
+
 /** Writes `dir/stage-key.json` (atomically), creating `dir`. */
 export function writeStageKey(dir: string, key: unknown): void {
   mkdirSync(dir, { recursive: true });

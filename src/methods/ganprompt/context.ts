@@ -110,7 +110,7 @@ export function stageOptionsView(o: GanPromptRunOptions, data: SplitDataset): St
   };
 }
 
-/** The run's state before any stage; writes data.json. `previous`: the options of the run directory's last opening (resume). */
+/** The run's state before any stage; writes data.json. `previous`: the options of the run directory's last opening (given on resume only). */
 export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: string, hooks: StageHooks, resume: boolean, previous?: GanPromptRunOptions): YesNoRun {
   const log = hooks.log ?? (() => {});
   const timer = new StageTimer();
@@ -126,7 +126,7 @@ export function newYesNoRun(data: SplitDataset, o: GanPromptRunOptions, dir: str
   report.evalUsers = evalRows.length;
   return {
     data, dir, resume, hooks, log, timer, report, templates, guide, ...stageOptionsView(o, data),
-    previous: resume && previous ? stageOptionsView(previous, data) : undefined,
+    previous: previous && stageOptionsView(previous, data),
     evalCases: splitCases(data, 'test', evalRows), evalData: subsetSplit(data, 'test', evalRows),
   };
 }

@@ -11,7 +11,7 @@ import { familyOf } from '../../lm/families/index.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
 import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
 import type { RecipeName } from '../../config/ganprompt.js';
-import { readJson, resetStageDir, type Stage, staleStageKey, writeJson, writeStageKey } from '../../run/index.js';
+import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { yesNoExamples, YesNoLlm } from '../yesno.js';
@@ -96,26 +96,12 @@ export function recipeKey(v: StageOptionsView, recipe: RecipeName): Record<strin
   };
 }
 
-/**
- * On resume, moves aside the outputs in `dir` made with other options than
- * `key`, so that the stage is made again; writes `key` there.
- */
-function keyStageDir(run: YesNoRun, dir: string, key: unknown, previousKey: unknown, what: string): void {
-  const stale = run.resume ? staleStageKey(dir, key, previousKey) : [];
-  if (stale.length) {
-    run.log(`${what} was made with other options (${stale.join('; ')}): made again`);
-    resetStageDir(dir, key);
-  } else {
-    writeStageKey(dir, key);
-  }
-}
-
 /** The LoRA step of an adapter; its training.json on disk is reused on resume (if its stage key matches) or when this run made it. */
 export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Record<string, unknown>> {
   const { run } = kit;
   const { o, loraStage, hooks, log } = run;
   const out = kit.adapterDir(name);
-  if (!kit.madeHere.has(name)) keyStageDir(run, out, adapterKey(run, name), run.previous && adapterKey(run.previous, name), `adapter '${name}'`);
+  if (!kit.madeHere.has(name)) openStageDir(out, adapterKey(run, name), { resume: run.resume, previous: run.previous && adapterKey(run.previous, name), what: `adapter '${name}'`, log: run.log });
   if ((run.resume || kit.madeHere.has(name)) && isTrainedAdapter(out) && existsSync(join(out, 'training.json'))) return readJson(join(out, 'training.json'));
   mkdirSync(out, { recursive: true });
   const spec: AdapterSpec = ADAPTERS[name];
@@ -162,7 +148,7 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
   const plan: RecipePlan = PLANS[recipe];
   const rdir = join(run.dir, 'models', recipe);
   // Before the adapter: a recipe folder made with another adapter or other mapping settings is made again.
-  keyStageDir(run, rdir, recipeKey(run, recipe), run.previous && recipeKey(run.previous, recipe), `recipe '${recipe}' (models/${recipe})`);
+  openStageDir(rdir, recipeKey(run, recipe), { resume: run.resume, previous: run.previous && recipeKey(run.previous, recipe), what: `recipe '${recipe}' (models/${recipe})`, log: run.log });
   const training: Record<string, unknown> = {};
   if (plan.adapter) {
     training.lora = await ensureAdapter(kit, plan.adapter);

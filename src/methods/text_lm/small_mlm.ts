@@ -51,6 +51,8 @@ export async function trainSmallMlm(docs: readonly string[], o: SmallMlmOptions,
   const log = hooks.log ?? (() => {});
   const { train, heldOut } = splitDocuments(docs.filter((d) => d.length > 0), o.heldOutFraction, o.seed, 78);
   if (train.length === 0) throw new Error('small MLM: no non-empty training documents');
+  // Checked before anything is written: a refused resume leaves the folder as it was.
+  if (resume && (!outDir || !hasCheckpoint(outDir))) throw new Error(`small MLM: resume, but no checkpoint in ${outDir ?? '(no folder)'}; start without --resume`);
   let tok: Tokenizer;
   if (resume && outDir && existsSync(join(outDir, 'tokenizer.json'))) {
     tok = Tokenizer.fromFile(outDir);
@@ -79,7 +81,6 @@ export async function trainSmallMlm(docs: readonly string[], o: SmallMlmOptions,
     const objective = maskedLmObjective({ maskId, vocabSize: tok.vocabSize, specialIds, seed: o.seed });
     let training: PretrainResult | undefined;
     if (o.steps > 0 && blocks.length > 0) {
-      if (resume && (!outDir || !hasCheckpoint(outDir))) throw new Error(`small MLM: --resume, but no checkpoint in ${outDir ?? '(no folder)'}`);
       training = await pretrain(model, objective, blocks, heldBlocks, {
         blockSize: o.blockSize, batchSize: o.batchSize, lr: o.lr, warmupSteps: Math.max(1, Math.floor(o.steps / 10)),
         maxSteps: o.steps, seed: o.seed, signal: hooks.signal, onStep: hooks.onStep, ...(outDir ? { checkpointEvery: o.checkpointEvery } : {}),
