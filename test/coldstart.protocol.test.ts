@@ -164,3 +164,99 @@ describe('benchmark with protocol.coldStart', () => {
     }
   });
 });
+
+describe('cold-aware validation (protocol.coldStart.validShare)', () => {
+  const VCFG: ProtocolConfig = { ...BASE, coldStart: { share: 0.1, seed: 7, validShare: 0.1 } };
+  const data = applyColdStartProtocol(raw, VCFG);
+  const info = data.coldStart!;
+  const isCold = new Set(info.coldItems);
+  const isValidCold = new Set(info.validColdItems);
+
+  it('draws round(validShare x eligible) validation-cold items, disjoint from the cold ones, by seed; the cold draw is unchanged', () => {
+    const plain = applyColdStartProtocol(raw, CFG).coldStart!;
+    assert.deepEqual(info.coldItems, plain.coldItems);
+    assert.equal(info.validColdItems.length, Math.round(0.1 * (data.numItems - info.itemsWithoutText)));
+    for (const i of info.validColdItems) assert.ok(!isCold.has(i), `item ${i} is both cold and validation-cold`);
+    assert.deepEqual(applyColdStartProtocol(raw, VCFG).coldStart!.validColdItems, info.validColdItems);
+    assert.notDeepEqual(applyColdStartProtocol(raw, { ...BASE, coldStart: { share: 0.1, seed: 8, validShare: 0.1 } }).coldStart!.validColdItems, info.validColdItems);
+    assert.ok(info.coldValidRows > 0 && info.warmValidRows > 0);
+    assert.equal(info.coldValidRows + info.warmValidRows, data.valid.count);
+  });
+
+  it('no validation-cold item in training data or validation histories; only as validation targets (marked), right after the validation history in the test history, and as test targets (counted cold)', () => {
+    const where: string[] = [];
+    const scan = (name: string, xs: ArrayLike<number>) => { for (let i = 0; i < xs.length; i++) if (isValidCold.has(xs[i]) || isCold.has(xs[i])) { where.push(name); return; } };
+    scan('train.history', data.train.history);
+    scan('train.target', data.train.target);
+    data.trainSeqs.forEach((s, u) => scan(`trainSeqs[${u}]`, s));
+    scan('valid.history', data.valid.history);
+    assert.deepEqual(where, []);
+    const L = data.test.L;
+    let testTargetsValidCold = 0;
+    for (let r = 0; r < data.valid.count; r++) {
+      assert.equal(data.valid.user[r], data.test.user[r]);
+      const t = data.valid.target[r];
+      assert.ok(!isCold.has(t), `validation row ${r}: cold target ${t}`);
+      assert.equal(info.validCold[r] === 1, isValidCold.has(t));
+      // test history = validation history + the validation target (left-padded windows of L)
+      const vh = [...data.valid.history.subarray(r * L, (r + 1) * L)].filter((i) => i !== 0);
+      const th = [...data.test.history.subarray(r * L, (r + 1) * L)].filter((i) => i !== 0);
+      assert.deepEqual(th, [...vh, t].slice(-L));
+      assert.equal(info.testCold[r], isCold.has(data.test.target[r]) ? 1 : isValidCold.has(data.test.target[r]) ? 2 : 0);
+      if (isValidCold.has(data.test.target[r])) testTargetsValidCold++;
+    }
+    assert.ok(testTargetsValidCold > 0);
+    assert.equal(info.validColdTestRows, testTargetsValidCold);
+    // test groups: warm = trained targets, cold = test-cold targets; validation-cold targets in neither
+    const groups = coldStartRows(data);
+    assert.equal(groups.cold.length, info.coldTestRows);
+    assert.equal(groups.warm.length, info.warmTestRows);
+    assert.equal(groups.warm.length + groups.cold.length + testTargetsValidCold, data.test.count);
+    for (const r of groups.warm) assert.ok(!isCold.has(data.test.target[r]) && !isValidCold.has(data.test.target[r]));
+  });
+
+  it('absent or 0 validShare gives the split of the plain cold-start protocol', () => {
+    const plain = applyColdStartProtocol(raw, CFG);
+    const zero = applyColdStartProtocol(raw, { ...BASE, coldStart: { share: 0.1, seed: 7, validShare: 0 } });
+    for (const d of [plain, zero]) {
+      assert.deepEqual(d.train, applyColdStartProtocol(raw, CFG).train);
+      assert.equal(d.coldStart!.validColdItems.length, 0);
+      assert.equal(d.coldStart!.coldValidRows, 0);
+    }
+    assert.deepEqual(zero.valid, plain.valid);
+    assert.deepEqual(zero.test, plain.test);
+    assert.deepEqual(plain.config.coldStart, { share: 0.1, seed: 7, requireText: true });
+  });
+
+  it('rejects a bad validShare with the field named', () => {
+    assert.throws(() => applyColdStartProtocol(raw, { ...BASE, coldStart: { share: 0.1, seed: 1, validShare: -0.1 } }), /protocol\.coldStart\.validShare must be in \[0, 1\)/);
+    assert.throws(() => applyColdStartProtocol(raw, { ...BASE, coldStart: { share: 0.6, seed: 1, validShare: 0.5 } }), /share 0\.6 \+ validShare 0\.5 must stay below 1/);
+    assert.throws(() => parseRunConfig({ protocol: { coldStart: { validShare: 1 } } }, 'cfg.json'), /validShare/);
+  });
+
+  it('a run reports the validation rows by group (cold count = cold validation rows), rendered as Validation tables', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-coldvalid-'));
+    try {
+      const cfg = parseRunConfig({
+        data: { name: 'synthetic-shop', synthetic: { users: 200, items: 120, seed: 4 } },
+        protocol: { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20, coldStart: { share: 0.1, seed: 3, validShare: 0.1 } },
+        models: ['random', 'pop'],
+        eval: { protocols: ['full'], ks: [1, 5], fullKs: [10] },
+        output: { runsDir: dir, name: 'coldvalid' },
+      }, 'test');
+      const res = await runExperiment(cfg, { log: () => {} });
+      assert.equal(res.rows.length, 2 * 2 * 3); // 2 models x (test, valid) x (all, warm, cold)
+      const dataJson = JSON.parse(readFileSync(join(res.dir, 'data.json'), 'utf8')) as { coldStart: { coldValidRows: number; warmValidRows: number; validColdItems: number } };
+      const pv = res.rows.filter((r) => r.model === 'pop' && r.split === 'valid');
+      assert.equal(pv.find((r) => r.group === 'cold')!.metrics.count, dataJson.coldStart.coldValidRows);
+      assert.equal(pv.find((r) => r.group === 'warm')!.metrics.count, dataJson.coldStart.warmValidRows);
+      assert.equal(pv.find((r) => r.group === 'cold')!.metrics['hr@10'], 0); // Pop: a never-trained item has count 0
+      assert.ok(dataJson.coldStart.validColdItems > 0);
+      const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
+      for (const t of ['## Validation, full ranking (history excluded), cold-target users', '## Test, full ranking (history excluded), cold-target users', 'Cold-aware validation']) assert.ok(md.includes(t), t);
+      assert.equal(rerenderRun(res.dir), md);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

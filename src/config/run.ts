@@ -119,6 +119,8 @@ export const ProtocolSchema = z.strictObject({
     share: z.number().gt(0).lt(1).default(0.1),
     seed: z.number().int().default(2024),
     requireText: z.boolean().default(true),
+    /** Cold-aware validation: share of the items withheld as validation-cold items (absent or 0: off). */
+    validShare: z.number().min(0).lt(1).optional(),
   }).optional(),
 });
 

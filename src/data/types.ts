@@ -94,6 +94,15 @@ export interface ColdStartConfig {
   seed: number;
   /** Only items with text can be cold (default true); items without text are counted. */
   requireText?: boolean;
+  /**
+   * Share of the eligible items withheld from training as *validation-cold*
+   * items, in [0, 1) (default 0: off): drawn after the cold items, from the
+   * eligible items that are not cold; they appear only as validation targets
+   * (and, as any validation target, in the test history after it) and as
+   * test targets, so validation sees cold targets in about the proportion
+   * test does (docs/METHODS.md §1.4, "Cold-aware validation").
+   */
+  validShare?: number;
 }
 
 /** What the cold-start protocol did (SplitDataset.coldStart). */
@@ -105,10 +114,18 @@ export interface ColdStartInfo {
   coldItems: Int32Array;
   /** Items without text (never cold when requireText). */
   itemsWithoutText: number;
-  /** Per test row: 1 when its target is a cold item. */
+  /** Per test row: 1 when its target is a cold item, 2 when it is a validation-cold item (in neither group), else 0. */
   testCold: Uint8Array;
   coldTestRows: number;
   warmTestRows: number;
+  /** Test rows whose target is a validation-cold item (0 unless validShare > 0). */
+  validColdTestRows: number;
+  /** The validation-cold items, ascending (empty unless validShare > 0). */
+  validColdItems: Int32Array;
+  /** Per validation row: 1 when its target is a validation-cold item. */
+  validCold: Uint8Array;
+  coldValidRows: number;
+  warmValidRows: number;
   /** Users whose warm history before the test target has < 2 items: training data only, no evaluation row. */
   usersWithoutEvalRow: number;
   /** Interactions with cold items removed from the histories (before the test targets). */

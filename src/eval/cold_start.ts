@@ -13,21 +13,28 @@ import type { EvalOptions, Scorer } from './types.js';
 
 export type TargetGroup = 'warm' | 'cold';
 
-/** The test rows of a cold-start split by group (throws on a split without cold-start information). */
-export function coldStartRows(data: SplitDataset): Record<TargetGroup, number[]> {
+/**
+ * The test (or validation) rows of a cold-start split by group (throws on a
+ * split without cold-start information). Validation rows are cold only with
+ * cold-aware validation (protocol.coldStart.validShare > 0); with it, a test
+ * row whose target is a validation-cold item is in neither group.
+ */
+export function coldStartRows(data: SplitDataset, split: 'test' | 'valid' = 'test'): Record<TargetGroup, number[]> {
   const info = data.coldStart;
   if (!info) throw new Error(`${data.name}: not a cold-start split (set protocol.coldStart)`);
-  if (info.testCold.length !== data.test.count) throw new Error(`${data.name}: cold-start marks for ${info.testCold.length} test rows, the split has ${data.test.count}`);
+  const marks = split === 'test' ? info.testCold : info.validCold;
+  if (marks.length !== data[split].count) throw new Error(`${data.name}: cold-start marks for ${marks.length} ${split} rows, the split has ${data[split].count}`);
   const out: Record<TargetGroup, number[]> = { warm: [], cold: [] };
-  for (let r = 0; r < data.test.count; r++) out[info.testCold[r] ? 'cold' : 'warm'].push(r);
+  // Test rows marked 2 (a validation-cold target) belong to neither group.
+  for (let r = 0; r < data[split].count; r++) if (marks[r] < 2) out[marks[r] ? 'cold' : 'warm'].push(r);
   return out;
 }
 
-/** The test metrics of one group (count 0 and no metrics when the group is empty). */
-export function evaluateGroup(model: Scorer, data: SplitDataset, group: TargetGroup, opts: EvalOptions): EvalResult {
-  const rows = coldStartRows(data)[group];
+/** The metrics of one group of test (or validation) rows (count 0 and no metrics when the group is empty). */
+export function evaluateGroup(model: Scorer, data: SplitDataset, group: TargetGroup, opts: EvalOptions, split: 'test' | 'valid' = 'test'): EvalResult {
+  const rows = coldStartRows(data, split)[group];
   if (rows.length === 0) return { count: 0 };
-  return evaluateRecommender(model, subsetSplit(data, 'test', rows), 'test', opts);
+  return evaluateRecommender(model, subsetSplit(data, split, rows), split, opts);
 }
 
 /** Test metrics of every row, of the warm-target rows and of the cold-target rows. */

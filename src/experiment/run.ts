@@ -35,8 +35,9 @@ export interface RunRow {
   model: string;
   name: string;
   protocol: 'sampled' | 'full';
-  split: 'test';
-  /** Cold-start runs: the rows of one target group (absent: every test row). */
+  /** 'valid' rows exist only with cold-aware validation (protocol.coldStart.validShare > 0): the kept weights on the validation split. */
+  split: 'test' | 'valid';
+  /** Cold-start runs: the rows of one target group (absent: every row of the split). */
   group?: TargetGroup;
   metrics: MetricValues;
   fit: Omit<FitReport, 'epochs'> & { epochs: number; peakRssMiB: number; fitSeconds: number };
@@ -124,6 +125,14 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
         for (const group of ['warm', 'cold'] as const) {
           rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', group, metrics: evaluateGroup(model, data, group, { protocol, ks, batchSize: cfg.eval.batchSize }), fit: fitRow });
         }
+        // Cold-aware validation: the validation rows by group, the numbers a choice between runs may use (never test's).
+        if (data.coldStart.validColdItems.length > 0) {
+          const opts = { protocol, ks, batchSize: cfg.eval.batchSize };
+          rows.push({ model: spec.label, name: spec.name, protocol, split: 'valid', metrics: evaluateRecommender(model, data, 'valid', opts), fit: fitRow });
+          for (const group of ['warm', 'cold'] as const) {
+            rows.push({ model: spec.label, name: spec.name, protocol, split: 'valid', group, metrics: evaluateGroup(model, data, group, opts, 'valid'), fit: fitRow });
+          }
+        }
       }
     }
     return { rows, interrupted: false };
@@ -142,6 +151,7 @@ async function loadRunData(cfg: RunConfig, log: (l: string) => void): Promise<{ 
   const coldStart = cs ? {
     share: cs.share, seed: cs.seed, requireText: cs.requireText, coldItems: cs.coldItems.length, itemsWithoutText: cs.itemsWithoutText,
     coldTestRows: cs.coldTestRows, warmTestRows: cs.warmTestRows, usersWithoutEvalRow: cs.usersWithoutEvalRow, removedInteractions: cs.removedInteractions,
+    ...(cs.validColdItems.length > 0 ? { validShare: data.config.coldStart?.validShare, validColdItems: cs.validColdItems.length, validColdTestRows: cs.validColdTestRows, coldValidRows: cs.coldValidRows, warmValidRows: cs.warmValidRows } : {}),
   } : undefined;
   log(`data ${raw.name}: ${stats.split.users} users, ${stats.split.items} items, ${stats.split.interactions} interactions after the protocol ` +
     `(raw ${stats.raw.interactions}${raw.skippedRows ? `, ${raw.skippedRows} bad rows skipped` : ''}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -205,7 +215,7 @@ async function runInDir(cfg: RunConfig, dir: string, specs: ModelSpec[], dirOpti
     rows.splice(0, rows.length, ...merged);
     writeJson(metricsFile, { dataset: raw.name, rows });
     killPoint('report-write'); // kill -9 suite hook (src/io/files.ts): metrics.json written, results.md not
-    log(`${spec.label}: ${res.rows.map((r) => `${r.protocol} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
+    log(`${spec.label}: ${res.rows.filter((r) => r.split === 'test').map((r) => `${r.protocol}${r.group ? ` ${r.group}` : ''} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
   }
   writeText(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
   return { dir, rows, interrupted, stats };
@@ -226,17 +236,25 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
     out.push(`Cold-start protocol (docs/METHODS.md §1.4): ${Math.round(cold.share * 100)}% of the items${cold.requireText ? ' with text' : ''} (seed ${cold.seed}) ` +
       'are withheld from training and appear only as test targets; candidates are all items, warm and cold. Id-only models score a cold item with ' +
       'its id embedding, which training never used as a positive (only pushed down as a negative), Pop with a count of 0 (pessimistic ties: ranked last).', '');
+    if ((cold.validShare ?? 0) > 0) {
+      out.push(`Cold-aware validation: another ${Math.round((cold.validShare ?? 0) * 100)}% of the items are withheld from training and appear only as ` +
+        'validation targets (and as test targets: such test users are in neither test group, only in the tables of all users); ' +
+        'the validation tables below split the validation users the same way, ' +
+        'for choices between runs; no choice uses the test tables.', '');
+    }
   }
-  for (const protocol of cfg.eval.protocols) {
-    const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
-    const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.filter((k) => k > 1).map((k) => `ndcg@${k}`),
-      ...ks.filter((k) => k > 1).map((k) => `mrr@${k}`), ...(cold ? ['count'] : [])];
-    const title = protocol === 'sampled' ? `1 positive + ${cfg.protocol.numNegatives} sampled negatives` : 'full ranking (history excluded)';
-    for (const group of [undefined, 'warm', 'cold'] as const) {
-      const pr = rows.filter((r) => r.protocol === protocol && r.group === group);
-      if (pr.length === 0) continue;
-      out.push(`## Test, ${title}${group ? `, ${group}-target users` : ''}`, '');
-      out.push(metricsTable(pr.map((r) => ({ model: r.model, metrics: r.metrics })), cols), '');
+  for (const split of ['test', 'valid'] as const) {
+    for (const protocol of cfg.eval.protocols) {
+      const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
+      const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.filter((k) => k > 1).map((k) => `ndcg@${k}`),
+        ...ks.filter((k) => k > 1).map((k) => `mrr@${k}`), ...(cold ? ['count'] : [])];
+      const title = protocol === 'sampled' ? `1 positive + ${cfg.protocol.numNegatives} sampled negatives` : 'full ranking (history excluded)';
+      for (const group of [undefined, 'warm', 'cold'] as const) {
+        const pr = rows.filter((r) => (r.split ?? 'test') === split && r.protocol === protocol && r.group === group);
+        if (pr.length === 0) continue;
+        out.push(`## ${split === 'test' ? 'Test' : 'Validation'}, ${title}${group ? `, ${group}-target users` : ''}`, '');
+        out.push(metricsTable(pr.map((r) => ({ model: r.model, metrics: r.metrics })), cols), '');
+      }
     }
   }
   const fitRows = rows.filter((r, i) => rows.findIndex((x) => x.model === r.model) === i);
