@@ -161,4 +161,41 @@ describe('textseq', () => {
       assert.equal(B.get(name)?.shape[0], shopB.numItems + 1, name);
     }
   });
+
+  it('calibrateColdBias fits b on the cold-aware validation split (never worse there than b = 0), adds b to never-trained items only, and saves it', async () => {
+    const cv = applyColdStartProtocol(generateShop({ users: 400, items: 200, seed: 5 }), { ...P, coldStart: { share: 0.15, seed: 4, validShare: 0.15 } });
+    assert.ok(cv.coldStart!.coldValidRows > 0);
+    await assert.rejects(createRecommender('textseq', { ...CFG, calibrateColdBias: true }).fit(data, { ...FIT, epochs: 1 }), /calibrateColdBias needs validation rows with cold targets: set protocol\.coldStart\.validShare/);
+    const opts = { ...FIT, epochs: 3 };
+    const m = createRecommender('textseq', { ...CFG, idDropout: 0, calibrateColdBias: true });
+    const rep = await m.fit(cv, opts);
+    const cal = rep.calibration as { coldBias: number; scale: number; grid: Array<{ b: number; valid: number }> };
+    assert.ok(cal.scale > 0 && cal.grid.length >= 8, JSON.stringify(cal));
+    const at = (b: number) => cal.grid.find((g) => g.b === b)!.valid;
+    // the kept b is the grid's best validation value, b = 0 is on the grid
+    assert.equal(at(cal.coldBias), Math.max(...cal.grid.map((g) => g.valid)));
+    assert.ok(at(cal.coldBias) >= at(0));
+    // the model scores with the kept b: its validation metric is the calibrated one
+    assert.equal(evaluateRecommender(m, cv, 'valid', { protocol: 'full', ks: [10] })['ndcg@10'], at(cal.coldBias));
+    // b moves exactly the items outside the training part
+    const warm = new Uint8Array(cv.numItems + 1);
+    for (const s of cv.trainSeqs) for (const i of s) warm[i] = 1;
+    const batch = { size: 4, L: cv.test.L, user: cv.test.user.subarray(0, 4), history: cv.test.history.subarray(0, 4 * cv.test.L) };
+    const fixed = createRecommender('textseq', { ...CFG, idDropout: 0, coldBias: 1.5 });
+    await fixed.fit(cv, { ...opts, epochs: 1 });
+    const zero = createRecommender('textseq', { ...CFG, idDropout: 0 });
+    await zero.fit(cv, { ...opts, epochs: 1 });
+    const a = fixed.scoreAll(batch);
+    const z = zero.scoreAll(batch);
+    const V = cv.numItems + 1;
+    for (let i = 1; i < V; i++) assert.ok(Math.abs(a[i] - z[i] - (warm[i] ? 0 : 1.5)) < 1e-4, `item ${i}: ${a[i]} vs ${z[i]} (warm ${warm[i]})`);
+    fixed.dispose();
+    zero.dispose();
+    // saved and loaded with its b
+    await m.save(join(dir, 'calibrated'));
+    const back = await loadRecommender(join(dir, 'calibrated'));
+    assert.deepEqual(back.scoreAll(batch), m.scoreAll(batch));
+    back.dispose();
+    m.dispose();
+  });
 });

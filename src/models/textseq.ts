@@ -18,9 +18,23 @@
  *   blocks    pre-LN causal self-attention + FFN, as SASRec (src/models/sasrec.ts; its blocks
  *             are private to that class, so they are re-stated here)
  *   h         = LN_final(x at the last position) / sqrt(d)
- *   score(i)  = <h, e_i>; loss: softmax cross-entropy over the items of the training part
+ *   score(i)  = <h, e_i> + b (1 - warm_i); loss: softmax cross-entropy over the items of the training part
  *             (softmaxItems 'trained', default: an item never seen in training is no negative
  *             either, docs/METHODS.md §3.10) or over every item ('all')
+ *
+ * The cold bias b (0 unless set; scoring only, never in training, where
+ * items outside the training part are not in the softmax): a model trained
+ * with a low idDropout scores text-only items on a lower scale than warm
+ * ones (their id term is missing), so cold items never reach a top 10.
+ * `coldBias` sets b; `calibrateColdBias` fits it after training on the
+ * validation split of cold-aware validation (protocol.coldStart.validShare,
+ * docs/METHODS.md §1.4 and §3.10): a grid of values scaled by the spread of
+ * the validation scores, then midpoints around the best, keeping the value
+ * with the best validation metric of the training (b = 0 is on the grid,
+ * so calibration never loses on validation). b is stored with the model
+ * (`cold_bias`) and served as one extra dimension of the user and item
+ * vectors (1 and b (1 - warm_i)), so every scorer, ANN index and server
+ * applies it.
  *
  * Transfer (`init`): the adaptor, the gate, the positions and the transformer
  * of a saved TextSeq model initialise this one (ids and text vectors are
@@ -36,6 +50,7 @@ import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir,
 import { trimHistory } from './sasrec.js';
 import { type Block, type BlockOptions, buildBlocks, encodeLast } from './blocks.js';
 import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
+import { evaluateRecommender } from '../eval/evaluate.js';
 
 export type TextSeqConfig = {
   d: number;
@@ -72,17 +87,25 @@ export type TextSeqConfig = {
   init: string;
   /** With init: no training (zero-shot transfer). */
   zeroShot: boolean;
+  /** Score offset b of every item outside the training part (see the file comment); 0: none. */
+  coldBias: number;
+  /** Fit b after training on the cold validation rows (needs protocol.coldStart.validShare > 0). */
+  calibrateColdBias: boolean;
 };
 
 export const TEXTSEQ_DEFAULTS: TextSeqConfig = {
   d: 64, blocks: 2, heads: 1, inner: null, dropout: 0.2, attnDropout: null, maxLen: null,
   encoder: 'tfidf', textDim: 256, encoderSeed: 2024, maxTokens: 64, adaptor: 'linear', experts: 8,
   useIds: true, idDropout: 0.5, softmaxItems: 'trained', initStd: 0.02, layerNormEps: 1e-8, clipNorm: null, init: '', zeroShot: false,
+  coldBias: 0, calibrateColdBias: false,
 };
 
-/** Parameter names that transfer between datasets (everything but ids, text vectors and the warm mask). */
+/** The calibration grid of b, in units of the standard deviation of the validation scores (refined by midpoints). */
+export const COLD_BIAS_GRID = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+
+/** Parameter names that transfer between datasets (everything but ids, text vectors, the warm mask and the cold bias). */
 export function transfers(name: string): boolean {
-  return !(name.startsWith('item_emb.') || name.startsWith('text.') || name === 'warm_mask');
+  return !(name.startsWith('item_emb.') || name.startsWith('text.') || name === 'warm_mask' || name === 'cold_bias');
 }
 
 /** What fit() prepares for build(): the data-derived constants and the transferred weights. */
@@ -106,6 +129,8 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
   private lnF!: LayerNorm;
   private maxLen = 0;
   private pending: Pending | null = null;
+  /** b (see the file comment); null when the model has none (coldBias 0, no calibration). */
+  private coldBiasVar: tf.Variable | null = null;
   /** Text encoding facts of the last fit (reports). */
   textReport: { encoder: string; dim: number; itemsWithoutText: number; hits: number; misses: number; seconds: number } | null = null;
 
@@ -121,6 +146,7 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     if (c.adaptor !== 'linear' && c.adaptor !== 'moe') throw new Error(`textseq: config 'adaptor' must be 'linear' or 'moe', got '${c.adaptor}'`);
     if (c.softmaxItems !== 'trained' && c.softmaxItems !== 'all') throw new Error(`textseq: config 'softmaxItems' must be 'trained' or 'all', got '${c.softmaxItems}'`);
     if (c.zeroShot && c.init === '') throw new Error("textseq: 'zeroShot' needs 'init' (a saved textseq model directory)");
+    if (c.calibrateColdBias && c.zeroShot) throw new Error("textseq: 'calibrateColdBias' fits b after training; a zeroShot model is not trained");
     super(c);
   }
 
@@ -150,6 +176,10 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     this.posEmb = this.store.add('pos_emb.weight', [this.maxLen, d], { kind: 'normal', std: initStd });
     this.layers = buildBlocks(this.store, blocks, d, inner, eps);
     this.lnF = new LayerNorm(this.store, 'final_ln', d, eps);
+    this.coldBiasVar = this.config.coldBias !== 0 || this.config.calibrateColdBias
+      ? this.store.add('cold_bias', [1], { kind: 'zeros' }, false)
+      : null;
+    if (this.coldBiasVar && this.config.coldBias !== 0) this.setColdBias(this.config.coldBias);
     const p = this.pending;
     if (p) {
       const assign = (v: tf.Variable, data: Float32Array) => { const t = tf.tensor(data, v.shape, 'float32'); v.assign(t); t.dispose(); };
@@ -207,12 +237,68 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     return tf.div(this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, false)), Math.sqrt(d)) as tf.Tensor2D;
   }
 
+  // Scoring vectors: with a cold bias, [h, 1] and [e_i, b (1 - warm_i)] (training uses items() and sequence()).
   protected userVectors(batch: UserBatch): tf.Tensor2D {
-    return this.sequence(batch, this.items());
+    const h = this.sequence(batch, this.items());
+    if (!this.coldBiasVar) return h;
+    return tf.concat([h, tf.ones([batch.size, 1])], 1) as tf.Tensor2D;
   }
 
   protected itemVectors(): tf.Tensor2D {
-    return this.items();
+    const e = this.items();
+    if (!this.coldBiasVar) return e;
+    return tf.concat([e, tf.mul(tf.sub(1, this.warm), this.coldBiasVar)], 1) as tf.Tensor2D;
+  }
+
+  private setColdBias(b: number): void {
+    const t = tf.tensor1d([b], 'float32');
+    this.coldBiasVar!.assign(t);
+    t.dispose();
+  }
+
+  /** The current cold bias b (0 when the model has none). */
+  coldBias(): number {
+    return this.coldBiasVar ? (this.coldBiasVar.dataSync() as Float32Array)[0] : 0;
+  }
+
+  /**
+   * Fits b on the validation split (see the file comment): the metric and
+   * protocol of the training's validation, every validation row (warm and
+   * cold in their natural proportion). Returns the grid with its values.
+   */
+  private calibrate(data: SplitDataset, opts: FitOptions): { coldBias: number; scale: number; grid: Array<{ b: number; valid: number }> } {
+    const metric = opts.validMetric;
+    const k = Number(/@(\d+)$/.exec(metric)?.[1] ?? 10);
+    const evalOpts = { protocol: opts.validProtocol, ks: [k], batchSize: 256 };
+    // The scale: standard deviation of the scores of up to 256 validation users over every item.
+    const n = Math.min(256, data.valid.count);
+    const L = data.valid.L;
+    const scores = this.scoreAll({ size: n, L, user: data.valid.user.subarray(0, n), history: data.valid.history.subarray(0, n * L) });
+    let sum = 0, sq = 0, cnt = 0;
+    for (const x of scores) if (Number.isFinite(x)) { sum += x; sq += x * x; cnt++; }
+    const scale = Math.sqrt(Math.max(0, sq / cnt - (sum / cnt) ** 2)) || 1;
+    const tried = new Map<number, number>();
+    const value = (b: number): number => {
+      const key = Math.round(b * 1e6) / 1e6;
+      const hit = tried.get(key);
+      if (hit !== undefined) return hit;
+      this.setColdBias(key);
+      const m = evaluateRecommender(this, data, 'valid', evalOpts)[metric];
+      if (typeof m !== 'number') throw new Error(`textseq: calibrateColdBias: validation metric '${metric}' not computed by protocol '${opts.validProtocol}'`);
+      tried.set(key, m);
+      return m;
+    };
+    const grid = COLD_BIAS_GRID.map((u) => u * scale);
+    let best = 0;
+    for (const b of grid) if (value(b) > value(best)) best = b;
+    // Midpoints around the best grid value.
+    const i = grid.indexOf(best);
+    for (const b of [i > 0 ? (grid[i - 1] + best) / 2 : null, i < grid.length - 1 ? (grid[i + 1] + best) / 2 : null]) {
+      if (b !== null && value(b) > value(best)) best = b;
+    }
+    best = Math.round(best * 1e6) / 1e6;
+    this.setColdBias(best);
+    return { coldBias: best, scale, grid: [...tried].sort((a, b) => a[0] - b[0]).map(([b, v]) => ({ b, valid: v })) };
   }
 
   protected trainLoss(batch: TrainBatch): tf.Scalar {
@@ -247,9 +333,16 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
   }
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
+    if (this.config.calibrateColdBias && !(data.coldStart && data.coldStart.coldValidRows > 0)) {
+      throw new Error('textseq: calibrateColdBias needs validation rows with cold targets: set protocol.coldStart.validShare > 0 (docs/METHODS.md §1.4)');
+    }
     this.pending = this.prepare(data, opts);
     try {
-      if (!this.config.zeroShot) return await super.fit(data, opts);
+      if (!this.config.zeroShot) {
+        const r = await super.fit(data, opts);
+        if (!this.config.calibrateColdBias || r.interrupted) return r;
+        return { ...r, calibration: this.calibrate(data, opts) };
+      }
       // Zero-shot: the transferred weights, this dataset's text vectors, fresh (unused) ids.
       const dims = { numUsers: data.numUsers, numItems: data.numItems, maxHistory: data.config.maxHistory };
       const probe = new TextSeq({ ...this.config, init: '', zeroShot: false });

@@ -53,6 +53,8 @@ export interface FitReport {
   stoppedEarly: boolean;
   interrupted: boolean;
   secondsPerEpoch: number;
+  /** A value fitted after training on the validation split, with what was tried (e.g. TextSeq's cold bias). */
+  calibration?: Record<string, unknown>;
 }
 
 /** A collaborative model; structurally also an eval Scorer (src/eval/types.ts). */

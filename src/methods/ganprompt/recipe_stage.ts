@@ -106,6 +106,8 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
   mkdirSync(out, { recursive: true });
   const spec: AdapterSpec = ADAPTERS[name];
   const full = loraStage.variables === 'full';
+  // The name of this step in the log and progress events: what it trains.
+  const stepLabel = full ? 'full' : 'lora';
   const lm = kit.loadLm();
   try {
     if (!full) applyLora(lm, kit.loraCfg);
@@ -119,8 +121,8 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
       steps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
-      validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${full ? 'full' : 'lora'} ${name}`),
-      onStep: (s, n, l) => { hooks.progress?.(`lora ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  lora ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
+      validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${stepLabel} ${name}`),
+      onStep: (s, n, l) => { hooks.progress?.(`${stepLabel} ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  ${stepLabel} ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
     }));
     if (r.interrupted) return { interrupted: true };
     if (full) savePretrained(lm, out);
