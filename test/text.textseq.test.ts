@@ -176,7 +176,18 @@ describe('textseq', () => {
     assert.equal(at(cal.coldBias), Math.max(...cal.grid.map((g) => g.valid)));
     assert.ok(at(cal.coldBias) >= at(0));
     // the model scores with the kept b: its validation metric is the calibrated one
-    assert.equal(evaluateRecommender(m, cv, 'valid', { protocol: 'full', ks: [10] })['ndcg@10'], at(cal.coldBias));
+    assert.ok(Math.abs(evaluateRecommender(m, cv, 'valid', { protocol: 'full', ks: [10] })['ndcg@10'] - at(cal.coldBias)) < 1e-9);
+    // the floor objective: the most cold accuracy among the b that keep 90 % of the warm rows' value at b = 0
+    const f = createRecommender('textseq', { ...CFG, idDropout: 0, calibrateColdBias: true, coldBiasWarmFloor: 0.9 });
+    const fcal = (await f.fit(cv, opts)).calibration as { coldBias: number; grid: Array<{ b: number; warm: number; cold: number }> };
+    const w0 = fcal.grid.find((g) => g.b === 0)!.warm;
+    const ok = fcal.grid.filter((g) => g.warm >= 0.9 * w0);
+    const kept = fcal.grid.find((g) => g.b === fcal.coldBias)!;
+    assert.ok(kept.warm >= 0.9 * w0);
+    assert.equal(kept.cold, Math.max(...ok.map((g) => g.cold)));
+    assert.ok(fcal.grid.some((g) => g.b > 0 && g.cold > fcal.grid.find((x) => x.b === 0)!.cold), 'a positive b raises the cold rows');
+    f.dispose();
+    assert.throws(() => createRecommender('textseq', { coldBiasWarmFloor: 1.5 }), /'coldBiasWarmFloor' must be in \[0, 1\]/);
     // b moves exactly the items outside the training part
     const warm = new Uint8Array(cv.numItems + 1);
     for (const s of cv.trainSeqs) for (const i of s) warm[i] = 1;

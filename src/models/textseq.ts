@@ -50,7 +50,7 @@ import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir,
 import { trimHistory } from './sasrec.js';
 import { type Block, type BlockOptions, buildBlocks, encodeLast } from './blocks.js';
 import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
-import { evaluateRecommender } from '../eval/evaluate.js';
+import { evaluateGroup } from '../eval/cold_start.js';
 
 export type TextSeqConfig = {
   d: number;
@@ -91,13 +91,21 @@ export type TextSeqConfig = {
   coldBias: number;
   /** Fit b after training on the cold validation rows (needs protocol.coldStart.validShare > 0). */
   calibrateColdBias: boolean;
+  /**
+   * The calibration's objective: 0, the validation metric over every row; f in (0, 1], the
+   * cold rows' metric while the warm rows keep at least f x their value at b = 0.
+   */
+  coldBiasWarmFloor: number;
 };
+
+/** One value of b tried by the calibration, with its validation metric (all rows, warm rows, cold rows). */
+export interface CalibrationPoint { b: number; valid: number; warm: number; cold: number }
 
 export const TEXTSEQ_DEFAULTS: TextSeqConfig = {
   d: 64, blocks: 2, heads: 1, inner: null, dropout: 0.2, attnDropout: null, maxLen: null,
   encoder: 'tfidf', textDim: 256, encoderSeed: 2024, maxTokens: 64, adaptor: 'linear', experts: 8,
   useIds: true, idDropout: 0.5, softmaxItems: 'trained', initStd: 0.02, layerNormEps: 1e-8, clipNorm: null, init: '', zeroShot: false,
-  coldBias: 0, calibrateColdBias: false,
+  coldBias: 0, calibrateColdBias: false, coldBiasWarmFloor: 0,
 };
 
 /** The calibration grid of b, in units of the standard deviation of the validation scores (refined by midpoints). */
@@ -146,6 +154,7 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     if (c.adaptor !== 'linear' && c.adaptor !== 'moe') throw new Error(`textseq: config 'adaptor' must be 'linear' or 'moe', got '${c.adaptor}'`);
     if (c.softmaxItems !== 'trained' && c.softmaxItems !== 'all') throw new Error(`textseq: config 'softmaxItems' must be 'trained' or 'all', got '${c.softmaxItems}'`);
     if (c.zeroShot && c.init === '') throw new Error("textseq: 'zeroShot' needs 'init' (a saved textseq model directory)");
+    if (!(c.coldBiasWarmFloor >= 0 && c.coldBiasWarmFloor <= 1)) throw new Error(`textseq: config 'coldBiasWarmFloor' must be in [0, 1], got ${c.coldBiasWarmFloor}`);
     if (c.calibrateColdBias && c.zeroShot) throw new Error("textseq: 'calibrateColdBias' fits b after training; a zeroShot model is not trained");
     super(c);
   }
@@ -262,11 +271,15 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
   }
 
   /**
-   * Fits b on the validation split (see the file comment): the metric and
-   * protocol of the training's validation, every validation row (warm and
-   * cold in their natural proportion). Returns the grid with its values.
+   * Fits b on the validation split (see the file comment), with the metric
+   * and protocol of the training's validation, measured on the warm-target
+   * and the cold-target validation rows. Objective: with coldBiasWarmFloor
+   * 0, the metric over every validation row (warm and cold in their natural
+   * proportion); with a floor f > 0, the cold rows' metric among the values
+   * of b whose warm rows keep at least f x their value at b = 0 (ties: the
+   * smaller b). Returns the kept b and every value tried.
    */
-  private calibrate(data: SplitDataset, opts: FitOptions): { coldBias: number; scale: number; grid: Array<{ b: number; valid: number }> } {
+  private calibrate(data: SplitDataset, opts: FitOptions): { coldBias: number; scale: number; objective: string; grid: CalibrationPoint[] } {
     const metric = opts.validMetric;
     const k = Number(/@(\d+)$/.exec(metric)?.[1] ?? 10);
     const evalOpts = { protocol: opts.validProtocol, ks: [k], batchSize: 256 };
@@ -277,28 +290,39 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     let sum = 0, sq = 0, cnt = 0;
     for (const x of scores) if (Number.isFinite(x)) { sum += x; sq += x * x; cnt++; }
     const scale = Math.sqrt(Math.max(0, sq / cnt - (sum / cnt) ** 2)) || 1;
-    const tried = new Map<number, number>();
-    const value = (b: number): number => {
+    const tried = new Map<number, CalibrationPoint>();
+    const at = (b: number): CalibrationPoint => {
       const key = Math.round(b * 1e6) / 1e6;
       const hit = tried.get(key);
       if (hit !== undefined) return hit;
       this.setColdBias(key);
-      const m = evaluateRecommender(this, data, 'valid', evalOpts)[metric];
-      if (typeof m !== 'number') throw new Error(`textseq: calibrateColdBias: validation metric '${metric}' not computed by protocol '${opts.validProtocol}'`);
-      tried.set(key, m);
-      return m;
+      const warm = evaluateGroup(this, data, 'warm', evalOpts, 'valid');
+      const cold = evaluateGroup(this, data, 'cold', evalOpts, 'valid');
+      const w = warm[metric];
+      const c = cold[metric];
+      if (typeof w !== 'number' || typeof c !== 'number') throw new Error(`textseq: calibrateColdBias: validation metric '${metric}' not computed by protocol '${opts.validProtocol}'`);
+      // Every validation row is warm or cold: the all-rows mean is their weighted mean.
+      const p = { b: key, valid: (w * warm.count + c * cold.count) / (warm.count + cold.count), warm: w, cold: c };
+      tried.set(key, p);
+      return p;
     };
+    const floor = this.config.coldBiasWarmFloor;
+    const base = at(0);
+    const better = (x: CalibrationPoint, y: CalibrationPoint): boolean =>
+      floor > 0 ? x.warm >= floor * base.warm && x.cold > y.cold : x.valid > y.valid;
     const grid = COLD_BIAS_GRID.map((u) => u * scale);
-    let best = 0;
-    for (const b of grid) if (value(b) > value(best)) best = b;
+    let best = base;
+    for (const b of grid) { const p = at(b); if (better(p, best)) best = p; }
     // Midpoints around the best grid value.
-    const i = grid.indexOf(best);
-    for (const b of [i > 0 ? (grid[i - 1] + best) / 2 : null, i < grid.length - 1 ? (grid[i + 1] + best) / 2 : null]) {
-      if (b !== null && value(b) > value(best)) best = b;
+    const i = grid.findIndex((b) => Math.round(b * 1e6) / 1e6 === best.b);
+    for (const b of [i > 0 ? (grid[i - 1] + grid[i]) / 2 : null, i >= 0 && i < grid.length - 1 ? (grid[i + 1] + grid[i]) / 2 : null]) {
+      if (b === null) continue;
+      const p = at(b);
+      if (better(p, best)) best = p;
     }
-    best = Math.round(best * 1e6) / 1e6;
-    this.setColdBias(best);
-    return { coldBias: best, scale, grid: [...tried].sort((a, b) => a[0] - b[0]).map(([b, v]) => ({ b, valid: v })) };
+    this.setColdBias(best.b);
+    const objective = floor > 0 ? `max cold-row ${metric} with warm-row ${metric} >= ${floor} x its value at b = 0` : `max ${metric} over all validation rows`;
+    return { coldBias: best.b, scale, objective, grid: [...tried.values()].sort((a, b) => a.b - b.b) };
   }
 
   protected trainLoss(batch: TrainBatch): tf.Scalar {
