@@ -126,7 +126,7 @@ export interface ColdStartInfo {
   validCold: Uint8Array;
   coldValidRows: number;
   warmValidRows: number;
-  /** Users whose warm history before the test target has < 2 items: training data only, no evaluation row. */
+  /** Users left without a training part (fewer than 2 warm items before the test target, validation-cold ones not counted in the training part): training data only, no evaluation row. */
   usersWithoutEvalRow: number;
   /** Interactions with cold items removed from the histories (before the test targets). */
   removedInteractions: number;
