@@ -182,7 +182,6 @@ export function coldStartSplit(base: SplitDataset, c: ColdStartConfig): SplitDat
       const warm = kept.filter((i) => isCold[i] !== 2);
       removedInteractions += kept.length - warm.length;
       trainSeqs[u] = Int32Array.from(warm);
-      prefixes[u] = trainSeqs[u];
       sequences[u] = trainSeqs[u];
     }
   }

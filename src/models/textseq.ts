@@ -50,7 +50,9 @@ import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir,
 import { trimHistory } from './sasrec.js';
 import { type Block, type BlockOptions, buildBlocks, encodeLast } from './blocks.js';
 import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
-import { evaluateGroup } from '../eval/cold_start.js';
+import { coldStartRows } from '../eval/cold_start.js';
+import { evaluateRecommender } from '../eval/evaluate.js';
+import { subsetSplit } from '../data/subset.js';
 
 export type TextSeqConfig = {
   d: number;
@@ -265,11 +267,6 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     t.dispose();
   }
 
-  /** The current cold bias b (0 when the model has none). */
-  coldBias(): number {
-    return this.coldBiasVar ? (this.coldBiasVar.dataSync() as Float32Array)[0] : 0;
-  }
-
   /**
    * Fits b on the validation split (see the file comment), with the metric
    * and protocol of the training's validation, measured on the warm-target
@@ -290,19 +287,23 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     let sum = 0, sq = 0, cnt = 0;
     for (const x of scores) if (Number.isFinite(x)) { sum += x; sq += x * x; cnt++; }
     const scale = Math.sqrt(Math.max(0, sq / cnt - (sum / cnt) ** 2)) || 1;
+    // The two groups of validation rows, built once for every value of b.
+    const rows = coldStartRows(data, 'valid');
+    const warmData = subsetSplit(data, 'valid', rows.warm);
+    const coldData = subsetSplit(data, 'valid', rows.cold);
     const tried = new Map<number, CalibrationPoint>();
     const at = (b: number): CalibrationPoint => {
       const key = Math.round(b * 1e6) / 1e6;
       const hit = tried.get(key);
       if (hit !== undefined) return hit;
       this.setColdBias(key);
-      const warm = evaluateGroup(this, data, 'warm', evalOpts, 'valid');
-      const cold = evaluateGroup(this, data, 'cold', evalOpts, 'valid');
-      const w = warm[metric];
-      const c = cold[metric];
+      const w = evaluateRecommender(this, warmData, 'valid', evalOpts)[metric];
+      const c = evaluateRecommender(this, coldData, 'valid', evalOpts)[metric];
       if (typeof w !== 'number' || typeof c !== 'number') throw new Error(`textseq: calibrateColdBias: validation metric '${metric}' not computed by protocol '${opts.validProtocol}'`);
       // Every validation row is warm or cold: the all-rows mean is their weighted mean.
-      const p = { b: key, valid: (w * warm.count + c * cold.count) / (warm.count + cold.count), warm: w, cold: c };
+      const nw = rows.warm.length;
+      const nc = rows.cold.length;
+      const p = { b: key, valid: (w * nw + c * nc) / (nw + nc), warm: w, cold: c };
       tried.set(key, p);
       return p;
     };
