@@ -183,7 +183,7 @@ describe('cold-aware validation (protocol.coldStart.validShare)', () => {
     assert.equal(info.coldValidRows + info.warmValidRows, data.valid.count);
   });
 
-  it('no validation-cold item in training data or validation histories; only as validation targets (marked), right after the validation history in the test history, and as test targets (counted cold)', () => {
+  it('no validation-cold item in training data or validation histories; only as validation targets (marked), right after the validation history in the test history, and as test targets (in neither test group)', () => {
     const where: string[] = [];
     const scan = (name: string, xs: ArrayLike<number>) => { for (let i = 0; i < xs.length; i++) if (isValidCold.has(xs[i]) || isCold.has(xs[i])) { where.push(name); return; } };
     scan('train.history', data.train.history);
