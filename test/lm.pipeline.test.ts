@@ -81,6 +81,28 @@ describe('small LM pipeline', () => {
     m2.dispose();
   });
 
+  test('epochs capped by maxAutoSteps: a log line, the report says so; an explicit step count is not a cap', async () => {
+    const lines: string[] = [];
+    const capped = await trainSmallLm(data, { ...TINY, steps: 0, epochs: 50, maxAutoSteps: 3, evalUsers: 0 }, join(dir, 'capped'), { log: (s) => lines.push(s) });
+    assert.equal(capped.training.steps, 3);
+    assert.equal(capped.budget.cappedByMaxAutoSteps, true);
+    assert.equal(capped.budget.epochsRequested, 50);
+    assert.ok(capped.budget.epochsOverCorpus < 50);
+    const line = lines.find((l) => l.startsWith('budget:'));
+    assert.ok(line && line.includes('capped at maxAutoSteps 3'), line);
+    assert.ok(readFileSync(join(dir, 'capped', 'report.md'), 'utf8').includes('50 asked for, capped by maxAutoSteps 3'));
+    const blocks = capped.corpus.trainBlocks;
+    const fits = Math.ceil((1 * blocks) / TINY.batchSize!);
+    const free: string[] = [];
+    const uncapped = await trainSmallLm(data, { ...TINY, steps: 0, epochs: 1, maxAutoSteps: fits, evalUsers: 0 }, join(dir, 'uncapped'), { log: (s) => free.push(s) });
+    assert.equal(uncapped.training.steps, fits);
+    assert.equal(uncapped.budget.cappedByMaxAutoSteps, false);
+    assert.ok(!free.some((l) => l.startsWith('budget:')));
+    const explicit = await trainSmallLm(data, { ...TINY, steps: 2, maxAutoSteps: 1, evalUsers: 0 }, join(dir, 'explicit'));
+    assert.equal(explicit.training.steps, 2);
+    assert.equal(explicit.budget.cappedByMaxAutoSteps, undefined);
+  });
+
   test('with dropout on (GPT-2, 0.1 everywhere), an interrupted and resumed run equals the uninterrupted one', async () => {
     const cfg = parseGpt2Config({ vocab_size: 50, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2 });
     const rng = new Rng(9);

@@ -79,6 +79,11 @@ describe('GANPrompt pipeline', () => {
     const md = readFileSync(join(a, 'report.md'), 'utf8');
     assert.match(md, /Robustness/);
     assert.match(md, /Recommendation ablations/);
+    // CoLLM reuses TALLRec's adapter: its training row names it once, not a second copy of TALLRec's numbers.
+    const loraRows = md.split('\n').filter((l) => /^\| [^|]+ \| lora \|/.test(l));
+    assert.equal(loraRows.filter((l) => l.startsWith('| TALLRec | lora |') && !l.includes('reused')).length, 1, loraRows.join('\n'));
+    assert.ok(loraRows.some((l) => l.startsWith('| CoLLM | lora | reused: TALLRec\'s adapter \'tallrec\'')), loraRows.join('\n'));
+    assert.equal((r.llm.find((l) => l.recipe === 'collm')!.training.lora as { adapter?: string }).adapter, 'tallrec');
 
     const r2 = await runGanPrompt(data, OPTS, a, {}, true);
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);

@@ -153,8 +153,10 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
   openStageDir(rdir, recipeKey(run, recipe), { resume: run.resume, previous: run.previous && recipeKey(run.previous, recipe), what: `recipe '${recipe}' (models/${recipe})`, log: run.log });
   const training: Record<string, unknown> = {};
   if (plan.adapter) {
-    training.lora = await ensureAdapter(kit, plan.adapter);
-    if ((training.lora as { interrupted?: boolean }).interrupted) return 'interrupted';
+    const lora = await ensureAdapter(kit, plan.adapter);
+    if ((lora as { interrupted?: boolean }).interrupted) return 'interrupted';
+    // Which adapter: recipes that share one (TALLRec and CoLLM) report its training once.
+    training.lora = { ...lora, adapter: plan.adapter };
   }
   // A fully fine-tuned adapter step saved a whole LM (config.json + model.safetensors); a LoRA one adapter files.
   const fullDir = plan.adapter && !existsSync(join(kit.adapterDir(plan.adapter), 'adapter_config.json')) ? kit.adapterDir(plan.adapter) : undefined;

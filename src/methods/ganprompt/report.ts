@@ -58,13 +58,24 @@ export function renderGanPromptReport(r: GanPromptReport): string {
     lines.push(`Collaborative model ${c.model}: cap ${c.epochCap} epochs, patience ${c.patience}; ran ${c.epochsRun}, best epoch ${c.bestEpoch}, last ${c.lastEpoch}${c.stoppedEarly ? ' (stopped early)' : ''}${c.capReached ? ' — **the cap stopped it at its best epoch**' : ''}; best validation ${c.validMetric} ${f4(c.bestValid[c.validMetric])}.`, '');
   }
   lines.push('| recipe | step | variables | questions | examples | steps | epochs run | best epoch | last epoch | initial valid AUC | best valid AUC | stopped early | seconds |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  // An adapter shared by recipes (CoLLM on TALLRec's) was trained once: later recipes name it instead of repeating its row.
+  const adapterOwner = new Map<string, string>();
   for (const l of r.llm) {
     for (const [step, raw] of Object.entries(l.training)) {
       const t = raw as Record<string, unknown>;
+      const name = LABEL[l.recipe] ?? l.recipe;
+      if (step === 'lora' && typeof t.adapter === 'string') {
+        const owner = adapterOwner.get(t.adapter);
+        if (owner !== undefined) {
+          lines.push(`| ${name} | ${step} | reused: ${owner}'s adapter '${t.adapter}' (row above) | - | - | - | - | - | - | - | - | - | - |`);
+          continue;
+        }
+        adapterOwner.set(t.adapter, name);
+      }
       const n = (k: string) => (typeof t[k] === 'number' ? String(Math.round((t[k] as number) * 1000) / 1000) : '-');
       const vars = typeof t.variables === 'string' ? t.variables : t.variables ? Object.entries(t.variables as Record<string, boolean>).filter(([, v]) => v).map(([k]) => k).join('+') : '-';
       const w = typeof t.scoreWeight === 'number' ? ` (w ${t.scoreWeight.toFixed(3)}${typeof t.lmGate === 'number' ? `, LM gate ${t.lmGate.toFixed(3)}` : ''})` : '';
-      lines.push(`| ${LABEL[l.recipe] ?? l.recipe} | ${step} | ${vars}${w} | ${n('questions')} | ${n('examples')} | ${n('steps')} | ${Array.isArray(t.epochs) ? t.epochs.length : '-'} | ${t.bestEpoch === -1 && typeof t.initialValid === 'number' ? 'initial' : n('bestEpoch')} | ${n('lastEpoch')} | ${f4(t.initialValid as number | undefined)} | ${f4(t.bestValid as number | undefined)} | ${t.stoppedEarly === undefined ? '-' : t.stoppedEarly ? 'yes' : 'no'} | ${n('seconds')} |`);
+      lines.push(`| ${name} | ${step} | ${vars}${w} | ${n('questions')} | ${n('examples')} | ${n('steps')} | ${Array.isArray(t.epochs) ? t.epochs.length : '-'} | ${t.bestEpoch === -1 && typeof t.initialValid === 'number' ? 'initial' : n('bestEpoch')} | ${n('lastEpoch')} | ${f4(t.initialValid as number | undefined)} | ${f4(t.bestValid as number | undefined)} | ${t.stoppedEarly === undefined ? '-' : t.stoppedEarly ? 'yes' : 'no'} | ${n('seconds')} |`);
     }
   }
   const rss = Object.entries(r.peakRssAfterMiB ?? {});

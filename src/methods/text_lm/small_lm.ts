@@ -28,8 +28,12 @@ export interface SmallLmReport {
   options: SmallLmOptions;
   parameters: number;
   corpus: { documents: number; heldOutDocuments: number; trainTokens: number; heldOutTokens: number; trainBlocks: number; heldOutBlocks: number; kinds: CorpusCounts };
-  /** The training budget: steps x batch x block tokens seen, and wall seconds (training.seconds). */
-  budget: { steps: number; tokensSeen: number; epochsOverCorpus: number };
+  /**
+   * The training budget: steps x batch x block tokens seen, and wall seconds (training.seconds).
+   * `epochsRequested` and `cappedByMaxAutoSteps` say whether `maxAutoSteps` cut the `epochs` asked
+   * for (only when `steps` is 0, i.e. derived from `epochs`).
+   */
+  budget: { steps: number; tokensSeen: number; epochsOverCorpus: number; epochsRequested?: number; cappedByMaxAutoSteps?: boolean };
   training: PretrainResult;
   nextTitle?: NextTitleResult;
 }
@@ -71,7 +75,13 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
     max_position_embeddings: Math.max(512, o.blockSize * 4), tie_word_embeddings: true, rms_norm_eps: 1e-6,
     bos_token_id: tok.specialTokens.bos?.id ?? null, eos_token_id: eos, pad_token_id: tok.specialTokens.pad?.id ?? null,
   });
-  const steps = o.steps > 0 ? o.steps : Math.min(o.maxAutoSteps, Math.ceil((o.epochs * trainBlocks.length) / o.batchSize));
+  const epochSteps = Math.ceil((o.epochs * trainBlocks.length) / o.batchSize);
+  const capped = o.steps === 0 && epochSteps > o.maxAutoSteps;
+  const steps = o.steps > 0 ? o.steps : Math.min(o.maxAutoSteps, epochSteps);
+  if (capped) {
+    log(`budget: ${o.epochs} epochs over ${trainBlocks.length} blocks would be ${epochSteps} steps; capped at maxAutoSteps ${o.maxAutoSteps} ` +
+      `(${((steps * o.batchSize) / trainBlocks.length).toFixed(2)} passes over the corpus). Raise lm.small.maxAutoSteps or set lm.small.steps to train longer.`);
+  }
   const model = new LlamaForCausalLM(config, { seed: o.seed });
   try {
     const parameters = model.store.count();
@@ -87,7 +97,10 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
         trainTokens: trainBlocks.length * o.blockSize, heldOutTokens: heldBlocks.length * o.blockSize,
         trainBlocks: trainBlocks.length, heldOutBlocks: heldBlocks.length, kinds,
       },
-      budget: { steps, tokensSeen: steps * o.batchSize * o.blockSize, epochsOverCorpus: (steps * o.batchSize) / Math.max(1, trainBlocks.length) },
+      budget: {
+        steps, tokensSeen: steps * o.batchSize * o.blockSize, epochsOverCorpus: (steps * o.batchSize) / Math.max(1, trainBlocks.length),
+        ...(o.steps === 0 ? { epochsRequested: o.epochs, cappedByMaxAutoSteps: capped } : {}),
+      },
       training,
     };
     if (training.interrupted) return report;
@@ -111,7 +124,8 @@ export function renderSmallLmReport(r: SmallLmReport): string {
   const lines = [
     `# Small LM on ${r.dataset}`, '',
     `${(r.parameters / 1e6).toFixed(2)}M parameters; ${r.training.steps} steps of ${r.options.batchSize} x ${r.options.blockSize} tokens; ` +
-      `${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held-out tokens.`, '',
+      `${r.corpus.trainTokens} training tokens, ${r.corpus.heldOutTokens} held-out tokens; ${r.budget.epochsOverCorpus.toFixed(2)} passes over the corpus` +
+      (r.budget.cappedByMaxAutoSteps ? ` (${r.budget.epochsRequested} asked for, capped by maxAutoSteps ${r.options.maxAutoSteps}).` : '.'), '',
     `| held-out perplexity | final train loss | tokens/s | seconds |`, `|---|---|---|---|`,
     `| ${r.training.heldOutPerplexity.toFixed(2)} | ${r.training.trainLoss.toFixed(3)} | ${r.training.tokensPerSecond.toFixed(0)} | ${r.training.seconds.toFixed(0)} |`, '',
   ];
