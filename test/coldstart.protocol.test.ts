@@ -16,6 +16,7 @@ import { parseRunConfig } from '../src/config/run.js';
 import { initEngine } from '../src/engine/index.js';
 import { runExperiment, rerenderRun } from '../src/experiment/run.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -255,6 +256,39 @@ describe('cold-aware validation (protocol.coldStart.validShare)', () => {
       const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
       for (const t of ['## Validation, full ranking (history excluded), cold-target users', '## Test, full ranking (history excluded), cold-target users', 'Cold-aware validation']) assert.ok(md.includes(t), t);
       assert.equal(rerenderRun(res.dir), md);
+      // `eval --groups` re-evaluates the saved models by group: the same numbers as the run's rows.
+      const root = join(import.meta.dirname, '..');
+      const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, LLMREC_BLAS_THREADS: '1' } });
+      for (const split of ['valid', 'test'] as const) {
+        const e = cli('eval', '--run', res.dir, '--groups', '--split', split, '--protocols', 'full');
+        assert.equal(e.status, 0, e.stderr);
+        for (const group of ['warm', 'cold'] as const) {
+          const row = res.rows.find((r) => r.model === 'pop' && r.split === split && r.group === group)!;
+          const line = e.stdout.split('\n').find((l) => l.startsWith(`| pop (${group}, ${row.metrics.count} rows) |`));
+          assert.ok(line, `${split} ${group}: ${e.stdout}`);
+          assert.ok(line.includes(`| ${row.metrics['ndcg@10'].toFixed(4)} |`), `${line} vs ndcg@10 ${row.metrics['ndcg@10']}`);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('eval --groups on a run without the cold-start protocol is refused, naming the option', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-nocold-'));
+    try {
+      const cfg = parseRunConfig({
+        data: { name: 'synthetic-shop', synthetic: { users: 80, items: 80, seed: 4 } },
+        protocol: { ratingThreshold: null, kCore: 3, maxHistory: 8, numNegatives: 20 },
+        models: ['random', 'pop'],
+        eval: { protocols: ['full'], ks: [1, 5], fullKs: [10] },
+        output: { runsDir: dir, name: 'nocold' },
+      }, 'test');
+      const res = await runExperiment(cfg, { log: () => {} });
+      const root = join(import.meta.dirname, '..');
+      const e = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), 'eval', '--run', res.dir, '--groups'], { cwd: root, encoding: 'utf8' });
+      assert.notEqual(e.status, 0);
+      assert.match(e.stderr, /--groups: the run .* has no cold-start protocol/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -16,6 +16,7 @@ import cliProgress from 'cli-progress';
 import { initEngine } from '../engine/index.js';
 import { datasetStats, formatStats } from '../data/stats.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
+import { evaluateGroup } from '../eval/cold_start.js';
 import { assertBaselinesPresent, metricsTable, runProgress, unfinishedNote } from '../eval/report.js';
 import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
 import { loadRecommender } from '../models/registry.js';
@@ -227,7 +228,7 @@ async function dataStats(f: CommonFlags & { json?: boolean }): Promise<void> {
  * protocols or cut-offs. An interrupted run is fine: its finished models are
  * evaluated and the unfinished ones listed (runProgress in src/eval/report.ts).
  */
-async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: number[]; split: string }): Promise<void> {
+async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: number[]; split: string; groups?: boolean }): Promise<void> {
   const file = join(f.run, 'config.json');
   if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
   // The run's config.json is the file layer (its data paths relative to the run); data flags
@@ -257,14 +258,30 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
   }
   await initEngine();
   const data = prepareSplit(await loadConfiguredData(cfg), cfg);
+  const split = f.split as 'test' | 'valid';
+  if (f.groups && !data.coldStart) throw new Error(`--groups: the run ${f.run} has no cold-start protocol (protocol.coldStart), so its rows have no warm and cold groups`);
+  if (f.groups && split === 'valid' && data.coldStart!.validColdItems.length === 0) {
+    console.log('(no cold-aware validation in this run: protocol.coldStart.validShare is 0, so every validation target is warm)');
+  }
   for (const protocol of protocols) {
     const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
     if (protocol === 'full') checkFullRankingKs(ks, data.numItems, f.ks ? '--ks' : 'eval.fullKs');
     const rows = [];
     for (const p of ready) {
       const model = await loadRecommender(modelDir(p.label));
-      rows.push({ model: p.label, metrics: evaluateRecommender(model, data, f.split as 'test' | 'valid', { protocol, ks, batchSize: cfg.eval.batchSize }) });
-      model.dispose();
+      const opts = { protocol, ks, batchSize: cfg.eval.batchSize };
+      try {
+        rows.push({ model: p.label, metrics: evaluateRecommender(model, data, split, opts) });
+        // The warm and cold groups of the cold-start protocol (docs/METHODS.md §1.4), as a run reports them.
+        if (f.groups) {
+          for (const group of ['warm', 'cold'] as const) {
+            const metrics = evaluateGroup(model, data, group, opts, split);
+            rows.push({ model: `${p.label} (${group}, ${metrics.count} rows)`, metrics });
+          }
+        }
+      } finally {
+        model.dispose();
+      }
     }
     const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
     console.log(`\n## ${f.split}, ${protocol}\n`);
@@ -300,5 +317,6 @@ export function addExperimentCommands(program: Command): void {
     .option('--protocols <list>', "'sampled', 'full' or both", list)
     .option('--ks <list>', 'cut-offs', intList)
     .option('--split <split>', "'test' or 'valid'", 'test')
+    .option('--groups', 'also the warm- and cold-target rows of a cold-start run (protocol.coldStart; with --split valid, its cold-aware validation rows)')
     .action(evalRun);
 }
