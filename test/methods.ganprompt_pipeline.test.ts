@@ -16,6 +16,7 @@ import { generateShop } from '../src/data/synthetic.js';
 import type { SplitDataset } from '../src/data/types.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { runGanPrompt } from '../src/methods/ganprompt/pipeline.js';
+import { renderGanPromptReport } from '../src/methods/ganprompt/report.js';
 import { subsetSplit } from '../src/data/subset.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { STAGE_KEY_FILE } from '../src/run/index.js';
@@ -84,6 +85,12 @@ describe('GANPrompt pipeline', () => {
     assert.equal(loraRows.filter((l) => l.startsWith('| TALLRec | lora |') && !l.includes('reused')).length, 1, loraRows.join('\n'));
     assert.ok(loraRows.some((l) => l.startsWith('| CoLLM | lora | reused: TALLRec\'s adapter \'tallrec\'')), loraRows.join('\n'));
     assert.equal((r.llm.find((l) => l.recipe === 'collm')!.training.lora as { adapter?: string }).adapter, 'tallrec');
+    // Ablation rows carry their ablation label; a collaborative fit that patience ended at the cap says so.
+    assert.match(md, /\n\| Rec-sm \| seen-1 \|/);
+    assert.ok(r.collabFit, 'the collaborative model was trained here');
+    const atCap = renderGanPromptReport({ ...r, collabFit: { ...r.collabFit, stoppedEarly: true, capReached: false, epochsRun: r.collabFit.epochCap } });
+    assert.match(atCap, /\(patience ran out at the cap\)/);
+    assert.doesNotMatch(renderGanPromptReport({ ...r, collabFit: { ...r.collabFit, stoppedEarly: true, capReached: false, epochsRun: r.collabFit.epochCap - 1 } }), /ran out at the cap/);
 
     const r2 = await runGanPrompt(data, OPTS, a, {}, true);
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);

@@ -12,6 +12,8 @@ const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' 
 const METRIC_COLS = ['auc', 'hr@1', 'hr@3', 'hr@5', 'ndcg@3', 'ndcg@5', 'mrr@3', 'mrr@5'];
 /** Report label of a recipe that is not an ablation (ablations keep their recipe name). */
 const LABEL: Record<string, string> = Object.fromEntries(Object.entries(PLANS).filter(([, p]) => !p.ablation).map(([k, p]) => [k, p.label]));
+/** Row name of any recipe: its model label, else its ablation label (Rec-ori, ...). */
+const rowName = (recipe: string): string => LABEL[recipe] ?? ABLATION_LABELS[recipe] ?? recipe;
 
 export function renderGanPromptReport(r: GanPromptReport): string {
   const cols = METRIC_COLS;
@@ -29,10 +31,10 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   for (const l of r.llm.filter((x) => x.robustness.unseen.templates.length)) {
     const R = l.robustness;
     const pm = (k: string, g: typeof R.trained) => `${f4(g.mean[k])} ± ${f4(g.std[k])}`;
-    lines.push(`| ${LABEL[l.recipe] ?? l.recipe} | ${R.trained.templates.join(', ')} | ${pm('auc', R.trained)} | ${pm('auc', R.unseen)} | ${f4(R.drop.auc)} | ${pm('hr@1', R.trained)} | ${pm('hr@1', R.unseen)} | ${f4(R.drop['hr@1'])} | ${f4(R.drop['ndcg@5'])} |`);
+    lines.push(`| ${rowName(l.recipe)} | ${R.trained.templates.join(', ')} | ${pm('auc', R.trained)} | ${pm('auc', R.unseen)} | ${f4(R.drop.auc)} | ${pm('hr@1', R.trained)} | ${pm('hr@1', R.unseen)} | ${f4(R.drop['hr@1'])} | ${f4(R.drop['ndcg@5'])} |`);
   }
   lines.push('', '### Per template', '', `| model | template | group | ${cols.map((c) => c.toUpperCase()).join(' | ')} |`, `|---|---|---|${cols.map(() => '---').join('|')}|`);
-  for (const l of r.llm) for (const t of l.robustness.perTemplate) lines.push(`| ${LABEL[l.recipe] ?? l.recipe} | ${t.template} | ${t.group} | ${cols.map((c) => f4(t.metrics[c])).join(' | ')} |`);
+  for (const l of r.llm) for (const t of l.robustness.perTemplate) lines.push(`| ${rowName(l.recipe)} | ${t.template} | ${t.group} | ${cols.map((c) => f4(t.metrics[c])).join(' | ')} |`);
   const abl = r.llm.filter((l) => ABLATION_LABELS[l.recipe]);
   if (abl.length) {
     lines.push('', '## Recommendation ablations (mean over trained templates; unseen in brackets)', '', '| variant | AUC | HR@1 | HR@3 | NDCG@5 | MRR@5 | AUC unseen |', '|---|---|---|---|---|---|---|');
@@ -55,7 +57,7 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   lines.push('', '## Training (every choice on validation: early stopping on validation AUC of validation targets vs their stored negatives; no test item)', '');
   if (r.collabFit) {
     const c = r.collabFit;
-    lines.push(`Collaborative model ${c.model}: cap ${c.epochCap} epochs, patience ${c.patience}; ran ${c.epochsRun}, best epoch ${c.bestEpoch}, last ${c.lastEpoch}${c.stoppedEarly ? ' (stopped early)' : ''}${c.capReached ? ' — **the cap stopped it at its best epoch**' : ''}; best validation ${c.validMetric} ${f4(c.bestValid[c.validMetric])}.`, '');
+    lines.push(`Collaborative model ${c.model}: cap ${c.epochCap} epochs, patience ${c.patience}; ran ${c.epochsRun}, best epoch ${c.bestEpoch}, last ${c.lastEpoch}${c.stoppedEarly ? (c.epochsRun >= c.epochCap ? ' (patience ran out at the cap)' : ' (stopped early)') : ''}${c.capReached ? ' — **the cap stopped it at its best epoch**' : ''}; best validation ${c.validMetric} ${f4(c.bestValid[c.validMetric])}.`, '');
   }
   lines.push('| recipe | step | variables | questions | examples | steps | epochs run | best epoch | last epoch | initial valid AUC | best valid AUC | stopped early | seconds |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   // An adapter shared by recipes (CoLLM on TALLRec's) was trained once: later recipes name it instead of repeating its row.
@@ -63,7 +65,7 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   for (const l of r.llm) {
     for (const [step, raw] of Object.entries(l.training)) {
       const t = raw as Record<string, unknown>;
-      const name = LABEL[l.recipe] ?? l.recipe;
+      const name = rowName(l.recipe);
       if (step === 'lora' && typeof t.adapter === 'string') {
         const owner = adapterOwner.get(t.adapter);
         if (owner !== undefined) {
