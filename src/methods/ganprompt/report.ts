@@ -10,7 +10,7 @@ import { ABLATION_LABELS, PLANS } from './recipes.js';
 
 const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
 const METRIC_COLS = ['auc', 'hr@1', 'hr@3', 'hr@5', 'ndcg@3', 'ndcg@5', 'mrr@3', 'mrr@5'];
-/** Report label of a recipe that is not an ablation (ablations keep their recipe name). */
+/** Report label of a recipe that is not an ablation (the accuracy rows list only these). */
 const LABEL: Record<string, string> = Object.fromEntries(Object.entries(PLANS).filter(([, p]) => !p.ablation).map(([k, p]) => [k, p.label]));
 /** Row name of any recipe: its model label, else its ablation label (Rec-ori, ...). */
 const rowName = (recipe: string): string => LABEL[recipe] ?? ABLATION_LABELS[recipe] ?? recipe;
