@@ -30,11 +30,16 @@ export function coldStartRows(data: SplitDataset, split: 'test' | 'valid' = 'tes
   return out;
 }
 
+/** The split restricted to one group's rows (null when the group is empty); build once when evaluating it repeatedly. */
+export function groupSplit(data: SplitDataset, group: TargetGroup, split: 'test' | 'valid' = 'test'): SplitDataset | null {
+  const rows = coldStartRows(data, split)[group];
+  return rows.length === 0 ? null : subsetSplit(data, split, rows);
+}
+
 /** The metrics of one group of test (or validation) rows (count 0 and no metrics when the group is empty). */
 export function evaluateGroup(model: Scorer, data: SplitDataset, group: TargetGroup, opts: EvalOptions, split: 'test' | 'valid' = 'test'): EvalResult {
-  const rows = coldStartRows(data, split)[group];
-  if (rows.length === 0) return { count: 0 };
-  return evaluateRecommender(model, subsetSplit(data, split, rows), split, opts);
+  const sub = groupSplit(data, group, split);
+  return sub ? evaluateRecommender(model, sub, split, opts) : { count: 0 };
 }
 
 /** Test metrics of every row, of the warm-target rows and of the cold-target rows. */

@@ -50,9 +50,8 @@ import { NeuralRecommender, checkInt, checkRate, parseModelConfig, readModelDir,
 import { trimHistory } from './sasrec.js';
 import { type Block, type BlockOptions, buildBlocks, encodeLast } from './blocks.js';
 import { createTextEncoder, encodeItems, itemTexts } from './text/index.js';
-import { coldStartRows } from '../eval/cold_start.js';
+import { groupSplit } from '../eval/cold_start.js';
 import { evaluateRecommender } from '../eval/evaluate.js';
-import { subsetSplit } from '../data/subset.js';
 
 export type TextSeqConfig = {
   d: number;
@@ -288,22 +287,22 @@ export class TextSeq extends NeuralRecommender<TextSeqConfig> {
     for (const x of scores) if (Number.isFinite(x)) { sum += x; sq += x * x; cnt++; }
     const scale = Math.sqrt(Math.max(0, sq / cnt - (sum / cnt) ** 2)) || 1;
     // The two groups of validation rows, built once for every value of b.
-    const rows = coldStartRows(data, 'valid');
-    const warmData = subsetSplit(data, 'valid', rows.warm);
-    const coldData = subsetSplit(data, 'valid', rows.cold);
+    const warmData = groupSplit(data, 'warm', 'valid');
+    const coldData = groupSplit(data, 'cold', 'valid');
+    if (!warmData || !coldData) throw new Error('textseq: calibrateColdBias needs warm and cold validation rows (protocol.coldStart.validShare > 0, docs/METHODS.md §1.4)');
     const tried = new Map<number, CalibrationPoint>();
     const at = (b: number): CalibrationPoint => {
       const key = Math.round(b * 1e6) / 1e6;
       const hit = tried.get(key);
       if (hit !== undefined) return hit;
       this.setColdBias(key);
-      const w = evaluateRecommender(this, warmData, 'valid', evalOpts)[metric];
-      const c = evaluateRecommender(this, coldData, 'valid', evalOpts)[metric];
+      const warm = evaluateRecommender(this, warmData, 'valid', evalOpts);
+      const cold = evaluateRecommender(this, coldData, 'valid', evalOpts);
+      const w = warm[metric];
+      const c = cold[metric];
       if (typeof w !== 'number' || typeof c !== 'number') throw new Error(`textseq: calibrateColdBias: validation metric '${metric}' not computed by protocol '${opts.validProtocol}'`);
       // Every validation row is warm or cold: the all-rows mean is their weighted mean.
-      const nw = rows.warm.length;
-      const nc = rows.cold.length;
-      const p = { b: key, valid: (w * nw + c * nc) / (nw + nc), warm: w, cold: c };
+      const p = { b: key, valid: (w * warm.count + c * cold.count) / (warm.count + cold.count), warm: w, cold: c };
       tried.set(key, p);
       return p;
     };

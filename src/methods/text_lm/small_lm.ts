@@ -78,9 +78,10 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
   const epochSteps = Math.ceil((o.epochs * trainBlocks.length) / o.batchSize);
   const capped = o.steps === 0 && epochSteps > o.maxAutoSteps;
   const steps = o.steps > 0 ? o.steps : Math.min(o.maxAutoSteps, epochSteps);
+  const passes = (steps * o.batchSize) / Math.max(1, trainBlocks.length);
   if (capped) {
     log(`budget: ${o.epochs} epochs over ${trainBlocks.length} blocks would be ${epochSteps} steps; capped at maxAutoSteps ${o.maxAutoSteps} ` +
-      `(${((steps * o.batchSize) / trainBlocks.length).toFixed(2)} passes over the corpus). Raise lm.small.maxAutoSteps or set lm.small.steps to train longer.`);
+      `(${passes.toFixed(2)} passes over the corpus). Raise lm.small.maxAutoSteps or set lm.small.steps to train longer.`);
   }
   const model = new LlamaForCausalLM(config, { seed: o.seed });
   try {
@@ -98,7 +99,7 @@ export async function trainSmallLm(data: SplitDataset, opts: Partial<SmallLmOpti
         trainBlocks: trainBlocks.length, heldOutBlocks: heldBlocks.length, kinds,
       },
       budget: {
-        steps, tokensSeen: steps * o.batchSize * o.blockSize, epochsOverCorpus: (steps * o.batchSize) / Math.max(1, trainBlocks.length),
+        steps, tokensSeen: steps * o.batchSize * o.blockSize, epochsOverCorpus: passes,
         ...(o.steps === 0 ? { epochsRequested: o.epochs, cappedByMaxAutoSteps: capped } : {}),
       },
       training,
