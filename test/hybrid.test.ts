@@ -27,7 +27,7 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
-import { heldOutRows, sampleRows, splitCases, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { heldOutValidCases, newYesNoRun, validCases } from '../src/methods/ganprompt/context.js';
 import { ready } from './helpers.js';
@@ -426,5 +426,52 @@ describe('LLM hybrids (issue 19)', () => {
     assert.throws(() => parseGanPromptOptions({ mappingStage: { variables: 'full' } }), /variables/);
     assert.throws(() => parseGanPromptOptions({ trainSource: 'test' }), /trainSource/);
     assert.throws(() => parseGanPromptOptions({ mappingStage: { scoreWeightInit: 0 } }), /mappingStage\.scoreWeightInit/, 'w > 0: the start ranks as the collaborative model');
+    assert.equal(parseGanPromptOptions({ loraStage: { epochs: 15, scheduleEpochs: 9 } }).loraStage.scheduleEpochs, 9);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { scheduleEpochs: 0 } }), /loraStage\.scheduleEpochs/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { scheduleEpochs: -1 } }), /mappingStage\.scheduleEpochs/);
+  });
+
+  test('scheduleEpochs: the learning-rate schedule no longer depends on the cap; a longer cap repeats the shorter run and goes on at the floor', async () => {
+    // stageSteps: 100 examples, batch 8 -> 13 steps per epoch; the cap sets the steps, scheduleEpochs the schedule's span and warm-up.
+    assert.deepEqual(stageSteps(100, { epochs: 3, batchSize: 8 }), { perEpoch: 13, steps: 38, scheduleSteps: 38, warmupSteps: 4 });
+    assert.deepEqual(stageSteps(100, { epochs: 15, scheduleEpochs: 3, batchSize: 8 }), { perEpoch: 13, steps: 188, scheduleSteps: 38, warmupSteps: 4 });
+    assert.equal(stageSteps(10000, { epochs: 9, batchSize: 16 }).warmupSteps, 50, 'at most 50 warm-up steps');
+
+    const cases = trainQuestions(data, { users: 12, perUser: 1, negatives: 9, seed: 1 });
+    const ex = yesNoExamples(cases, 1, 2);
+    const templates = [loadTemplates().seen[0]];
+    const batchSize = 8;
+    const fit = async (epochs: number, scheduleEpochs?: number) => {
+      const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, { epochs, scheduleEpochs, batchSize });
+      const lm = tinyLm(5);
+      const m = new YesNoLlm(lm, tok, data);
+      applyLora(lm, parseLoraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+      const vars = m.trainables({ lora: true });
+      const atEpoch: Array<Map<string, Float32Array>> = [];
+      await m.fit(cases, ex, {
+        steps, scheduleSteps, batchSize, lr: 2e-2, weightDecay: 0, warmupSteps, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars,
+        // A constant metric: never an improvement after the start, patience high enough that every epoch runs.
+        validation: { metric: 'auc', patience: 10, stepsPerEpoch: perEpoch, validate: () => { atEpoch.push(new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]))); return 0.5; } },
+      });
+      lm.dispose();
+      return atEpoch; // [initial, after epoch 0, after epoch 1, ...]
+    };
+    const short = await fit(2);
+    const stretched = await fit(3);
+    const fixed = await fit(3, 2);
+    assert.equal(short.length, 3);
+    assert.equal(fixed.length, 4);
+    // Without scheduleEpochs the longer cap stretches the schedule: the first epoch already trains differently.
+    assert.notDeepEqual(stretched[1], short[1]);
+    // With it, the longer run repeats the shorter one epoch for epoch, then goes on (at the floor rate).
+    assert.deepEqual(fixed[1], short[1]);
+    assert.deepEqual(fixed[2], short[2]);
+    assert.notDeepEqual(fixed[3], fixed[2]);
+    const lm = tinyLm(5);
+    const m = new YesNoLlm(lm, tok, data);
+    await assert.rejects(m.fit(cases, ex, {
+      steps: 4, scheduleSteps: 0, batchSize, lr: 1e-2, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars: m.trainables({ lm: true }),
+    }), /scheduleSteps must be a positive integer, got 0/);
+    lm.dispose();
   });
 });

@@ -27,6 +27,14 @@ const StageFields = {
   negativesPerPositive: z.number().int().min(1),
   /** Maximum passes over the examples (steps = ceil(epochs * examples / batchSize)); early stopping may end sooner. */
   epochs: z.number().positive(),
+  /**
+   * Epochs the learning-rate schedule spans (warm-up, then cosine decay to a
+   * tenth of lr, constant after it); default: `epochs`, the cap. Setting it
+   * fixes every epoch's learning rate whatever the cap, so a longer cap only
+   * adds epochs at the floor rate and early stopping is compared on the same
+   * curve (issue 19, amazon-beauty TALLRec runs 3 and 4).
+   */
+  scheduleEpochs: z.number().positive().optional(),
   /** Epochs without a strict improvement of validation AUC before stopping (the best epoch's weights are kept). */
   patience: z.number().int().min(1),
   /** Validation users for early stopping: validation target vs its stored negatives (never a test item); 0 = no validation (all epochs run). */

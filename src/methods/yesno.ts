@@ -30,6 +30,7 @@ import { answerTokenIds, encodePrompt, type PromptInput, type PromptTemplate, re
 import { escapeItemText, specialTokenStrings } from './prompt_text.js';
 import { answerDiff, type Encoded, type Padded, padLeft } from './yesno/batch.js';
 import { fitYesNo } from './yesno/fit.js';
+export { stageSteps } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
 export { heldOutRows, sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';

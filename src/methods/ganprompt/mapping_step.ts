@@ -13,7 +13,7 @@ import { readJson, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
-import { withinCaseSpread, yesNoExamples, type YesNoLlm } from '../yesno.js';
+import { stageSteps, withinCaseSpread, yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
 import { timed } from './context.js';
 
@@ -50,12 +50,11 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
     m.initScoreFeature(mapStage.scoreWeightInit, 0, gateScale);
   }
   const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
-  const perEpoch = Math.ceil(ex.length / mapStage.batchSize);
-  const steps = Math.ceil((mapStage.epochs * ex.length) / mapStage.batchSize);
+  const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, mapStage);
   const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
-  log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.mapValid.length} validation users`);
+  log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.mapValid.length} validation users`);
   const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
-    steps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: mapStage.loss, seed: mixSeed(o.seed, 2),
+    steps, scheduleSteps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps, loss: mapStage.loss, seed: mixSeed(o.seed, 2),
     templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
     validation: kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`),

@@ -14,7 +14,7 @@ import type { RecipeName } from '../../config/ganprompt.js';
 import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
-import { yesNoExamples, YesNoLlm } from '../yesno.js';
+import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
 import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, type YesNoRun } from './context.js';
 import { rankingMetrics } from '../reference.js';
 import { writeReport } from './report.js';
@@ -113,12 +113,11 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     if (!full) applyLora(lm, kit.loraCfg);
     const m = kit.makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
     const ex = yesNoExamples(kit.loraCases, loraStage.negativesPerPositive, o.seed);
-    const perEpoch = Math.ceil(ex.length / loraStage.batchSize);
-    const steps = Math.ceil((loraStage.epochs * ex.length) / loraStage.batchSize);
+    const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, loraStage);
     const templates = kit.trainedTemplates(spec.templates);
-    log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch), ${kit.loraValid.length} validation users`);
+    log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.loraValid.length} validation users`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
-      steps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps: Math.min(50, Math.ceil(steps / 10)), loss: loraStage.loss, seed: o.seed,
+      steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
       validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${stepLabel} ${name}`),

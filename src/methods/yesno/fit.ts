@@ -7,7 +7,7 @@
  * shuffled(n, mixSeed(seed, epoch)), the batch at (s mod perEpoch) * batchSize;
  * template and title source of each example drawn from
  * mulberry32(mixSeed(seed ^ 0x5bd1e995, s)); dropout stream s + 1; AdamW
- * (clipNorm 1) with warmup + cosine. So the state of a run is its step and a
+ * (clipNorm 1) with warmup + cosine over scheduleSteps (default: steps). So the state of a run is its step and a
  * resumed run repeats exactly the draws of an uninterrupted one.
  *
  * With `o.validation`: the initial variables are validated first (dropout
@@ -76,6 +76,8 @@ const RNG_SCHEME = 'step s: example order shuffled(n, mixSeed(seed, epoch)); tem
 export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
   if (examples.length === 0) throw new Error('yes/no training: no examples');
   if (o.templates.length === 0) throw new Error('yes/no training: no templates');
+  if (o.scheduleSteps !== undefined && !(Number.isInteger(o.scheduleSteps) && o.scheduleSteps >= 1)) throw new Error(`yes/no training: scheduleSteps must be a positive integer, got ${o.scheduleSteps}`);
+  const scheduleSteps = o.scheduleSteps ?? o.steps;
   const vars = [...o.vars.values()];
   if (vars.length === 0) throw new Error('yes/no training: nothing to train');
   const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay, clipNorm: 1 });
@@ -122,7 +124,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         state: {
           trainer: 'yesno', step: s, epoch: Math.floor(s / perEpoch), lossWindow: window.toJSON(),
           bestMetric: val && b ? { name: val.metric, value: b.valid, epoch: b.epoch } : val && vs.initial !== undefined ? { name: val.metric, value: vs.initial, epoch: -1 } : null,
-          rng: { seed: o.seed, scheme: RNG_SCHEME }, identity, extra: { steps: o.steps, warmupSteps: o.warmupSteps, lr: o.lr, ...(val ? { validation: vs } : {}) },
+          rng: { seed: o.seed, scheme: RNG_SCHEME }, identity, extra: { steps: o.steps, scheduleSteps, warmupSteps: o.warmupSteps, lr: o.lr, ...(val ? { validation: vs } : {}) },
         },
         model: o.vars,
         best: bestTensors,
@@ -170,7 +172,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         startStep: step,
         signal: o.signal,
         yieldAt: 'before',
-        lr: { optimizers: [opt], schedule: warmupCosineSchedule(o.lr, o.warmupSteps, o.steps) },
+        lr: { optimizers: [opt], schedule: warmupCosineSchedule(o.lr, o.warmupSteps, scheduleSteps) },
         window,
         step: (s) => {
           const epoch = Math.floor(s / perEpoch);
@@ -228,4 +230,17 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
   } finally {
     opt.dispose();
   }
+}
+
+/**
+ * Steps of a training stage (LoRA or full fine-tuning, mapping) over
+ * `examples` examples: per epoch, at most (the cap `epochs`), the span of the
+ * learning-rate schedule (`scheduleEpochs`, default the cap) and its warm-up
+ * (a tenth of the span, at most 50 steps).
+ */
+export function stageSteps(examples: number, o: { epochs: number; scheduleEpochs?: number; batchSize: number }): { perEpoch: number; steps: number; scheduleSteps: number; warmupSteps: number } {
+  const perEpoch = Math.ceil(examples / o.batchSize);
+  const steps = Math.ceil((o.epochs * examples) / o.batchSize);
+  const scheduleSteps = o.scheduleEpochs === undefined ? steps : Math.ceil((o.scheduleEpochs * examples) / o.batchSize);
+  return { perEpoch, steps, scheduleSteps, warmupSteps: Math.min(50, Math.ceil(scheduleSteps / 10)) };
 }

@@ -39,6 +39,8 @@ export interface YesNoFitOptions {
   lr: number;
   weightDecay: number;
   warmupSteps: number;
+  /** Steps the warm-up + cosine schedule spans (default `steps`); past it the rate stays at its floor (a tenth of lr). */
+  scheduleSteps?: number;
   /** 'bce': cross-entropy over the two answer logits (BCE on P(Yes)); 'lm': next-token loss over the vocabulary. */
   loss: YesNoLoss;
   seed: number;
