@@ -56,6 +56,26 @@ describe('llmrec CLI', () => {
     assert.match(bad.stderr, /'hiddenSize' 16 must be a multiple of 'heads' 3/);
   });
 
+  it('run --until stops a staged run after the named stage (resumable); an unknown stage is refused before anything is written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-cli-'));
+    const cfg = join(dir, 'gp.json');
+    writeFileSync(cfg, JSON.stringify({ ganprompt: { collab: { model: 'bprmf', epochs: 1, config: { d: 8 } } } }));
+    const bad = cli('run', 'ganprompt', '-c', cfg, '--out', join(dir, 'bad'), '--until', 'lora');
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--until: no stage 'lora' in this pipeline \(its stages, in order: collab, baselines, lm, diversity, recipes\)/);
+    assert.equal(existsSync(join(dir, 'bad')), false, 'nothing written');
+    const out = join(dir, 'run');
+    const r = cli('run', 'ganprompt', '-c', cfg, '--out', out, '--until', 'collab');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /stopped after stage 'collab' \(--until\); .*continue with: llmrec run ganprompt --resume --out /);
+    const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { stoppedAfter?: string; interrupted: boolean; llm: unknown[] };
+    assert.equal(rep.stoppedAfter, 'collab');
+    assert.equal(rep.interrupted, false);
+    assert.deepEqual(rep.llm, []);
+    assert.ok(existsSync(join(out, 'collab', 'config.json')), 'the stage output is written');
+    assert.equal(existsSync(join(out, 'lm')), false, 'no later stage ran');
+  });
+
   it('help lists the experiment commands and resume options', () => {
     const top = cli('--help');
     for (const c of ['data', 'train', 'benchmark', 'eval', 'report', 'doctor', 'bench']) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));

@@ -96,9 +96,17 @@ describe('GANPrompt pipeline', () => {
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);
     assert.deepEqual(r2.llm, r.llm);
 
+    // Stopped after stage 1 (--until), then interrupted in an adapter, then resumed: the same numbers as the run in one go.
     const b = join(dir, 'b');
+    const r0 = await runGanPrompt(data, OPTS, b, { until: 'diversity' });
+    assert.equal(r0.stoppedAfter, 'diversity');
+    assert.equal(r0.interrupted, false);
+    assert.deepEqual(r0.llm, []);
+    assert.ok(existsSync(join(b, 'diversity', 'reconstructed.json')) && existsSync(join(b, 'report.json')));
+    assert.equal(existsSync(join(b, 'adapters')), false, 'no stage after diversity ran');
     const ac = new AbortController();
-    const r3 = await runGanPrompt(data, OPTS, b, { signal: ac.signal, progress: (what, done) => { if (what === 'lora gp' && done === 2) ac.abort(); } });
+    const r3 = await runGanPrompt(data, OPTS, b, { signal: ac.signal, progress: (what, done) => { if (what === 'lora gp' && done === 2) ac.abort(); } }, true);
+    assert.ok(r3.diversity?.skipped.includes('warmup'), 'the resume reuses stage 1');
     assert.equal(r3.interrupted, true);
     const r4 = await runGanPrompt(data, OPTS, b, {}, true);
     assert.equal(r4.interrupted, false);

@@ -46,14 +46,22 @@ describe('run layer', () => {
     assert.deepEqual(staleStageKey(dir, { epochs: 3 }), []);
   });
 
-  it('stages run in order, timed, and stop at the first interruption', async () => {
+  it('stages run in order, timed, and stop at the first interruption or after the `until` stage', async () => {
     const seen: string[] = [];
     const timer = new StageTimer();
     const stage = (name: string, outcome: 'done' | 'interrupted'): Stage<string[]> => ({ name, run: (ctx) => timer.timed(name, () => { ctx.push(name); return outcome; }) });
-    assert.equal(await runStages([stage('a', 'done'), stage('b', 'done')], seen), false);
-    assert.equal(await runStages([stage('c', 'interrupted'), stage('d', 'done')], seen), true);
+    assert.equal(await runStages([stage('a', 'done'), stage('b', 'done')], seen), 'complete');
+    assert.equal(await runStages([stage('c', 'interrupted'), stage('d', 'done')], seen), 'interrupted');
     assert.deepEqual(seen, ['a', 'b', 'c']);
     assert.deepEqual(Object.keys(timer.seconds), ['a', 'b', 'c']);
+    // until: stop after the named stage; naming the last stage is a complete run; an unknown name is refused before any stage runs.
+    const u: string[] = [];
+    assert.equal(await runStages([stage('e', 'done'), stage('f', 'done'), stage('g', 'done')], u, 'f'), 'stopped');
+    assert.deepEqual(u, ['e', 'f']);
+    assert.equal(await runStages([stage('e', 'done'), stage('f', 'done')], u, 'f'), 'complete');
+    assert.equal(await runStages([stage('e', 'interrupted'), stage('f', 'done')], u, 'e'), 'interrupted', 'an interruption stays one');
+    await assert.rejects(runStages([stage('h', 'done'), stage('i', 'done')], u, 'x'), /--until: no stage 'x' in this pipeline \(its stages, in order: h, i\)/);
+    assert.deepEqual(u, ['e', 'f', 'e', 'f', 'e']);
   });
 
   it('a JSON stage output is reused on resume and recomputed otherwise', async () => {

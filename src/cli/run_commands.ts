@@ -12,7 +12,7 @@ import { given, ratingThresholdFlag } from '../config/layers.js';
 import { resolveMethodConfig, type MethodFlags } from '../config/method.js';
 import { RECIPES } from '../config/ganprompt.js';
 import { VARIANTS } from '../config/recsysllm.js';
-import { safeName, type StageHooks } from '../run/index.js';
+import { checkUntil, safeName, type StageHooks } from '../run/index.js';
 import { methodEntry } from '../methods/registry.js';
 import { FAMILIES } from '../methods/recsysllm/tasks.js';
 import { int, interruptSignal } from './experiment_commands.js';
@@ -27,6 +27,8 @@ export interface CommonRunFlags extends DataFlags {
   ratingThreshold?: string;
   kCore?: number;
   seed?: number;
+  /** Stop after this stage (a staged method's; the run resumes from the next one). */
+  until?: string;
 }
 
 export interface YesNoFlags extends CommonRunFlags {
@@ -86,6 +88,10 @@ function recSysFlags(f: RecSysFlags): MethodFlags {
 /** Resolves the configuration, loads the data and runs the method's registry entry in its run directory. */
 export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFlags): Promise<void> {
   const entry = methodEntry(name);
+  if (f.until !== undefined) {
+    if (!entry.stages) throw new Error(`--until: 'llmrec run ${name}' is not a staged run`);
+    checkUntil(entry.stages.map((s) => ({ name: s })), f.until);
+  }
   // Validated before the (long) data load; errors name the file and field.
   const { run: cfg, options } = resolveMethodConfig(entry.config, f.config, flags);
   await initEngine();
@@ -96,6 +102,7 @@ export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFl
   const t0 = performance.now();
   let last = 0;
   const hooks: StageHooks = {
+    until: f.until,
     signal: interruptSignal(),
     log: (s) => console.log(s),
     progress: (what, done, total) => {
@@ -106,6 +113,10 @@ export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFl
     },
   };
   const result = await entry.run({ raw, data }, options, out, hooks, f.resume === true);
+  if (result.stoppedAfter !== undefined) {
+    console.log(`stopped after stage '${result.stoppedAfter}' (--until); report so far in ${join(out, 'report.md')}; continue with: llmrec run ${name} --resume --out ${out} (same options)`);
+    return;
+  }
   if (result.interrupted) {
     console.log(`interrupted; continue with: llmrec run ${name} --resume --out ${out} (same options)`);
     process.exitCode = 130;
@@ -120,7 +131,8 @@ function commonOptions(cmd: Command, name: string, evalUsersDefault: number): Co
     .option('-c, --config <file>', `JSON file: { data?, protocol?, ${name}? } (${name} options, see docs); flags override it`)
     .option('--out <dir>', `run directory (default runs/${name}-<dataset>)`)
     .option('--resume', 'continue the run in --out (finished stages are skipped)')
-    .option('--eval-users <n>', `test users evaluated (seeded sample; default ${evalUsersDefault})`, int);
+    .option('--eval-users <n>', `test users evaluated (seeded sample; default ${evalUsersDefault})`, int)
+    .option('--until <stage>', `stop after this stage, its outputs written; --resume goes on from the next (${methodEntry(name).stages?.join(', ')})`);
 }
 
 function protocolOptions(cmd: Command, thresholdHelp: string): Command {

@@ -17,6 +17,8 @@ export interface MethodInput {
 /** What a finished (or interrupted) method run returns to the command line. */
 export interface MethodResult {
   interrupted: boolean;
+  /** The stage `--until` stopped the run after (the run directory resumes from the next one). */
+  stoppedAfter?: string;
   /** The report as written into the run directory (report.json). */
   report: unknown;
   /** The Markdown report (report.md). */
@@ -28,6 +30,8 @@ export interface MethodEntry<O = unknown> {
   /** One line for help texts. */
   description: string;
   config: MethodConfigSpec<O>;
+  /** Names of a staged method's stages in order (what `--until` accepts); absent: the method is not staged. */
+  stages?: readonly string[];
   /** Runs (or resumes) the method into `dir`. */
   run(input: MethodInput, options: O, dir: string, hooks: StageHooks, resume: boolean): Promise<MethodResult>;
 }

@@ -15,6 +15,8 @@ export interface StageHooks {
   log?: (s: string) => void;
   signal?: AbortSignal;
   progress?: (what: string, done: number, total: number) => void;
+  /** Stop after this stage, its outputs written (`llmrec run ... --until`); a resume goes on from the next one. A name of the pipeline's stages. */
+  until?: string;
 }
 
 export function peakRssMiB(): number {
@@ -43,12 +45,27 @@ export interface Stage<C> {
   run(ctx: C): Promise<StageOutcome>;
 }
 
-/** Runs stages in order; stops at the first interrupted one. Returns whether the run was interrupted. */
-export async function runStages<C>(stages: ReadonlyArray<Stage<C>>, ctx: C): Promise<boolean> {
-  for (const s of stages) {
-    if ((await s.run(ctx)) === 'interrupted') return true;
+/** How a pipeline's stages ended: every one ran, the signal interrupted one, or `until` stopped the run after its stage. */
+export type StagesEnd = 'complete' | 'interrupted' | 'stopped';
+
+/** Refuses an `until` that names none of the stages (before anything runs), listing them. */
+export function checkUntil(stages: ReadonlyArray<{ name: string }>, until: string | undefined): void {
+  if (until !== undefined && !stages.some((s) => s.name === until)) {
+    throw new Error(`--until: no stage '${until}' in this pipeline (its stages, in order: ${stages.map((s) => s.name).join(', ')})`);
   }
-  return false;
+}
+
+/**
+ * Runs stages in order; stops at the first interrupted one, or after the stage
+ * named `until` ('stopped'; 'complete' when that is the last stage).
+ */
+export async function runStages<C>(stages: ReadonlyArray<Stage<C>>, ctx: C, until?: string): Promise<StagesEnd> {
+  checkUntil(stages, until);
+  for (const [i, s] of stages.entries()) {
+    if ((await s.run(ctx)) === 'interrupted') return 'interrupted';
+    if (s.name === until && i < stages.length - 1) return 'stopped';
+  }
+  return 'complete';
 }
 
 /**

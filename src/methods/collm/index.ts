@@ -5,7 +5,7 @@
  * pipeline (data, collaborative model, LM) and CoLLM's recipe only.
  */
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
-import { renderGanPromptReport, runGanPrompt } from '../ganprompt/pipeline.js';
+import { GANPROMPT_STAGES, renderGanPromptReport, runGanPrompt } from '../ganprompt/pipeline.js';
 import { YES_NO_RUN_DEFAULTS } from '../ganprompt/index.js';
 import type { MethodEntry } from '../types.js';
 
@@ -26,8 +26,9 @@ export const collm: MethodEntry<GanPromptRunOptions> = {
       return o;
     },
   },
+  stages: GANPROMPT_STAGES.map((s) => s.name),
   run: async ({ data }, options, dir, hooks, resume) => {
     const report = await runGanPrompt(data, options, dir, hooks, resume);
-    return { interrupted: report.interrupted, report, markdown: renderGanPromptReport(report) };
+    return { interrupted: report.interrupted, stoppedAfter: report.stoppedAfter, report, markdown: renderGanPromptReport(report) };
   },
 };

@@ -41,6 +41,8 @@ export interface GanPromptReport {
   /** The collaborative model's training: epoch cap, patience, best vs last epoch (absent when loaded from a folder). */
   collabFit?: CollabFitSummary;
   interrupted: boolean;
+  /** The stage `--until` stopped the run after (absent: the run went as far as it could). */
+  stoppedAfter?: string;
 }
 
 export interface CollabFitSummary {

@@ -4,7 +4,7 @@
  */
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
 import type { MethodEntry } from '../types.js';
-import { renderGanPromptReport, runGanPrompt } from './pipeline.js';
+import { GANPROMPT_STAGES, renderGanPromptReport, runGanPrompt } from './pipeline.js';
 
 export { renderGanPromptReport, runGanPrompt };
 
@@ -15,8 +15,9 @@ export const ganprompt: MethodEntry<GanPromptRunOptions> = {
   name: 'ganprompt',
   description: 'GANPrompt with TALLRec, CoLLM, the ablations and the prompt-robustness evaluation',
   config: { key: 'ganprompt', runDefaults: YES_NO_RUN_DEFAULTS, optionDefaults: {}, parseOptions: parseGanPromptOptions },
+  stages: GANPROMPT_STAGES.map((s) => s.name),
   run: async ({ data }, options, dir, hooks, resume) => {
     const report = await runGanPrompt(data, options, dir, hooks, resume);
-    return { interrupted: report.interrupted, report, markdown: renderGanPromptReport(report) };
+    return { interrupted: report.interrupted, stoppedAfter: report.stoppedAfter, report, markdown: renderGanPromptReport(report) };
   },
 };

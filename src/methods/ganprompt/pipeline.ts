@@ -59,7 +59,9 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
   }
   const run: YesNoRun = newYesNoRun(data, o, dir, hooks, resume, previous);
   try {
-    if (await runStages(GANPROMPT_STAGES, run)) run.report.interrupted = true;
+    const end = await runStages(GANPROMPT_STAGES, run, hooks.until);
+    if (end === 'interrupted') run.report.interrupted = true;
+    if (end === 'stopped') run.report.stoppedAfter = hooks.until;
   } finally {
     run.collabModel?.dispose();
   }

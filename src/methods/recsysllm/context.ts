@@ -44,6 +44,8 @@ export interface RecSysReport {
   seconds: Record<string, number>;
   peakRssMiB: number;
   interrupted: boolean;
+  /** The stage `--until` stopped the run after (absent: the run went as far as it could). */
+  stoppedAfter?: string;
 }
 
 /** What the tokenizer stage hands the others. */

@@ -4,7 +4,7 @@
  */
 import { parseRecSysOptions, type RecSysRunOptions } from '../../config/recsysllm.js';
 import type { MethodEntry } from '../types.js';
-import { renderRecSysReport, runRecSysLLM } from './pipeline.js';
+import { RECSYSLLM_STAGES, renderRecSysReport, runRecSysLLM } from './pipeline.js';
 
 export { renderRecSysReport, runRecSysLLM };
 
@@ -18,8 +18,9 @@ export const recsysllm: MethodEntry<RecSysRunOptions> = {
     optionDefaults: {},
     parseOptions: parseRecSysOptions,
   },
+  stages: RECSYSLLM_STAGES.map((s) => s.name),
   run: async ({ raw, data }, options, dir, hooks, resume) => {
     const report = await runRecSysLLM(raw, data, options, dir, hooks, resume);
-    return { interrupted: report.interrupted, report, markdown: renderRecSysReport(report) };
+    return { interrupted: report.interrupted, stoppedAfter: report.stoppedAfter, report, markdown: renderRecSysReport(report) };
   },
 };

@@ -42,6 +42,8 @@ export async function runRecSysLLM(raw: RawDataset, data: SplitDataset, rawOpts:
   // Checked before any write (options, data identity), then locked (src/run/dir.ts).
   openRunDir(dir, o, { mutable: ['eval', 'baselines', 'variants'], resume, data: runDataIdentity(data), log: hooks.log });
   const run = newRecSysRun(raw, data, o, dir, hooks, resume);
-  if (await runStages(RECSYSLLM_STAGES, run)) run.report.interrupted = true;
+  const end = await runStages(RECSYSLLM_STAGES, run, hooks.until);
+  if (end === 'interrupted') run.report.interrupted = true;
+  if (end === 'stopped') run.report.stoppedAfter = hooks.until;
   return writeReport(run);
 }
