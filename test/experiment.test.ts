@@ -118,6 +118,7 @@ describe('training table of results.md (issue 19: baselines to convergence)', ()
     assert.equal(trainingStop(row('b', 'bprmf', fit(40, 35)), lim).text, 'cap reached (best + 4)');
     assert.equal(trainingStop(row('b', 'bprmf', fit(21, 10, true)), lim).text, 'early stop (best + 10)');
     assert.equal(trainingStop(row('b', 'bprmf', fit(21, 10, true)), lim).capWhileImproving, false);
+    assert.equal(trainingStop(row('b', 'bprmf', fit(40, 29, true)), lim).text, 'patience ran out at the cap (best + 10)', 'patience ended it exactly at the cap');
     // Pop and Random do not train by epochs: one pass, epoch 0 is both best and last, never flagged.
     assert.deepEqual(trainingStop(row('pop', 'pop', fit(1, 0)), { epochs: 1, patience: 1 }), { capWhileImproving: false, text: 'no training' });
     assert.equal(trainingStop(row('b', 'bprmf', { ...fit(12, 11), interrupted: true }), lim).text, 'interrupted');

@@ -89,8 +89,11 @@ describe('GANPrompt pipeline', () => {
     assert.match(md, /\n\| Rec-sm \| seen-1 \|/);
     assert.ok(r.collabFit, 'the collaborative model was trained here');
     const atCap = renderGanPromptReport({ ...r, collabFit: { ...r.collabFit, stoppedEarly: true, capReached: false, epochsRun: r.collabFit.epochCap } });
-    assert.match(atCap, /\(patience ran out at the cap\)/);
-    assert.doesNotMatch(renderGanPromptReport({ ...r, collabFit: { ...r.collabFit, stoppedEarly: true, capReached: false, epochsRun: r.collabFit.epochCap - 1 } }), /ran out at the cap/);
+    const cf = r.collabFit;
+    // The benchmark's wording (trainingStop, src/experiment/run.ts): patience at the cap, early stop, the cap while improving.
+    assert.match(atCap, new RegExp(`ran ${cf.epochCap}, best epoch ${cf.bestEpoch}, last ${cf.lastEpoch}: patience ran out at the cap \\(best \\+ ${cf.epochCap - 1 - cf.bestEpoch}\\)`));
+    assert.match(renderGanPromptReport({ ...r, collabFit: { ...cf, stoppedEarly: true, capReached: false, epochsRun: cf.epochCap - 1 } }), /: early stop \(best \+ \d+\)/);
+    assert.match(renderGanPromptReport({ ...r, collabFit: { ...cf, stoppedEarly: false, capReached: true, epochsRun: cf.epochCap, bestEpoch: cf.epochCap - 1 } }), /: \*\*cap reached while improving\*\*/);
 
     const r2 = await runGanPrompt(data, OPTS, a, {}, true);
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);

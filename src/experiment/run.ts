@@ -292,8 +292,18 @@ export interface TrainingStop {
   text: string;
 }
 
-/** Classifies the end of a model's training from its fit summary and its cap and patience (undefined: unknown). */
-export function trainingStop(r: Pick<RunRow, 'name' | 'fit'>, limits: { epochs: number; patience: number } | undefined): TrainingStop {
+/** What trainingStop needs of a model's training: its name and how many epochs ran, the best one, and why it ended. */
+export interface TrainingEnd {
+  name: string;
+  fit: { epochs: number; bestEpoch: number; stoppedEarly: boolean; interrupted: boolean };
+}
+
+/**
+ * Classifies the end of a model's training from its fit summary and its cap and
+ * patience (undefined: unknown); the one wording of the benchmark's Training
+ * table and of the staged methods' reports (GANPrompt's collaborative model).
+ */
+export function trainingStop(r: TrainingEnd, limits: { epochs: number; patience: number } | undefined): TrainingStop {
   const known = modelNames().includes(r.name);
   if (known && !trainsByEpochs(r.name)) return { capWhileImproving: false, text: 'no training' };
   const { epochs: run, bestEpoch, stoppedEarly, interrupted } = r.fit;
@@ -301,7 +311,7 @@ export function trainingStop(r: Pick<RunRow, 'name' | 'fit'>, limits: { epochs: 
   const patience = limits?.patience;
   if (interrupted) return { cap, patience, capWhileImproving: false, text: 'interrupted' };
   if (run === 0) return { cap, patience, capWhileImproving: false, text: 'no training (0 epochs: zero-shot or loaded)' };
-  if (stoppedEarly) return { cap, patience, capWhileImproving: false, text: `early stop (best + ${run - 1 - bestEpoch})` };
+  if (stoppedEarly) return { cap, patience, capWhileImproving: false, text: `${cap !== undefined && run >= cap ? 'patience ran out at the cap' : 'early stop'} (best + ${run - 1 - bestEpoch})` };
   if (bestEpoch === run - 1 && (cap === undefined || run >= cap)) return { cap, patience, capWhileImproving: true, text: '**cap reached while improving**' };
   if (cap !== undefined && run >= cap) return { cap, patience, capWhileImproving: false, text: `cap reached (best + ${run - 1 - bestEpoch})` };
   return { cap, patience, capWhileImproving: false, text: `ended (best + ${run - 1 - bestEpoch})` };

@@ -4,6 +4,7 @@
  * templates, the ablations, the diversity stage, the cost.
  */
 import type { MetricValues } from '../../eval/types.js';
+import { trainingStop } from '../../experiment/run.js';
 import { writeRunReport } from '../../run/index.js';
 import type { GanPromptReport, YesNoRun } from './context.js';
 import { ABLATION_LABELS, PLANS } from './recipes.js';
@@ -57,7 +58,8 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   lines.push('', '## Training (every choice on validation: early stopping on validation AUC of validation targets vs their stored negatives; no test item)', '');
   if (r.collabFit) {
     const c = r.collabFit;
-    lines.push(`Collaborative model ${c.model}: cap ${c.epochCap} epochs, patience ${c.patience}; ran ${c.epochsRun}, best epoch ${c.bestEpoch}, last ${c.lastEpoch}${c.stoppedEarly ? (c.epochsRun >= c.epochCap ? ' (patience ran out at the cap)' : ' (stopped early)') : ''}${c.capReached ? ' — **the cap stopped it at its best epoch**' : ''}; best validation ${c.validMetric} ${f4(c.bestValid[c.validMetric])}.`, '');
+    const stop = trainingStop({ name: c.model, fit: { epochs: c.epochsRun, bestEpoch: c.bestEpoch, stoppedEarly: c.stoppedEarly, interrupted: false } }, { epochs: c.epochCap, patience: c.patience });
+    lines.push(`Collaborative model ${c.model}: cap ${c.epochCap} epochs, patience ${c.patience}; ran ${c.epochsRun}, best epoch ${c.bestEpoch}, last ${c.lastEpoch}: ${stop.text}; best validation ${c.validMetric} ${f4(c.bestValid[c.validMetric])}.`, '');
   }
   lines.push('| recipe | step | variables | questions | examples | steps | epochs run | best epoch | last epoch | initial valid AUC | best valid AUC | stopped early | seconds |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   // An adapter shared by recipes (CoLLM on TALLRec's) was trained once: later recipes name it instead of repeating its row.
