@@ -107,12 +107,14 @@ describe('GANPrompt pipeline', () => {
     assert.deepEqual(r0.llm, []);
     assert.ok(existsSync(join(b, 'diversity', 'reconstructed.json')) && existsSync(join(b, 'report.json')));
     assert.equal(existsSync(join(b, 'adapters')), false, 'no stage after diversity ran');
+    assert.match(readFileSync(join(b, 'report.md'), 'utf8'), /Stopped after stage 'diversity' \(`--until`\): the later stages have not run/);
     const ac = new AbortController();
     const r3 = await runGanPrompt(data, OPTS, b, { signal: ac.signal, progress: (what, done) => { if (what === 'lora gp' && done === 2) ac.abort(); } }, true);
     assert.ok(r3.diversity?.skipped.includes('warmup'), 'the resume reuses stage 1');
     assert.equal(r3.interrupted, true);
     const r4 = await runGanPrompt(data, OPTS, b, {}, true);
     assert.equal(r4.interrupted, false);
+    assert.equal(r4.stoppedAfter, undefined, 'a resumed run that went through is not marked stopped');
     assert.deepEqual(r4.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
     await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);
   });

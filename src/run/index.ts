@@ -14,6 +14,6 @@ export {
 export { runDataIdentity } from './data_identity.js';
 export { acquireRunLock, heldLock, LOCK_FILE, LOCK_OWNER_ENV, type LockInfo, pidAlive, readLock, RunLock, RunLockError } from './lock.js';
 export { checkSafeName, runPath, SAFE_NAME_MAX, SafeNameSchema, sanitizeName, showName, UnsafeNameError, unsafeNameReason } from './names.js';
-export { cachedJson, checkUntil, peakRssMiB, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, type StagesEnd, StageTimer } from './stages.js';
+export { cachedJson, checkUntil, peakRssMiB, stoppedLines, runStages, writeRunReport, type Stage, type StageHooks, type StageOutcome, type StagesEnd, StageTimer } from './stages.js';
 export { portablePath } from './paths.js';
 export { openStageDir, resetStageDir, STAGE_KEY_FILE, staleStageKey, writeStageKey } from './stage_key.js';

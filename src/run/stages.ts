@@ -48,6 +48,11 @@ export interface Stage<C> {
 /** How a pipeline's stages ended: every one ran, the signal interrupted one, or `until` stopped the run after its stage. */
 export type StagesEnd = 'complete' | 'interrupted' | 'stopped';
 
+/** The report.md lines of a run that `until` stopped (none otherwise). */
+export function stoppedLines(stoppedAfter: string | undefined): string[] {
+  return stoppedAfter === undefined ? [] : [`Stopped after stage '${stoppedAfter}' (\`--until\`): the later stages have not run; \`--resume\` goes on from the next one.`, ''];
+}
+
 /** Refuses an `until` that names none of the stages (before anything runs), listing them. */
 export function checkUntil(stages: ReadonlyArray<{ name: string }>, until: string | undefined): void {
   if (until !== undefined && !stages.some((s) => s.name === until)) {

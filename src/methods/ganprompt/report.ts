@@ -5,7 +5,7 @@
  */
 import type { MetricValues } from '../../eval/types.js';
 import { trainingStop } from '../../experiment/run.js';
-import { writeRunReport } from '../../run/index.js';
+import { stoppedLines, writeRunReport } from '../../run/index.js';
 import type { GanPromptReport, YesNoRun } from './context.js';
 import { ABLATION_LABELS, PLANS } from './recipes.js';
 
@@ -21,7 +21,7 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   const head = `| model | ${cols.map((c) => c.toUpperCase()).join(' | ')} |\n|---|${cols.map(() => '---').join('|')}|`;
   const row = (name: string, m: MetricValues) => `| ${name} | ${cols.map((c) => f4(m[c])).join(' | ')} |`;
   const lines: string[] = [];
-  lines.push(`# GANPrompt pipeline: ${r.dataset}`, '');
+  lines.push(`# GANPrompt pipeline: ${r.dataset}`, '', ...stoppedLines(r.stoppedAfter));
   lines.push(`${r.stats.users} users, ${r.stats.items} items, ${r.stats.interactions} interactions (sparsity ${r.stats.sparsity.toFixed(5)}, mean history ${r.stats.meanHistory.toFixed(2)}). Evaluation: ${r.evalUsers} test users (seeded sample), target + 9 stored negatives each, the same for every row.`, '');
   lines.push('## Accuracy (LLM rows: mean over the templates each model was trained on)', '', head);
   for (const b of r.baselines) lines.push(row(b.model, b.metrics));

@@ -4,7 +4,7 @@
  * (seen / unseen) beside the reference rows.
  */
 import type { FamilyResult } from './evaluate.js';
-import { writeRunReport } from '../../run/index.js';
+import { stoppedLines, writeRunReport } from '../../run/index.js';
 import type { RecSysReport, RecSysRun } from './context.js';
 import { FAMILIES, type Family, FAMILY_LABELS } from './tasks.js';
 
@@ -33,7 +33,7 @@ export function meanMetrics(results: readonly FamilyResult[], family: Family, se
 }
 
 export function renderRecSysReport(r: RecSysReport): string {
-  const L: string[] = [`# RecSysLLM on ${r.dataset}`, ''];
+  const L: string[] = [`# RecSysLLM on ${r.dataset}`, '', ...stoppedLines(r.stoppedAfter)];
   L.push(`${r.stats.users} users, ${r.stats.items} items, ${r.stats.interactions} interactions; evaluation on ${r.evalUsers} sampled test users (the same for every model).`, '');
   L.push('| family | runs here? |', '|---|---|');
   for (const f of FAMILIES) L.push(`| ${FAMILY_LABELS[f]} | ${r.support[f] ? `no: ${r.support[f]}` : r.families.includes(f) ? 'yes' : 'not selected'} |`);
