@@ -90,7 +90,7 @@ export async function runMethod(name: string, f: CommonRunFlags, flags: MethodFl
   const entry = methodEntry(name);
   if (f.until !== undefined) {
     if (!entry.stages) throw new Error(`--until: 'llmrec run ${name}' is not a staged run`);
-    checkUntil(entry.stages.map((s) => ({ name: s })), f.until);
+    checkUntil(entry.stages, f.until);
   }
   // Validated before the (long) data load; errors name the file and field.
   const { run: cfg, options } = resolveMethodConfig(entry.config, f.config, flags);

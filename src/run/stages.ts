@@ -54,9 +54,9 @@ export function stoppedLines(stoppedAfter: string | undefined): string[] {
 }
 
 /** Refuses an `until` that names none of the stages (before anything runs), listing them. */
-export function checkUntil(stages: ReadonlyArray<{ name: string }>, until: string | undefined): void {
-  if (until !== undefined && !stages.some((s) => s.name === until)) {
-    throw new Error(`--until: no stage '${until}' in this pipeline (its stages, in order: ${stages.map((s) => s.name).join(', ')})`);
+export function checkUntil(stages: readonly string[], until: string | undefined): void {
+  if (until !== undefined && !stages.includes(until)) {
+    throw new Error(`--until: no stage '${until}' in this pipeline (its stages, in order: ${stages.join(', ')})`);
   }
 }
 
@@ -65,7 +65,7 @@ export function checkUntil(stages: ReadonlyArray<{ name: string }>, until: strin
  * named `until` ('stopped'; 'complete' when that is the last stage).
  */
 export async function runStages<C>(stages: ReadonlyArray<Stage<C>>, ctx: C, until?: string): Promise<StagesEnd> {
-  checkUntil(stages, until);
+  checkUntil(stages.map((s) => s.name), until);
   for (const [i, s] of stages.entries()) {
     if ((await s.run(ctx)) === 'interrupted') return 'interrupted';
     if (s.name === until && i < stages.length - 1) return 'stopped';
