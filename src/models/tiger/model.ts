@@ -34,7 +34,7 @@ import type { EvalSplit, SplitDataset } from '../../data/types.js';
 import { checkInt, checkRate, NeuralRecommender, parseModelConfig, type ModelDims, type SavedModel, type TrainBatch } from '../neural.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
 import { mixSeed, Mulberry32 } from '../../util/random.js';
-import { textVectorSource } from './vectors.js';
+import { textVectorSource, withCollab } from './vectors.js';
 import { addCollisionCodes, buildSemanticIds, checkCollapse, levelUsage, type SemanticIds, type SemanticIdStats, type VectorMatrix } from './semantic_ids.js';
 
 export const TIGER_DEFAULTS = {
@@ -61,6 +61,20 @@ export const TIGER_DEFAULTS = {
   textEncoder: 'tfidf',
   /** Dimension of the TF-IDF/BM25 projection. */
   textDim: 256,
+  // ---- collaborative share of the item vectors (cooc.ts; docs/METHODS.md §10)
+  /**
+   * 0 (default, the paper): text vectors only. In (0, 1]: every item vector is
+   * its L2-normalised text vector scaled by sqrt(1 - share) beside its
+   * L2-normalised collaborative vector (PPMI of the training sequences) scaled
+   * by sqrt(share); 1 = collaborative only.
+   */
+  collabShare: 0,
+  /** Dimension of the collaborative vectors. */
+  collabDim: 64,
+  /** Training history items before a target that co-occur with it. */
+  collabWindow: 3,
+  /** Subspace iterations of the collaborative embedding. */
+  collabIters: 4,
   // ---- the T5
   dModel: 128,
   dKv: 32,
@@ -106,12 +120,13 @@ function checkConfig(c: TigerConfig): void {
   const m = 'tiger';
   if (c.idMethod !== 'rqvae' && c.idMethod !== 'rqkmeans') throw new Error(`${m}: config 'idMethod' must be 'rqvae' or 'rqkmeans', got '${c.idMethod}'`);
   if (c.onCollapse !== 'error' && c.onCollapse !== 'warn') throw new Error(`${m}: config 'onCollapse' must be 'error' or 'warn', got '${c.onCollapse}'`);
-  for (const k of ['levels', 'maxCollisions', 'latentDim', 'idBatchSize', 'kmeansIters', 'textDim', 'dModel', 'dKv', 'numHeads', 'dFf', 'numLayers', 'maxItems', 'beams', 'beamChunk'] as const) checkInt(m, k, c[k]);
+  for (const k of ['levels', 'maxCollisions', 'latentDim', 'idBatchSize', 'kmeansIters', 'textDim', 'collabDim', 'collabWindow', 'collabIters', 'dModel', 'dKv', 'numHeads', 'dFf', 'numLayers', 'maxItems', 'beams', 'beamChunk'] as const) checkInt(m, k, c[k]);
   checkInt(m, 'codebookSize', c.codebookSize, 2);
   checkInt(m, 'idSteps', c.idSteps, 0);
   checkInt(m, 'validUsers', c.validUsers, 0);
   checkRate(m, 'dropout', c.dropout);
   if (!Array.isArray(c.idHidden) || c.idHidden.some((h) => !Number.isInteger(h) || h < 1)) throw new Error(`${m}: config 'idHidden' must be an array of positive integers, got ${JSON.stringify(c.idHidden)}`);
+  if (!(c.collabShare >= 0 && c.collabShare <= 1)) throw new Error(`${m}: config 'collabShare' must be in [0, 1], got ${c.collabShare}`);
   if (!(c.minUsage >= 0 && c.minUsage <= 1)) throw new Error(`${m}: config 'minUsage' must be in [0, 1], got ${c.minUsage}`);
   if (!(c.beta >= 0)) throw new Error(`${m}: config 'beta' must be >= 0, got ${c.beta}`);
   if (!(c.idLr > 0)) throw new Error(`${m}: config 'idLr' must be > 0, got ${c.idLr}`);
@@ -171,7 +186,8 @@ export class Tiger extends NeuralRecommender<TigerConfig> {
 
   override async fit(data: SplitDataset, opts: FitOptions): Promise<FitReport> {
     const c = this.config;
-    const source = this.source ?? textVectorSource(c.textEncoder, c.textDim, this.log);
+    const text = this.source ?? textVectorSource(c.textEncoder, c.textDim, this.log);
+    const source = c.collabShare > 0 ? withCollab(text, { share: c.collabShare, dim: c.collabDim, window: c.collabWindow, iters: c.collabIters }, this.log) : text;
     const t0 = performance.now();
     const vectors = await source(data, opts.seed);
     if (vectors.rows !== data.numItems) throw new Error(`tiger: the item vectors have ${vectors.rows} rows, the data has ${data.numItems} items`);

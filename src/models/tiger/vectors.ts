@@ -9,6 +9,9 @@
 import type { SplitDataset } from '../../data/types.js';
 import { createTextEncoder, encodeItems, itemTexts } from '../text/index.js';
 import type { VectorMatrix } from './semantic_ids.js';
+import { coocVectors, mixVectors } from './cooc.js';
+
+type Source = (data: SplitDataset, seed: number) => VectorMatrix | Promise<VectorMatrix>;
 
 export function textVectorSource(encoder: string, dim: number, log?: (line: string) => void): (data: SplitDataset, seed: number) => VectorMatrix {
   return (data, seed) => {
@@ -19,5 +22,19 @@ export function textVectorSource(encoder: string, dim: number, log?: (line: stri
     if (out.vectors.length !== data.numItems * out.dim) throw new Error(`tiger: the ${enc.name} encoder gave ${out.vectors.length} values for ${data.numItems} items of dim ${out.dim}`);
     log?.(`tiger: ${enc.name} item vectors (dim ${out.dim}) for ${data.numItems} items, ${missing.length} without text (zero vector), ${out.seconds.toFixed(1)} s`);
     return { rows: data.numItems, dim: out.dim, data: out.vectors };
+  };
+}
+
+/**
+ * `text` mixed with the collaborative vectors of the split's training rows
+ * (cooc.ts): `share` of every row's squared norm is collaborative.
+ */
+export function withCollab(text: Source, o: { share: number; dim: number; window: number; iters: number }, log?: (line: string) => void): Source {
+  return async (data, seed) => {
+    const t0 = performance.now();
+    const co = coocVectors(data, { dim: o.dim, window: o.window, iters: o.iters, seed });
+    log?.(`tiger: collaborative vectors (PPMI of the training rows, window ${o.window}, dim ${co.dim}): ${co.entries} entries, ${co.isolated} items without training co-occurrence (zero rows), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const tv = o.share < 1 ? await text(data, seed) : { rows: co.rows, dim: 1, data: new Float32Array(co.rows) };
+    return mixVectors(tv, co, o.share);
   };
 }
