@@ -14,6 +14,7 @@ import { Mulberry32 } from '../src/util/random.js';
 import { coocVectors, mixVectors } from '../src/models/tiger/cooc.js';
 import { kmeans, type VectorMatrix } from '../src/models/tiger/semantic_ids.js';
 import { Tiger } from '../src/models/tiger/model.js';
+import { cosine } from '../src/eval/metrics/distribution.js';
 import type { SplitDataset } from '../src/data/types.js';
 import { BASE_FIT, patternData } from './fixtures/pattern_data.js';
 
@@ -46,18 +47,6 @@ function communities(): Pick<SplitDataset, 'numItems' | 'train'> {
 
 function row(m: VectorMatrix, i: number): Float32Array {
   return m.data.subarray(i * m.dim, (i + 1) * m.dim);
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let k = 0; k < a.length; k++) {
-    d += a[k] * b[k];
-    na += a[k] * a[k];
-    nb += b[k] * b[k];
-  }
-  return d / Math.sqrt(na * nb);
 }
 
 const OPTS = { dim: 4, window: 2, iters: 4, seed: 5 };
