@@ -34,8 +34,8 @@ import type { EvalSplit, SplitDataset } from '../../data/types.js';
 import { checkInt, checkRate, NeuralRecommender, parseModelConfig, type ModelDims, type SavedModel, type TrainBatch } from '../neural.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
 import { mixSeed, Mulberry32 } from '../../util/random.js';
-import { textVectorSource, withCollab } from './vectors.js';
-import { addCollisionCodes, buildSemanticIds, checkCollapse, levelUsage, type SemanticIds, type SemanticIdStats, type VectorMatrix } from './semantic_ids.js';
+import { textVectorSource, withCollab, type ItemVectorSource } from './vectors.js';
+import { addCollisionCodes, buildSemanticIds, checkCollapse, levelUsage, type SemanticIds, type SemanticIdStats } from './semantic_ids.js';
 
 export const TIGER_DEFAULTS = {
   // ---- semantic ids (semantic_ids.ts)
@@ -102,8 +102,7 @@ export const TIGER_DEFAULTS = {
 
 export type TigerConfig = typeof TIGER_DEFAULTS;
 
-/** Item text vectors for a split: row i - 1 is item i (items 1..numItems). */
-export type ItemVectorSource = (data: SplitDataset, seed: number) => VectorMatrix | Promise<VectorMatrix>;
+export type { ItemVectorSource } from './vectors.js';
 
 export interface TigerOptions {
   /** Where the item vectors come from (default: the `textEncoder` of the config, vectors.ts). */

@@ -11,7 +11,8 @@ import { createTextEncoder, encodeItems, itemTexts } from '../text/index.js';
 import type { VectorMatrix } from './semantic_ids.js';
 import { coocVectors, mixVectors } from './cooc.js';
 
-type Source = (data: SplitDataset, seed: number) => VectorMatrix | Promise<VectorMatrix>;
+/** Item vectors for a split: row i - 1 is item i (items 1..numItems). */
+export type ItemVectorSource = (data: SplitDataset, seed: number) => VectorMatrix | Promise<VectorMatrix>;
 
 export function textVectorSource(encoder: string, dim: number, log?: (line: string) => void): (data: SplitDataset, seed: number) => VectorMatrix {
   return (data, seed) => {
@@ -29,7 +30,7 @@ export function textVectorSource(encoder: string, dim: number, log?: (line: stri
  * `text` mixed with the collaborative vectors of the split's training rows
  * (cooc.ts): `share` of every row's squared norm is collaborative.
  */
-export function withCollab(text: Source, o: { share: number; dim: number; window: number; iters: number }, log?: (line: string) => void): Source {
+export function withCollab(text: ItemVectorSource, o: { share: number; dim: number; window: number; iters: number }, log?: (line: string) => void): ItemVectorSource {
   return async (data, seed) => {
     const t0 = performance.now();
     const co = coocVectors(data, { dim: o.dim, window: o.window, iters: o.iters, seed });
