@@ -48,6 +48,10 @@ describe('run configuration', () => {
     assert.throws(() => resolveRunConfig(file, {}), (e: Error) => e instanceof ConfigError && e.message.includes(file) && /protocol/.test(e.message));
     writeFileSync(file, JSON.stringify({ train: { epochs: 0 } }));
     assert.throws(() => resolveRunConfig(file, {}), /train\.epochs/);
+    writeFileSync(file, JSON.stringify({ train: { lrDecay: 1.5 } }));
+    assert.throws(() => resolveRunConfig(file, {}), /train\.lrDecay/);
+    writeFileSync(file, JSON.stringify({ models: [{ name: 'tiger', train: { lrDecayPatience: 0 } }] }));
+    assert.throws(() => resolveRunConfig(file, {}), /models\.0\.train\.lrDecayPatience/);
     writeFileSync(file, '{ not json');
     assert.throws(() => resolveRunConfig(file, {}), /not valid JSON/);
     assert.throws(() => resolveRunConfig(join(dir, 'missing.json'), {}), /cannot read config file/);

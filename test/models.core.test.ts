@@ -222,6 +222,55 @@ describe('training loop', () => {
     m.dispose();
   });
 
+  it('lrDecay: lr is multiplied on a validation plateau, and a resumed run decays identically', async () => {
+    const GRU = { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 };
+    const opts = (dir: string): FitOptions => ({ ...BASE_FIT, epochs: 10, lr: 5e-2, seed: 4, checkpointDir: dir, lrDecay: 0.5, lrDecayPatience: 2 });
+    const ref = createRecommender('gru4rec', GRU);
+    const r = await ref.fit(data, opts(tmp()));
+    // The rule by hand from the epochs' best flags: two epochs in a row without a strict improvement halve lr.
+    let lr = 5e-2;
+    let bad = 0;
+    const expected: number[] = [];
+    for (const e of r.epochs) {
+      expected.push(lr);
+      bad = e.best ? 0 : bad + 1;
+      if (bad === 2) { lr *= 0.5; bad = 0; }
+    }
+    assert.deepEqual(r.epochs.map((e) => e.lr), expected);
+    const firstDecay = expected.findIndex((x) => x < 5e-2);
+    assert.ok(firstDecay > 0 && firstDecay < expected.length - 1, `a decay inside the run (lr by epoch ${expected.join(', ')})`);
+
+    // Interrupted in the epoch after the first decay, then resumed: the same epochs, rates and weights.
+    const dir = tmp();
+    const first = createRecommender('gru4rec', GRU);
+    const ac = new AbortController();
+    let epochsSeen = 0;
+    const r1 = await first.fit(data, {
+      ...opts(dir),
+      onEpoch: () => { epochsSeen++; },
+      onBatch: (done) => { if (epochsSeen === firstDecay && done === 2) ac.abort(); },
+      signal: ac.signal,
+    });
+    assert.equal(r1.interrupted, true);
+    first.dispose();
+    const second = createRecommender('gru4rec', GRU);
+    const r2 = await second.fit(data, { ...opts(dir), resume: true });
+    assert.deepEqual(r2.epochs.map((e) => [e.loss, e.lr, e.valid]), r.epochs.map((e) => [e.loss, e.lr, e.valid]));
+    assert.deepEqual(second.scoreAll(firstUsers), ref.scoreAll(firstUsers), 'same final weights');
+    // Without lrDecay the checkpoint is another run's.
+    const plain = createRecommender('gru4rec', GRU);
+    await assert.rejects(plain.fit(data, { ...opts(dir), lrDecay: undefined, lrDecayPatience: undefined, resume: true }), /cannot resume .*different run/);
+    for (const m of [ref, second, plain]) m.dispose();
+  });
+
+  it('lrDecay options are checked by name', async () => {
+    const m = createRecommender('bprmf', { d: 8 });
+    await assert.rejects(m.fit(data, { ...BASE_FIT, lrDecay: 1 }), /lrDecay must be in \(0, 1\), got 1/);
+    await assert.rejects(m.fit(data, { ...BASE_FIT, lrDecay: 0.5, lrDecayPatience: 0 }), /lrDecayPatience must be an integer >= 1, got 0/);
+    await assert.rejects(m.fit(data, { ...BASE_FIT, lrDecayPatience: 2 }), /lrDecayPatience is set but lrDecay is not/);
+    m.dispose();
+  });
+
   it('no tensor leak across epochs; dispose frees the parameters', async () => {
     const n0 = tf.memory().numTensors;
     for (const name of ['sasrec', 'gru4rec', 'bprmf']) {

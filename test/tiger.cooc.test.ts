@@ -9,14 +9,19 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { initEngine, tf } from '../src/engine/index.js';
 import { Mulberry32 } from '../src/util/random.js';
 import { coocVectors, mixVectors } from '../src/models/tiger/cooc.js';
 import { kmeans, type VectorMatrix } from '../src/models/tiger/semantic_ids.js';
 import { Tiger } from '../src/models/tiger/model.js';
+import { loadRecommender } from '../src/models/registry.js';
 import { cosine } from '../src/eval/metrics/distribution.js';
 import type { SplitDataset } from '../src/data/types.js';
 import { BASE_FIT, patternData } from './fixtures/pattern_data.js';
+
 
 const L = 4;
 
@@ -137,5 +142,17 @@ describe('TIGER collaborative item vectors', () => {
     assert.ok(lines.some((l) => /item vectors 40 x 7 /.test(l)), 'text 3 + collaborative 4 columns');
     // Items 21..40 never occur in the pattern data: zero collaborative rows, counted.
     assert.ok(lines.some((l) => /20 items without training co-occurrence/.test(l)), lines.join('\n'));
+    // The saved model loads (the k-means codebooks are [4, 7]: the vector width is not the codebook size) and scores the same.
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-tiger-cooc-'));
+    try {
+      await m.save(dir);
+      const loaded = await loadRecommender(dir);
+      const users = { size: 4, L: data.test.L, user: data.test.user.subarray(0, 4), history: data.test.history.subarray(0, 4 * data.test.L) };
+      assert.deepEqual(Array.from(loaded.scoreAll(users)), Array.from(m.scoreAll(users)));
+      loaded.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      m.dispose();
+    }
   });
 });

@@ -115,14 +115,14 @@ function progressHooks(signal: AbortSignal) {
       }
       bar.update(done, { epoch, loss: loss.toFixed(4) });
     },
-    onEpoch: (model: string, e: { epoch: number; loss: number; valid: Record<string, number>; seconds: number; best: boolean }) => {
+    onEpoch: (model: string, e: { epoch: number; loss: number; valid: Record<string, number>; seconds: number; best: boolean; lr?: number }) => {
       bar?.stop();
       bar = null;
       epoch = e.epoch + 1;
       // The early-stopping metric first, then AUC.
       const keys = [validMetric, 'auc'].filter((k, i, a) => k in e.valid && a.indexOf(k) === i);
       const v = keys.map((k) => `${k} ${e.valid[k].toFixed(4)}`).join(' ');
-      console.log(`${model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} | valid ${v} | ${e.seconds.toFixed(1)} s${e.best ? ' *' : ''}`);
+      console.log(`${model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} | valid ${v}${e.lr !== undefined ? ` | lr ${e.lr.toPrecision(3)}` : ''} | ${e.seconds.toFixed(1)} s${e.best ? ' *' : ''}`);
     },
   };
 }

@@ -133,6 +133,8 @@ const TrainOverride = z.strictObject({
   validMetric: z.string().optional(),
   validProtocol: z.enum(['sampled', 'full']).optional(),
   groupByLength: z.number().int().min(0).optional(),
+  lrDecay: z.number().gt(0).lt(1).optional(),
+  lrDecayPatience: z.number().int().min(1).optional(),
 });
 
 const ModelEntry = z.union([
@@ -157,6 +159,9 @@ const Train = z.strictObject({
   validProtocol: z.enum(['sampled', 'full']).default('sampled'),
   /** Mega-batches of this many batches sorted by history length (src/data/batches.ts); 0: off. */
   groupByLength: z.number().int().min(0).default(0),
+  /** Learning-rate decay on a validation plateau (FitOptions.lrDecay); absent: constant lr. */
+  lrDecay: z.number().gt(0).lt(1).optional(),
+  lrDecayPatience: z.number().int().min(1).optional(),
   seed: z.number().int().default(2024),
 });
 

@@ -8,7 +8,10 @@
  *  rows' batch losses; then (the loop's epoch-end hook) validation with
  *  evaluateRecommender on 'valid' (opts.validProtocol), early stopping on
  *  opts.validMetric after opts.patience epochs without a strict improvement;
- *  at the end the best epoch's weights are restored.
+ *  at the end the best epoch's weights are restored. With opts.lrDecay the
+ *  learning rate is multiplied by it after opts.lrDecayPatience (default 1)
+ *  epochs in a row without a strict improvement (ReduceLROnPlateau); the rate
+ *  in force is part of the checkpoint, so a resumed run decays identically.
  *
  * Determinism: every random draw of batch b of epoch e comes from
  * mixSeed(mixSeed(seed, 0x20000 + e), b) (negatives, then dropout masks), so
@@ -65,6 +68,9 @@ export interface TrainState {
   badEpochs: number;
   stoppedEarly: boolean;
   finished: boolean;
+  /** With lrDecay: the learning rate in force and the epochs without improvement since the last decay. */
+  lr?: number;
+  decayBad?: number;
 }
 
 const RNG_SCHEME = 'negatives and dropout of batch b in epoch e: mulberry32(mixSeed(mixSeed(seed, 0x20000 + e), b))';
@@ -86,6 +92,11 @@ function checkOptions(opts: FitOptions): void {
   int('batchSize', opts.batchSize, 1);
   int('patience', opts.patience, 1);
   if (opts.groupByLength !== undefined) int('groupByLength', opts.groupByLength, 0);
+  if (opts.lrDecay !== undefined && !(opts.lrDecay > 0 && opts.lrDecay < 1)) throw new Error(`fit: lrDecay must be in (0, 1), got ${opts.lrDecay}`);
+  if (opts.lrDecayPatience !== undefined) {
+    int('lrDecayPatience', opts.lrDecayPatience, 1);
+    if (opts.lrDecay === undefined) throw new Error('fit: lrDecayPatience is set but lrDecay is not (the factor the learning rate is multiplied by)');
+  }
   if (!Number.isInteger(opts.seed)) throw new Error(`fit: seed must be an integer, got ${opts.seed}`);
   if (!(opts.lr > 0)) throw new Error(`fit: lr must be > 0, got ${opts.lr}`);
   if (opts.weightDecay !== undefined && !(opts.weightDecay >= 0)) throw new Error(`fit: weightDecay must be >= 0, got ${opts.weightDecay}`);
@@ -154,6 +165,8 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
   if (samples.count === 0) throw new Error(`${h.model.name}: no training samples`);
   const weightDecay = opts.weightDecay ?? 0;
   const group = opts.groupByLength ?? 0;
+  const decay = opts.lrDecay;
+  const decayPatience = opts.lrDecayPatience ?? 1;
   const opt = new AdamW({ lr: opts.lr, weightDecay, clipNorm: h.clipNorm });
   const vars = h.store.trainable();
   if (vars.length === 0) throw new Error(`${h.model.name}: the model has no trainable parameters`);
@@ -166,12 +179,14 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
       seed: opts.seed, batchSize: opts.batchSize, lr: opts.lr, weightDecay,
       validMetric: opts.validMetric, validProtocol: opts.validProtocol, numNegatives: h.numNegatives, samples: samples.count,
       ...(group > 1 ? { groupByLength: group } : {}),
+      ...(decay !== undefined ? { lrDecay: decay, lrDecayPatience: decayPatience } : {}),
     },
   };
   let state: TrainState = {
     epoch: 0, batch: 0, lossSum: 0, lossRows: 0, epochSeconds: 0,
     epochs: [], bestEpoch: -1, bestValue: null, bestValid: {}, badEpochs: 0,
     stoppedEarly: false, finished: false,
+    ...(decay !== undefined ? { lr: opts.lr, decayBad: 0 } : {}),
   };
   let best: Map<string, Float32Array> | null = null;
   let window = new LossWindow(50);
@@ -208,6 +223,11 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
         for (const [name, v] of h.store.vars) best.set(name, checkpointTensor(ck, ck.best, name, v, CHECKPOINT_FILES.best).slice());
       }
       state.finished = state.finished && state.epoch >= opts.epochs;
+      if (decay !== undefined) {
+        const path = `${ck.dir}/${CHECKPOINT_FILES.state}`;
+        if (typeof state.lr !== 'number' || !(state.lr > 0) || typeof state.decayBad !== 'number') throw new Error(`${path}: fields 'extra.lr' and 'extra.decayBad' missing (a run with lrDecay writes them)`);
+        opt.lr = state.lr;
+      }
     }
     const ks = validationKs(opts.validMetric);
     let interrupted = false;
@@ -279,12 +299,22 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
           } else {
             state.badEpochs++;
           }
+          const trainedLr = opt.lr;
+          if (decay !== undefined) {
+            state.decayBad = improved ? 0 : state.decayBad! + 1;
+            if (state.decayBad >= decayPatience) {
+              state.lr = state.lr! * decay;
+              opt.lr = state.lr;
+              state.decayBad = 0;
+            }
+          }
           const rep: EpochReport = {
             epoch,
             loss: state.lossSum / state.lossRows,
             valid: { ...valid },
             seconds: trainSeconds + (performance.now() - tv) / 1000,
             best: improved,
+            ...(decay !== undefined ? { lr: trainedLr } : {}),
           };
           state.epochs.push(rep);
           state.epoch = epoch + 1;

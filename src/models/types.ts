@@ -27,6 +27,14 @@ export interface FitOptions {
    * batches. 0 or 1 (default): plain shuffling.
    */
   groupByLength?: number;
+  /**
+   * Learning-rate decay on a plateau (docs/DESIGN.md "Training"): after `lrDecayPatience`
+   * (default 1) epochs in a row without a strict improvement of the validation metric, lr is
+   * multiplied by `lrDecay` (in (0, 1)); the count restarts after each decay and at every
+   * improvement. Absent: a constant lr.
+   */
+  lrDecay?: number;
+  lrDecayPatience?: number;
   /** Called after every epoch (progress bars, logs). */
   onEpoch?: (e: EpochReport) => void;
   /** Called every few batches within an epoch. */
@@ -44,6 +52,8 @@ export interface EpochReport {
   valid: Record<string, number>;
   seconds: number;
   best: boolean;
+  /** The learning rate this epoch trained with (reported when `lrDecay` is set). */
+  lr?: number;
 }
 
 export interface FitReport {

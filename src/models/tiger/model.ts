@@ -269,7 +269,8 @@ export class Tiger extends NeuralRecommender<TigerConfig> {
     const first = this.config.idMethod === 'rqkmeans' ? 'tiger.rqkmeans.0' : 'tiger.rqvae.encoder.0.weight';
     const t = saved.tensors.get(first);
     if (!t || t.shape.length !== 2) throw new Error(`tiger: saved weights lack the quantiser tensor '${first}'`);
-    this.vectorDim = t.shape[0];
+    // A k-means codebook is [codebookSize, vectorDim]; the RQ-VAE's first encoder weight is [vectorDim, hidden].
+    this.vectorDim = this.config.idMethod === 'rqkmeans' ? t.shape[1] : t.shape[0];
     super.restore(saved);
     const tab = this.table();
     this.semanticIdStats = tableStats(tab.codes, saved.dims.numItems, this.config.levels, this.config.codebookSize, this.config.idMethod as 'rqvae' | 'rqkmeans');
