@@ -85,6 +85,11 @@ describe('GANPrompt pipeline', () => {
     assert.equal(loraRows.filter((l) => l.startsWith('| TALLRec | lora |') && !l.includes('reused')).length, 1, loraRows.join('\n'));
     assert.ok(loraRows.some((l) => l.startsWith('| CoLLM | lora | reused: TALLRec\'s adapter \'tallrec\'')), loraRows.join('\n'));
     assert.equal((r.llm.find((l) => l.recipe === 'collm')!.training.lora as { adapter?: string }).adapter, 'tallrec');
+    // The LoRA step's validation users also score Random, Pop and the collaborative model (reported once per adapter).
+    const ref = (r.llm.find((l) => l.recipe === 'tallrec')!.training.lora as { validReference?: Array<{ model: string; metrics: { auc: number } }> }).validReference!;
+    assert.deepEqual(ref.map((x) => x.model), ['random', 'pop', r.collabFit!.model]);
+    for (const x of ref) assert.ok(x.metrics.auc >= 0 && x.metrics.auc <= 1, `${x.model} ${x.metrics.auc}`);
+    assert.equal(md.split('\n').filter((l) => l.startsWith("Validation AUC of the reference models on the validation users and candidates of TALLRec's adapter 'tallrec': random ")).length, 1);
     // Ablation rows carry their ablation label; a collaborative fit that patience ended at the cap says so.
     assert.match(md, /\n\| Rec-sm \| seen-1 \|/);
     assert.ok(r.collabFit, 'the collaborative model was trained here');

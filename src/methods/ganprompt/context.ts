@@ -155,6 +155,16 @@ export function validCases(run: YesNoRun, stage: TrainStageOptions, salt: number
   return splitCases(run.data, 'valid', validRows(run, stage, salt));
 }
 
+/**
+ * The validation split restricted to the users validCases(run, stage, salt)
+ * asks (same targets and stored negatives), for reference rows beside a step's
+ * validation AUC; null when the step has no validation.
+ */
+export function validSubset(run: YesNoRun, stage: TrainStageOptions, salt: number): SplitDataset | null {
+  const rows = validRows(run, stage, salt);
+  return rows.length ? subsetSplit(run.data, 'valid', rows) : null;
+}
+
 /** The validation rows validCases uses (none with trainSource 'valid' or validUsers 0). */
 function validRows(run: YesNoRun, stage: TrainStageOptions, salt: number): number[] {
   if (run.o.trainSource === 'valid' || stage.validUsers === 0) return [];

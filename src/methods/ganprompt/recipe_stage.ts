@@ -15,8 +15,9 @@ import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.j
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
-import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, type YesNoRun } from './context.js';
-import { rankingMetrics } from '../reference.js';
+import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, validSubset, type YesNoRun } from './context.js';
+import { metricsOn, rankingMetrics, referenceRows } from '../reference.js';
+import type { MetricValues } from '../../eval/types.js';
 import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
 import { evaluateRecipe } from './recipe_eval.js';
@@ -24,6 +25,21 @@ import { trainMapping } from './mapping_step.js';
 import type { RecipeKit } from './kit.js';
 
 export type { RecipeKit } from './kit.js';
+
+/** Seed salt of the LoRA step's validation users (recipeKit's loraValid, validReference). */
+const LORA_VALID_SALT = 203;
+
+/**
+ * Random, Pop and the collaborative model on the LoRA step's validation users
+ * (the same targets and stored negatives its early stopping scores), so a
+ * step's validation AUC can be read against them without a test row.
+ */
+export async function validReference(run: YesNoRun): Promise<Array<{ model: string; metrics: MetricValues }>> {
+  const sub = validSubset(run, run.loraStage, LORA_VALID_SALT);
+  if (!sub || !run.collabModel) return [];
+  return referenceRows(run.data, { seed: run.o.seed, fitted: [{ label: run.collabModel.name, model: run.collabModel }] },
+    (m) => ({ metrics: metricsOn(m, sub, 'valid', { protocol: 'sampled', ks: run.o.eval.ks }) }));
+}
 
 /** Default LoRA targets per family: every attention and MLP projection. */
 export const LORA_TARGETS: Record<string, string[]> = {
@@ -38,7 +54,7 @@ export function recipeKit(run: YesNoRun): RecipeKit {
   const loraCases = trainCases(run, run.loraStage, 201);
   // Salt 204 is mapValid's: held-out questions come from the validation users outside that selection sample.
   const mapCases = run.mapStage.questions === 'valid-heldout' ? heldOutValidCases(run, run.mapStage, 202, 204) : trainCases(run, run.mapStage, 202);
-  const loraValid = validCases(run, run.loraStage, 203);
+  const loraValid = validCases(run, run.loraStage, LORA_VALID_SALT);
   const mapValid = validCases(run, run.mapStage, 204);
   const family = familyOf(readConfig(lmDir), lmDir).family;
   const targets = o.lora.targets ?? LORA_TARGETS[family];
@@ -116,6 +132,8 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, loraStage);
     const templates = kit.trainedTemplates(spec.templates);
     log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.loraValid.length} validation users`);
+    const reference = await validReference(run);
+    if (reference.length) log(`  validation AUC on the same users and candidates: ${reference.map((x) => `${x.model} ${x.metrics.auc.toFixed(4)}`).join(', ')}`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
       steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
@@ -129,6 +147,7 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     const info = {
       ...r, variables: loraStage.variables, trainSource: o.trainSource, questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
       templates: templates.map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles,
+      ...(reference.length ? { validReference: reference } : {}),
     };
     writeJson(join(out, 'training.json'), info);
     kit.madeHere.add(name);

@@ -82,6 +82,15 @@ export function renderGanPromptReport(r: GanPromptReport): string {
       lines.push(`| ${name} | ${step} | ${vars}${w} | ${n('questions')} | ${n('examples')} | ${n('steps')} | ${Array.isArray(t.epochs) ? t.epochs.length : '-'} | ${t.bestEpoch === -1 && typeof t.initialValid === 'number' ? 'initial' : n('bestEpoch')} | ${n('lastEpoch')} | ${f4(t.initialValid as number | undefined)} | ${f4(t.bestValid as number | undefined)} | ${t.stoppedEarly === undefined ? '-' : t.stoppedEarly ? 'yes' : 'no'} | ${n('seconds')} |`);
     }
   }
+  // Reference rows on a LoRA step's validation users: its validation AUC read against Random, Pop and the collaborative model.
+  const referenced = new Set<string>();
+  for (const l of r.llm) {
+    const lora = (l.training as Record<string, { adapter?: string; validReference?: Array<{ model: string; metrics: MetricValues }> }>).lora;
+    const ref = lora?.validReference;
+    if (!ref?.length || referenced.has(lora.adapter ?? l.recipe)) continue;
+    referenced.add(lora.adapter ?? l.recipe);
+    lines.push('', `Validation AUC of the reference models on the validation users and candidates of ${rowName(l.recipe)}'s ${lora.adapter ? `adapter '${lora.adapter}'` : 'LoRA step'}: ${ref.map((x) => `${x.model} ${f4(x.metrics.auc)}`).join(', ')}.`);
+  }
   const rss = Object.entries(r.peakRssAfterMiB ?? {});
   lines.push('', '## Cost', '', `Peak RSS ${r.peakRssMiB.toFixed(0)} MiB${rss.length ? ` (peak so far at the end of each stage: ${rss.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}. Seconds per stage: ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
   return lines.join('\n');
