@@ -20,6 +20,7 @@ import { evaluateGroup } from '../eval/cold_start.js';
 import { assertBaselinesPresent, metricsTable, runProgress, unfinishedNote } from '../eval/report.js';
 import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
 import { loadRecommender } from '../models/registry.js';
+import type { EpochReport } from '../models/types.js';
 import { checkModelNames, loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { commitRunDir, LOCK_OWNER_ENV, prepareRunDir, readJson, runPath } from '../run/index.js';
 import { checkFullRankingKs, type RunConfig, modelSpecs, portableRunConfig, resolveRunConfig } from '../config/run.js';
@@ -115,7 +116,7 @@ function progressHooks(signal: AbortSignal) {
       }
       bar.update(done, { epoch, loss: loss.toFixed(4) });
     },
-    onEpoch: (model: string, e: { epoch: number; loss: number; valid: Record<string, number>; seconds: number; best: boolean; lr?: number }) => {
+    onEpoch: (model: string, e: EpochReport) => {
       bar?.stop();
       bar = null;
       epoch = e.epoch + 1;

@@ -160,7 +160,7 @@ export function validCases(run: YesNoRun, stage: TrainStageOptions, salt: number
  * asks (same targets and stored negatives), for reference rows beside a step's
  * validation AUC; null when the step has no validation.
  */
-export function validSubset(run: YesNoRun, stage: TrainStageOptions, salt: number): SplitDataset | null {
+export function stageValidSplit(run: YesNoRun, stage: TrainStageOptions, salt: number): SplitDataset | null {
   const rows = validRows(run, stage, salt);
   return rows.length ? subsetSplit(run.data, 'valid', rows) : null;
 }

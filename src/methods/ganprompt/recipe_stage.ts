@@ -15,7 +15,7 @@ import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.j
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
-import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, validSubset, type YesNoRun } from './context.js';
+import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, stageValidSplit, type YesNoRun } from './context.js';
 import { metricsOn, rankingMetrics, referenceRows } from '../reference.js';
 import type { MetricValues } from '../../eval/types.js';
 import { writeReport } from './report.js';
@@ -35,7 +35,7 @@ const LORA_VALID_SALT = 203;
  * step's validation AUC can be read against them without a test row.
  */
 export async function validReference(run: YesNoRun): Promise<Array<{ model: string; metrics: MetricValues }>> {
-  const sub = validSubset(run, run.loraStage, LORA_VALID_SALT);
+  const sub = stageValidSplit(run, run.loraStage, LORA_VALID_SALT);
   if (!sub || !run.collabModel) return [];
   return referenceRows(run.data, { seed: run.o.seed, fitted: [{ label: run.collabModel.name, model: run.collabModel }] },
     (m) => ({ metrics: metricsOn(m, sub, 'valid', { protocol: 'sampled', ks: run.o.eval.ks }) }));
