@@ -19,7 +19,7 @@ import { evaluateRecommender } from '../eval/evaluate.js';
 import { evaluateGroup } from '../eval/cold_start.js';
 import { assertBaselinesPresent, metricsTable, runProgress, unfinishedNote } from '../eval/report.js';
 import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
-import { loadRecommender } from '../models/registry.js';
+import { checkSettingLabels, loadRecommender, parseModelSettings } from '../models/registry.js';
 import type { EpochReport } from '../models/types.js';
 import { checkModelNames, loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { commitRunDir, LOCK_OWNER_ENV, prepareRunDir, readJson, runPath } from '../run/index.js';
@@ -229,7 +229,7 @@ async function dataStats(f: CommonFlags & { json?: boolean }): Promise<void> {
  * protocols or cut-offs. An interrupted run is fine: its finished models are
  * evaluated and the unfinished ones listed (runProgress in src/eval/report.ts).
  */
-async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: number[]; split: string; groups?: boolean }): Promise<void> {
+async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: number[]; split: string; groups?: boolean; set?: string[]; json?: boolean }): Promise<void> {
   const file = join(f.run, 'config.json');
   if (!existsSync(file)) throw new Error(`--run ${f.run}: no config.json there (not a run directory)`);
   // The run's config.json is the file layer (its data paths relative to the run); data flags
@@ -243,6 +243,9 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
     for (const k of f.ks) if (k < 1 || k > candidates) throw new Error(`--ks: k = ${k} is outside 1..${candidates} (the sampled protocol ranks 1 positive + ${cfg.protocol.numNegatives} negatives)`);
   }
   const specs = modelSpecs(cfg);
+  // Inference settings (a trained TIGER's beam width): per label, applied when the model loads.
+  const sets = parseModelSettings(f.set ?? [], '--set');
+  checkSettingLabels(sets, specs.map((s) => s.label), '--set', `the run ${f.run}`);
   const metricsFile = join(f.run, 'metrics.json');
   const rowLabels = new Set(existsSync(metricsFile) ? readJson<{ rows?: Array<{ model: string }> }>(metricsFile).rows?.map((r) => r.model) ?? [] : []);
   const modelDir = (label: string) => runPath(f.run, ['models', 'models folder'], [label, 'model label']);
@@ -251,10 +254,14 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
     return ck ? readJson<{ epoch?: number }>(join(ck, CHECKPOINT_FILES.state)).epoch ?? 0 : null;
   });
   const note = unfinishedNote(progress);
-  if (note) console.log(note);
+  const say = f.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  if (note) say(note);
   const ready = progress.filter((p) => p.state === 'finished' || p.state === 'saved');
+  for (const label of sets.keys()) {
+    if (!ready.some((p) => p.label === label)) throw new Error(`--set: the model '${label}' of ${f.run} is not trained yet (nothing to load)`);
+  }
   if (ready.length === 0) {
-    console.log(`${f.run}: no finished model to evaluate yet`);
+    say(`${f.run}: no finished model to evaluate yet`);
     return;
   }
   await initEngine();
@@ -262,17 +269,20 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
   const split = f.split as 'test' | 'valid';
   if (f.groups && !data.coldStart) throw new Error(`--groups: the run ${f.run} has no cold-start protocol (protocol.coldStart), so its rows have no warm and cold groups`);
   if (f.groups && split === 'valid' && data.coldStart!.validColdItems.length === 0) {
-    console.log('(no cold-aware validation in this run: protocol.coldStart.validShare is 0, so every validation target is warm)');
+    say('(no cold-aware validation in this run: protocol.coldStart.validShare is 0, so every validation target is warm)');
   }
   for (const protocol of protocols) {
     const ks = f.ks ?? (protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks);
     if (protocol === 'full') checkFullRankingKs(ks, data.numItems, f.ks ? '--ks' : 'eval.fullKs');
     const rows = [];
     for (const p of ready) {
-      const model = await loadRecommender(modelDir(p.label));
+      const set = sets.get(p.label);
+      const model = await loadRecommender(modelDir(p.label), set ? { set } : {});
       const opts = { protocol, ks, batchSize: cfg.eval.batchSize };
       try {
-        rows.push({ model: p.label, metrics: evaluateRecommender(model, data, split, opts) });
+        const t0 = performance.now();
+        const metrics = evaluateRecommender(model, data, split, opts);
+        rows.push({ model: p.label, metrics, seconds: Math.round((performance.now() - t0) / 100) / 10 });
         // The warm and cold groups of the cold-start protocol (docs/METHODS.md §1.4), as a run reports them.
         if (f.groups) {
           for (const group of ['warm', 'cold'] as const) {
@@ -284,8 +294,13 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
         model.dispose();
       }
     }
+    if (f.json) {
+      // One JSON line per protocol (for docs/results): the settings used and every row's metrics.
+      console.log(JSON.stringify({ split: f.split, protocol, ks, set: Object.fromEntries(sets), rows }));
+      continue;
+    }
     const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
-    console.log(`\n## ${f.split}, ${protocol}\n`);
+    console.log(`\n## ${f.split}, ${protocol}${sets.size ? ` (${[...sets].map(([l, r]) => Object.entries(r).map(([k, v]) => `${l}.${k}=${JSON.stringify(v)}`).join(', ')).join(', ')})` : ''}\n`);
     console.log(metricsTable(rows, cols));
   }
 }
@@ -319,5 +334,7 @@ export function addExperimentCommands(program: Command): void {
     .option('--ks <list>', 'cut-offs', intList)
     .option('--split <split>', "'test' or 'valid'", 'test')
     .option('--groups', 'also the warm- and cold-target rows of a cold-start run (protocol.coldStart; with --split valid, its cold-aware validation rows)')
+    .option('--set <label.key=value>', "an inference setting of one model, repeatable (e.g. tiger.beams=80: TIGER's beam width; only keys that change no weight)", (v: string, prev: string[] = []) => [...prev, v])
+    .option('--json', 'print one JSON line per protocol instead of tables')
     .action(evalRun);
 }

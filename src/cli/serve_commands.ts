@@ -10,7 +10,7 @@ export function addServeCommands(program: Command): void {
   program
     .command('serve')
     .description('serve a run directory: recommendation API, OpenAI-compatible LM endpoints (--lm), Prometheus metrics, OpenAPI and the web demo at / (docs/SERVING.md)')
-    .usage('--run RUN_DIR [--lm DIR] [--port 8080] [--host 127.0.0.1] [--token T] [--body-limit BYTES] [--timeout MS] [--max-queue N] [--precompute-k K]')
+    .usage('--run RUN_DIR [--lm DIR] [--port 8080] [--host 127.0.0.1] [--token T] [--body-limit BYTES] [--timeout MS] [--max-queue N] [--precompute-k K] [--set LABEL.KEY=VALUE ...]')
     // One option parser (src/serve/main.ts, shared with `node dist/serve/main.js`): the flags pass through.
     .helpOption(false)
     .allowUnknownOption()

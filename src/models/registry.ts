@@ -33,6 +33,13 @@ export interface ModelEntry {
   fit: Readonly<FitDefaults>;
   /** A new, unfitted model; config keys override the defaults (unknown keys throw). */
   create(config?: Record<string, unknown>): Recommender & Restorable;
+  /**
+   * Config keys that change only how a trained model scores, never its
+   * weights (TIGER's beam width): they may be set when a saved model is
+   * loaded (`loadRecommender(dir, { set })`, `llmrec eval|serve --set
+   * LABEL.KEY=VALUE`). Every other key shaped the weights and stays as saved.
+   */
+  inference?: readonly string[];
 }
 
 const NEURAL_FIT: FitDefaults = { epochs: 200, batchSize: 256, lr: 1e-3, patience: 10, validMetric: 'ndcg@10', validProtocol: 'full', weightDecay: 0 };
@@ -110,6 +117,7 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
     defaults: TIGER_DEFAULTS,
     fit: { ...NEURAL_FIT, epochs: 20, patience: 3 },
     create: (c = {}) => new Tiger(c),
+    inference: ['beams', 'beamChunk'],
   },
 };
 
@@ -133,10 +141,27 @@ export function createRecommender(name: string, config: Record<string, unknown> 
   return modelEntry(name).create(config);
 }
 
+export interface LoadOptions {
+  /** Inference settings to use instead of the saved ones (keys of the model's `inference` list only). */
+  set?: Readonly<Record<string, unknown>>;
+}
+
 /** Loads a model written by `save(dir)`: config.json (name, config, dims) + weights.safetensors. */
-export async function loadRecommender(dir: string): Promise<Recommender> {
+export async function loadRecommender(dir: string, opts: LoadOptions = {}): Promise<Recommender> {
   const saved = readModelDir(dir);
-  const model = createRecommender(saved.name, saved.config);
+  const set = opts.set ?? {};
+  const allowed = modelEntry(saved.name).inference ?? [];
+  for (const key of Object.keys(set)) {
+    if (!allowed.includes(key)) {
+      throw new Error(`cannot set '${key}' of the ${saved.name} model in ${dir}: ${allowed.length ? `only its inference settings (${allowed.join(', ')}) can be set when loading` : 'it has no inference settings'}; the other keys shaped its weights`);
+    }
+  }
+  let model: Recommender & Restorable;
+  try {
+    model = createRecommender(saved.name, { ...saved.config, ...set });
+  } catch (e) {
+    throw new Error(`cannot load model from ${dir}: ${(e as Error).message}`, { cause: e });
+  }
   try {
     model.restore(saved);
   } catch (e) {
@@ -144,4 +169,39 @@ export async function loadRecommender(dir: string): Promise<Recommender> {
     throw new Error(`cannot load model from ${dir}: ${(e as Error).message}`, { cause: e });
   }
   return model;
+}
+
+/**
+ * Parses `LABEL.KEY=VALUE` settings (repeatable CLI flags such as `--set
+ * tiger.beams=80`) into one record per model label. VALUE is read as JSON
+ * when it parses (numbers, booleans, quoted strings), else as a string. The
+ * label is everything before the last dot of the left side, so labels may
+ * contain dots. Which keys a model accepts is checked when it is loaded.
+ */
+export function parseModelSettings(values: readonly string[], flag: string): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const s of values) {
+    const eq = s.indexOf('=');
+    const left = eq < 0 ? '' : s.slice(0, eq);
+    const dot = left.lastIndexOf('.');
+    if (eq < 0 || dot <= 0 || dot === left.length - 1) throw new Error(`${flag} '${s}': expected LABEL.KEY=VALUE (e.g. tiger.beams=80)`);
+    const label = left.slice(0, dot);
+    const key = left.slice(dot + 1);
+    const raw = s.slice(eq + 1);
+    if (raw === '') throw new Error(`${flag} '${s}': the value is empty`);
+    let value: unknown = raw;
+    try { value = JSON.parse(raw); } catch { /* a plain string */ }
+    const rec = out.get(label) ?? {};
+    if (Object.prototype.hasOwnProperty.call(rec, key)) throw new Error(`${flag}: '${label}.${key}' is set twice`);
+    rec[key] = value;
+    out.set(label, rec);
+  }
+  return out;
+}
+
+/** Refuses settings for labels that are not among `labels` (naming the flag and the known labels). */
+export function checkSettingLabels(sets: ReadonlyMap<string, unknown>, labels: readonly string[], flag: string, where: string): void {
+  for (const label of sets.keys()) {
+    if (!labels.includes(label)) throw new Error(`${flag}: no model labelled '${label}' in ${where} (labels: ${labels.join(', ')})`);
+  }
 }

@@ -14,14 +14,16 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { withStartSettings } from './node_flags.js';
 import { isMethodRun } from './recipes.js';
+import { parseModelSettings } from '../models/registry.js';
 import { createServer, type LlmrecServer, SERVE_DEFAULTS, type ServeOptions } from './server.js';
 
 export { createServer, type LlmrecServer, type ServeOptions } from './server.js';
 
 const USAGE = `usage: llmrec serve --run RUN_DIR [--run METHOD_RUN_DIR ...] [--lm DIR] [--port ${SERVE_DEFAULTS.port}] [--host ${SERVE_DEFAULTS.host}] [--token TOKEN]
-  [--body-limit BYTES] [--timeout MS] [--max-queue N] [--precompute-k K]
+  [--body-limit BYTES] [--timeout MS] [--max-queue N] [--precompute-k K] [--set LABEL.KEY=VALUE ...]
 --run may repeat: one benchmark run directory (llmrec benchmark: the data and the collaborative models)
 and any number of method run directories (llmrec run tallrec|collm|ganprompt: their LLM recipes, for /v1/rerank).
+--set LABEL.KEY=VALUE sets an inference setting of one model (e.g. tiger.beams=80: TIGER's beam width); repeatable.
 The token may also come from LLMREC_SERVE_TOKEN.`;
 
 export class UsageError extends Error {}
@@ -30,6 +32,7 @@ export class UsageError extends Error {}
 export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeOptions {
   const o: ServeOptions = { run: '' };
   const runs: string[] = [];
+  const sets: string[] = [];
   const int = (flag: string, v: string, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected an integer in [${min}, ${max}], got '${v}'`);
@@ -53,11 +56,19 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       case '--timeout': o.requestTimeoutMs = int('--timeout', value(), 100, 3_600_000); break;
       case '--max-queue': o.maxQueue = int('--max-queue', value(), 1, 100_000); break;
       case '--precompute-k': o.precomputeK = int('--precompute-k', value(), 0, 1024); break;
+      case '--set': sets.push(value()); break;
       case '-h': case '--help': throw new UsageError(USAGE);
       default: throw new UsageError(`unknown option '${a}'\n${USAGE}`);
     }
   }
   if (runs.length === 0) throw new UsageError(`--run RUN_DIR is required\n${USAGE}`);
+  if (sets.length) {
+    try {
+      o.set = parseModelSettings(sets, '--set');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   // A method run has options.json + data.json; anything else is taken for the benchmark run (loadRun names what is missing).
   const bench = runs.filter((r) => !isMethodRun(r));
   if (bench.length !== 1) {

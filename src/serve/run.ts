@@ -78,6 +78,8 @@ export interface PrecomputedTop {
 export interface LoadRunOptions {
   /** K of the precomputed top-K of known users (0: none). Default PRECOMPUTE_K. */
   precomputeK?: number;
+  /** Inference settings per model label (loadRecommender's `set`, e.g. TIGER's beams); an unknown label is an error. */
+  set?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
 }
 
 /** Default K of the precomputed top-K (every request with k <= K is a lookup). */
@@ -244,6 +246,9 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
   const config = readRunConfig(dir);
   const labels = modelLabels(dir, config);
   if (labels.length === 0) throw new RunLoadError(`${join(dir, 'models')}: no saved model (a folder with config.json + weights.safetensors)`);
+  for (const label of opts.set?.keys() ?? []) {
+    if (!labels.includes(label)) throw new RunLoadError(`--set: no saved model labelled '${label}' in ${join(dir, 'models')} (labels: ${labels.join(', ')})`);
+  }
   const t0 = performance.now();
   const data = applyAnyProtocol(await loadRaw(config, dir), { dedupeConsecutive: false, ...config.protocol });
   const dataSeconds = (performance.now() - t0) / 1000;
@@ -255,7 +260,9 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
     for (const label of labels) {
       const mdir = join(dir, 'models', label);
       const t1 = performance.now();
-      const model = await loadRecommender(mdir);
+      const set = opts.set?.get(label);
+      const model = await loadRecommender(mdir, set ? { set } : {});
+      if (set) log(`model ${label}: inference settings ${Object.entries(set).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')} (--set)`);
       const dims = (readJson(join(mdir, 'config.json')) as { dims: { numItems: number; numUsers: number; maxHistory: number } }).dims;
       if (dims.numItems !== data.numItems || dims.numUsers !== data.numUsers) {
         model.dispose();

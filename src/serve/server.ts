@@ -67,6 +67,8 @@ export interface ServeOptions {
   maxQueue?: number;
   /** K of the known users' top-K precomputed at load (default 100; 0: every request is scored). */
   precomputeK?: number;
+  /** Inference settings per model label (`--set tiger.beams=80`), applied when the run's models load. */
+  set?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
   /** Log lines (default: console.error). */
   log?: (line: string) => void;
 }

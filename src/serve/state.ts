@@ -21,8 +21,8 @@ export interface State {
   retired: boolean;
 }
 
-export async function loadState(o: { run: string; lm?: string; methodRuns?: string[]; precomputeK?: number }, log: (l: string) => void, metrics: Metrics): Promise<State> {
-  const run = await loadRun(o.run, log, { precomputeK: o.precomputeK });
+export async function loadState(o: { run: string; lm?: string; methodRuns?: string[]; precomputeK?: number; set?: ReadonlyMap<string, Readonly<Record<string, unknown>>> }, log: (l: string) => void, metrics: Metrics): Promise<State> {
+  const run = await loadRun(o.run, log, { precomputeK: o.precomputeK, set: o.set });
   let lm: LoadedLm | null = null;
   const methods: LoadedMethodRun[] = [];
   const recipes = new Map<string, LoadedRecipe>();
