@@ -17,7 +17,7 @@ import { parseRunConfig } from '../src/config/run.js';
 import { loadConfiguredData, prepareSplit, runExperiment } from '../src/experiment/run.js';
 import { loadRecommender, parseModelSettings } from '../src/models/registry.js';
 import { evaluateRecommender } from '../src/eval/evaluate.js';
-import { disposeRun, loadRun, RunLoadError } from '../src/serve/run.js';
+import { disposeRun, loadRun, rankBatch, RunLoadError, seenOf, testHistory } from '../src/serve/run.js';
 import { parseServeArgs, UsageError } from '../src/serve/main.js';
 import type { SplitDataset } from '../src/data/types.js';
 
@@ -150,6 +150,31 @@ describe('inference settings of a saved run', () => {
       assert.equal(finitePerRow(tiger.model.scoreAll(batch), data.numItems + 1, 1)[0], 25);
     } finally {
       disposeRun(run);
+    }
+    // Serving a generative model: items no beam reached are not ranked, so a top-k
+    // beyond the width is shorter (never padded with unranked items); candidates get
+    // their exact scores, reached by the beams or not.
+    const run10 = await loadRun(runDir, () => {}, { precomputeK: 0 });
+    try {
+      const tiger = run10.models.find((m) => m.label === 'tiger')!;
+      const user = 3;
+      const skip = seenOf(run10, user);
+      const [top] = rankBatch(tiger, [{ user, history: testHistory(run10.data, user), k: 40, skip }]);
+      assert.ok(top.length <= 10 && top.length > 0, `${top.length} items`);
+      for (const r of top) assert.ok(Number.isFinite(r.score) && !skip.includes(r.item));
+      const all = Array.from({ length: run10.data.numItems }, (_, j) => j + 1).filter((i) => !skip.includes(i));
+      const cands = all.slice(0, 30);
+      const [ranked] = rankBatch(tiger, [{ user, history: testHistory(run10.data, user), k: 30, skip, candidates: cands }]);
+      assert.equal(ranked.length, cands.length, 'every candidate is ranked');
+      const L = tiger.L;
+      const h = testHistory(run10.data, user);
+      const hist = new Int32Array(L);
+      hist.set(h.subarray(Math.max(0, h.length - L)), L - Math.min(L, h.length));
+      const exact = tiger.model.scoreCandidates({ size: 1, L, user: Int32Array.of(user), history: hist }, Int32Array.from(cands), cands.length);
+      for (const r of ranked) assert.ok(Math.abs(r.score - exact[cands.indexOf(r.item)]) < 1e-5, `item ${r.item}`);
+      for (let j = 1; j < ranked.length; j++) assert.ok(ranked[j - 1].score >= ranked[j].score);
+    } finally {
+      disposeRun(run10);
     }
     await assert.rejects(loadRun(runDir, () => {}, { precomputeK: 0, set: new Map([['nope', { beams: 25 }]]) }), (e: Error) => e instanceof RunLoadError && /--set: no saved model labelled 'nope' in .* \(labels: random, pop, tiger\)/.test(e.message));
   });

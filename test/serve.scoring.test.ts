@@ -12,7 +12,7 @@ import { Mulberry32 } from '../src/util/random.js';
 
 /** The k best of items 1..n by a full sort (higher score, then smaller item), skipping `skip`. */
 function bySort(row: Float32Array, off: number, n: number, k: number, skip: Set<number>) {
-  const items = Array.from({ length: n }, (_, j) => j + 1).filter((i) => !skip.has(i) && !Number.isNaN(row[off + i]));
+  const items = Array.from({ length: n }, (_, j) => j + 1).filter((i) => !skip.has(i) && row[off + i] > Number.NEGATIVE_INFINITY);
   items.sort((a, b) => row[off + b] - row[off + a] || a - b);
   return items.slice(0, k).map((i) => ({ item: i, score: row[off + i] }));
 }
@@ -20,7 +20,7 @@ function bySort(row: Float32Array, off: number, n: number, k: number, skip: Set<
 describe('serve scoring', () => {
   before(async () => { await initEngine(); });
 
-  test('one-pass top-k equals a full sort (ties to the smaller item, skipped items, NaN)', () => {
+  test('one-pass top-k equals a full sort (ties to the smaller item, skipped items, NaN and -Infinity dropped)', () => {
     const rnd = new Mulberry32(7);
     for (const [n, k] of [[1, 1], [5, 10], [100, 1], [1000, 10], [12101, 100], [3000, 37]]) {
       const off = 3;
@@ -28,6 +28,8 @@ describe('serve scoring', () => {
       // Few distinct values: many ties.
       for (let i = 1; i <= n; i++) row[off + i] = Math.floor(rnd.next() * 50) / 7;
       row[off + Math.min(n, 2)] = Number.NaN;
+      // -Infinity: an item the model cannot rank (TIGER: no beam reached it), never in an answer.
+      for (let i = 3; i <= n; i += 3) row[off + i] = Number.NEGATIVE_INFINITY;
       const skipList = Array.from({ length: Math.min(60, n) }, () => 1 + Math.floor(rnd.next() * n));
       const skip = sortedUnique(skipList);
       const got = topKRow(row, off, n, k, skip);
@@ -36,6 +38,10 @@ describe('serve scoring', () => {
     }
     const row = Float32Array.from([0, 5, 1, 5, 9, 2]);
     assert.deepEqual(topKRowOf(row, 0, [2, 3, 5, 4], 2, Int32Array.from([4])), [{ item: 3, score: 5 }, { item: 5, score: 2 }]);
+    // Fewer rankable items than k: the answer is shorter, never padded with unranked items.
+    const sparse = Float32Array.from([0, -Infinity, 3, -Infinity, NaN, 1]);
+    assert.deepEqual(topKRow(sparse, 0, 5, 4, new Int32Array(0)), [{ item: 2, score: 3 }, { item: 5, score: 1 }]);
+    assert.deepEqual(topKRowOf(sparse, 0, [1, 2, 3], 3, new Int32Array(0)), [{ item: 2, score: 3 }]);
     assert.throws(() => topKRow(row, 0, 5, 0, new Int32Array(0)), /k must be/);
   });
 

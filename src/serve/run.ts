@@ -19,7 +19,7 @@ import { loadRecommender } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
 import { DotScorer } from './scoring.js';
-import { inSorted, type Scored, sortedUnique, topKRow, topKRowOf } from './topk.js';
+import { inSorted, type Scored, sortedUnique, TopK, topKRow, topKRowOf } from './topk.js';
 
 /** The part of a run's config.json the server needs (the rest is ignored here). */
 const RunDataConfig = z.object({
@@ -345,7 +345,8 @@ export interface RankRequest {
  * users' precomputed vectors and the ad-hoc histories' vectors (one forward
  * pass for all of them) go through one user x item GEMM per SCORE_BATCH
  * users, then each score row through the one-pass top-k. Models without
- * vectors score the ad-hoc batch with one scoreAll call.
+ * vectors score the ad-hoc batch with one scoreAll call, and each request
+ * with candidates with one scoreCandidates call (exact scores of those items).
  */
 export function rankBatch(m: ServedModel, reqs: readonly RankRequest[]): Scored[][] {
   const out: Scored[][] = new Array(reqs.length);
@@ -371,10 +372,27 @@ export function rankBatch(m: ServedModel, reqs: readonly RankRequest[]): Scored[
     }
     return out;
   }
-  if (batch) {
-    const scores = m.model.scoreAll(batch);
-    const V = scores.length / adhoc.length;
-    adhoc.forEach((i, b) => { out[i] = top(reqs[i], scores, b * V, V - 1); });
+  if (!batch) return out;
+  // Models without vectors: requests with candidates get the model's exact scores of those
+  // items (scoreCandidates: TIGER's teacher-forced log-probabilities, not only the items its
+  // beams reached); the others one scoreAll call.
+  const plain = adhoc.filter((i) => !reqs[i].candidates);
+  adhoc.forEach((i, b) => {
+    const r = reqs[i];
+    if (!r.candidates) return;
+    const items = r.candidates.filter((c) => !inSorted(r.skip, c));
+    if (items.length === 0) { out[i] = []; return; }
+    const one = { size: 1, L: batch.L, user: batch.user.subarray(b, b + 1), history: batch.history.subarray(b * batch.L, (b + 1) * batch.L) };
+    const scores = m.model.scoreCandidates(one, Int32Array.from(items), items.length);
+    const t = new TopK(r.k);
+    items.forEach((c, j) => t.push(c, scores[j]));
+    out[i] = t.result();
+  });
+  if (plain.length > 0) {
+    const sub = plain.length === adhoc.length ? batch : userBatch(plain.map((i) => reqs[i].user ?? 0), plain.map((i) => reqs[i].history), m.L);
+    const scores = m.model.scoreAll(sub);
+    const V = scores.length / plain.length;
+    plain.forEach((i, b) => { out[i] = top(reqs[i], scores, b * V, V - 1); });
   }
   return out;
 }

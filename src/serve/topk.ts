@@ -5,7 +5,10 @@
  * full sort of every item's score is needed. Excluded items come as an
  * ascending list, searched only for scores that would enter.
  *
- * Ties are broken by the smaller item index (deterministic answers).
+ * Ties are broken by the smaller item index (deterministic answers). NaN
+ * and -Infinity scores are dropped: -Infinity is how a model says it cannot
+ * rank an item (TIGER: no beam reached it), so an answer may hold fewer
+ * than k items.
  */
 
 export interface Scored {
@@ -32,7 +35,7 @@ export class TopK {
   }
 
   push(item: number, score: number): void {
-    if (Number.isNaN(score)) return;
+    if (!(score > Number.NEGATIVE_INFINITY)) return; // NaN or -Infinity: not ranked
     const h = this.heap;
     const e = { item, score };
     if (h.length < this.k) {
@@ -168,7 +171,7 @@ export function topKRow(row: Float32Array, off: number, n: number, k: number, sk
     const s = row[off + i];
     if (size === k) {
       if (!(s > th)) continue;
-    } else if (s !== s) continue;
+    } else if (!(s > Number.NEGATIVE_INFINITY)) continue; // NaN or -Infinity: not ranked
     if (hasSkip && inSorted(skip, i)) continue;
     if (size < k) {
       heapScores[size] = s; heapItems[size] = i; siftUp(size); size++;
