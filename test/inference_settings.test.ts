@@ -44,6 +44,8 @@ describe('parseModelSettings (LABEL.KEY=VALUE)', () => {
     assert.throws(() => parseModelSettings(['tiger.=3'], '--set'), /expected LABEL\.KEY=VALUE/);
     assert.throws(() => parseModelSettings(['tiger.beams='], '--set'), /--set 'tiger\.beams=': the value is empty/);
     assert.throws(() => parseModelSettings(['tiger.beams=20', 'tiger.beams=40'], '--set'), /--set: 'tiger\.beams' is set twice/);
+    assert.throws(() => parseModelSettings(['tiger.__proto__={"beams":80}'], '--set'), /'__proto__' is not a config key/);
+    assert.throws(() => parseModelSettings(['tiger.beam-width=80'], '--set'), /'beam-width' is not a config key/);
   });
 });
 

@@ -187,6 +187,7 @@ export function parseModelSettings(values: readonly string[], flag: string): Map
     if (eq < 0 || dot <= 0 || dot === left.length - 1) throw new Error(`${flag} '${s}': expected LABEL.KEY=VALUE (e.g. tiger.beams=80)`);
     const label = left.slice(0, dot);
     const key = left.slice(dot + 1);
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(key)) throw new Error(`${flag} '${s}': '${key}' is not a config key (letters, digits and _, starting with a letter)`);
     const raw = s.slice(eq + 1);
     if (raw === '') throw new Error(`${flag} '${s}': the value is empty`);
     let value: unknown = raw;
