@@ -19,7 +19,7 @@ import { evaluateRecommender } from '../eval/evaluate.js';
 import { evaluateGroup } from '../eval/cold_start.js';
 import { assertBaselinesPresent, metricsTable, runProgress, unfinishedNote } from '../eval/report.js';
 import { CHECKPOINT_FILES, findCheckpoint } from '../train/checkpoint.js';
-import { checkSettingLabels, loadRecommender, parseModelSettings } from '../models/registry.js';
+import { checkSettingLabels, formatSettings, loadRecommender, parseModelSettings } from '../models/registry.js';
 import type { EpochReport } from '../models/types.js';
 import { checkModelNames, loadConfiguredData, prepareSplit, rerenderRun, runExperiment, runName } from '../experiment/run.js';
 import { commitRunDir, LOCK_OWNER_ENV, prepareRunDir, readJson, runPath } from '../run/index.js';
@@ -300,7 +300,7 @@ async function evalRun(f: DataFlags & { run: string; protocols?: string[]; ks?: 
       continue;
     }
     const cols = [...(protocol === 'sampled' ? ['auc'] : []), ...ks.map((k) => `hr@${k}`), ...ks.map((k) => `ndcg@${k}`), ...ks.map((k) => `mrr@${k}`)];
-    console.log(`\n## ${f.split}, ${protocol}${sets.size ? ` (${[...sets].map(([l, r]) => Object.entries(r).map(([k, v]) => `${l}.${k}=${JSON.stringify(v)}`).join(', ')).join(', ')})` : ''}\n`);
+    console.log(`\n## ${f.split}, ${protocol}${sets.size ? ` (${[...sets].map(([l, r]) => formatSettings(r, l)).join(', ')})` : ''}\n`);
     console.log(metricsTable(rows, cols));
   }
 }

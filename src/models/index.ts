@@ -5,7 +5,7 @@
  */
 export type { Recommender, FitOptions, FitReport, EpochReport, UserBatch } from './types.js';
 export { createRecommender, loadRecommender, modelNames, modelEntry, MODELS } from './registry.js';
-export type { ModelEntry, FitDefaults, LoadOptions } from './registry.js';
+export type { ModelEntry, FitDefaults, LoadOptions, ModelSettings } from './registry.js';
 export { RandomRecommender } from './random.js';
 export { Pop } from './pop.js';
 export { BPRMF } from './bprmf.js';

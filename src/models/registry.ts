@@ -171,6 +171,14 @@ export async function loadRecommender(dir: string, opts: LoadOptions = {}): Prom
   return model;
 }
 
+/** Inference settings per model label (`--set LABEL.KEY=VALUE`, `parseModelSettings`). */
+export type ModelSettings = ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+
+/** `KEY=VALUE, ...` of one model's settings (values as JSON), each key prefixed with `LABEL.` when a label is given. */
+export function formatSettings(set: Readonly<Record<string, unknown>>, label?: string): string {
+  return Object.entries(set).map(([k, v]) => `${label ? `${label}.` : ''}${k}=${JSON.stringify(v)}`).join(', ');
+}
+
 /**
  * Parses `LABEL.KEY=VALUE` settings (repeatable CLI flags such as `--set
  * tiger.beams=80`) into one record per model label. VALUE is read as JSON

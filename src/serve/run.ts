@@ -15,7 +15,7 @@ import { applyAnyProtocol } from '../data/cold_start.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import { DataSectionSchema } from '../config/run.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';
-import { loadRecommender } from '../models/registry.js';
+import { formatSettings, loadRecommender, type ModelSettings } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
 import { DotScorer } from './scoring.js';
@@ -79,7 +79,7 @@ export interface LoadRunOptions {
   /** K of the precomputed top-K of known users (0: none). Default PRECOMPUTE_K. */
   precomputeK?: number;
   /** Inference settings per model label (loadRecommender's `set`, e.g. TIGER's beams); an unknown label is an error. */
-  set?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  set?: ModelSettings;
 }
 
 /** Default K of the precomputed top-K (every request with k <= K is a lookup). */
@@ -262,7 +262,7 @@ export async function loadRun(dirArg: string, log: (l: string) => void = () => {
       const t1 = performance.now();
       const set = opts.set?.get(label);
       const model = await loadRecommender(mdir, set ? { set } : {});
-      if (set) log(`model ${label}: inference settings ${Object.entries(set).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')} (--set)`);
+      if (set) log(`model ${label}: inference settings ${formatSettings(set)} (--set)`);
       const dims = (readJson(join(mdir, 'config.json')) as { dims: { numItems: number; numUsers: number; maxHistory: number } }).dims;
       if (dims.numItems !== data.numItems || dims.numUsers !== data.numUsers) {
         model.dispose();

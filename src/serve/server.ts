@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { initEngine } from '../engine/index.js';
+import type { ModelSettings } from '../models/registry.js';
 import { MicroBatcher, Serial } from './batcher.js';
 import { ApiError, errorBody, jsonDepth } from './http.js';
 import { Metrics } from './metrics.js';
@@ -68,7 +69,7 @@ export interface ServeOptions {
   /** K of the known users' top-K precomputed at load (default 100; 0: every request is scored). */
   precomputeK?: number;
   /** Inference settings per model label (`--set tiger.beams=80`), applied when the run's models load. */
-  set?: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
+  set?: ModelSettings;
   /** Log lines (default: console.error). */
   log?: (line: string) => void;
 }

@@ -8,6 +8,7 @@ import { disposeLm, type LoadedLm, loadLm } from './lm.js';
 import type { Metrics } from './metrics.js';
 import { disposeMethodRun, type LoadedMethodRun, type LoadedRecipe, loadMethodRun } from './recipes.js';
 import { disposeRun, type LoadedRun, loadRun } from './run.js';
+import type { ModelSettings } from '../models/registry.js';
 
 export interface State {
   run: LoadedRun;
@@ -21,7 +22,7 @@ export interface State {
   retired: boolean;
 }
 
-export async function loadState(o: { run: string; lm?: string; methodRuns?: string[]; precomputeK?: number; set?: ReadonlyMap<string, Readonly<Record<string, unknown>>> }, log: (l: string) => void, metrics: Metrics): Promise<State> {
+export async function loadState(o: { run: string; lm?: string; methodRuns?: string[]; precomputeK?: number; set?: ModelSettings }, log: (l: string) => void, metrics: Metrics): Promise<State> {
   const run = await loadRun(o.run, log, { precomputeK: o.precomputeK, set: o.set });
   let lm: LoadedLm | null = null;
   const methods: LoadedMethodRun[] = [];
