@@ -28,15 +28,17 @@ describe('relaunch', () => {
 if (!isRelaunched()) await relaunch([], { RELAUNCH_PROBE: 'yes' });
 watchStarter();
 const how = process.argv[2];
-console.log('child', process.env.RELAUNCH_PROBE, process.pid);
-if (how === 'exit') process.exit(7);
-if (how === 'kill') process.kill(process.pid, 'SIGKILL');
+// 'wait' installs its handlers before the line the test waits for: a signal sent right after
+// the line must not meet the default action (the test was flaky under load).
 if (how === 'wait') {
   let n = 0;
   process.on('SIGINT', () => { n++; console.log('SIGINT', n); setTimeout(() => process.exit(n === 1 ? 0 : 5), 300); });
   process.on('SIGTERM', () => { console.log('SIGTERM'); process.exit(0); });
   setInterval(() => {}, 1000);
 }
+console.log('child', process.env.RELAUNCH_PROBE, process.pid);
+if (how === 'exit') process.exit(7);
+if (how === 'kill') process.kill(process.pid, 'SIGKILL');
 `);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
