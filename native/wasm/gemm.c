@@ -739,6 +739,29 @@ void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
 }
 
 /*
+ * Dropout multipliers of the seeded streams of the LM families (src/nn/dropout.ts,
+ * src/engine/kernels/dropout.ts, draw 'single32'), bit for bit the values of
+ * fillDropoutMultipliers32 in src/util/random.ts: one mulberry32 draw per
+ * element, element i from state + (i + 1) * 0x6d2b79f5, 0 when the draw is
+ * below `thr` (a uint32 threshold) and `keep` otherwise; four elements per
+ * SIMD step.
+ */
+EXPORT(dropout_mask32)
+void dropout_mask32(float *out, int n, uint32_t state, uint32_t thr, float keep) {
+  v128_t vthr = wasm_i32x4_splat((int32_t)thr), vkeep = wasm_f32x4_splat(keep);
+  v128_t step = wasm_i32x4_splat((int32_t)(4u * MULBERRY_INC));
+  v128_t s = wasm_i32x4_make((int32_t)(state + MULBERRY_INC), (int32_t)(state + 2u * MULBERRY_INC),
+                             (int32_t)(state + 3u * MULBERRY_INC), (int32_t)(state + 4u * MULBERRY_INC));
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t t = vmulberry_mix(s);
+    s = wasm_i32x4_add(s, step);
+    wasm_v128_store(out + i, wasm_v128_andnot(vkeep, wasm_u32x4_lt(t, vthr)));
+  }
+  for (; i < n; i++) out[i] = mulberry_mix(state + (uint32_t)(i + 1) * MULBERRY_INC) < thr ? 0.f : keep;
+}
+
+/*
  * Rotary position embedding (src/engine/kernels/rope.ts), forward and
  * backward, for both engine paths. x, y: [P, T, D]; cos, sin: one [T, D]
  * table per `per` consecutive blocks of x. h = D / 2:

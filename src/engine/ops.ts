@@ -10,7 +10,7 @@ import { tf } from './backend.js';
 import { XENT, XENT_GRAD } from './kernels/xent.js';
 import { LAYER_NORM, LAYER_NORM_GRAD } from './kernels/layernorm.js';
 import { ADAMW, type AdamWAttrs } from './kernels/adamw.js';
-import { DROPOUT_MASK } from './kernels/dropout.js';
+import { DROPOUT_MASK, type DropoutDraw } from './kernels/dropout.js';
 import { RMS_NORM, RMS_NORM_GRAD } from './kernels/rmsnorm.js';
 import { ROPE } from './kernels/rope.js';
 import { SWIGLU, SWIGLU_GRAD } from './kernels/swiglu.js';
@@ -273,10 +273,12 @@ function reduceToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
  * to 1/65536), else 65536 / (65536 - round(rate * 65536)), the values of
  * `dropoutMultipliers(size, rate, seed)` (src/util/random.ts) made in place
  * by the LlmrecDropoutMask kernel (kernels/dropout.ts). Multiply by it for
- * dropout; a constant (no gradient).
+ * dropout; a constant (no gradient). `draw` 'single32' makes the LM
+ * families' masks instead (one 32-bit draw per element from generator state
+ * `seed`, `fillDropoutMultipliers32`).
  */
-export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+export function dropoutMask(shape: number[], rate: number, seed: number, draw: DropoutDraw = 'pair16'): tf.Tensor {
+  return tf.engine().runKernel(DROPOUT_MASK, {}, { shape, rate, seed, draw } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /**

@@ -3,7 +3,7 @@
  * families, LoRA adapters): one stream per module, re-seeded from the store's
  * `dropoutStream`.
  */
-import { tf } from '../engine/index.js';
+import { dropoutMask, tf } from '../engine/index.js';
 import { mixSeed } from '../util/random.js';
 import type { ParamStore } from './params.js';
 import { Rng } from './rng.js';
@@ -13,7 +13,10 @@ import { Rng } from './rng.js';
  * from (seed, store.dropoutStream) whenever a trainer moves the store to a
  * new stream (pre-training sets it to the step), so the masks of step s are
  * a function of (seed, s, call order) and a resumed run draws the same masks
- * as an uninterrupted one. The drop test is u < rate for u uniform in [0, 1).
+ * as an uninterrupted one. The drop test is u < rate for u = float32(t / 2^32),
+ * t the stream's next 32-bit draw, one per element; the masks are made by the
+ * dropout-mask kernel (draw 'single32', src/engine/kernels/dropout.ts: SIMD
+ * on the wasm backend), the same bits as the JS loop they replaced.
  */
 export class SeededDropout {
   private rng: Rng;
@@ -24,15 +27,20 @@ export class SeededDropout {
   /** x unchanged when rate <= 0; else x * mask / (1 - rate). */
   apply(x: tf.Tensor, rate: number): tf.Tensor {
     if (rate <= 0) return x;
-    if (rate >= 1) throw new Error(`dropout rate must be < 1, got ${rate}`);
+    return tf.mul(x, this.mask(x.shape, rate));
+  }
+
+  /**
+   * The next multipliers of `shape`: 0 with probability `rate`, 1 / (1 - rate)
+   * otherwise (what `apply` multiplies by; an attention keep mask).
+   */
+  mask(shape: number[], rate: number): tf.Tensor {
+    if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
     if (this.store && this.store.dropoutStream !== this.stream) {
       this.stream = this.store.dropoutStream;
       this.rng = new Rng(mixSeed(this.seed, this.stream));
     }
-    const keep = 1 / (1 - rate);
-    const u = this.rng.uniformArray(x.size, 0, 1);
-    for (let i = 0; i < u.length; i++) u[i] = u[i] < rate ? 0 : keep;
-    return tf.mul(x, tf.tensor(u, x.shape, 'float32'));
+    const size = shape.reduce((a, b) => a * b, 1);
+    return dropoutMask(shape, rate, this.rng.take(size), 'single32');
   }
 }
-

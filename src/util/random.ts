@@ -44,6 +44,17 @@ export class Mulberry32 {
     this.s = (this.s + MULBERRY32_INCREMENT) >>> 0;
     return mulberry32Mix(this.s);
   }
+  /**
+   * Skips the next n draws and returns the state they start from: draw i
+   * (0-based) of them is mulberry32Mix(state + (i + 1) * increment), which is
+   * how a dropout-mask kernel makes them (`fillDropoutMultipliers32`).
+   */
+  take(n: number): number {
+    if (!(Number.isInteger(n) && n >= 0)) throw new Error(`draws to take must be a non-negative integer, got ${n}`);
+    const from = this.s;
+    this.s = (this.s + Math.imul(n % 4294967296, MULBERRY32_INCREMENT)) >>> 0;
+    return from;
+  }
   /** Uniform in [0, 1). */
   next(): number {
     return this.uint32() / 4294967296;
@@ -92,6 +103,44 @@ export function dropoutThreshold(rate: number): { thr: number; keep: number } {
   const thr = Math.round(rate * 65536);
   if (thr >= 65536) throw new Error(`dropout rate ${rate} rounds to 1 (65536/65536)`);
   return { thr, keep: 65536 / (65536 - thr) };
+}
+
+/**
+ * The drop threshold of one 32-bit draw t: t is dropped when float32(t / 2^32)
+ * < rate, which (float32 rounding being monotone) is t < thr for the smallest
+ * thr with float32(thr / 2^32) >= rate (below 2^32: float32((2^32 - 1) / 2^32)
+ * is 1, above every rate). keep is float32(1 / (1 - rate)). These are exactly the values of the LM
+ * families' first dropout loop (a Float32Array of uniform draws u, then
+ * u < rate ? 0 : 1 / (1 - rate)), so the masks stayed bit for bit the same
+ * when that loop moved into a kernel.
+ */
+export function dropoutThreshold32(rate: number): { thr: number; keep: number } {
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
+  let lo = 0;
+  let hi = 4294967295;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (Math.fround(mid / 4294967296) >= rate) hi = mid;
+    else lo = mid + 1;
+  }
+  return { thr: lo, keep: Math.fround(1 / (1 - rate)) };
+}
+
+/**
+ * Dropout multipliers from one mulberry32 draw per element: element i is 0
+ * when mulberry32Mix(state + (i + 1) * increment) < thr (`dropoutThreshold32`)
+ * and keep otherwise; `state` is the generator state before the first draw
+ * (`Mulberry32.take`). The reference of the 'single32' draw of the
+ * dropout-mask kernel (native/wasm/gemm.c `dropout_mask32`). Returns `out`.
+ */
+export function fillDropoutMultipliers32(out: Float32Array, rate: number, state: number): Float32Array {
+  const { thr, keep } = dropoutThreshold32(rate);
+  let s = state | 0;
+  for (let i = 0; i < out.length; i++) {
+    s = (s + MULBERRY32_INCREMENT) | 0;
+    out[i] = mulberry32Mix(s) < thr ? 0 : keep;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ interface GemmExports {
   copy_rows(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   binary_bcast(op: number, swap: number, mode: number, big: number, small: number, out: number, outer: number, inner: number): void;
   dropout_mask(out: number, n: number, seed: number, thr: number, keep: number): void;
+  dropout_mask32(out: number, n: number, state: number, thr: number, keep: number): void;
   rms_norm(x: number, gamma: number, N: number, D: number, eps: number, y: number, rstd: number): void;
   rms_norm_grad(dy: number, x: number, rstd: number, gamma: number, N: number, D: number, dx: number, dgamma: number, acc: number): void;
   rope(x: number, cos: number, sin: number, P: number, T: number, D: number, per: number, backward: number, y: number): void;
@@ -195,6 +196,14 @@ export function wasmDropoutMask(backend: BackendWasm, out: Float32Array, seed: n
   const g = wasmGemm(backend);
   if (!g || !onHeap(backend, [out])) return false;
   g.dropout_mask(out.byteOffset, out.length, seed >>> 0, thr, keep);
+  return true;
+}
+
+/** One-draw-per-element dropout multipliers (dropout.ts, draw 'single32'). False when the module is unavailable or the array is off the heap. */
+export function wasmDropoutMask32(backend: BackendWasm, out: Float32Array, state: number, thr: number, keep: number): boolean {
+  const g = wasmGemm(backend);
+  if (!g || !onHeap(backend, [out])) return false;
+  g.dropout_mask32(out.byteOffset, out.length, state >>> 0, thr >>> 0, keep);
   return true;
 }
 

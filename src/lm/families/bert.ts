@@ -244,7 +244,7 @@ export class BertForMaskedLM {
       const v = split(l.v.apply(h));
       // One fused kernel each way (engine fusedAttention); attention dropout is its keep multiplier.
       let keep: tf.Tensor | null = null;
-      if (training && c.attention_probs_dropout_prob > 0) keep = this.drop(tf.ones([B, H, T, T]), c.attention_probs_dropout_prob, training);
+      if (training && c.attention_probs_dropout_prob > 0) keep = this.dropout.mask([B, H, T, T], c.attention_probs_dropout_prob);
       const att = fusedAttention(q, k, v, { mask, scale: 1 / Math.sqrt(D), keep });
       const ctx = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d]);
       h = l.attnLn.apply(tf.add(this.drop(l.attnOut.apply(ctx), c.hidden_dropout_prob, training), h));

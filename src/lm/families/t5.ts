@@ -362,7 +362,7 @@ export class T5Model {
     const H = this.config.num_heads;
     const D = this.config.d_kv;
     const q = splitHeads(att.q.apply(x), B, Tq, H, D);
-    const keep = training && this.config.dropout_rate > 0 ? this.drop(tf.ones([B, H, Tq, k.shape[2]]), training) : null;
+    const keep = training && this.config.dropout_rate > 0 ? this.dropout.mask([B, H, Tq, k.shape[2]], this.config.dropout_rate) : null;
     const ctx = mergeHeads(fusedAttention(q, k, v, { mask: bias, scale: 1, keep, maskGrad: learnedBias }), B, Tq, H, D);
     return att.o.apply(ctx) as tf.Tensor3D;
   }
