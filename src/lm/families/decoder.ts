@@ -148,16 +148,11 @@ export function repeatKv(x: tf.Tensor4D, H: number): tf.Tensor4D {
 /**
  * softmax(q k^T * scale + mask) v for q [B, H, T, D], k/v [B, H, K, D], mask
  * [B, 1, T, K], as one fused kernel each way (engine `fusedAttention`).
- * `dropProbs` (attention dropout) is applied to a ones tensor of the scores'
- * shape to get the kernel's `keep` multiplier (same draws as on the probabilities).
+ * `keepMask` (attention dropout) gives the kernel's `keep` multiplier of the
+ * scores' shape [B, H, T, K] (a dropout stream's next mask, `SeededDropout.mask`).
  */
-export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, dropProbs?: (t: tf.Tensor) => tf.Tensor): tf.Tensor4D {
-  let keep: tf.Tensor | null = null;
-  if (dropProbs) {
-    const ones = tf.ones([...q.shape.slice(0, 3), k.shape[2]]);
-    const kept = dropProbs(ones);
-    if (kept !== ones) keep = kept;
-  }
+export function attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, keepMask?: (shape: number[]) => tf.Tensor): tf.Tensor4D {
+  const keep = keepMask ? keepMask([...q.shape.slice(0, 3), k.shape[2]]) : null;
   return fusedAttention(q, k, v, { mask, scale, keep }) as tf.Tensor4D;
 }
 

@@ -131,7 +131,7 @@ export class Gpt2LMHeadModel implements CausalLM {
       const [q, k, v] = tf.split(qkv, 3, -1);
       const kv = extendKv(input.cache?.layers[i], splitHeads(k, B, T, H, D), splitHeads(v, B, T, H, D));
       if (input.useCache) newLayers.push(kv);
-      const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train && c.attn_pdrop > 0 ? (t) => this.dropout.apply(t, c.attn_pdrop) : undefined);
+      const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train && c.attn_pdrop > 0 ? (shape) => this.dropout.mask(shape, c.attn_pdrop) : undefined);
       x = tf.add(x, drop(b.proj.apply(mergeHeads(att, B, T, H, D)), c.resid_pdrop)) as tf.Tensor3D;
       x = tf.add(x, drop(b.out.apply(this.act(b.fc.apply(b.ln2.apply(x)))), c.resid_pdrop)) as tf.Tensor3D;
     });

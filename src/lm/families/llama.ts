@@ -194,7 +194,7 @@ export class LlamaForCausalLM implements CausalLM {
     const rotate = (t: tf.Tensor4D): tf.Tensor4D => rope(t, cos, sin) as tf.Tensor4D;
     const newLayers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
     const rate = input.training ? c.attention_dropout : 0;
-    const drop = rate > 0 ? (t: tf.Tensor) => this.dropout.apply(t, rate) : undefined;
+    const drop = rate > 0 ? (shape: number[]) => this.dropout.mask(shape, rate) : undefined;
     this.layers.forEach((l, i) => {
       const h = l.inputNorm.apply(x);
       const q = rotate(splitHeads(l.q.apply(h), B, T, H, D));
