@@ -714,14 +714,19 @@ static inline v128_t vmulberry_mix(v128_t t) {
   return wasm_v128_xor(t, wasm_u32x4_shr(t, 14));
 }
 
+/* The first four mulberry32 states after `state` (state + (1..4) * inc), one per lane; MULBERRY_STEP4 advances all four. */
+#define MULBERRY_STEP4 wasm_i32x4_splat((int32_t)(4u * MULBERRY_INC))
+static inline v128_t mulberry_lanes(uint32_t state) {
+  return wasm_i32x4_make((int32_t)(state + MULBERRY_INC), (int32_t)(state + 2u * MULBERRY_INC),
+                         (int32_t)(state + 3u * MULBERRY_INC), (int32_t)(state + 4u * MULBERRY_INC));
+}
+
 EXPORT(dropout_mask)
 void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
   int pairs = n / 2;
   v128_t vthr = wasm_i32x4_splat(thr), vkeep = wasm_f32x4_splat(keep), lo16 = wasm_i32x4_splat(0xffff);
-  v128_t step = wasm_i32x4_splat((int32_t)(4u * MULBERRY_INC));
-  /* states of pairs 0..3: seed + (1..4) * inc */
-  v128_t s = wasm_i32x4_make((int32_t)(seed + MULBERRY_INC), (int32_t)(seed + 2u * MULBERRY_INC),
-                             (int32_t)(seed + 3u * MULBERRY_INC), (int32_t)(seed + 4u * MULBERRY_INC));
+  v128_t step = MULBERRY_STEP4;
+  v128_t s = mulberry_lanes(seed); /* states of pairs 0..3 */
   int j = 0;
   for (; j + 4 <= pairs; j += 4) {
     v128_t t = vmulberry_mix(s);
@@ -749,9 +754,8 @@ void dropout_mask(float *out, int n, uint32_t seed, int thr, float keep) {
 EXPORT(dropout_mask32)
 void dropout_mask32(float *out, int n, uint32_t state, uint32_t thr, float keep) {
   v128_t vthr = wasm_i32x4_splat((int32_t)thr), vkeep = wasm_f32x4_splat(keep);
-  v128_t step = wasm_i32x4_splat((int32_t)(4u * MULBERRY_INC));
-  v128_t s = wasm_i32x4_make((int32_t)(state + MULBERRY_INC), (int32_t)(state + 2u * MULBERRY_INC),
-                             (int32_t)(state + 3u * MULBERRY_INC), (int32_t)(state + 4u * MULBERRY_INC));
+  v128_t step = MULBERRY_STEP4;
+  v128_t s = mulberry_lanes(state); /* states of elements 0..3 */
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     v128_t t = vmulberry_mix(s);
