@@ -7,8 +7,8 @@
  *   - `Rng` (src/nn/rng.ts: weight initialisation, tests) maps seed 0 to 0x9e3779b9;
  *   - `SeededRng` (src/data/protocol.ts: negatives, batches) and `ShopRng`
  *     (src/data/synthetic.ts: the synthetic shop) use the seed as given.
- * Dropout masks (`dropoutMultipliers`) run the same step inline through
- * `mulberry32Mix`.
+ * Dropout masks (`dropoutMultipliers`, `fillDropoutMultipliers32`) run the
+ * same step inline through `mulberry32Mix`.
  *
  * Every output here is part of the recorded results (datasets, negatives,
  * initial weights, dropout masks): changing any constant changes them.
@@ -109,10 +109,10 @@ export function dropoutThreshold(rate: number): { thr: number; keep: number } {
  * The drop threshold of one 32-bit draw t: t is dropped when float32(t / 2^32)
  * < rate, which (float32 rounding being monotone) is t < thr for the smallest
  * thr with float32(thr / 2^32) >= rate (below 2^32: float32((2^32 - 1) / 2^32)
- * is 1, above every rate). keep is float32(1 / (1 - rate)). These are exactly the values of the LM
- * families' first dropout loop (a Float32Array of uniform draws u, then
- * u < rate ? 0 : 1 / (1 - rate)), so the masks stayed bit for bit the same
- * when that loop moved into a kernel.
+ * is 1, above every rate). keep is float32(1 / (1 - rate)). These are exactly
+ * the values of the LM families' first dropout loop (a Float32Array of uniform
+ * draws u, then u < rate ? 0 : 1 / (1 - rate)), so the masks stayed bit for
+ * bit the same when that loop moved into a kernel.
  */
 export function dropoutThreshold32(rate: number): { thr: number; keep: number } {
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
