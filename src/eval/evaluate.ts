@@ -43,8 +43,8 @@ export interface EvalRow {
 
 const DEFAULT_BATCH = 256;
 
-/** The rows [start, end) of an evaluation split as a UserBatch (views, no copy). */
-export function sliceSplit(split: EvalSplit, start: number, end: number): UserBatch {
+/** The rows [start, end) of an evaluation split (or of another UserBatch) as a UserBatch (views, no copy). */
+export function sliceSplit(split: Pick<EvalSplit, 'L' | 'user' | 'history'>, start: number, end: number): UserBatch {
   const L = split.L;
   return {
     size: end - start,

@@ -15,6 +15,7 @@ import { applyAnyProtocol } from '../data/cold_start.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import { DataSectionSchema } from '../config/run.js';
 import type { RawDataset, SplitDataset } from '../data/types.js';
+import { sliceSplit } from '../eval/evaluate.js';
 import { formatSettings, loadRecommender, type ModelSettings } from '../models/registry.js';
 import type { Recommender, UserBatch } from '../models/types.js';
 import { itemTitle } from '../methods/text_lm/corpus.js';
@@ -382,8 +383,7 @@ export function rankBatch(m: ServedModel, reqs: readonly RankRequest[]): Scored[
     if (!r.candidates) return;
     const items = r.candidates.filter((c) => !inSorted(r.skip, c));
     if (items.length === 0) { out[i] = []; return; }
-    const one = { size: 1, L: batch.L, user: batch.user.subarray(b, b + 1), history: batch.history.subarray(b * batch.L, (b + 1) * batch.L) };
-    const scores = m.model.scoreCandidates(one, Int32Array.from(items), items.length);
+    const scores = m.model.scoreCandidates(sliceSplit(batch, b, b + 1), Int32Array.from(items), items.length);
     const t = new TopK(r.k);
     items.forEach((c, j) => t.push(c, scores[j]));
     out[i] = t.result();

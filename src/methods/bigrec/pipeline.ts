@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { BigRecRunOptions } from '../../config/bigrec.js';
 import type { SplitDataset, UserBatch } from '../../data/types.js';
 import { subsetSplit } from '../../data/subset.js';
-import { evaluateRecommender } from '../../eval/evaluate.js';
+import { evaluateRecommender, sliceSplit } from '../../eval/evaluate.js';
 import type { MetricValues, Scorer } from '../../eval/types.js';
 import { loadPretrained, savePretrained } from '../../lm/checkpoint.js';
 import type { CausalLM } from '../../lm/families/decoder.js';
@@ -255,7 +255,7 @@ export async function runBigRec(data: SplitDataset, o: BigRecRunOptions, dir: st
       const collabScores = (which: 'valid' | 'test', rows: number[]): Float32Array[] => rows.map((r) => {
         if (!collab) return new Float32Array(data.numItems + 1);
         const s = data[which];
-        return collab.scoreAll({ size: 1, L: s.L, user: s.user.subarray(r, r + 1), history: s.history.subarray(r * s.L, (r + 1) * s.L) });
+        return collab.scoreAll(sliceSplit(s, r, r + 1));
       });
       const subTest = subsetSplit(data, 'test', testRows);
       const subValid = tuneRows.length ? subsetSplit(data, 'valid', tuneRows) : null;
