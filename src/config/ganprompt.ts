@@ -67,6 +67,16 @@ const MappingStage = z.strictObject({
   /** Initial w (> 0, so that the start ranks as the collaborative model). */
   scoreWeightInit: z.number().positive(),
   /**
+   * Where the score feature starts (absent: 'collab'): 'collab' = w =
+   * scoreWeightInit, g = 0, the collaborative model's ranking; 'stacked' =
+   * (w, g) fitted on the step's training questions by the listwise blend of z
+   * and the LM's answer (src/methods/yesno/blend.ts), kept only if it beats
+   * the collaborative start on validation AUC (docs/METHODS.md §5, "Stacked
+   * start"). Absent rather than defaulted, so that stage keys of runs made
+   * before it stay equal.
+   */
+  scoreStart: z.enum(['collab', 'stacked']).optional(),
+  /**
    * The mapping step's training questions: 'train' = positions of the
    * training sequences (as the LoRA step; the collaborative model has seen
    * these targets, so its score is in-sample there); 'valid-heldout' =

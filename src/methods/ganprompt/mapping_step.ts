@@ -16,6 +16,7 @@ import type { RecipePlan } from '../recipe.js';
 import { stageSteps, withinCaseSpread, yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
 import { timed } from './context.js';
+import { chooseScoreStart, type ScoreStart } from './score_start.js';
 
 /** Trains (or on resume reloads) the mapping of `m`; returns its training summary. */
 export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<Record<string, unknown> | 'interrupted'> {
@@ -51,13 +52,20 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   }
   const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
   const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, mapStage);
+  const validation = kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`);
+  let start: ScoreStart | undefined;
+  if (mapStage.scoreFeature && mapStage.scoreStart === 'stacked') {
+    start = chooseScoreStart(m, kit.mapCases, templates, m.originalTitles, { weight0: mapStage.scoreWeightInit, gateScale, validate: validation?.validate });
+    const v = start.collabValid === undefined ? '' : `; valid AUC ${start.collabValid.toFixed(4)} collaborative, ${start.stackedValid!.toFixed(4)} stacked`;
+    log(`${recipe}: stacked start w ${start.fitted.weight.toFixed(4)}, g ${start.fitted.gate.toFixed(4)} (listwise loss ${start.fitted.loss.toFixed(4)}, ${start.fitted.iterations} Newton steps, ${start.fitted.questions} questions${v}): starts from the ${start.chosen === 'stacked' ? 'stacked' : 'collaborative'} one`);
+  }
   const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
   log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.mapValid.length} validation users`);
   const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
     steps, scheduleSteps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps, loss: mapStage.loss, seed: mixSeed(o.seed, 2),
     templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
-    validation: kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`),
+    validation,
     onStep: (s, n, l) => { hooks.progress?.(`${recipe} mapping`, s, n); if (s % 100 === 0 || s === n) log(`  ${recipe} mapping step ${s}/${n}: loss ${l.toFixed(4)}`); },
   }));
   if (r.interrupted) return 'interrupted';
@@ -68,12 +76,13 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   const gate = sf?.gate;
   if (sf) {
     writeJson(weightFile, {
-      ...sf, score: 'weight * z + gate * (l(yes) - l(no))', feature: 'z: collaborative score z-scored among the candidates', init: { weight: mapStage.scoreWeightInit, gate: 0 }, gateStepScale: gateScale,
+      ...sf, score: 'weight * z + gate * (l(yes) - l(no))', feature: 'z: collaborative score z-scored among the candidates', init: { weight: start?.weight ?? mapStage.scoreWeightInit, gate: start?.gate ?? 0 }, gateStepScale: gateScale,
+      ...(start ? { start: start.chosen, stacked: start.fitted, startValid: { collab: start.collabValid, stacked: start.stackedValid } } : {}),
     });
   }
   const summary = {
     ...r, trainSource: o.trainSource, questionSource: mapStage.questions, questions: kit.mapCases.length, validUsers: kit.mapValid.length, examples: ex.length,
-    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight, lmGate: gate } : {}),
+    variables: { mapping: mapStage.mapping, itemVectors: itemTable, scoreFeature: mapStage.scoreFeature }, ...(weight !== undefined ? { scoreWeight: weight, lmGate: gate } : {}), ...(start ? { scoreStart: start } : {}),
   };
   writeJson(summaryFile, summary);
   return summary;

@@ -1,0 +1,66 @@
+/**
+ * Where the mapping step's score feature starts (mappingStage.scoreStart,
+ * docs/METHODS.md §5, "Stacked start"): 'collab' = w = scoreWeightInit,
+ * g = 0, the collaborative model's ranking; 'stacked' = (w, g) fitted on the
+ * mapping step's own training questions by the listwise blend of z and the
+ * LM's l(yes) - l(no) (src/methods/yesno/blend.ts), with the mapping layer
+ * still at its start. With validation questions both starts are validated
+ * and the better one is kept (the collaborative start on a tie), so the
+ * step still never starts below the collaborative model on validation.
+ */
+import type { Case } from '../collab.js';
+import type { PromptTemplate } from '../prompts.js';
+import { standardise, type TitleSource, type YesNoLlm } from '../yesno.js';
+import { fitListwiseBlend } from '../yesno/blend.js';
+
+export interface ScoreStart {
+  /** The blend fitted on the training questions. */
+  fitted: { weight: number; gate: number; loss: number; iterations: number; questions: number };
+  /** Validation AUC of the collaborative start and of the fitted one (absent without validation questions). */
+  collabValid?: number;
+  stackedValid?: number;
+  chosen: 'collab' | 'stacked';
+  /** The start the step trains from. */
+  weight: number;
+  gate: number;
+}
+
+/**
+ * Fits the stacked start on `cases` (question i scored under template
+ * i mod templates.length, original titles), validates it against the
+ * collaborative start when `validate` is given, and leaves `m`'s score
+ * feature at the chosen one.
+ */
+export function chooseScoreStart(m: YesNoLlm, cases: readonly Case[], templates: readonly PromptTemplate[], titles: TitleSource, o: { weight0: number; gateScale: number; validate?: () => number }): ScoreStart {
+  if (!m.collab) throw new Error('stacked score start: no collaborative model');
+  if (cases.length === 0) throw new Error('stacked score start: no training questions');
+  if (templates.length === 0) throw new Error('stacked score start: no templates');
+  const C = cases[0].candidates.length;
+  const z = new Float32Array(cases.length * C);
+  const raw = m.collab.candidateScores(cases);
+  for (let c = 0; c < cases.length; c++) z.set(standardise(raw.subarray(c * C, (c + 1) * C)), c * C);
+  // w = 0, g = 1: the score is the LM's l(yes) - l(no) alone.
+  m.initScoreFeature(0, 1, 1);
+  const d = new Float32Array(cases.length * C);
+  templates.forEach((t, ti) => {
+    const idx = cases.map((_, i) => i).filter((i) => i % templates.length === ti);
+    if (idx.length === 0) return;
+    const s = m.score(idx.map((i) => cases[i]), t, titles);
+    idx.forEach((i, j) => d.set(s.subarray(j * C, (j + 1) * C), i * C));
+  });
+  const fit = fitListwiseBlend(z, d, C);
+  const fitted = { ...fit, questions: cases.length };
+  const setStacked = () => m.initScoreFeature(fit.weight, fit.gate, o.gateScale);
+  const setCollab = () => m.initScoreFeature(o.weight0, 0, o.gateScale);
+  if (!o.validate) {
+    setStacked();
+    return { fitted, chosen: 'stacked', weight: fit.weight, gate: fit.gate };
+  }
+  setCollab();
+  const collabValid = o.validate();
+  setStacked();
+  const stackedValid = o.validate();
+  if (stackedValid > collabValid) return { fitted, collabValid, stackedValid, chosen: 'stacked', weight: fit.weight, gate: fit.gate };
+  setCollab();
+  return { fitted, collabValid, stackedValid, chosen: 'collab', weight: o.weight0, gate: 0 };
+}

@@ -1,0 +1,147 @@
+/**
+ * Issue 19, the stacked start of the collaborative score feature
+ * (docs/METHODS.md §5, "Stacked start"): the listwise blend's loss, gradient
+ * and Hessian against hand-computed values; the Newton fit reaches the
+ * minimum (zero gradient, no grid point lower); bad input is refused; and
+ * chooseScoreStart fits on the LM's own answers and keeps the better start
+ * on validation (the collaborative one on a tie).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { applyProtocol } from '../src/data/protocol.js';
+import { generateShop } from '../src/data/synthetic.js';
+import type { SplitDataset } from '../src/data/types.js';
+import { itemSentence } from '../src/data/item_text.js';
+import { trainBpe, withRecSpecialTokens, type Tokenizer } from '../src/lm/tokenizer/index.js';
+import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
+import { createRecommender } from '../src/models/registry.js';
+import type { Recommender } from '../src/models/types.js';
+import { CollabSignal } from '../src/methods/collab.js';
+import { loadTemplates } from '../src/methods/prompts.js';
+import { rankingMetrics } from '../src/methods/reference.js';
+import { sampleRows, splitCases, standardise, trainQuestions, YesNoLlm } from '../src/methods/yesno.js';
+import { blendLoss, fitListwiseBlend } from '../src/methods/yesno/blend.js';
+import { chooseScoreStart } from '../src/methods/ganprompt/score_start.js';
+import { Mulberry32 } from '../src/util/random.js';
+import { ready } from './helpers.js';
+
+const close = (a: number, b: number, eps: number, what: string) => assert.ok(Math.abs(a - b) < eps, `${what}: ${a} vs ${b}`);
+
+describe('stacked start of the score feature (issue 19)', () => {
+  test('listwise loss, gradient and Hessian: hand-computed', () => {
+    // One question, C = 2: z = (1, 0), d = (0, 1); at w = g = 1 both candidates score 1.
+    const r = blendLoss([1, 0], [0, 1], 2, 1, 1, 1e-4);
+    close(r.loss, Math.log(2) + 1e-4, 1e-12, 'loss = log 2 + (l2 / 2)(1 + 1)');
+    close(r.grad[0], -0.5 + 1e-4, 1e-12, 'dL/dw = E_p[z] - z_0 + l2 w = 0.5 - 1 + l2');
+    close(r.grad[1], 0.5 + 1e-4, 1e-12, 'dL/dg = E_p[d] - d_0 + l2 g = 0.5 - 0 + l2');
+    close(r.hess[0], 0.25 + 1e-4, 1e-12, 'Var_p z + l2');
+    close(r.hess[1], -0.25, 1e-12, 'Cov_p(z, d) = 0 - 0.25');
+    close(r.hess[2], 0.25 + 1e-4, 1e-12, 'Var_p d + l2');
+    // At the start (1, 0) of a two-question set: mean of log(1 + e^-1) and log(1 + e^1) - 1 = log(1 + e^-1).
+    const s = blendLoss([1, 0, 0, 1], [0, 0, 0, 0], 2, 1, 0, 1e-4);
+    close(s.loss, Math.log(1 + Math.exp(-1)) * 0.5 + (Math.log(1 + Math.E) - 0) * 0.5 + 0.5e-4, 1e-12, 'two questions, the second ranks the target last');
+  });
+
+  test('Newton fit: zero gradient at the result, no grid point lower; an informative second score gets the weight', () => {
+    const rng = new Mulberry32(5);
+    const C = 10;
+    const n = 200;
+    const z = new Float32Array(n * C);
+    const d = new Float32Array(n * C);
+    for (let c = 0; c < n; c++) {
+      for (let k = 0; k < C; k++) {
+        // z: noise with a weak target signal; d: a strong one.
+        z[c * C + k] = rng.next() + (k === 0 ? 0.2 : 0);
+        d[c * C + k] = rng.next() + (k === 0 ? 1.5 : 0);
+      }
+    }
+    const b = fitListwiseBlend(z, d, C);
+    const at = blendLoss(z, d, C, b.weight, b.gate, 1e-4);
+    assert.ok(Math.max(Math.abs(at.grad[0]), Math.abs(at.grad[1])) < 1e-6, `gradient at the fit ${at.grad}`);
+    close(at.loss, b.loss, 1e-12, 'the returned loss');
+    assert.ok(b.gate > b.weight && b.gate > 0, `the informative score weighs more (w ${b.weight}, g ${b.gate})`);
+    for (let i = -10; i <= 10; i++) {
+      for (let j = -10; j <= 10; j++) {
+        const w = b.weight + i * 0.1;
+        const g = b.gate + j * 0.1;
+        assert.ok(blendLoss(z, d, C, w, g, 1e-4).loss >= b.loss - 1e-12, `grid point (${w}, ${g}) is lower`);
+      }
+    }
+    assert.ok(b.loss < blendLoss(z, d, C, 1, 0, 1e-4).loss, 'below the start (1, 0)');
+  });
+
+  test('bad input is refused with the reason', () => {
+    assert.throws(() => fitListwiseBlend([1, 2], [1], 2), /2 collaborative scores but 1 LM scores/);
+    assert.throws(() => fitListwiseBlend([1, 2, 3], [1, 2, 3], 2), /not a whole number of questions/);
+    assert.throws(() => fitListwiseBlend([1], [1], 1), /at least 2 candidates/);
+    assert.throws(() => fitListwiseBlend([1, Number.NaN], [0, 0], 2), /score 1 is not finite/);
+    assert.throws(() => fitListwiseBlend([1, 0], [0, 0], 2, { l2: 0 }), /l2 must be > 0/);
+  });
+
+  describe('chooseScoreStart on a YesNoLlm', () => {
+    let data: SplitDataset;
+    let tok: Tokenizer;
+    let collab: Recommender;
+    before(async () => {
+      await ready();
+      data = applyProtocol(generateShop({ users: 60, items: 80, seed: 7 }), { ratingThreshold: null, kCore: 2, maxHistory: 10, numNegatives: 9, seed: 3 });
+      tok = trainBpe([...data.itemMeta.values()].map((m) => itemSentence(m)).concat(Array(20).fill('Answer: Yes. Answer: No.')), { vocabSize: 600 });
+      withRecSpecialTokens(tok);
+      collab = createRecommender('bprmf', { d: 8 });
+      await collab.fit(data, { epochs: 1, batchSize: 64, lr: 0.01, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 1 });
+    });
+    after(() => collab.dispose());
+
+    test('fits on the LM\'s answers and the collaborative z, keeps the better start on validation (the collaborative one on a tie)', () => {
+      const lm = new LlamaForCausalLM(parseLlamaConfig({
+        model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+        num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
+      }), { seed: 3 });
+      const m = new YesNoLlm(lm, tok, data);
+      m.collab = new CollabSignal(collab, data);
+      const templates = loadTemplates().seen.slice(0, 2);
+      const qs = trainQuestions(data, { users: 12, perUser: 1, negatives: 9, seed: 4 });
+      const C = qs[0].candidates.length;
+      // The features, computed here independently: z from the collaborative model, d from the LM alone (no score feature).
+      const raw = m.collab.candidateScores(qs);
+      const z = qs.flatMap((_, c) => Array.from(standardise(raw.subarray(c * C, (c + 1) * C))));
+      const d = new Float32Array(qs.length * C);
+      qs.forEach((q, i) => d.set(m.score([q], templates[i % 2], m.originalTitles), i * C));
+      const want = fitListwiseBlend(z, d, C);
+
+      const valid = splitCases(data, 'valid', sampleRows(data.valid.count, 10, 2));
+      const auc = () => rankingMetrics(m.score(valid, templates[0], m.originalTitles), C, [1]).auc;
+      m.initScoreFeature(1, 0, 2);
+      const collabAuc = auc();
+      m.initScoreFeature(want.weight, want.gate, 2);
+      const stackedAuc = auc();
+
+      const r = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: auc });
+      close(r.fitted.weight, want.weight, 1e-5, 'w');
+      close(r.fitted.gate, want.gate, 1e-5, 'g');
+      assert.equal(r.fitted.questions, qs.length);
+      assert.equal(r.collabValid, collabAuc);
+      assert.equal(r.stackedValid, stackedAuc);
+      assert.equal(r.chosen, stackedAuc > collabAuc ? 'stacked' : 'collab');
+      const sf = m.scoreFeatureValues()!;
+      close(sf.weight, r.weight, 1e-6, 'the model is left at the chosen w');
+      close(sf.gate, r.gate, 1e-6, 'the model is left at the chosen g');
+      assert.equal(m.lmGateScale, 2, 'the gate keeps its step scale');
+
+      // A validation that prefers the LM-free start, and one that ties: the collaborative start is kept.
+      const prefersCollab = () => (m.scoreFeatureValues()!.gate === 0 ? 0.9 : 0.8);
+      const kept = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1.5, gateScale: 2, validate: prefersCollab });
+      assert.equal(kept.chosen, 'collab');
+      assert.deepEqual([m.scoreFeatureValues()!.weight, m.scoreFeatureValues()!.gate], [1.5, 0]);
+      const tie = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: () => 0.7 });
+      assert.equal(tie.chosen, 'collab');
+      // Without validation questions the stacked start is taken.
+      const blind = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2 });
+      assert.equal(blind.chosen, 'stacked');
+      close(m.scoreFeatureValues()!.gate, want.gate, 1e-5, 'stacked g');
+      assert.throws(() => chooseScoreStart(m, [], templates, m.originalTitles, { weight0: 1, gateScale: 2 }), /no training questions/);
+      m.dispose();
+      lm.dispose();
+    });
+  });
+});
