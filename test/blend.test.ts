@@ -22,6 +22,7 @@ import { rankingMetrics } from '../src/methods/reference.js';
 import { sampleRows, splitCases, standardise, trainQuestions, YesNoLlm } from '../src/methods/yesno.js';
 import { blendLoss, fitListwiseBlend } from '../src/methods/yesno/blend.js';
 import { chooseScoreStart } from '../src/methods/ganprompt/score_start.js';
+import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { Mulberry32 } from '../src/util/random.js';
 import { ready } from './helpers.js';
 
@@ -68,6 +69,13 @@ describe('stacked start of the score feature (issue 19)', () => {
       }
     }
     assert.ok(b.loss < blendLoss(z, d, C, 1, 0, 1e-4).loss, 'below the start (1, 0)');
+  });
+
+  test('options: scoreStart is optional (stage keys of older runs stay equal); stacked without the score feature is refused', () => {
+    assert.equal(parseGanPromptOptions({}).mappingStage.scoreStart, undefined);
+    assert.equal(parseGanPromptOptions({ mappingStage: { scoreFeature: true, scoreStart: 'stacked' } }).mappingStage.scoreStart, 'stacked');
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { scoreStart: 'stacked' } }, 'c.json'), /in c\.json: mappingStage\.scoreStart 'stacked' needs mappingStage\.scoreFeature true/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { scoreStart: 'blend' } }), /mappingStage\.scoreStart/);
   });
 
   test('bad input is refused with the reason', () => {

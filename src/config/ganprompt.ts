@@ -142,6 +142,10 @@ export const DEFAULT_LORA_STAGE: Omit<LoraStageOptions, 'questionNegatives'> = {
 export const DEFAULT_MAPPING_STAGE: Omit<MappingStageOptions, 'questionNegatives'> = { ...STAGE_DEFAULTS, lr: 1e-3, mapping: true, itemVectors: 'recipe', scoreFeature: false, scoreWeightInit: 1, questions: 'train' };
 
 export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptRunOptions {
-  return parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);
+  const o = parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);
+  if (o.mappingStage.scoreStart === 'stacked' && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
+    throw new Error(`invalid GANPrompt options${source ? ` in ${source}` : ''}: mappingStage.scoreStart 'stacked' needs mappingStage.scoreFeature true (it starts the score feature's w and g)`);
+  }
+  return o;
 }
 

@@ -77,7 +77,6 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   if (sf) {
     writeJson(weightFile, {
       ...sf, score: 'weight * z + gate * (l(yes) - l(no))', feature: 'z: collaborative score z-scored among the candidates', init: { weight: start?.weight ?? mapStage.scoreWeightInit, gate: start?.gate ?? 0 }, gateStepScale: gateScale,
-      ...(start ? { start: start.chosen, stacked: start.fitted, startValid: { collab: start.collabValid, stacked: start.stackedValid } } : {}),
     });
   }
   const summary = {
