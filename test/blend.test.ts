@@ -69,6 +69,7 @@ describe('stacked start of the score feature (issue 19)', () => {
       }
     }
     assert.ok(b.loss < blendLoss(z, d, C, 1, 0, 1e-4).loss, 'below the start (1, 0)');
+    assert.ok(b.iterations >= 1 && b.iterations < 20, `Newton converges in a few steps, took ${b.iterations}`);
   });
 
   test('options: scoreStart is optional (stage keys of older runs stay equal); stacked without the score feature is refused', () => {

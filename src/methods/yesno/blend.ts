@@ -16,7 +16,7 @@ export interface BlendOptions {
   l2?: number;
   /** Newton iterations at most (default 100). */
   maxIter?: number;
-  /** Stop when the largest gradient entry is below this (default 1e-9). */
+  /** Stop when the Newton decrement grad' H^-1 grad / 2 (the loss the step can still gain) is below this (default 1e-12). */
   tol?: number;
 }
 
@@ -67,13 +67,14 @@ export function blendLoss(z: ArrayLike<number>, d: ArrayLike<number>, C: number,
 
 /**
  * Fits (w, g) from w = 1, g = 0 (the first feature alone) by damped Newton
- * steps with a backtracking line search. `z`, `d`: [questions * C] scores,
+ * steps with a backtracking line search, until the Newton decrement is below
+ * `tol` or a step no longer lowers the loss; `iterations` counts the steps taken. `z`, `d`: [questions * C] scores,
  * the target at index 0 of each question.
  */
 export function fitListwiseBlend(z: ArrayLike<number>, d: ArrayLike<number>, C: number, o: BlendOptions = {}): Blend {
   const l2 = o.l2 ?? 1e-4;
   const maxIter = o.maxIter ?? 100;
-  const tol = o.tol ?? 1e-9;
+  const tol = o.tol ?? 1e-12;
   if (!(Number.isInteger(C) && C >= 2)) throw new Error(`score blend: a question needs at least 2 candidates, got ${C}`);
   if (z.length !== d.length) throw new Error(`score blend: ${z.length} collaborative scores but ${d.length} LM scores`);
   if (z.length === 0 || z.length % C !== 0) throw new Error(`score blend: ${z.length} scores are not a whole number of questions of ${C} candidates`);
@@ -87,20 +88,21 @@ export function fitListwiseBlend(z: ArrayLike<number>, d: ArrayLike<number>, C: 
   let it = 0;
   for (; it < maxIter; it++) {
     const [a, b] = cur.grad;
-    if (Math.max(Math.abs(a), Math.abs(b)) < tol) break;
     const [hww, hwg, hgg] = cur.hess;
     const det = hww * hgg - hwg * hwg;
     // The Hessian is positive definite (ridge); the step solves H step = grad.
     const sw = (hgg * a - hwg * b) / det;
     const sg = (hww * b - hwg * a) / det;
     const slope = a * sw + b * sg;
+    if (slope / 2 < tol) break;
     let t = 1;
     let next = blendLoss(z, d, C, w - sw, g - sg, l2);
     while (next.loss > cur.loss - 1e-4 * t * slope && t > 1e-10) {
       t /= 2;
       next = blendLoss(z, d, C, w - t * sw, g - t * sg, l2);
     }
-    if (next.loss > cur.loss) break;
+    // No decrease left at float precision: converged.
+    if (next.loss >= cur.loss) break;
     w -= t * sw;
     g -= t * sg;
     cur = next;
