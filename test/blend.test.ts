@@ -19,7 +19,7 @@ import type { Recommender } from '../src/models/types.js';
 import { CollabSignal } from '../src/methods/collab.js';
 import { loadTemplates } from '../src/methods/prompts.js';
 import { rankingMetrics } from '../src/methods/reference.js';
-import { sampleRows, splitCases, standardise, trainQuestions, YesNoLlm } from '../src/methods/yesno.js';
+import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { blendLoss, fitListwiseBlend } from '../src/methods/yesno/blend.js';
 import { chooseScoreStart } from '../src/methods/ganprompt/score_start.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
@@ -149,6 +149,34 @@ describe('stacked start of the score feature (issue 19)', () => {
       assert.equal(blind.chosen, 'stacked');
       close(m.scoreFeatureValues()!.gate, want.gate, 1e-5, 'stacked g');
       assert.throws(() => chooseScoreStart(m, [], templates, m.originalTitles, { weight0: 1, gateScale: 2 }), /no training questions/);
+      // zScores: the z the score feature adds, as computed independently above.
+      assert.deepEqual(Array.from(m.zScores(qs)), Array.from(Float32Array.from(z)));
+      m.dispose();
+      lm.dispose();
+    });
+
+    test('a start validated by the caller is not validated again by the training loop; a non-finite one is refused', async () => {
+      const lm = new LlamaForCausalLM(parseLlamaConfig({
+        model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+        num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
+      }), { seed: 5 });
+      const m = new YesNoLlm(lm, tok, data);
+      m.collab = new CollabSignal(collab, data);
+      m.initScoreFeature();
+      const t = loadTemplates().seen[0];
+      const qs = trainQuestions(data, { users: 16, perUser: 1, negatives: 9, seed: 6 });
+      const ex = yesNoExamples(qs, 1, 2);
+      const perEpoch = Math.ceil(ex.length / 8);
+      const fit = (initial: number | undefined, validate: () => number) => m.fit(qs, ex, {
+        steps: 2 * perEpoch, batchSize: 8, lr: 0.01, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles, vars: m.trainables({ scoreWeight: true }),
+        validation: { metric: 'auc', patience: 2, stepsPerEpoch: perEpoch, validate, initial },
+      });
+      let calls = 0;
+      const r = await fit(0.75, () => { calls++; return 0.5; });
+      assert.equal(calls, 2, 'two epochs validated, the start not');
+      assert.equal(r.initialValid, 0.75);
+      assert.equal(r.bestEpoch, -1, 'the given start stays the best');
+      await assert.rejects(fit(Number.NaN, () => 0.5), /given initial validation auc is NaN/);
       m.dispose();
       lm.dispose();
     });

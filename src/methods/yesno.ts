@@ -139,6 +139,16 @@ export class YesNoLlm {
     }
   }
 
+  /** z of every case's candidates [cases * C], from the cache scoring fills (the score feature must be on). */
+  zScores(cases: readonly Case[]): Float32Array {
+    if (!this.scoreWeight) throw new Error('z scores: the collaborative score feature is off');
+    this.collabZ(cases);
+    const C = cases[0]?.candidates.length ?? 0;
+    const out = new Float32Array(cases.length * C);
+    cases.forEach((c, i) => out.set(this.zCache.get(c)!, i * C));
+    return out;
+  }
+
   /** w * z + g * diff [B] of each row's (case, candidate) when the score feature is on, else diff. */
   private withScoreFeature(diff: tf.Tensor1D, cases: readonly Case[], cands: readonly number[]): tf.Tensor1D {
     if (!this.scoreWeight || !this.lmGate) return diff;

@@ -65,7 +65,8 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
     steps, scheduleSteps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps, loss: mapStage.loss, seed: mixSeed(o.seed, 2),
     templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
-    validation,
+    // The chosen start was just validated by chooseScoreStart: the loop does not validate it again.
+    validation: validation && start?.collabValid !== undefined ? { ...validation, initial: start.chosen === 'stacked' ? start.stackedValid : start.collabValid } : validation,
     onStep: (s, n, l) => { hooks.progress?.(`${recipe} mapping`, s, n); if (s % 100 === 0 || s === n) log(`  ${recipe} mapping step ${s}/${n}: loss ${l.toFixed(4)}`); },
   }));
   if (r.interrupted) return 'interrupted';

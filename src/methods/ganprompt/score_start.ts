@@ -10,7 +10,7 @@
  */
 import type { Case } from '../collab.js';
 import type { PromptTemplate } from '../prompts.js';
-import { standardise, type TitleSource, type YesNoLlm } from '../yesno.js';
+import type { TitleSource, YesNoLlm } from '../yesno.js';
 import { fitListwiseBlend } from '../yesno/blend.js';
 
 export interface ScoreStart {
@@ -36,9 +36,6 @@ export function chooseScoreStart(m: YesNoLlm, cases: readonly Case[], templates:
   if (cases.length === 0) throw new Error('stacked score start: no training questions');
   if (templates.length === 0) throw new Error('stacked score start: no templates');
   const C = cases[0].candidates.length;
-  const z = new Float32Array(cases.length * C);
-  const raw = m.collab.candidateScores(cases);
-  for (let c = 0; c < cases.length; c++) z.set(standardise(raw.subarray(c * C, (c + 1) * C)), c * C);
   // w = 0, g = 1: the score is the LM's l(yes) - l(no) alone.
   m.initScoreFeature(0, 1, 1);
   const d = new Float32Array(cases.length * C);
@@ -48,7 +45,8 @@ export function chooseScoreStart(m: YesNoLlm, cases: readonly Case[], templates:
     const s = m.score(idx.map((i) => cases[i]), t, titles);
     idx.forEach((i, j) => d.set(s.subarray(j * C, (j + 1) * C), i * C));
   });
-  const fit = fitListwiseBlend(z, d, C);
+  // z as the score feature uses it, cached by the scoring above.
+  const fit = fitListwiseBlend(m.zScores(cases), d, C);
   const fitted = { ...fit, questions: cases.length };
   const setStacked = () => m.initScoreFeature(fit.weight, fit.gate, o.gateScale);
   const setCollab = () => m.initScoreFeature(o.weight0, 0, o.gateScale);

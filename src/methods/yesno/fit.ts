@@ -161,7 +161,8 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       if (vs.stopped) step = o.steps; // a resumed run that had stopped early: nothing left to train
       // The starting point is a candidate too: an epoch must beat it to be kept.
       if (val && step === 0 && vs.initial === undefined) {
-        vs.initial = validate('before training');
+        if (val.initial !== undefined && !Number.isFinite(val.initial)) throw new Error(`yes/no training: the given initial validation ${val.metric} is ${val.initial}`);
+        vs.initial = val.initial ?? validate('before training');
         best = snapshot(o.vars);
         val.onInitial?.(vs.initial);
         tEpoch = performance.now();

@@ -75,6 +75,8 @@ export interface YesNoFitOptions {
     onEpoch?: (e: YesNoEpoch) => void;
     /** The metric of the initial variables (before the first step). */
     onInitial?: (valid: number) => void;
+    /** The initial variables' metric when the caller has just measured it with `validate` (that validation is then not repeated). */
+    initial?: number;
   };
 }
 
