@@ -3,7 +3,7 @@
  * (package.json "exports") give each layer's full public set:
  *
  *   llmrec/data     datasets, the protocol (docs/METHODS.md §1), the synthetic shop
- *   llmrec/eval     evaluator, metrics (§2), reports, prompt robustness
+ *   llmrec/eval     evaluator, metrics (§2), paired significance (§2.6), reports, prompt robustness
  *   llmrec/models   collaborative models (§3)
  *   llmrec/lm       tokenizers, model families, checkpoints, LoRA, scoring, generation
  *   llmrec/methods  TALLRec / CoLLM / GANPrompt (§4-6) and RecSysLLM (§7)

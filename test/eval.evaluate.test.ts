@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import type { EvalSplit, SplitDataset } from '../src/data/types.js';
 import { DEFAULT_PROTOCOL } from '../src/data/types.js';
 import type { FitReport, Recommender, UserBatch } from '../src/models/types.js';
-import { evaluateAll, evaluateRecommender, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
+import { evaluateAll, evaluatePerUser, evaluateRecommender, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
+import { perUserMetric } from '../src/eval/metrics.js';
 import { metricsTable, assertBaselinesPresent } from '../src/eval/report.js';
 import { Rng } from '../src/nn/rng.js';
 
@@ -214,6 +215,17 @@ describe('sampled protocol (C = 4)', () => {
     close(m['ndcg@3'], (1 + 1 / Math.log2(3) + 0.5) / 3);
     close(m['mrr@3'], (1 + 1 / 2 + 1 / 3) / 3);
     close(m.auc, (1 + 2 / 3 + (1 + 0.5) / 3) / 3);
+    // Kept per user (the paired tests' input): the same ranks and AUCs, user by user, in the split's order.
+    const p = evaluatePerUser(new FakeModel('hand', 8, (u, i) => sc[u][i] ?? 0), DATA, 'test', { protocol: 'sampled', ks: [1, 2, 3] });
+    assert.deepEqual(p.users, [0, 1, 2]);
+    assert.deepEqual(p.rank, [1, 2, 3]);
+    assert.deepEqual(p.auc, [1, 2 / 3, 1.5 / 3]);
+    assert.deepEqual(perUserMetric(p, 'hr@2'), [1, 1, 0]);
+    assert.deepEqual(perUserMetric(p, 'ndcg@3'), [1, 1 / Math.log2(3), 0.5]);
+    assert.deepEqual(perUserMetric(p, 'mrr@1'), [1, 0, 0]);
+    for (const k of ['auc', 'hr@1', 'hr@2', 'ndcg@3', 'mrr@3']) close(perUserMetric(p, k).reduce((a, b) => a + b, 0) / 3, m[k]);
+    assert.throws(() => perUserMetric(p, 'recall@3'), /unknown metric 'recall@3'/);
+    assert.throws(() => perUserMetric(p, 'hr@0'), /cut-off/);
   });
 
   it('needs stored negatives; rejects wrong score shapes and bad options', () => {
@@ -245,6 +257,9 @@ describe('full protocol (8 items, history excluded)', () => {
     close(m['mrr@10'], (1 / 5 + 1 / 6 + 1 / 5) / 3);
     close(m['ndcg@10'], (2 / Math.log2(6) + 1 / Math.log2(7)) / 3);
     close(m.auc, 0.5);
+    const p = evaluatePerUser(constant, DATA, 'valid', { protocol: 'full', ks: KS });
+    assert.deepEqual(p.rank, [5, 6, 5]);
+    assert.deepEqual(p.auc, [0.5, 0.5, 0.5]);
   });
 
   it('constant scorer on test: train part + validation target excluded, the repeated target kept', () => {

@@ -77,7 +77,24 @@ describe('GANPrompt pipeline', () => {
     assert.deepEqual(tall.trained.templates, ['seen-1']);
     assert.deepEqual(r.baselines.map((b) => b.model).slice(0, 2), ['random', 'pop']);
     for (const l of r.llm) for (const t of l.robustness.perTemplate) assert.ok(t.metrics.auc >= 0 && t.metrics.auc <= 1);
+    // Paired tests against the collaborative source: per user, the recipe's mean over its trained templates, so the
+    // means are the report's "seen" value and the source's row, on the same users.
+    const src = r.baselines.find((x) => x.model.endsWith('(collaborative source)'))!;
+    for (const l of r.llm) {
+      const s = l.significance!;
+      assert.equal(s.against, src.model, l.recipe);
+      assert.equal(s.users, r.evalUsers);
+      assert.deepEqual(Object.keys(s.tests), ['auc', ...r.options.eval.ks.map((k) => `ndcg@${k}`)]);
+      for (const [k, t] of Object.entries(s.tests)) {
+        assert.ok(Math.abs(t.meanA - l.robustness.trained.mean[k]) < 1e-12, `${l.recipe} ${k}`);
+        assert.ok(Math.abs(t.meanB - src.metrics[k]) < 1e-12, `${l.recipe} ${k}`);
+        assert.ok(t.pValue > 0 && t.pValue <= 1 && t.ci95[0] <= t.ci95[1], `${l.recipe} ${k}`);
+      }
+    }
+    assert.ok(existsSync(join(a, 'models/ganprompt/eval/seen-2.users.json')));
     const md = readFileSync(join(a, 'report.md'), 'utf8');
+    assert.match(md, /## Against the collaborative source/);
+    assert.match(md, new RegExp(`\\| GANPrompt \\(trained templates\\) \\| ${src.model.replace(/[()]/g, '\\$&')} \\| AUC \\|`));
     assert.match(md, /Robustness/);
     assert.match(md, /Recommendation ablations/);
     // CoLLM reuses TALLRec's adapter: its training row names it once, not a second copy of TALLRec's numbers.
@@ -103,6 +120,13 @@ describe('GANPrompt pipeline', () => {
     const r2 = await runGanPrompt(data, OPTS, a, {}, true);
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);
     assert.deepEqual(r2.llm, r.llm);
+    // A run made before per-user ranks were kept: the template is scored again on resume, to the same numbers.
+    rmSync(join(a, 'models/collm/eval/seen-1.users.json'));
+    const logged: string[] = [];
+    const r2b = await runGanPrompt(data, OPTS, a, { log: (x) => logged.push(x) }, true);
+    assert.ok(logged.some((x) => /collm on seen-1: models\/collm\/eval\/seen-1\.users\.json missing .*scored again/.test(x)), logged.join('\n'));
+    assert.ok(existsSync(join(a, 'models/collm/eval/seen-1.users.json')));
+    assert.deepEqual(r2b.llm, r.llm);
 
     // Stopped after stage 1 (--until), then interrupted in an adapter, then resumed: the same numbers as the run in one go.
     const b = join(dir, 'b');

@@ -28,7 +28,7 @@
  */
 import type { SplitDataset, EvalSplit, UserBatch } from '../data/types.js';
 import type { EvalOptions, MetricValues, Scorer } from './types.js';
-import { MetricAccumulator, checkKs, compareToTarget, randomRankerExpectation } from './metrics.js';
+import { MetricAccumulator, checkKs, compareToTarget, randomRankerExpectation, type PerUserRanking } from './metrics.js';
 
 export { randomRankerExpectation };
 
@@ -67,6 +67,31 @@ function checkSplit(split: EvalSplit, which: string): void {
  * protocol; returns 'auc', 'hr@k', 'ndcg@k', 'mrr@k' (means over users) and 'count'.
  */
 export function evaluateRecommender(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): EvalResult {
+  const acc = new MetricAccumulator(opts.ks);
+  rankEach(model, data, split, opts, (_row, rank, auc) => acc.add(rank, auc));
+  return { ...acc.result(), count: acc.count };
+}
+
+/**
+ * The same evaluation, kept per user (in the order of the split's rows): the
+ * target's rank and AUC of each user, for paired tests between models
+ * (significance.ts). Their means are evaluateRecommender's metrics.
+ */
+export function evaluatePerUser(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): PerUserRanking {
+  const out: PerUserRanking = { users: [], rank: [], auc: [] };
+  const s = data[split];
+  rankEach(model, data, split, opts, (row, rank, auc) => {
+    out.users.push(s.user[row]);
+    out.rank.push(rank);
+    out.auc.push(auc);
+  });
+  return out;
+}
+
+/** Called once per row of the split, in order, with the target's rank and AUC (NaN: no other candidate). */
+type PerRow = (row: number, rank: number, auc: number) => void;
+
+function rankEach(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, each: PerRow): void {
   if (split !== 'valid' && split !== 'test') throw new Error(`evaluate: split must be 'valid' or 'test', got ${String(split)}`);
   checkKs(opts.ks);
   const batchSize = opts.batchSize ?? DEFAULT_BATCH;
@@ -74,14 +99,12 @@ export function evaluateRecommender(model: Scorer, data: SplitDataset, split: 'v
   const s = data[split];
   checkSplit(s, split);
   if (s.count === 0) throw new Error(`evaluate: the ${split} split of ${data.name} is empty`);
-  const acc = new MetricAccumulator(opts.ks);
-  if (opts.protocol === 'sampled') evalSampled(model, s, split, batchSize, acc);
-  else if (opts.protocol === 'full') evalFull(model, data, s, split, batchSize, acc);
+  if (opts.protocol === 'sampled') evalSampled(model, s, split, batchSize, each);
+  else if (opts.protocol === 'full') evalFull(model, data, s, split, batchSize, each);
   else throw new Error(`evaluate: unknown protocol ${String(opts.protocol)}`);
-  return { ...acc.result(), count: acc.count };
 }
 
-function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: number, acc: MetricAccumulator): void {
+function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: number, each: PerRow): void {
   const neg = s.numNegatives;
   if (!(neg >= 1) || s.negatives.length !== s.count * neg) {
     throw new Error(
@@ -106,12 +129,12 @@ function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: numb
     }
     for (let b = 0; b < size; b++) {
       compareToTarget(scores, b * C, C, 0, counts);
-      acc.add(1 + counts[0], (counts[1] + 0.5 * counts[2]) / neg);
+      each(start + b, 1 + counts[0], (counts[1] + 0.5 * counts[2]) / neg);
     }
   }
 }
 
-function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, acc: MetricAccumulator): void {
+function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, each: PerRow): void {
   const n = data.numItems;
   const W = n + 1;
   // user -> row of the validation split (test excludes the validation target too)
@@ -146,7 +169,7 @@ function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid
       stamp[t] = 0; // the target is always a candidate, even if it is also in the history
       const res = rankFull(scores, b * W, W, t, stamp, mark);
       const rank = 1 + res.notBelow;
-      acc.add(rank, res.others > 0 ? (res.below + 0.5 * res.ties) / res.others : NaN);
+      each(r, rank, res.others > 0 ? (res.below + 0.5 * res.ties) / res.others : NaN);
     }
   }
 }

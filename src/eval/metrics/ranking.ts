@@ -161,6 +161,45 @@ export class MetricAccumulator {
 }
 
 /**
+ * One evaluation's values per user, in the order of its users: the user id,
+ * the target's pessimistic rank and its AUC (NaN for a user without
+ * negatives). What the paired tests of ../significance.ts compare.
+ */
+export interface PerUserRanking {
+  users: number[];
+  rank: number[];
+  auc: number[];
+}
+
+/**
+ * Per-user values of one metric ('auc', 'hr@k', 'ndcg@k', 'mrr@k'); their
+ * mean is MetricAccumulator's (for 'auc' over the users whose AUC is not NaN).
+ */
+export function perUserMetric(p: Pick<PerUserRanking, 'rank' | 'auc'>, metric: string): number[] {
+  if (metric === 'auc') return [...p.auc];
+  const m = /^(hr|ndcg|mrr)@(\d+)$/.exec(metric);
+  if (!m) throw new Error(`perUserMetric: unknown metric '${metric}' (auc, hr@k, ndcg@k, mrr@k)`);
+  const k = Number(m[2]);
+  checkKs([k]);
+  const f = m[1] === 'hr' ? hitAt : m[1] === 'ndcg' ? ndcgAt : mrrAt;
+  return p.rank.map((r) => f(r, k));
+}
+
+/** Per-user rank and AUC of candidate lists of C scores each, the target first in every list (users: their ids, in list order). */
+export function perUserRanking(scores: ArrayLike<number>, C: number, users: readonly number[]): PerUserRanking {
+  if (!Number.isInteger(C) || C < 1) throw new Error(`perUserRanking: C must be a positive integer, got ${C}`);
+  if (scores.length !== users.length * C) throw new Error(`perUserRanking: ${scores.length} scores for ${users.length} users x ${C} candidates`);
+  const out: PerUserRanking = { users: [...users], rank: [], auc: [] };
+  const counts = new Float64Array(3);
+  for (let u = 0; u < users.length; u++) {
+    compareToTarget(scores, u * C, C, 0, counts);
+    out.rank.push(1 + counts[0]);
+    out.auc.push(C > 1 ? (counts[1] + 0.5 * counts[2]) / (C - 1) : NaN);
+  }
+  return out;
+}
+
+/**
  * Expected metrics of a uniformly random ranker with C candidates (sampled
  * protocol, continuous scores, so the rank is uniform on 1..C):
  *   HR@k = min(k, C) / C

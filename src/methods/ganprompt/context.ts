@@ -9,6 +9,8 @@ import { subsetSplit } from '../../data/subset.js';
 import { datasetStats } from '../../data/stats.js';
 import type { MetricValues } from '../../eval/types.js';
 import type { RobustnessReport } from '../../eval/robustness.js';
+import type { PerUserRanking } from '../../eval/metrics.js';
+import type { PairedTest } from '../../eval/significance.js';
 import type { Recommender } from '../../models/types.js';
 import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import { DEFAULT_LORA_STAGE, DEFAULT_MAPPING_STAGE, type GanPromptRunOptions, type LoraStageOptions, type MappingStageOptions, type RecipeName, type TrainStageOptions } from '../../config/ganprompt.js';
@@ -23,6 +25,20 @@ export interface LlmRow {
   recipe: RecipeName;
   robustness: RobustnessReport;
   training: Record<string, unknown>;
+  /** The recipe on its trained templates against the collaborative source, paired over the test users (absent for rows made before per-user values were kept). */
+  significance?: RecipeSignificance;
+}
+
+/**
+ * Paired tests of a recipe against the collaborative source on the same test
+ * users and candidates (docs/METHODS.md §2.6): per user, the recipe's value is
+ * the mean over its trained templates (so their mean is the reported "seen"
+ * value). One test per metric: 'auc' and 'ndcg@k' for every k.
+ */
+export interface RecipeSignificance {
+  against: string;
+  users: number;
+  tests: Record<string, PairedTest>;
 }
 
 export interface GanPromptReport {
@@ -91,6 +107,8 @@ export interface YesNoRun {
   evalCases: Case[];
   evalData: SplitDataset;
   collabModel?: Recommender;
+  /** The collaborative source's rank and AUC per evaluation user (baselines stage), for the recipes' paired tests. */
+  collabPerUser?: { label: string; values: PerUserRanking };
   lmDir?: string;
   tok?: Tokenizer;
   reconstructed?: Map<number, string>;

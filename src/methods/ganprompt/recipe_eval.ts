@@ -2,21 +2,32 @@
  * The robustness evaluation of a recipe: its metrics on each template it was
  * trained on, and (unless an ablation restricted to its training templates)
  * on the other training templates and the unseen ones; one file per template
- * in models/<recipe>/eval/ (a resume skips finished ones).
+ * in models/<recipe>/eval/ (a resume skips finished ones), with the per-user
+ * ranks beside it (<template>.users.json). From those, the paired tests of
+ * the recipe against the collaborative source (docs/METHODS.md §2.6).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecipeName } from '../../config/ganprompt.js';
 import type { MetricValues } from '../../eval/types.js';
+import { perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
 import { evaluateRobustness, robustnessFrom, type RobustnessReport } from '../../eval/robustness.js';
-import { readJson, writeJson } from '../../run/index.js';
+import { pairedTest, type PairedTest } from '../../eval/significance.js';
+import { portablePath, readJson, writeJson } from '../../run/index.js';
+import { mixSeed } from '../../util/random.js';
 import type { RecipePlan } from '../recipe.js';
 import { rankingMetrics } from '../reference.js';
 import type { YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
-import { timed } from './context.js';
+import { timed, type RecipeSignificance, type YesNoRun } from './context.js';
 
-export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RobustnessReport> {
+export interface RecipeEvaluation {
+  robustness: RobustnessReport;
+  /** Absent when the collaborative source's per-user values are not known (no baselines stage in this process). */
+  significance?: RecipeSignificance;
+}
+
+export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RecipeEvaluation> {
   const { run } = kit;
   const { o, templates, evalCases, hooks, log } = run;
   const trained = kit.trainedTemplates(plan.templates).map((t) => t.id);
@@ -24,19 +35,62 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
   const unseen = only ? [] : templates.unseen.map((t) => t.id);
   const other = only ? [] : templates.seen.map((t) => t.id).filter((id) => !trained.includes(id));
   const all = new Map([...templates.seen, ...templates.unseen].map((t) => [t.id, t]));
+  const users = evalCases.map((c) => c.user);
+  const perUser = new Map<string, PerUserRanking>();
   const evalOne = async (id: string): Promise<MetricValues> => {
     const f = join(rdir, 'eval', `${id}.json`);
-    if (run.resume && existsSync(f)) return readJson<MetricValues>(f);
+    const fu = join(rdir, 'eval', `${id}.users.json`);
+    if (run.resume && existsSync(f) && existsSync(fu)) {
+      perUser.set(id, readJson<PerUserRanking>(fu));
+      return readJson<MetricValues>(f);
+    }
+    if (run.resume && existsSync(f)) log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} missing (made before per-user ranks were kept): scored again`);
     const t = all.get(id)!;
     const scores = await timed(run, `eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
-    const metrics = rankingMetrics(scores, evalCases[0].candidates.length, o.eval.ks);
+    const C = evalCases[0].candidates.length;
+    const metrics = rankingMetrics(scores, C, o.eval.ks);
+    const pu = perUserRanking(scores, C, users);
     mkdirSync(join(rdir, 'eval'), { recursive: true });
+    // The per-user file first: a resume reuses a template only when both exist.
+    writeJson(fu, pu);
     writeJson(f, metrics);
+    perUser.set(id, pu);
     log(`  ${recipe} on ${id}: AUC ${metrics.auc.toFixed(4)}, HR@1 ${metrics['hr@1'].toFixed(4)}, NDCG@5 ${metrics['ndcg@5']?.toFixed(4) ?? '-'}`);
     return metrics;
   };
-  if (unseen.length) return evaluateRobustness({ trained, unseen, other }, evalOne);
-  const per = [];
-  for (const id of trained) per.push({ template: id, group: 'trained' as const, metrics: await evalOne(id) });
-  return robustnessFrom(per);
+  let robustness: RobustnessReport;
+  if (unseen.length) robustness = await evaluateRobustness({ trained, unseen, other }, evalOne);
+  else {
+    const per = [];
+    for (const id of trained) per.push({ template: id, group: 'trained' as const, metrics: await evalOne(id) });
+    robustness = robustnessFrom(per);
+  }
+  const significance = againstCollab(run, trained.map((id) => perUser.get(id)!), recipe);
+  if (significance) {
+    const a = significance.tests.auc;
+    log(`  ${recipe} against ${significance.against}: AUC ${a.meanDiff >= 0 ? '+' : ''}${a.meanDiff.toFixed(4)} (95 % interval ${a.ci95[0].toFixed(4)} .. ${a.ci95[1].toFixed(4)}, p ${a.pValue.toFixed(4)}, ${a.n} users)`);
+  }
+  return { robustness, significance };
+}
+
+/**
+ * The paired tests of a recipe (its per-user value: the mean over its trained
+ * templates) against the collaborative source, for 'auc' and every 'ndcg@k'.
+ * Undefined when the source's per-user values are unknown.
+ */
+export function againstCollab(run: Pick<YesNoRun, 'o' | 'collabPerUser'>, trained: readonly PerUserRanking[], recipe: string): RecipeSignificance | undefined {
+  const src = run.collabPerUser;
+  if (!src || trained.length === 0) return undefined;
+  for (const p of trained) {
+    if (p.users.length !== src.values.users.length || p.users.some((u, i) => u !== src.values.users[i])) {
+      throw new Error(`${recipe}: its evaluation users differ from the collaborative source's (${p.users.length} against ${src.values.users.length}); the paired tests need the same users in the same order`);
+    }
+  }
+  const tests: Record<string, PairedTest> = {};
+  for (const metric of ['auc', ...run.o.eval.ks.map((k) => `ndcg@${k}`)]) {
+    const per = trained.map((p) => perUserMetric(p, metric));
+    const mine = per[0].map((_, i) => per.reduce((s, v) => s + v[i], 0) / per.length);
+    tests[metric] = pairedTest(mine, perUserMetric(src.values, metric), { seed: mixSeed(run.o.seed, 301) });
+  }
+  return { against: src.label, users: src.values.users.length, tests };
 }

@@ -189,8 +189,8 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
       if (mapping === 'interrupted') return 'interrupted';
       training.mapping = mapping;
     }
-    const robustness = await evaluateRecipe(kit, recipe, plan, m, rdir);
-    run.report.llm = run.report.llm.filter((x) => x.recipe !== recipe).concat([{ recipe, robustness, training }]);
+    const { robustness, significance } = await evaluateRecipe(kit, recipe, plan, m, rdir);
+    run.report.llm = run.report.llm.filter((x) => x.recipe !== recipe).concat([{ recipe, robustness, training, ...(significance ? { significance } : {}) }]);
     writeJson(join(rdir, 'robustness.json'), robustness);
     writeReport(run);
     return 'done';

@@ -27,6 +27,17 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   for (const b of r.baselines) lines.push(row(b.model, b.metrics));
   for (const l of r.llm.filter((x) => LABEL[x.recipe])) lines.push(row(`${LABEL[l.recipe]} (trained templates)`, l.robustness.trained.mean));
   for (const l of r.llm.filter((x) => LABEL[x.recipe] && x.robustness.unseen.templates.length)) lines.push(row(`${LABEL[l.recipe]} (unseen templates)`, l.robustness.unseen.mean));
+  const sig = r.llm.filter((l) => l.significance);
+  if (sig.length) {
+    lines.push('', '## Against the collaborative source (paired over the same test users: sign-flip test, 95 % bootstrap interval of the difference)', '');
+    lines.push('| model | against | metric | model | source | difference | 95 % interval | p | users |', '|---|---|---|---|---|---|---|---|---|');
+    for (const l of sig) {
+      const g = l.significance!;
+      for (const [metric, t] of Object.entries(g.tests)) {
+        lines.push(`| ${rowName(l.recipe)} (trained templates) | ${g.against} | ${metric.toUpperCase()} | ${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n} |`);
+      }
+    }
+  }
   lines.push('', '## Robustness: trained vs unseen templates (mean ± std over templates; drop = trained - unseen)', '');
   lines.push('| model | trained templates | AUC trained | AUC unseen | AUC drop | HR@1 trained | HR@1 unseen | HR@1 drop | NDCG@5 drop |', '|---|---|---|---|---|---|---|---|---|');
   for (const l of r.llm.filter((x) => x.robustness.unseen.templates.length)) {

@@ -11,6 +11,7 @@ import type { Recommender } from '../../models/types.js';
 import { checkpointValueCount } from '../../lm/checkpoint.js';
 import { Tokenizer } from '../../lm/tokenizer/index.js';
 import { portablePath, readJson, type Stage, writeJson } from '../../run/index.js';
+import { evaluatePerUser } from '../../eval/evaluate.js';
 import { metricsOn, referenceRows } from '../reference.js';
 import { trainSmallLm } from '../text_lm/small_lm.js';
 import { readReconstructedTitles, runDiversityStage } from './diversity.js';
@@ -64,13 +65,15 @@ export const baselinesStage: Stage<YesNoRun> = {
     const { o, collabModel } = r;
     if (!collabModel) throw new Error('baselines: the collaborative stage did not run');
     await timed(r, 'baselines', async () => {
+      const label = `${collabModel.name} (collaborative source)`;
       const rows = await referenceRows(r.data, {
         seed: o.seed,
-        fitted: [{ label: `${collabModel.name} (collaborative source)`, model: collabModel }],
+        fitted: [{ label, model: collabModel }],
         dirs: o.baselines.map((dir) => ({ dir, label: (m: Recommender) => m.name })),
       }, (m) => ({ metrics: metricsOn(m, r.evalData, 'test', { protocol: 'sampled', ks: o.eval.ks }) }));
       r.report.baselines = rows;
       writeJson(join(r.dir, 'baselines.json'), rows);
+      r.collabPerUser = { label, values: evaluatePerUser(collabModel, r.evalData, 'test', { protocol: 'sampled', ks: o.eval.ks }) };
     });
     return 'done';
   },
