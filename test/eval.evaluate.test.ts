@@ -13,7 +13,7 @@ import type { EvalSplit, SplitDataset } from '../src/data/types.js';
 import { DEFAULT_PROTOCOL } from '../src/data/types.js';
 import type { FitReport, Recommender, UserBatch } from '../src/models/types.js';
 import { evaluateAll, evaluatePerUser, evaluateRecommender, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
-import { perUserMetric } from '../src/eval/metrics.js';
+import { metricsOfPerUser, perUserMetric } from '../src/eval/metrics.js';
 import { metricsTable, assertBaselinesPresent } from '../src/eval/report.js';
 import { Rng } from '../src/nn/rng.js';
 
@@ -224,6 +224,9 @@ describe('sampled protocol (C = 4)', () => {
     assert.deepEqual(perUserMetric(p, 'ndcg@3'), [1, 1 / Math.log2(3), 0.5]);
     assert.deepEqual(perUserMetric(p, 'mrr@1'), [1, 0, 0]);
     for (const k of ['auc', 'hr@1', 'hr@2', 'ndcg@3', 'mrr@3']) close(perUserMetric(p, k).reduce((a, b) => a + b, 0) / 3, m[k]);
+    const { count: _count, ...means } = m;
+    assert.deepEqual(metricsOfPerUser(p, [1, 2, 3]), means);
+    assert.throws(() => metricsOfPerUser({ rank: [1], auc: [] }, [1]), /1 ranks but 0 AUC/);
     assert.throws(() => perUserMetric(p, 'recall@3'), /unknown metric 'recall@3'/);
     assert.throws(() => perUserMetric(p, 'hr@0'), /cut-off/);
   });

@@ -185,6 +185,14 @@ export function perUserMetric(p: Pick<PerUserRanking, 'rank' | 'auc'>, metric: s
   return p.rank.map((r) => f(r, k));
 }
 
+/** The metric means of per-user values: what MetricAccumulator (and so evaluateRecommender, without 'count') reports for them. */
+export function metricsOfPerUser(p: Pick<PerUserRanking, 'rank' | 'auc'>, ks: readonly number[]): MetricValues {
+  if (p.rank.length !== p.auc.length) throw new Error(`metricsOfPerUser: ${p.rank.length} ranks but ${p.auc.length} AUC values`);
+  const acc = new MetricAccumulator(ks);
+  for (let i = 0; i < p.rank.length; i++) acc.add(p.rank[i], p.auc[i]);
+  return acc.result();
+}
+
 /** Per-user rank and AUC of candidate lists of C scores each, the target first in every list (users: their ids, in list order). */
 export function perUserRanking(scores: ArrayLike<number>, C: number, users: readonly number[]): PerUserRanking {
   if (!Number.isInteger(C) || C < 1) throw new Error(`perUserRanking: C must be a positive integer, got ${C}`);

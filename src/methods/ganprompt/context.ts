@@ -25,18 +25,21 @@ export interface LlmRow {
   recipe: RecipeName;
   robustness: RobustnessReport;
   training: Record<string, unknown>;
-  /** The recipe on its trained templates against the collaborative source, paired over the test users (absent for rows made before per-user values were kept). */
-  significance?: RecipeSignificance;
+  /** The recipe on its trained templates against each reference row (baselines), paired over the test users (absent for rows made before per-user values were kept). */
+  significance?: RecipeSignificance[];
 }
 
 /**
- * Paired tests of a recipe against the collaborative source on the same test
- * users and candidates (docs/METHODS.md §2.6): per user, the recipe's value is
- * the mean over its trained templates (so their mean is the reported "seen"
- * value). One test per metric: 'auc' and 'ndcg@k' for every k.
+ * Paired tests of a recipe against one reference row (Random, Pop, the
+ * collaborative source, saved models) on the same test users and candidates
+ * (docs/METHODS.md §2.6): per user, the recipe's value is the mean over its
+ * trained templates (so their mean is the reported "seen" value). One test
+ * per metric: 'auc' and 'ndcg@k' for every k.
  */
 export interface RecipeSignificance {
   against: string;
+  /** The reference row is the collaborative model the recipe is fed. */
+  source: boolean;
   users: number;
   tests: Record<string, PairedTest>;
 }
@@ -107,8 +110,8 @@ export interface YesNoRun {
   evalCases: Case[];
   evalData: SplitDataset;
   collabModel?: Recommender;
-  /** The collaborative source's rank and AUC per evaluation user (baselines stage), for the recipes' paired tests. */
-  collabPerUser?: { label: string; values: PerUserRanking };
+  /** Each reference row's rank and AUC per evaluation user (baselines stage, in the rows' order), for the recipes' paired tests. */
+  referencePerUser?: Array<{ label: string; values: PerUserRanking; source: boolean }>;
   lmDir?: string;
   tok?: Tokenizer;
   reconstructed?: Map<number, string>;

@@ -4,7 +4,7 @@
  * on the other training templates and the unseen ones; one file per template
  * in models/<recipe>/eval/ (a resume skips finished ones), with the per-user
  * ranks beside it (<template>.users.json). From those, the paired tests of
- * the recipe against the collaborative source (docs/METHODS.md §2.6).
+ * the recipe against each reference row (docs/METHODS.md §2.6).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,8 +23,8 @@ import { timed, type RecipeSignificance, type YesNoRun } from './context.js';
 
 export interface RecipeEvaluation {
   robustness: RobustnessReport;
-  /** Absent when the collaborative source's per-user values are not known (no baselines stage in this process). */
-  significance?: RecipeSignificance;
+  /** Against each reference row; absent when their per-user values are not known (no baselines stage in this process). */
+  significance?: RecipeSignificance[];
 }
 
 export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RecipeEvaluation> {
@@ -65,32 +65,37 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     for (const id of trained) per.push({ template: id, group: 'trained' as const, metrics: await evalOne(id) });
     robustness = robustnessFrom(per);
   }
-  const significance = againstCollab(run, trained.map((id) => perUser.get(id)!), recipe);
-  if (significance) {
-    const a = significance.tests.auc;
-    log(`  ${recipe} against ${significance.against}: AUC ${a.meanDiff >= 0 ? '+' : ''}${a.meanDiff.toFixed(4)} (95 % interval ${a.ci95[0].toFixed(4)} .. ${a.ci95[1].toFixed(4)}, p ${a.pValue.toFixed(4)}, ${a.n} users)`);
+  const significance = againstReferences(run, trained.map((id) => perUser.get(id)!), recipe);
+  const src = significance?.find((x) => x.source);
+  if (src) {
+    const a = src.tests.auc;
+    log(`  ${recipe} against ${src.against}: AUC ${a.meanDiff >= 0 ? '+' : ''}${a.meanDiff.toFixed(4)} (95 % interval ${a.ci95[0].toFixed(4)} .. ${a.ci95[1].toFixed(4)}, p ${a.pValue.toFixed(4)}, ${a.n} users)`);
   }
   return { robustness, significance };
 }
 
 /**
  * The paired tests of a recipe (its per-user value: the mean over its trained
- * templates) against the collaborative source, for 'auc' and every 'ndcg@k'.
- * Undefined when the source's per-user values are unknown.
+ * templates) against each reference row, for 'auc' and every 'ndcg@k'.
+ * Undefined when the reference rows' per-user values are unknown.
  */
-export function againstCollab(run: Pick<YesNoRun, 'o' | 'collabPerUser'>, trained: readonly PerUserRanking[], recipe: string): RecipeSignificance | undefined {
-  const src = run.collabPerUser;
-  if (!src || trained.length === 0) return undefined;
-  for (const p of trained) {
-    if (p.users.length !== src.values.users.length || p.users.some((u, i) => u !== src.values.users[i])) {
-      throw new Error(`${recipe}: its evaluation users differ from the collaborative source's (${p.users.length} against ${src.values.users.length}); the paired tests need the same users in the same order`);
+export function againstReferences(run: Pick<YesNoRun, 'o' | 'referencePerUser'>, trained: readonly PerUserRanking[], recipe: string): RecipeSignificance[] | undefined {
+  const refs = run.referencePerUser;
+  if (!refs || refs.length === 0 || trained.length === 0) return undefined;
+  const users = refs[0].values.users;
+  for (const p of [...trained, ...refs.map((x) => x.values)]) {
+    if (p.users.length !== users.length || p.users.some((u, i) => u !== users[i])) {
+      throw new Error(`${recipe}: its evaluation users differ from the reference rows' (${p.users.length} against ${users.length}); the paired tests need the same users in the same order`);
     }
   }
-  const tests: Record<string, PairedTest> = {};
-  for (const metric of ['auc', ...run.o.eval.ks.map((k) => `ndcg@${k}`)]) {
+  const metrics = ['auc', ...run.o.eval.ks.map((k) => `ndcg@${k}`)];
+  const mine = new Map(metrics.map((metric) => {
     const per = trained.map((p) => perUserMetric(p, metric));
-    const mine = per[0].map((_, i) => per.reduce((s, v) => s + v[i], 0) / per.length);
-    tests[metric] = pairedTest(mine, perUserMetric(src.values, metric), { seed: mixSeed(run.o.seed, 301) });
-  }
-  return { against: src.label, users: src.values.users.length, tests };
+    return [metric, per[0].map((_, i) => per.reduce((s, v) => s + v[i], 0) / per.length)];
+  }));
+  return refs.map((ref) => {
+    const tests: Record<string, PairedTest> = {};
+    for (const metric of metrics) tests[metric] = pairedTest(mine.get(metric)!, perUserMetric(ref.values, metric), { seed: mixSeed(run.o.seed, 301) });
+    return { against: ref.label, source: ref.source, users: users.length, tests };
+  });
 }

@@ -27,14 +27,19 @@ export function renderGanPromptReport(r: GanPromptReport): string {
   for (const b of r.baselines) lines.push(row(b.model, b.metrics));
   for (const l of r.llm.filter((x) => LABEL[x.recipe])) lines.push(row(`${LABEL[l.recipe]} (trained templates)`, l.robustness.trained.mean));
   for (const l of r.llm.filter((x) => LABEL[x.recipe] && x.robustness.unseen.templates.length)) lines.push(row(`${LABEL[l.recipe]} (unseen templates)`, l.robustness.unseen.mean));
-  const sig = r.llm.filter((l) => l.significance);
+  const sig = r.llm.filter((l) => l.significance?.length);
   if (sig.length) {
-    lines.push('', '## Against the collaborative source (paired over the same test users: sign-flip test, 95 % bootstrap interval of the difference)', '');
-    lines.push('| model | against | metric | model | source | difference | 95 % interval | p | users |', '|---|---|---|---|---|---|---|---|---|');
+    // The goal metrics: AUC and the NDCG of the largest cut-off up to 5 (every NDCG@k is in report.json).
+    const ndcg = `ndcg@${Math.max(...r.options.eval.ks.filter((k) => k <= 5), Math.min(...r.options.eval.ks))}`;
+    lines.push('', `## Against the reference rows (paired over the same test users: sign-flip test, 95 % bootstrap interval of the difference; AUC and ${ndcg.toUpperCase()} here, every NDCG@k in report.json)`, '');
+    lines.push('| model | against | metric | model | reference | difference | 95 % interval | p | users |', '|---|---|---|---|---|---|---|---|---|');
     for (const l of sig) {
-      const g = l.significance!;
-      for (const [metric, t] of Object.entries(g.tests)) {
-        lines.push(`| ${rowName(l.recipe)} (trained templates) | ${g.against} | ${metric.toUpperCase()} | ${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n} |`);
+      for (const g of l.significance!) {
+        for (const metric of ['auc', ndcg]) {
+          const t = g.tests[metric];
+          if (!t) continue;
+          lines.push(`| ${rowName(l.recipe)} (trained templates) | ${g.against} | ${metric.toUpperCase()} | ${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n} |`);
+        }
       }
     }
   }

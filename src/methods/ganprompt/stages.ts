@@ -12,7 +12,8 @@ import { checkpointValueCount } from '../../lm/checkpoint.js';
 import { Tokenizer } from '../../lm/tokenizer/index.js';
 import { portablePath, readJson, type Stage, writeJson } from '../../run/index.js';
 import { evaluatePerUser } from '../../eval/evaluate.js';
-import { metricsOn, referenceRows } from '../reference.js';
+import { metricsOfPerUser } from '../../eval/metrics.js';
+import { referenceRows } from '../reference.js';
 import { trainSmallLm } from '../text_lm/small_lm.js';
 import { readReconstructedTitles, runDiversityStage } from './diversity.js';
 import { type CollabFitSummary, timed, type YesNoRun } from './context.js';
@@ -66,14 +67,18 @@ export const baselinesStage: Stage<YesNoRun> = {
     if (!collabModel) throw new Error('baselines: the collaborative stage did not run');
     await timed(r, 'baselines', async () => {
       const label = `${collabModel.name} (collaborative source)`;
+      // Each model scored once: its per-user ranks (for the recipes' paired tests) and their means (its row).
       const rows = await referenceRows(r.data, {
         seed: o.seed,
         fitted: [{ label, model: collabModel }],
         dirs: o.baselines.map((dir) => ({ dir, label: (m: Recommender) => m.name })),
-      }, (m) => ({ metrics: metricsOn(m, r.evalData, 'test', { protocol: 'sampled', ks: o.eval.ks }) }));
-      r.report.baselines = rows;
-      writeJson(join(r.dir, 'baselines.json'), rows);
-      r.collabPerUser = { label, values: evaluatePerUser(collabModel, r.evalData, 'test', { protocol: 'sampled', ks: o.eval.ks }) };
+      }, (m) => {
+        const values = evaluatePerUser(m, r.evalData, 'test', { protocol: 'sampled', ks: o.eval.ks });
+        return { metrics: metricsOfPerUser(values, o.eval.ks), values };
+      });
+      r.report.baselines = rows.map(({ model, metrics }) => ({ model, metrics }));
+      writeJson(join(r.dir, 'baselines.json'), r.report.baselines);
+      r.referencePerUser = rows.map(({ model, values }) => ({ label: model, values, source: model === label }));
     });
     return 'done';
   },
