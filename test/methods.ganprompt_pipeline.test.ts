@@ -7,7 +7,7 @@
  * resumes to the same numbers; options are validated with the field named.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -125,9 +125,12 @@ describe('GANPrompt pipeline', () => {
     assert.deepEqual(r2.llm, r.llm);
     // A run made before per-user ranks were kept: the template is scored again on resume, to the same numbers.
     rmSync(join(a, 'models/collm/eval/seen-1.users.json'));
+    // ... and one whose per-user file does not fit the evaluation users (hand-edited, truncated): scored again too.
+    writeFileSync(join(a, 'models/tallrec/eval/unseen-paraphrase.users.json'), JSON.stringify({ users: [1], rank: [1], auc: [1] }));
     const logged: string[] = [];
     const r2b = await runGanPrompt(data, OPTS, a, { log: (x) => logged.push(x) }, true);
     assert.ok(logged.some((x) => /collm on seen-1: models\/collm\/eval\/seen-1\.users\.json missing .*scored again/.test(x)), logged.join('\n'));
+    assert.ok(logged.some((x) => /tallrec on unseen-paraphrase: models\/tallrec\/eval\/unseen-paraphrase\.users\.json does not hold a rank and an AUC for each of the 20 evaluation users in order: scored again/.test(x)), logged.join('\n'));
     assert.ok(existsSync(join(a, 'models/collm/eval/seen-1.users.json')));
     assert.deepEqual(r2b.llm, r.llm);
 

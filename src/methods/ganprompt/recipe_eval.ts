@@ -41,10 +41,13 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     const f = join(rdir, 'eval', `${id}.json`);
     const fu = join(rdir, 'eval', `${id}.users.json`);
     if (run.resume && existsSync(f) && existsSync(fu)) {
-      perUser.set(id, readJson<PerUserRanking>(fu));
-      return readJson<MetricValues>(f);
-    }
-    if (run.resume && existsSync(f)) log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} missing (made before per-user ranks were kept): scored again`);
+      const pu = readJson<PerUserRanking>(fu);
+      if (samePerUser(pu, users)) {
+        perUser.set(id, { ...pu, auc: pu.auc.map((a) => (a as number | null) ?? NaN) }); // JSON writes NaN as null
+        return readJson<MetricValues>(f);
+      }
+      log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} does not hold a rank and an AUC for each of the ${users.length} evaluation users in order: scored again`);
+    } else if (run.resume && existsSync(f)) log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} missing (made before per-user ranks were kept): scored again`);
     const t = all.get(id)!;
     const scores = await timed(run, `eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
     const C = evalCases[0].candidates.length;
@@ -72,6 +75,15 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     log(`  ${recipe} against ${src.against}: AUC ${a.meanDiff >= 0 ? '+' : ''}${a.meanDiff.toFixed(4)} (95 % interval ${a.ci95[0].toFixed(4)} .. ${a.ci95[1].toFixed(4)}, p ${a.pValue.toFixed(4)}, ${a.n} users)`);
   }
   return { robustness, significance };
+}
+
+/** A per-user file read back: the evaluation users in order, a rank in 1.. and an AUC (or null: NaN in JSON) for each. */
+function samePerUser(p: unknown, users: readonly number[]): p is PerUserRanking {
+  const q = p as Partial<PerUserRanking> | null;
+  return !!q && Array.isArray(q.users) && Array.isArray(q.rank) && Array.isArray(q.auc)
+    && q.users.length === users.length && q.rank.length === users.length && q.auc.length === users.length
+    && q.users.every((u, i) => u === users[i]) && q.rank.every((r) => Number.isInteger(r) && r >= 1)
+    && q.auc.every((a) => a === null || (typeof a === 'number' && a >= 0 && a <= 1));
 }
 
 /**
