@@ -100,12 +100,14 @@ describe('stacked start of the score feature (issue 19)', () => {
       await collab.fit(data, { epochs: 1, batchSize: 64, lr: 0.01, patience: 1, validMetric: 'auc', validProtocol: 'sampled', seed: 1 });
     });
     after(() => collab.dispose());
+    /** A one-layer LLaMA over the test tokenizer (untrained: its answers are what the blend is fitted on). */
+    const tinyLm = (seed: number) => new LlamaForCausalLM(parseLlamaConfig({
+      model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+      num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
+    }), { seed });
 
     test('fits on the LM\'s answers and the collaborative z, keeps the better start on validation (the collaborative one on a tie)', () => {
-      const lm = new LlamaForCausalLM(parseLlamaConfig({
-        model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-        num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
-      }), { seed: 3 });
+      const lm = tinyLm(3);
       const m = new YesNoLlm(lm, tok, data);
       m.collab = new CollabSignal(collab, data);
       const templates = loadTemplates().seen.slice(0, 2);
@@ -156,10 +158,7 @@ describe('stacked start of the score feature (issue 19)', () => {
     });
 
     test('a start validated by the caller is not validated again by the training loop; a non-finite one is refused', async () => {
-      const lm = new LlamaForCausalLM(parseLlamaConfig({
-        model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-        num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
-      }), { seed: 5 });
+      const lm = tinyLm(5);
       const m = new YesNoLlm(lm, tok, data);
       m.collab = new CollabSignal(collab, data);
       m.initScoreFeature();

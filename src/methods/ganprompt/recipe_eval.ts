@@ -10,13 +10,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecipeName } from '../../config/ganprompt.js';
 import type { MetricValues } from '../../eval/types.js';
-import { perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
+import { metricsOfPerUser, perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
 import { evaluateRobustness, robustnessFrom, type RobustnessReport } from '../../eval/robustness.js';
 import { pairedTest, type PairedTest } from '../../eval/significance.js';
 import { portablePath, readJson, writeJson } from '../../run/index.js';
 import { mixSeed } from '../../util/random.js';
 import type { RecipePlan } from '../recipe.js';
-import { rankingMetrics } from '../reference.js';
 import type { YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
 import { timed, type RecipeSignificance, type YesNoRun } from './context.js';
@@ -50,9 +49,8 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     } else if (run.resume && existsSync(f)) log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} missing (made before per-user ranks were kept): scored again`);
     const t = all.get(id)!;
     const scores = await timed(run, `eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
-    const C = evalCases[0].candidates.length;
-    const metrics = rankingMetrics(scores, C, o.eval.ks);
-    const pu = perUserRanking(scores, C, users);
+    const pu = perUserRanking(scores, evalCases[0].candidates.length, users);
+    const metrics = metricsOfPerUser(pu, o.eval.ks);
     mkdirSync(join(rdir, 'eval'), { recursive: true });
     // The per-user file first: a resume reuses a template only when both exist.
     writeJson(fu, pu);
