@@ -22,14 +22,14 @@ import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js'
 import { applyLora, parseLoraConfig } from '../src/lm/lora.js';
 import { createRecommender } from '../src/models/registry.js';
 import type { Recommender } from '../src/models/types.js';
-import { CollabSignal } from '../src/methods/collab.js';
+import { type Case, CollabSignal, DEFAULT_GUIDE } from '../src/methods/collab.js';
 import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
 import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
-import { heldOutValidCases, newYesNoRun, validCases } from '../src/methods/ganprompt/context.js';
+import { newYesNoRun, stepQuestions } from '../src/methods/ganprompt/context.js';
 import { ready } from './helpers.js';
 
 let data: SplitDataset;
@@ -385,32 +385,75 @@ describe('LLM hybrids (issue 19)', () => {
     assert.throws(() => heldOutRows(3, [0, 1, 2], 2, 1), /all 3 rows/);
 
     const count = data.valid.count;
+    const validRow = new Map(Array.from(data.valid.user, (u, r) => [u, r]));
+    // A validation question: the user's validation target vs its stored negatives (never a test item); one per user.
+    const isValidQuestion = (cs: Case[]) => {
+      for (const c of cs) {
+        const row = validRow.get(c.user)!;
+        assert.equal(c.candidates[0], data.valid.target[row]);
+        assert.deepEqual(Array.from(c.candidates.subarray(1)), Array.from(data.valid.negatives.subarray(row * data.valid.numNegatives, (row + 1) * data.valid.numNegatives)));
+      }
+      assert.equal(new Set(cs.map((c) => c.user)).size, cs.length, 'one question per user');
+    };
+    const users = (cs: Case[]) => new Set(cs.map((c) => c.user));
+    const disjoint = (a: Case[], b: Case[], what: string) => { const B = users(b); for (const c of a) assert.ok(!B.has(c.user), `user ${c.user}: ${what}`); };
     const o = parseGanPromptOptions({ mappingStage: { questions: 'valid-heldout', users: 25, validUsers: 20 } });
     assert.equal(o.mappingStage.questions, 'valid-heldout');
     const run = newYesNoRun(data, o, dir, {}, false);
     assert.equal(run.mapStage.questions, 'valid-heldout');
-    const train = heldOutValidCases(run, run.mapStage, 202, 204);
-    const select = validCases(run, run.mapStage, 204);
-    assert.equal(select.length, 20);
-    assert.equal(train.length, Math.min(25, count - 20));
-    const selected = new Set(select.map((c) => c.user));
-    for (const c of train) {
-      assert.ok(!selected.has(c.user), `user ${c.user} both trains and selects`);
-      // A validation question: the user's validation target vs its stored negatives (never a test item).
-      const row = Array.from(data.valid.user).indexOf(c.user);
-      assert.equal(c.candidates[0], data.valid.target[row]);
-      assert.deepEqual(Array.from(c.candidates.subarray(1)), Array.from(data.valid.negatives.subarray(row * data.valid.numNegatives, (row + 1) * data.valid.numNegatives)));
-    }
-    assert.equal(new Set(train.map((c) => c.user)).size, train.length, 'one question per user');
-    assert.deepEqual(heldOutValidCases(run, run.mapStage, 202, 204).map((c) => c.user), train.map((c) => c.user), 'seeded');
+    const q = stepQuestions(run);
+    assert.equal(q.mapValid.length, 20);
+    assert.equal(q.mapCases.length, Math.min(25, count - 20));
+    disjoint(q.mapCases, q.mapValid, 'both trains and selects');
+    isValidQuestion(q.mapCases);
+    assert.deepEqual(stepQuestions(run).mapCases.map((c) => c.user), q.mapCases.map((c) => c.user), 'seeded');
+    // The adapter step on training positions: its questions and the mapping step's held-out ones as before.
+    assert.ok(q.loraCases.every((c) => !validRow.has(c.user) || c.candidates[0] !== data.valid.target[validRow.get(c.user)!]), 'training positions, not validation targets');
+    // Both steps held out: the adapter's users lie outside both selection samples, the mapping step's outside its own and the adapter's.
+    const both = newYesNoRun(data, parseGanPromptOptions({ loraStage: { questions: 'valid-heldout', users: 15, validUsers: 10 }, mappingStage: { questions: 'valid-heldout', users: 12, validUsers: 10 } }), dir, {}, false);
+    const h = stepQuestions(both);
+    assert.equal(h.loraCases.length, 15);
+    assert.equal(h.mapCases.length, 12);
+    isValidQuestion(h.loraCases);
+    isValidQuestion(h.mapCases);
+    disjoint(h.loraCases, h.loraValid, 'the adapter trains and selects');
+    disjoint(h.loraCases, h.mapValid, "the adapter trains on the mapping step's selection users");
+    disjoint(h.mapCases, h.mapValid, 'the mapping step trains and selects');
+    disjoint(h.mapCases, h.loraCases, 'both steps train on the same question');
+    assert.deepEqual(stepQuestions(both).loraCases.map((c) => c.user), h.loraCases.map((c) => c.user), 'seeded');
     // Every validation user in the selection sample: nothing is left to train on.
     const all = newYesNoRun(data, parseGanPromptOptions({ mappingStage: { questions: 'valid-heldout', validUsers: count } }), dir, {}, false);
-    assert.throws(() => heldOutValidCases(all, all.mapStage, 202, 204), /selection sample/);
-    const legacy = newYesNoRun(data, parseGanPromptOptions({ trainSource: 'valid', mappingStage: { questions: 'valid-heldout' } }), dir, {}, false);
-    assert.throws(() => heldOutValidCases(legacy, legacy.mapStage, 202, 204), /trainSource/);
+    assert.throws(() => stepQuestions(all), /selection sample/);
+    const legacy = newYesNoRun(data, parseGanPromptOptions({ trainSource: 'valid', loraStage: { questions: 'valid-heldout' } }), dir, {}, false);
+    assert.throws(() => stepQuestions(legacy), /trainSource/);
     assert.equal(parseGanPromptOptions({}).mappingStage.questions, undefined, 'absent: the stage default');
     assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).mapStage.questions, 'train', 'default: training positions, as before');
+    assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).loraStage.questions, undefined, "the adapter's: absent (training positions), so older stage keys stay equal");
     assert.throws(() => parseGanPromptOptions({ mappingStage: { questions: 'test' } }), /mappingStage\.questions/);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { questions: 'test' } }), /loraStage\.questions/);
+  });
+
+  test("guide hit rate: the share of questions whose target is among the collaborative model's top candidates", () => {
+    const lm = tinyLm();
+    try {
+      const m = new YesNoLlm(lm, tok, data, { guide: { ...DEFAULT_GUIDE, topK: 3 } });
+      m.collab = new CollabSignal(collab, data);
+      const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 30, 4));
+      // By hand: the collaborative model's scores, the target (candidate 0) among the 3 best (ties: the later candidate first, as topCandidates).
+      const scores = m.collab.candidateScores(cases);
+      const C = cases[0].candidates.length;
+      const want = cases.filter((_, i) => {
+        const s = scores.subarray(i * C, (i + 1) * C);
+        const above = Array.from(s).filter((x, k) => k > 0 && x >= s[0]).length;
+        return above < 3;
+      }).length / cases.length;
+      assert.equal(m.guideHitRate(cases), want);
+      assert.ok(Number.isNaN(m.guideHitRate([])));
+      const noGuide = new YesNoLlm(lm, tok, data, {});
+      assert.throws(() => noGuide.guideHitRate(cases), /no guide/);
+    } finally {
+      lm.dispose();
+    }
   });
 
   test('options: new fields have defaults; bad values name the field', () => {

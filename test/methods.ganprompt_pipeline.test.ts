@@ -73,6 +73,11 @@ describe('GANPrompt pipeline', () => {
     assert.deepEqual(gp.trained.templates, ['seen-1', 'seen-2', 'seen-3']);
     assert.equal(gp.unseen.templates.length, 3);
     assert.ok(Math.abs(gp.drop.auc - (gp.trained.mean.auc - gp.unseen.mean.auc)) < 1e-12);
+    // GANPrompt's adapter records how often its guide names the target (training positions by default); TALLRec's has no guide.
+    const gpTraining = JSON.parse(readFileSync(join(a, 'adapters/gp/training.json'), 'utf8')) as { questionSource: string; guideHits: { train: number; valid: number } };
+    assert.equal(gpTraining.questionSource, 'train');
+    for (const v of Object.values(gpTraining.guideHits)) assert.ok(v >= 0 && v <= 1, `${v}`);
+    assert.equal((JSON.parse(readFileSync(join(a, 'adapters/tallrec/training.json'), 'utf8')) as { guideHits?: unknown }).guideHits, undefined);
     const tall = r.llm.find((l) => l.recipe === 'tallrec')!.robustness;
     assert.deepEqual(tall.trained.templates, ['seen-1']);
     assert.deepEqual(r.baselines.map((b) => b.model).slice(0, 2), ['random', 'pop']);

@@ -48,6 +48,18 @@ const LoraStage = z.strictObject({
   ...StageFields,
   /** Which LM variables the LoRA step trains: LoRA adapters (default; large pretrained checkpoints) or every LM parameter ('full', for the small LM trained from scratch). */
   variables: z.enum(['lora', 'full']),
+  /**
+   * The adapter's training questions (absent: 'train'): 'train' = positions
+   * of the training sequences, where the collaborative model's guide is
+   * in-sample (it was fitted on those targets); 'valid-heldout' = validation
+   * targets (vs their stored negatives) of `users` users outside both steps'
+   * selection samples, where the guide is out of sample as at test time. The
+   * mapping step's held-out users (mappingStage.questions 'valid-heldout')
+   * are then drawn outside these too (docs/METHODS.md §6, "Where the adapter
+   * trains"). Absent rather than defaulted, so that stage keys of runs made
+   * before it stay equal.
+   */
+  questions: z.enum(['train', 'valid-heldout']).optional(),
 });
 const MappingStage = z.strictObject({
   ...StageFields,

@@ -126,6 +126,18 @@ export class YesNoLlm {
     }
   }
 
+  /**
+   * The share of `cases` whose target (candidate 0) is among the guide's top
+   * candidates: how often the guide names the liked item on those questions
+   * (in-sample training targets against out-of-sample validation ones).
+   */
+  guideHitRate(cases: readonly Case[]): number {
+    if (!this.prompt.guide) throw new Error('guideHitRate: this model has no guide');
+    if (cases.length === 0) return NaN;
+    this.guideTops(cases);
+    return cases.reduce((a, c) => a + (this.guideCache.get(c)!.includes(0) ? 1 : 0), 0) / cases.length;
+  }
+
   /** z-scores of the collaborative model's scores among each case's candidates (cached). */
   private collabZ(cases: readonly Case[]): void {
     if (!this.scoreWeight) return;

@@ -186,20 +186,50 @@ export function stageValidSplit(run: YesNoRun, stage: TrainStageOptions, salt: n
   return rows.length ? subsetSplit(run.data, 'valid', rows) : null;
 }
 
-/** The validation rows validCases uses (none with trainSource 'valid' or validUsers 0). */
+/** The validation rows validCases uses (none with trainSource 'valid' or validUsers 0): a step's selection sample. */
 function validRows(run: YesNoRun, stage: TrainStageOptions, salt: number): number[] {
   if (run.o.trainSource === 'valid' || stage.validUsers === 0) return [];
   return sampleRows(run.data.valid.count, stage.validUsers, mixSeed(run.o.seed, salt));
 }
 
 /**
- * Training questions of the mapping step with questions 'valid-heldout': the
- * validation targets of `stage.users` users outside validCases(run, stage,
- * selectionSalt), so the step trains where the collaborative score is out of
- * sample and still selects on users it never trained on.
+ * The validation rows a step with questions 'valid-heldout' trains on: the
+ * validation targets (vs their stored negatives; splitCases) of `stage.users`
+ * users outside `exclude` (validation rows: the selection samples, validRows,
+ * and for the mapping step the adapter's held-out rows), so the step trains
+ * where the collaborative score is out of sample and still selects on users
+ * it never trained on.
  */
-export function heldOutValidCases(run: YesNoRun, stage: TrainStageOptions, salt: number, selectionSalt: number): Case[] {
-  if (run.o.trainSource === 'valid') throw new Error("mappingStage.questions 'valid-heldout' needs trainSource 'train' (with 'valid' every validation user trains)");
-  const rows = heldOutRows(run.data.valid.count, validRows(run, stage, selectionSalt), stage.users, mixSeed(run.o.seed, salt));
-  return splitCases(run.data, 'valid', rows);
+function heldOutValidRows(run: YesNoRun, stage: TrainStageOptions, salt: number, exclude: readonly number[]): number[] {
+  if (run.o.trainSource === 'valid') throw new Error("questions 'valid-heldout' needs trainSource 'train' (with 'valid' every validation user trains)");
+  return heldOutRows(run.data.valid.count, exclude, stage.users, mixSeed(run.o.seed, salt));
+}
+
+/** Seed salts of the steps' questions: the training (or held-out) questions and the selection samples of the LoRA and mapping steps. */
+export const QUESTION_SALTS = { loraTrain: 201, mapTrain: 202, loraValid: 203, mapValid: 204 } as const;
+
+/** The training and selection questions of the LoRA (adapter) step and the mapping step. */
+export interface StepQuestions { loraCases: Case[]; mapCases: Case[]; loraValid: Case[]; mapValid: Case[] }
+
+/**
+ * Both steps' questions (docs/METHODS.md §5-6). A step with questions
+ * 'valid-heldout' trains on validation targets of users outside both
+ * selection samples (the adapter step) or outside its own selection sample
+ * and the adapter's held-out users (the mapping step), so neither step
+ * trains on a question the other trained or selects on; otherwise on
+ * training positions (trainCases). No test item is used.
+ */
+export function stepQuestions(run: YesNoRun): StepQuestions {
+  const S = QUESTION_SALTS;
+  const loraRows = run.loraStage.questions === 'valid-heldout'
+    ? heldOutValidRows(run, run.loraStage, S.loraTrain, [...validRows(run, run.loraStage, S.loraValid), ...validRows(run, run.mapStage, S.mapValid)])
+    : null;
+  return {
+    loraCases: loraRows ? splitCases(run.data, 'valid', loraRows) : trainCases(run, run.loraStage, S.loraTrain),
+    mapCases: run.mapStage.questions === 'valid-heldout'
+      ? splitCases(run.data, 'valid', heldOutValidRows(run, run.mapStage, S.mapTrain, [...validRows(run, run.mapStage, S.mapValid), ...(loraRows ?? [])]))
+      : trainCases(run, run.mapStage, S.mapTrain),
+    loraValid: validCases(run, run.loraStage, S.loraValid),
+    mapValid: validCases(run, run.mapStage, S.mapValid),
+  };
 }

@@ -15,7 +15,7 @@ import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.j
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
-import { heldOutValidCases, type StageOptionsView, timed, trainCases, validCases, stageValidSplit, type YesNoRun } from './context.js';
+import { QUESTION_SALTS, type StageOptionsView, stageValidSplit, stepQuestions, timed, type YesNoRun } from './context.js';
 import { metricsOn, rankingMetrics, referenceRows } from '../reference.js';
 import type { MetricValues } from '../../eval/types.js';
 import { writeReport } from './report.js';
@@ -26,16 +26,13 @@ import type { RecipeKit } from './kit.js';
 
 export type { RecipeKit } from './kit.js';
 
-/** Seed salt of the LoRA step's validation users (recipeKit's loraValid, validReference). */
-const LORA_VALID_SALT = 203;
-
 /**
  * Random, Pop and the collaborative model on the LoRA step's validation users
  * (the same targets and stored negatives its early stopping scores), so a
  * step's validation AUC can be read against them without a test row.
  */
 export async function validReference(run: YesNoRun): Promise<Array<{ model: string; metrics: MetricValues }>> {
-  const sub = stageValidSplit(run, run.loraStage, LORA_VALID_SALT);
+  const sub = stageValidSplit(run, run.loraStage, QUESTION_SALTS.loraValid);
   if (!sub || !run.collabModel) return [];
   return referenceRows(run.data, { seed: run.o.seed, fitted: [{ label: run.collabModel.name, model: run.collabModel }] },
     (m) => ({ metrics: metricsOn(m, sub, 'valid', { protocol: 'sampled', ks: run.o.eval.ks }) }));
@@ -51,11 +48,7 @@ export const LORA_TARGETS: Record<string, string[]> = {
 export function recipeKit(run: YesNoRun): RecipeKit {
   const { o, data, lmDir, tok, collabModel } = run;
   if (!lmDir || !tok || !collabModel) throw new Error('recipes: the LM and collaborative stages did not run');
-  const loraCases = trainCases(run, run.loraStage, 201);
-  // Salt 204 is mapValid's: held-out questions come from the validation users outside that selection sample.
-  const mapCases = run.mapStage.questions === 'valid-heldout' ? heldOutValidCases(run, run.mapStage, 202, 204) : trainCases(run, run.mapStage, 202);
-  const loraValid = validCases(run, run.loraStage, LORA_VALID_SALT);
-  const mapValid = validCases(run, run.mapStage, 204);
+  const { loraCases, mapCases, loraValid, mapValid } = stepQuestions(run);
   const family = familyOf(readConfig(lmDir), lmDir).family;
   const targets = o.lora.targets ?? LORA_TARGETS[family];
   if (!targets) throw new Error(`LoRA: no default target modules for the '${family}' family; set lora.targets`);
@@ -134,6 +127,9 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.loraValid.length} validation users`);
     const reference = await validReference(run);
     if (reference.length) log(`  validation AUC on the same users and candidates: ${reference.map((x) => `${x.model} ${x.metrics.auc.toFixed(4)}`).join(', ')}`);
+    // How often the guide names the liked item: on in-sample training targets an adapter learns to copy it (docs/METHODS.md §6).
+    const guideHits = spec.guide ? { train: m.guideHitRate(kit.loraCases), valid: m.guideHitRate(kit.loraValid) } : undefined;
+    if (guideHits) log(`  the guide names the target in ${(100 * guideHits.train).toFixed(1)} % of training questions, ${(100 * guideHits.valid).toFixed(1)} % of validation questions`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
       steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
@@ -145,9 +141,9 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     if (full) savePretrained(lm, out);
     else saveAdapter(lm, kit.loraCfg, out);
     const info = {
-      ...r, variables: loraStage.variables, trainSource: o.trainSource, questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
+      ...r, variables: loraStage.variables, trainSource: o.trainSource, questionSource: loraStage.questions ?? 'train', questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
       templates: templates.map((t) => t.id), guide: spec.guide, idTokens: spec.idTokens, titles: spec.titles,
-      ...(reference.length ? { validReference: reference } : {}),
+      ...(reference.length ? { validReference: reference } : {}), ...(guideHits ? { guideHits } : {}),
     };
     writeJson(join(out, 'training.json'), info);
     kit.madeHere.add(name);
