@@ -128,6 +128,16 @@ describe('GANPrompt pipeline', () => {
     const r2 = await runGanPrompt(data, OPTS, a, {}, true);
     assert.ok(!Object.keys(r2.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:') || k === 'lm'), `nothing retrained: ${Object.keys(r2.seconds)}`);
     assert.deepEqual(r2.llm, r.llm);
+    // The first opening's cost is carried on: its stages' seconds and peaks, as its own report had them.
+    assert.deepEqual(r2.earlierOpenings, [{ seconds: r.seconds, peakRssMiB: r.peakRssMiB, peakRssAfterMiB: r.peakRssAfterMiB, interrupted: false }]);
+    assert.match(readFileSync(join(a, 'report.md'), 'utf8'), /opened 2 times[^]*- Opening 1: Peak RSS \d+ MiB[^]*lora:tallrec [\d.]+[^]*- Opening 2 \(this report\)/);
+    // A report.json that does not hold them: said, and the run goes on with this opening's cost only.
+    writeFileSync(join(a, 'report.json'), JSON.stringify({ seconds: { lm: 'slow' }, peakRssMiB: 1 }));
+    const said: string[] = [];
+    const r2a = await runGanPrompt(data, OPTS, a, { log: (x) => said.push(x) }, true);
+    assert.ok(said.some((x) => /report\.json: the earlier openings' cost is not readable \(seconds: not an object of numbers\)/.test(x)), said.join('\n'));
+    assert.equal(r2a.earlierOpenings, undefined);
+    assert.deepEqual(r2a.llm, r.llm);
     // A run made before per-user ranks were kept: the template is scored again on resume, to the same numbers.
     rmSync(join(a, 'models/collm/eval/seen-1.users.json'));
     // ... and one whose per-user file does not fit the evaluation users (hand-edited, truncated): scored again too.
@@ -154,6 +164,11 @@ describe('GANPrompt pipeline', () => {
     assert.equal(r3.interrupted, true);
     const r4 = await runGanPrompt(data, OPTS, b, {}, true);
     assert.equal(r4.interrupted, false);
+    // Three openings: stopped after stage 1, interrupted in the adapter (its seconds kept), then this one.
+    assert.deepEqual(r4.earlierOpenings!.map((x) => [x.stoppedAfter, x.interrupted]), [['diversity', false], [undefined, true]]);
+    assert.deepEqual(r4.earlierOpenings![1].seconds, r3.seconds);
+    assert.ok(Object.keys(r3.seconds).includes('lora:tallrec') && Object.keys(r0.seconds).includes('collab'), `${Object.keys(r3.seconds)} / ${Object.keys(r0.seconds)}`);
+    assert.match(readFileSync(join(b, 'report.md'), 'utf8'), /- Opening 1 \(stopped after 'diversity'\): [^]*- Opening 2 \(interrupted\): [^]*- Opening 3 \(this report\): /);
     assert.equal(r4.stoppedAfter, undefined, 'a resumed run that went through is not marked stopped');
     assert.deepEqual(r4.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
     await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);

@@ -62,6 +62,40 @@ export interface GanPromptReport {
   interrupted: boolean;
   /** The stage `--until` stopped the run after (absent: the run went as far as it could). */
   stoppedAfter?: string;
+  /**
+   * The cost of the run directory's earlier openings, oldest first (from the
+   * report.json a resume found): `seconds` and the peaks above are this
+   * opening's only, so a stage finished before a resume keeps its time here.
+   */
+  earlierOpenings?: OpeningCost[];
+}
+
+/** One opening of a run directory: its stages' seconds and peak RSS, and how it ended. */
+export interface OpeningCost {
+  seconds: Record<string, number>;
+  peakRssMiB: number;
+  peakRssAfterMiB: Record<string, number>;
+  interrupted: boolean;
+  stoppedAfter?: string;
+}
+
+/**
+ * The earlier openings of a report.json found on resume: its own earlier
+ * openings and then the one that wrote it. Throws with the field named on a
+ * report that does not hold them (the caller logs and goes on without).
+ */
+export function earlierOpenings(found: unknown): OpeningCost[] {
+  const r = found as Partial<GanPromptReport> | null;
+  const isRecord = (x: unknown): x is Record<string, number> => typeof x === 'object' && x !== null && !Array.isArray(x) && Object.values(x).every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (typeof r !== 'object' || r === null) throw new Error('not a JSON object');
+  if (!isRecord(r.seconds)) throw new Error('seconds: not an object of numbers');
+  if (typeof r.peakRssMiB !== 'number') throw new Error('peakRssMiB: not a number');
+  const before = r.earlierOpenings ?? [];
+  if (!Array.isArray(before)) throw new Error('earlierOpenings: not an array');
+  before.forEach((x, i) => { if (!isRecord(x?.seconds) || typeof x.peakRssMiB !== 'number') throw new Error(`earlierOpenings[${i}]: no seconds and peakRssMiB`); });
+  const last: OpeningCost = { seconds: r.seconds, peakRssMiB: r.peakRssMiB, peakRssAfterMiB: isRecord(r.peakRssAfterMiB) ? r.peakRssAfterMiB : {}, interrupted: r.interrupted === true };
+  if (typeof r.stoppedAfter === 'string') last.stoppedAfter = r.stoppedAfter;
+  return [...before, last];
 }
 
 export interface CollabFitSummary {

@@ -20,12 +20,12 @@ import { join } from 'node:path';
 import type { SplitDataset } from '../../data/types.js';
 import { type GanPromptRunOptions, parseGanPromptOptions } from '../../config/ganprompt.js';
 import { openRunDir, readJson, runDataIdentity, runStages, type StageHooks } from '../../run/index.js';
-import { type GanPromptReport, newYesNoRun, type YesNoRun } from './context.js';
+import { earlierOpenings, type GanPromptReport, newYesNoRun, type YesNoRun } from './context.js';
 import { writeReport } from './report.js';
 import { recipesStage } from './recipe_stage.js';
 import { baselinesStage, collabStage, diversityStage, lmStage } from './stages.js';
 
-export type { GanPromptReport, LlmRow } from './context.js';
+export type { GanPromptReport, LlmRow, OpeningCost } from './context.js';
 export { LORA_TARGETS } from './recipe_stage.js';
 export { renderGanPromptReport } from './report.js';
 export { ABLATION_LABELS } from './recipes.js';
@@ -58,6 +58,15 @@ export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string
     hooks.log?.(`${optionsFile}: earlier options not readable by this llmrec (${(e as Error).message.split('\n')[0]}); outputs without a stage key are taken as made with the current ones`);
   }
   const run: YesNoRun = newYesNoRun(data, o, dir, hooks, resume, previous);
+  // The cost of earlier openings: this opening's report replaces report.json, so it carries them on.
+  const reportFile = join(dir, 'report.json');
+  if (resume && existsSync(reportFile)) {
+    try {
+      run.report.earlierOpenings = earlierOpenings(readJson<unknown>(reportFile));
+    } catch (e) {
+      hooks.log?.(`${reportFile}: the earlier openings' cost is not readable (${(e as Error).message.split('\n')[0]}); this report has this opening's only`);
+    }
+  }
   try {
     const end = await runStages(GANPROMPT_STAGES, run, hooks.until);
     if (end === 'interrupted') run.report.interrupted = true;

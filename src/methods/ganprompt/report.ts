@@ -6,7 +6,7 @@
 import type { MetricValues } from '../../eval/types.js';
 import { trainingStop } from '../../experiment/run.js';
 import { stoppedLines, writeRunReport } from '../../run/index.js';
-import type { GanPromptReport, YesNoRun } from './context.js';
+import type { GanPromptReport, OpeningCost, YesNoRun } from './context.js';
 import { ABLATION_LABELS, PLANS } from './recipes.js';
 
 const f4 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
@@ -107,8 +107,19 @@ export function renderGanPromptReport(r: GanPromptReport): string {
     referenced.add(lora.adapter ?? l.recipe);
     lines.push('', `Validation AUC of the reference models on the validation users and candidates of ${rowName(l.recipe)}'s ${lora.adapter ? `adapter '${lora.adapter}'` : 'LoRA step'}: ${ref.map((x) => `${x.model} ${f4(x.metrics.auc)}`).join(', ')}.`);
   }
-  const rss = Object.entries(r.peakRssAfterMiB ?? {});
-  lines.push('', '## Cost', '', `Peak RSS ${r.peakRssMiB.toFixed(0)} MiB${rss.length ? ` (peak so far at the end of each stage: ${rss.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}. Seconds per stage: ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`, '');
+  lines.push('', '## Cost', '');
+  const earlier = r.earlierOpenings ?? [];
+  const cost = (c: OpeningCost) => {
+    const rss = Object.entries(c.peakRssAfterMiB ?? {});
+    return `Peak RSS ${c.peakRssMiB.toFixed(0)} MiB${rss.length ? ` (peak so far at the end of each stage: ${rss.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}. Seconds per stage: ${Object.entries(c.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ') || 'none (every output was there)'}.`;
+  };
+  if (earlier.length === 0) lines.push(cost(r), '');
+  else {
+    // Each opening ran the stages whose outputs were missing (or made with other options), so a stage's time is in the opening that made it.
+    lines.push(`This run directory was opened ${earlier.length + 1} times; each opening ran the stages whose outputs were not there yet.`, '');
+    earlier.forEach((c, i) => lines.push(`- Opening ${i + 1}${c.interrupted ? ' (interrupted)' : c.stoppedAfter ? ` (stopped after '${c.stoppedAfter}')` : ''}: ${cost(c)}`));
+    lines.push(`- Opening ${earlier.length + 1} (this report): ${cost(r)}`, '');
+  }
   return lines.join('\n');
 }
 
