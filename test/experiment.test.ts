@@ -6,12 +6,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, modelSpecs, parseRunConfig, resolveRunConfig } from '../src/config/index.js';
 import { renderResults, rerenderRun, runExperiment, trainingStop, type RunRow } from '../src/experiment/run.js';
 import { dataAvailable } from '../src/data/resolve.js';
+import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, significanceLines } from '../src/experiment/paired.js';
 import { ready } from './helpers.js';
 
 await ready();
@@ -107,6 +108,49 @@ describe('runExperiment', () => {
     const md = rerenderRun(a.dir);
     const at = (m: string) => md.indexOf(`| ${m} |`);
     assert.ok(at('random') < at('pop') && at('pop') < at('bprmf'), 'rows follow the config order');
+  });
+});
+
+describe('paired significance in the benchmark (docs/METHODS.md §2.6)', () => {
+  it('keeps per-user test ranks, tests every model against Pop on the same users, and says what it could not test', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const cfg = small(dir, 'p1', ['random', 'pop', 'bprmf']);
+    const res = await runExperiment(cfg, { log: () => {} });
+    const sig = JSON.parse(readFileSync(join(res.dir, 'significance.json'), 'utf8')) as BenchmarkSignificance;
+    assert.deepEqual(sig.missing, []);
+    assert.deepEqual(sig.pairs.map((g) => `${g.protocol} ${g.model} ${g.against}`), ['sampled random pop', 'sampled bprmf pop', 'full random pop', 'full bprmf pop']);
+    for (const g of sig.pairs) {
+      assert.deepEqual(Object.keys(g.tests), g.protocol === 'sampled' ? ['auc', 'ndcg@5'] : ['ndcg@10']);
+      for (const [metric, t] of Object.entries(g.tests)) {
+        // The paired means are the metrics.json rows of both models, over every test user.
+        const row = (m: string) => res.rows.find((r) => r.model === m && r.protocol === g.protocol)!;
+        assert.ok(Math.abs(t.meanA - row(g.model).metrics[metric]) < 1e-12 && Math.abs(t.meanB - row(g.against).metrics[metric]) < 1e-12, `${g.model} ${metric}`);
+        assert.equal(t.n + t.dropped, row(g.model).metrics.count);
+        assert.ok(t.pValue > 0 && t.pValue <= 1 && t.ci95[0] <= t.meanDiff && t.meanDiff <= t.ci95[1], `${g.model} ${metric}`);
+      }
+    }
+    // The per-user file: the split's test users in order, with the rank behind each metric.
+    const per = JSON.parse(readFileSync(join(res.dir, 'models/bprmf/test-sampled.users.json'), 'utf8')) as { users: number[]; rank: number[] };
+    assert.equal(per.users.length, res.rows.find((r) => r.model === 'bprmf')!.metrics.count);
+    const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
+    assert.match(md, /## Paired against the reference models[^]*\| sampled \| bprmf \| pop \| AUC \|/);
+    assert.equal(rerenderRun(res.dir), md, 'rerendered from significance.json');
+    // A run whose model was evaluated before per-user files existed: named, not tested; a damaged file: named.
+    rmSync(join(res.dir, 'models/random/test-full.users.json'));
+    const partial = benchmarkSignificance(res.dir, cfg, ['random', 'pop', 'bprmf']);
+    assert.deepEqual(partial.missing, ['random']);
+    assert.deepEqual(partial.pairs.map((g) => `${g.protocol} ${g.model}`), ['sampled random', 'sampled bprmf', 'full bprmf']);
+    assert.match(significanceLines(partial).join('\n'), /Not tested \(no per-user file[^]*: random\./);
+    writeFileSync(join(res.dir, 'models/bprmf/test-full.users.json'), JSON.stringify({ users: [1, 2], rank: [0, 1], auc: [1, 1] }));
+    assert.throws(() => benchmarkSignificance(res.dir, cfg, ['pop', 'bprmf']), /models\/bprmf\/test-full\.users\.json: not a per-user evaluation/);
+    // Other reference models by label; an unknown label is refused before anything runs or is written.
+    const against = small(dir, 'p2', ['random', 'pop', 'bprmf']);
+    against.eval.pairedAgainst = ['bprmf'];
+    assert.deepEqual(pairedReferences(against), ['bprmf']);
+    const bad = small(dir, 'p3', ['pop', 'bprmf']);
+    bad.eval.pairedAgainst = ['sasrec'];
+    await assert.rejects(runExperiment(bad, { log: () => {} }), /eval\.pairedAgainst\[0\]: no model labelled 'sasrec'/);
+    assert.equal(existsSync(join(dir, 'p3')), false);
   });
 });
 

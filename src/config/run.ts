@@ -172,6 +172,13 @@ const Eval = z.strictObject({
   /** Cut-offs of the full-ranking protocol. */
   fullKs: z.array(z.number().int().min(1)).min(1).default([10, 20]),
   batchSize: z.number().int().min(1).default(256),
+  /**
+   * The models (labels) every other model is tested against, paired over the
+   * same test users (src/experiment/paired.ts; docs/METHODS.md §2.6); absent:
+   * the config's Pop models. Absent rather than defaulted, so that the
+   * config.json of runs made before it stays equal on resume.
+   */
+  pairedAgainst: z.array(SafeNameSchema).optional(),
 });
 
 export const RunConfigSchema = z.strictObject({

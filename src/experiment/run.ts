@@ -6,7 +6,9 @@
  *     config.json        the resolved configuration
  *     data.json          dataset statistics (raw and after the protocol)
  *     models/<label>/    checkpoints while training, the fitted model after
+ *     models/<label>/test-<protocol>.users.json   the test rank and AUC of each user
  *     metrics.json       one row per (model, protocol): metrics + fit summary
+ *     significance.json  each model paired against the reference models (paired.ts)
  *     results.md         the Markdown tables (Random and Pop rows always present)
  *
  * Interrupting (AbortSignal, e.g. Ctrl-C) stops after the current batch; the
@@ -22,7 +24,9 @@ import { applyAnyProtocol } from '../data/cold_start.js';
 import { datasetStats } from '../data/stats.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
-import { evaluateRecommender } from '../eval/evaluate.js';
+import { evaluatePerUser, evaluateRecommender } from '../eval/evaluate.js';
+import { metricsOfPerUser } from '../eval/metrics.js';
+import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, readSignificance, significanceLines, writePerUser, writeSignificance } from './paired.js';
 import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
@@ -117,7 +121,10 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
     const rows: RunRow[] = [];
     for (const protocol of cfg.eval.protocols) {
       const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
-      const metrics = evaluateRecommender(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
+      // Per user first (for the paired tests, paired.ts); the means are evaluateRecommender's.
+      const per = evaluatePerUser(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
+      writePerUser(dir, spec.label, protocol, per);
+      const metrics = { ...metricsOfPerUser(per, ks), count: per.rank.length };
       const { epochs, ...fitRest } = fit;
       const fitRow = { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 };
       rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', metrics, fit: fitRow });
@@ -170,6 +177,7 @@ export async function runExperiment(cfg: RunConfig, hooks: RunHooks = {}, resume
   const dir = resolve(resumeDir ?? runPath(cfg.output.runsDir, [runName(cfg), '--name (output.name)']));
   const specs = modelSpecs(cfg);
   checkModelNames(cfg);
+  pairedReferences(cfg, specs); // eval.pairedAgainst names models of the config
   for (const o of only ?? []) {
     if (!specs.some((sp) => sp.label === o)) throw new Error(`--only ${o}: no model with that label in the run's config (${specs.map((sp) => sp.label).join(', ')})`);
   }
@@ -217,12 +225,14 @@ async function runInDir(cfg: RunConfig, dir: string, specs: ModelSpec[], dirOpti
     killPoint('report-write'); // kill -9 suite hook (src/io/files.ts): metrics.json written, results.md not
     log(`${spec.label}: ${res.rows.filter((r) => r.split === 'test').map((r) => `${r.protocol}${r.group ? ` ${r.group}` : ''} ${Object.entries(r.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(' ')}`).join(' | ')}`);
   }
-  writeText(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows));
+  const significance = benchmarkSignificance(dir, cfg, [...new Set(rows.map((r) => r.model))]);
+  writeSignificance(dir, significance);
+  writeText(join(dir, 'results.md'), renderResults(raw.name, cfg, stats, rows, significance));
   return { dir, rows, interrupted, stats };
 }
 
 /** The Markdown report of a run: data statistics and one table per protocol. */
-export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult['stats'], unordered: RunRow[]): string {
+export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult['stats'], unordered: RunRow[], significance: BenchmarkSignificance | null = null): string {
   // Rows in the config's model order, whatever order they finished in.
   const order = modelSpecs(cfg).map((sp) => sp.label);
   const rank = (r: RunRow) => { const i = order.indexOf(r.model); return i < 0 ? order.length : i; };
@@ -257,6 +267,7 @@ export function renderResults(dataset: string, cfg: RunConfig, stats: RunResult[
       }
     }
   }
+  out.push(...significanceLines(significance));
   const fitRows = rows.filter((r, i) => rows.findIndex((x) => x.model === r.model) === i);
   const specs = new Map(modelSpecs(cfg).map((sp) => [sp.label, sp]));
   out.push('## Training', '',
@@ -323,7 +334,7 @@ export function rerenderRun(dir: string): string {
   const cfg = parseRunConfig(read('config.json'), join(dir, 'config.json'));
   const data = read('data.json') as { name: string; raw: DatasetStats; split: DatasetStats };
   const { rows } = read('metrics.json') as { rows: RunRow[] };
-  const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows);
+  const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows, readSignificance(dir));
   writeText(join(dir, 'results.md'), md);
   return md;
 }

@@ -185,6 +185,21 @@ export function perUserMetric(p: Pick<PerUserRanking, 'rank' | 'auc'>, metric: s
   return p.rank.map((r) => f(r, k));
 }
 
+/**
+ * A per-user ranking read back from JSON (where NaN is written as null):
+ * users, a rank in 1.. and an AUC in [0, 1] or null for each (null read as
+ * NaN); with `users`, exactly those users in that order. Null when it is not.
+ */
+export function perUserFromJson(v: unknown, users?: readonly number[]): PerUserRanking | null {
+  const q = v as Partial<Record<keyof PerUserRanking, unknown[]>> | null;
+  if (!q || typeof q !== 'object' || !Array.isArray(q.users) || !Array.isArray(q.rank) || !Array.isArray(q.auc)) return null;
+  const n = q.users.length;
+  if (q.rank.length !== n || q.auc.length !== n || (users && (users.length !== n || q.users.some((u, i) => u !== users[i])))) return null;
+  if (!q.users.every((u) => Number.isInteger(u)) || !q.rank.every((r) => Number.isInteger(r) && (r as number) >= 1)) return null;
+  if (!q.auc.every((a) => a === null || (typeof a === 'number' && a >= 0 && a <= 1))) return null;
+  return { users: q.users as number[], rank: q.rank as number[], auc: q.auc.map((a) => (a === null ? NaN : (a as number))) };
+}
+
 /** The metric means of per-user values: what MetricAccumulator (and so evaluateRecommender, without 'count') reports for them. */
 export function metricsOfPerUser(p: Pick<PerUserRanking, 'rank' | 'auc'>, ks: readonly number[]): MetricValues {
   if (p.rank.length !== p.auc.length) throw new Error(`metricsOfPerUser: ${p.rank.length} ranks but ${p.auc.length} AUC values`);

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecipeName } from '../../config/ganprompt.js';
 import type { MetricValues } from '../../eval/types.js';
-import { metricsOfPerUser, perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
+import { metricsOfPerUser, perUserFromJson, perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
 import { evaluateRobustness, robustnessFrom, type RobustnessReport } from '../../eval/robustness.js';
 import { pairedTest, type PairedTest } from '../../eval/significance.js';
 import { portablePath, readJson, writeJson } from '../../run/index.js';
@@ -40,9 +40,9 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     const f = join(rdir, 'eval', `${id}.json`);
     const fu = join(rdir, 'eval', `${id}.users.json`);
     if (run.resume && existsSync(f) && existsSync(fu)) {
-      const pu = readJson<PerUserRanking>(fu);
-      if (samePerUser(pu, users)) {
-        perUser.set(id, { ...pu, auc: pu.auc.map((a) => (a as number | null) ?? NaN) }); // JSON writes NaN as null
+      const pu = perUserFromJson(readJson<unknown>(fu), users);
+      if (pu) {
+        perUser.set(id, pu);
         return readJson<MetricValues>(f);
       }
       log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} does not hold a rank and an AUC for each of the ${users.length} evaluation users in order: scored again`);
@@ -73,15 +73,6 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     log(`  ${recipe} against ${src.against}: AUC ${a.meanDiff >= 0 ? '+' : ''}${a.meanDiff.toFixed(4)} (95 % interval ${a.ci95[0].toFixed(4)} .. ${a.ci95[1].toFixed(4)}, p ${a.pValue.toFixed(4)}, ${a.n} users)`);
   }
   return { robustness, significance };
-}
-
-/** A per-user file read back: the evaluation users in order, a rank in 1.. and an AUC (or null: NaN in JSON) for each. */
-function samePerUser(p: unknown, users: readonly number[]): p is PerUserRanking {
-  const q = p as Partial<PerUserRanking> | null;
-  return !!q && Array.isArray(q.users) && Array.isArray(q.rank) && Array.isArray(q.auc)
-    && q.users.length === users.length && q.rank.length === users.length && q.auc.length === users.length
-    && q.users.every((u, i) => u === users[i]) && q.rank.every((r) => Number.isInteger(r) && r >= 1)
-    && q.auc.every((a) => a === null || (typeof a === 'number' && a >= 0 && a <= 1));
 }
 
 /**
