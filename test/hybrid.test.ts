@@ -425,7 +425,7 @@ describe('LLM hybrids (issue 19)', () => {
     const all = newYesNoRun(data, parseGanPromptOptions({ mappingStage: { questions: 'valid-heldout', validUsers: count } }), dir, {}, false);
     assert.throws(() => stepQuestions(all), /selection sample/);
     const legacy = newYesNoRun(data, parseGanPromptOptions({ trainSource: 'valid', loraStage: { questions: 'valid-heldout' } }), dir, {}, false);
-    assert.throws(() => stepQuestions(legacy), /trainSource/);
+    assert.throws(() => stepQuestions(legacy), /loraStage\.questions 'valid-heldout' needs trainSource 'train'/);
     assert.equal(parseGanPromptOptions({}).mappingStage.questions, undefined, 'absent: the stage default');
     assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).mapStage.questions, 'train', 'default: training positions, as before');
     assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).loraStage.questions, undefined, "the adapter's: absent (training positions), so older stage keys stay equal");

@@ -234,8 +234,8 @@ function validRows(run: YesNoRun, stage: TrainStageOptions, salt: number): numbe
  * where the collaborative score is out of sample and still selects on users
  * it never trained on.
  */
-function heldOutValidRows(run: YesNoRun, stage: TrainStageOptions, salt: number, exclude: readonly number[]): number[] {
-  if (run.o.trainSource === 'valid') throw new Error("questions 'valid-heldout' needs trainSource 'train' (with 'valid' every validation user trains)");
+function heldOutValidRows(run: YesNoRun, stage: TrainStageOptions, field: string, salt: number, exclude: readonly number[]): number[] {
+  if (run.o.trainSource === 'valid') throw new Error(`${field} 'valid-heldout' needs trainSource 'train' (with 'valid' every validation user trains)`);
   return heldOutRows(run.data.valid.count, exclude, stage.users, mixSeed(run.o.seed, salt));
 }
 
@@ -256,12 +256,12 @@ export interface StepQuestions { loraCases: Case[]; mapCases: Case[]; loraValid:
 export function stepQuestions(run: YesNoRun): StepQuestions {
   const S = QUESTION_SALTS;
   const loraRows = run.loraStage.questions === 'valid-heldout'
-    ? heldOutValidRows(run, run.loraStage, S.loraTrain, [...validRows(run, run.loraStage, S.loraValid), ...validRows(run, run.mapStage, S.mapValid)])
+    ? heldOutValidRows(run, run.loraStage, 'loraStage.questions', S.loraTrain, [...validRows(run, run.loraStage, S.loraValid), ...validRows(run, run.mapStage, S.mapValid)])
     : null;
   return {
     loraCases: loraRows ? splitCases(run.data, 'valid', loraRows) : trainCases(run, run.loraStage, S.loraTrain),
     mapCases: run.mapStage.questions === 'valid-heldout'
-      ? splitCases(run.data, 'valid', heldOutValidRows(run, run.mapStage, S.mapTrain, [...validRows(run, run.mapStage, S.mapValid), ...(loraRows ?? [])]))
+      ? splitCases(run.data, 'valid', heldOutValidRows(run, run.mapStage, 'mappingStage.questions', S.mapTrain, [...validRows(run, run.mapStage, S.mapValid), ...(loraRows ?? [])]))
       : trainCases(run, run.mapStage, S.mapTrain),
     loraValid: validCases(run, run.loraStage, S.loraValid),
     mapValid: validCases(run, run.mapStage, S.mapValid),
