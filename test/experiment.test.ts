@@ -135,6 +135,11 @@ describe('paired significance in the benchmark (docs/METHODS.md §2.6)', () => {
     const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
     assert.match(md, /## Paired against the reference models[^]*\| sampled \| bprmf \| pop \| AUC \|/);
     assert.equal(rerenderRun(res.dir), md, 'rerendered from significance.json');
+    // Two references: each model against both, the two references once (the reverse pair is the same test).
+    const two = small(dir, 'p4', ['random', 'pop', 'bprmf']);
+    two.eval.pairedAgainst = ['pop', 'bprmf'];
+    assert.deepEqual(benchmarkSignificance(res.dir, two, ['random', 'pop', 'bprmf']).pairs.filter((g) => g.protocol === 'sampled').map((g) => `${g.model} ${g.against}`),
+      ['random pop', 'bprmf pop', 'random bprmf']);
     // A run whose model was evaluated before per-user files existed: named, not tested; a damaged file: named.
     rmSync(join(res.dir, 'models/random/test-full.users.json'));
     const partial = benchmarkSignificance(res.dir, cfg, ['random', 'pop', 'bprmf']);

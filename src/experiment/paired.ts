@@ -88,7 +88,8 @@ export function benchmarkSignificance(dir: string, cfg: RunConfig, labels: reado
       if (!b) continue;
       for (const model of labels) {
         const a = per.get(model);
-        if (!a || model === against) continue;
+        // A reference model is tested against a later reference only: the reverse pair is the same test.
+        if (!a || model === against || refs.indexOf(model) > -1 && refs.indexOf(model) < refs.indexOf(against)) continue;
         if (a.users.length !== b.users.length || a.users.some((u, i) => u !== b.users[i])) {
           throw new Error(`${perUserFile(model, protocol)} and ${perUserFile(against, protocol)}: not the same users in the same order`);
         }
