@@ -134,7 +134,7 @@ describe('paired significance in the benchmark (docs/METHODS.md §2.6)', () => {
     assert.equal(per.users.length, res.rows.find((r) => r.model === 'bprmf')!.metrics.count);
     const md = readFileSync(join(res.dir, 'results.md'), 'utf8');
     assert.match(md, /## Paired against the reference models[^]*\| sampled \| bprmf \| pop \| AUC \|/);
-    assert.equal(rerenderRun(res.dir), md, 'rerendered from significance.json');
+    assert.equal(rerenderRun(res.dir), md, 'rerendered: the same tests from the per-user files');
     // Two references: each model against both, the two references once (the reverse pair is the same test).
     const two = small(dir, 'p4', ['random', 'pop', 'bprmf']);
     two.eval.pairedAgainst = ['pop', 'bprmf'];

@@ -107,15 +107,6 @@ export function writeSignificance(dir: string, s: BenchmarkSignificance): void {
   writeJson(join(dir, 'significance.json'), s);
 }
 
-/** significance.json of a run directory (absent for runs made before it: null). */
-export function readSignificance(dir: string): BenchmarkSignificance | null {
-  const file = join(dir, 'significance.json');
-  if (!existsSync(file)) return null;
-  const v = readJson<Partial<BenchmarkSignificance>>(file);
-  if (v === null || typeof v !== 'object' || !Array.isArray(v.pairs) || !Array.isArray(v.missing)) throw new Error("significance.json: fields 'pairs' and 'missing' missing or not lists (damaged run directory?)");
-  return v as BenchmarkSignificance;
-}
-
 const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '-');
 
 /** The results.md section of the paired tests (none without pairs or missing models). */

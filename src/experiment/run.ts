@@ -26,7 +26,7 @@ import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
 import { evaluatePerUser, evaluateRecommender } from '../eval/evaluate.js';
 import { metricsOfPerUser } from '../eval/metrics.js';
-import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, readSignificance, significanceLines, writePerUser, writeSignificance } from './paired.js';
+import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, significanceLines, writePerUser, writeSignificance } from './paired.js';
 import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
@@ -328,13 +328,16 @@ export function trainingStop(r: TrainingEnd, limits: { epochs: number; patience:
   return { cap, patience, capWhileImproving: false, text: `ended (best + ${run - 1 - bestEpoch})` };
 }
 
-/** Re-renders results.md of a run directory from its config.json, data.json and metrics.json. */
+/** Re-renders results.md of a run directory from its config.json, data.json, metrics.json and per-user files (significance.json written again). */
 export function rerenderRun(dir: string): string {
   const read = (f: string) => readJson<unknown>(join(dir, f));
   const cfg = parseRunConfig(read('config.json'), join(dir, 'config.json'));
   const data = read('data.json') as { name: string; raw: DatasetStats; split: DatasetStats };
   const { rows } = read('metrics.json') as { rows: RunRow[] };
-  const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows, readSignificance(dir));
+  // The paired tests again from the per-user files (models evaluated before they existed are named as not tested).
+  const significance = benchmarkSignificance(dir, cfg, [...new Set(rows.map((r) => r.model))]);
+  writeSignificance(dir, significance);
+  const md = renderResults(data.name, cfg, { raw: data.raw, split: data.split }, rows, significance);
   writeText(join(dir, 'results.md'), md);
   return md;
 }
