@@ -174,6 +174,23 @@ describe('GANPrompt pipeline', () => {
     await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);
   });
 
+  test("GANPrompt without its guide (rec-noguide): Rec-col's adapter, trained once, then the mapping layer; no guide anywhere", async () => {
+    const d = join(dir, 'noguide');
+    const r = await runGanPrompt(data, { ...OPTS, recipes: ['rec-col', 'rec-noguide'] }, d);
+    assert.deepEqual(r.llm.map((l) => l.recipe), ['rec-col', 'rec-noguide']);
+    assert.deepEqual(Object.keys(r.seconds).filter((k) => k.startsWith('lora:')), ['lora:gp-noguide'], 'one adapter for both');
+    const ng = r.llm.find((l) => l.recipe === 'rec-noguide')!;
+    assert.equal((ng.training.lora as { adapter: string }).adapter, 'gp-noguide');
+    assert.ok(ng.training.mapping && existsSync(join(d, 'models/rec-noguide/mapping/mapping.safetensors')));
+    assert.equal(r.llm.find((l) => l.recipe === 'rec-col')!.training.mapping, undefined);
+    const adapter = JSON.parse(readFileSync(join(d, 'adapters/gp-noguide/training.json'), 'utf8')) as { guide: boolean; guideHits?: unknown; templates: string[] };
+    assert.equal(adapter.guide, false);
+    assert.equal(adapter.guideHits, undefined);
+    assert.deepEqual(adapter.templates, ['seen-1', 'seen-2', 'seen-3']);
+    assert.match(readFileSync(join(d, 'report.md'), 'utf8'), /\| Rec-lora without guide \|/);
+    assert.ok(!parseGanPromptOptions({}).recipes.includes('rec-noguide'), 'not a default recipe');
+  });
+
   test('resume with other LoRA or mapping settings: only the outputs made with the old ones are made again (stage keys)', async () => {
     const c = join(dir, 'c');
     const base = { ...OPTS, recipes: ['tallrec', 'collm'] };

@@ -9,7 +9,7 @@ import { ModelNameSchema } from './models.js';
 import { SmallLmOptionsSchema } from './small_lm.js';
 
 /** Every recipe the yes/no pipeline can build (src/methods/<name>/recipe.ts or ganprompt/recipes.ts). */
-export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi'] as const;
+export const RECIPES = ['tallrec', 'collm', 'ganprompt', 'rec-ori', 'rec-col', 'rec-sm', 'rec-lora&sm', 'tallrec-multi', 'rec-noguide'] as const;
 export type RecipeName = (typeof RECIPES)[number];
 
 const StageFields = {
@@ -136,7 +136,8 @@ export const GanPromptRunSchema = z.strictObject({
   reconstructedShare: z.number().min(0).max(1).default(0.5),
   diversity: z.record(z.string(), z.unknown()).default({}),
   eval: z.strictObject({ users: z.number().int().min(1).default(1000), ks: z.array(z.number().int().min(1)).default([1, 3, 5]) }).prefault({}),
-  recipes: z.array(z.enum(RECIPES)).default(RECIPES.filter((r) => r !== 'tallrec-multi')),
+  /** Default: the paper's recipes and ablations (not 'tallrec-multi' and 'rec-noguide', this project's additions). */
+  recipes: z.array(z.enum(RECIPES)).default(RECIPES.filter((r) => r !== 'tallrec-multi' && r !== 'rec-noguide')),
   /** Templates ablation recipes are evaluated on: their training templates only, or also the unseen ones. */
   ablationTemplates: z.enum(['trained', 'all']).default('all'),
 });
