@@ -156,6 +156,8 @@ describe('paired significance in the benchmark (docs/METHODS.md §2.6)', () => {
     bad.eval.pairedAgainst = ['sasrec'];
     await assert.rejects(runExperiment(bad, { log: () => {} }), /eval\.pairedAgainst\[0\]: no model labelled 'sasrec'/);
     assert.equal(existsSync(join(dir, 'p3')), false);
+    bad.eval.pairedAgainst = ['pop', 'pop'];
+    assert.throws(() => pairedReferences(bad), /eval\.pairedAgainst\[1\]: 'pop' appears twice/);
   });
 });
 

@@ -45,6 +45,7 @@ export function pairedReferences(cfg: RunConfig, specs: readonly ModelSpec[] = m
   if (cfg.eval.pairedAgainst) {
     cfg.eval.pairedAgainst.forEach((label, i) => {
       if (!specs.some((s) => s.label === label)) throw new Error(`eval.pairedAgainst[${i}]: no model labelled '${label}' in the run's config (${specs.map((s) => s.label).join(', ')})`);
+      if (cfg.eval.pairedAgainst!.indexOf(label) < i) throw new Error(`eval.pairedAgainst[${i}]: '${label}' appears twice`);
     });
     return cfg.eval.pairedAgainst;
   }
