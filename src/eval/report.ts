@@ -5,6 +5,7 @@
  * where an untrained "baseline" silently produced random-level numbers).
  */
 import type { EvalRow } from './evaluate.js';
+import type { PairedTest } from './significance.js';
 
 /** A row of the table: { model, metrics } (what evaluateAll returns). */
 export type ReportRow = EvalRow;
@@ -30,6 +31,15 @@ export function metricsTable(rows: readonly ReportRow[], columns: readonly strin
   const sep = `|---|${columns.map(() => '---:').join('|')}|`;
   const body = rows.map((r) => `| ${cell(r.model)} | ${columns.map((c) => formatValue(c, r.metrics[c])).join(' | ')} |`);
   return [header, columns.length > 0 ? sep : '|---|', ...body].join('\n') + '\n';
+}
+
+/**
+ * The cells of a paired test in a Markdown row: the two means, the signed
+ * difference, its 95 % interval, p and the pairs used (4 decimals).
+ */
+export function pairedTestCells(t: PairedTest): string {
+  const f4 = (x: number) => formatValue('', x);
+  return `${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n}`;
 }
 
 /** Throws unless rows contain a 'random' and a 'pop' model (names compared case-insensitively). */

@@ -9,7 +9,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { perUserFromJson, perUserMetric, type PerUserRanking } from '../eval/metrics.js';
+import { perUserFromJson, perUserMetric, type PerUserRanking, sameUsers } from '../eval/metrics.js';
+import { pairedTestCells } from '../eval/report.js';
 import { pairedTest, type PairedTest } from '../eval/significance.js';
 import { readJson, writeJson } from '../run/index.js';
 import { type ModelSpec, type RunConfig, modelSpecs } from '../config/run.js';
@@ -84,21 +85,21 @@ export function benchmarkSignificance(dir: string, cfg: RunConfig, labels: reado
       if (p) per.set(label, p);
       else missing.add(label);
     }
-    for (const against of refs) {
+    refs.forEach((against, j) => {
       const b = per.get(against);
-      if (!b) continue;
+      if (!b) return;
       for (const model of labels) {
         const a = per.get(model);
-        // A reference model is tested against a later reference only: the reverse pair is the same test.
-        if (!a || model === against || refs.indexOf(model) > -1 && refs.indexOf(model) < refs.indexOf(against)) continue;
-        if (a.users.length !== b.users.length || a.users.some((u, i) => u !== b.users[i])) {
+        // Not against itself, nor against a reference it was already the reference of: the reverse pair is the same test.
+        if (!a || refs.slice(0, j + 1).includes(model)) continue;
+        if (!sameUsers(a.users, b.users)) {
           throw new Error(`${perUserFile(model, protocol)} and ${perUserFile(against, protocol)}: not the same users in the same order`);
         }
         const tests: Record<string, PairedTest> = {};
         for (const metric of pairedMetrics(cfg, protocol)) tests[metric] = pairedTest(perUserMetric(a, metric), perUserMetric(b, metric), { seed: cfg.train.seed });
         pairs.push({ protocol, model, against, tests });
       }
-    }
+    });
   }
   return { pairs, missing: [...missing] };
 }
@@ -108,8 +109,6 @@ export function writeSignificance(dir: string, s: BenchmarkSignificance): void {
   writeJson(join(dir, 'significance.json'), s);
 }
 
-const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '-');
-
 /** The results.md section of the paired tests (none without pairs or missing models). */
 export function significanceLines(s: BenchmarkSignificance | null): string[] {
   if (!s || (s.pairs.length === 0 && s.missing.length === 0)) return [];
@@ -118,7 +117,7 @@ export function significanceLines(s: BenchmarkSignificance | null): string[] {
     out.push('| protocol | model | against | metric | model | reference | difference | 95 % interval | p | users |', '|---|---|---|---|---:|---:|---:|---|---:|---:|');
     for (const g of s.pairs) {
       for (const [metric, t] of Object.entries(g.tests)) {
-        out.push(`| ${g.protocol} | ${g.model} | ${g.against} | ${metric.toUpperCase()} | ${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n} |`);
+        out.push(`| ${g.protocol} | ${g.model} | ${g.against} | ${metric.toUpperCase()} | ${pairedTestCells(t)} |`);
       }
     }
     out.push('');

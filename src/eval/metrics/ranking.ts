@@ -185,6 +185,11 @@ export function perUserMetric(p: Pick<PerUserRanking, 'rank' | 'auc'>, metric: s
   return p.rank.map((r) => f(r, k));
 }
 
+/** Whether two per-user evaluations are over the same users in the same order (what a paired test needs). */
+export function sameUsers(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((u, i) => u === b[i]);
+}
+
 /**
  * A per-user ranking read back from JSON (where NaN is written as null):
  * users, a rank in 1.. and an AUC in [0, 1] or null for each (null read as
@@ -194,7 +199,7 @@ export function perUserFromJson(v: unknown, users?: readonly number[]): PerUserR
   const q = v as Partial<Record<keyof PerUserRanking, unknown[]>> | null;
   if (!q || typeof q !== 'object' || !Array.isArray(q.users) || !Array.isArray(q.rank) || !Array.isArray(q.auc)) return null;
   const n = q.users.length;
-  if (q.rank.length !== n || q.auc.length !== n || (users && (users.length !== n || q.users.some((u, i) => u !== users[i])))) return null;
+  if (q.rank.length !== n || q.auc.length !== n || (users && !sameUsers(q.users, users))) return null;
   if (!q.users.every((u) => Number.isInteger(u)) || !q.rank.every((r) => Number.isInteger(r) && (r as number) >= 1)) return null;
   if (!q.auc.every((a) => a === null || (typeof a === 'number' && a >= 0 && a <= 1))) return null;
   return { users: q.users as number[], rank: q.rank as number[], auc: q.auc.map((a) => (a === null ? NaN : (a as number))) };

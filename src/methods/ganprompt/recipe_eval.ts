@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecipeName } from '../../config/ganprompt.js';
 import type { MetricValues } from '../../eval/types.js';
-import { metricsOfPerUser, perUserFromJson, perUserMetric, perUserRanking, type PerUserRanking } from '../../eval/metrics.js';
+import { metricsOfPerUser, perUserFromJson, perUserMetric, perUserRanking, type PerUserRanking, sameUsers } from '../../eval/metrics.js';
 import { evaluateRobustness, robustnessFrom, type RobustnessReport } from '../../eval/robustness.js';
 import { pairedTest, type PairedTest } from '../../eval/significance.js';
 import { portablePath, readJson, writeJson } from '../../run/index.js';
@@ -85,7 +85,7 @@ export function againstReferences(run: Pick<YesNoRun, 'o' | 'referencePerUser'>,
   if (!refs || refs.length === 0 || trained.length === 0) return undefined;
   const users = refs[0].values.users;
   for (const p of [...trained, ...refs.map((x) => x.values)]) {
-    if (p.users.length !== users.length || p.users.some((u, i) => u !== users[i])) {
+    if (!sameUsers(p.users, users)) {
       throw new Error(`${recipe}: its evaluation users differ from the reference rows' (${p.users.length} against ${users.length}); the paired tests need the same users in the same order`);
     }
   }

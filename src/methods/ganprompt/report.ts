@@ -3,6 +3,7 @@
  * accuracy beside the reference rows, robustness on trained vs unseen
  * templates, the ablations, the diversity stage, the cost.
  */
+import { pairedTestCells } from '../../eval/report.js';
 import type { MetricValues } from '../../eval/types.js';
 import { trainingStop } from '../../experiment/run.js';
 import { stoppedLines, writeRunReport } from '../../run/index.js';
@@ -38,7 +39,7 @@ export function renderGanPromptReport(r: GanPromptReport): string {
         for (const metric of ['auc', ndcg]) {
           const t = g.tests[metric];
           if (!t) continue;
-          lines.push(`| ${rowName(l.recipe)} (trained templates) | ${g.against} | ${metric.toUpperCase()} | ${f4(t.meanA)} | ${f4(t.meanB)} | ${t.meanDiff >= 0 ? '+' : ''}${f4(t.meanDiff)} | ${f4(t.ci95[0])} .. ${f4(t.ci95[1])} | ${f4(t.pValue)} | ${t.n} |`);
+          lines.push(`| ${rowName(l.recipe)} (trained templates) | ${g.against} | ${metric.toUpperCase()} | ${pairedTestCells(t)} |`);
         }
       }
     }
