@@ -191,6 +191,22 @@ describe('GANPrompt pipeline', () => {
     assert.ok(!parseGanPromptOptions({}).recipes.includes('rec-noguide'), 'not a default recipe');
   });
 
+  test('a fully fine-tuned adapter is a whole LM folder: a second run warm-starts from it with lm.dir', async () => {
+    const first = join(dir, 'full-ft');
+    const opts = { ...OPTS, recipes: ['tallrec'], loraStage: { ...OPTS.loraStage, variables: 'full' } };
+    await runGanPrompt(data, opts, first);
+    const adapter = join(first, 'adapters/tallrec');
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) assert.ok(existsSync(join(adapter, f)), f);
+    assert.deepEqual(JSON.parse(readFileSync(join(adapter, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(first, 'lm/tokenizer.json'), 'utf8')), 'the LM\'s tokenizer');
+    const tuned = JSON.parse(readFileSync(join(adapter, 'training.json'), 'utf8')) as { bestValid: number; initialValid: number };
+    // The second run starts from the kept weights: before training, its adapter scores what the first one kept, on the same validation users.
+    const second = join(dir, 'warm');
+    await runGanPrompt(data, { ...opts, lm: { ...OPTS.lm, dir: adapter } }, second);
+    const warm = JSON.parse(readFileSync(join(second, 'adapters/tallrec/training.json'), 'utf8')) as { initialValid: number };
+    assert.ok(Math.abs(warm.initialValid - tuned.bestValid) < 1e-9, `${warm.initialValid} vs ${tuned.bestValid}`);
+    assert.notEqual(tuned.bestValid, tuned.initialValid, 'the first run kept a trained epoch');
+  });
+
   test('resume with other LoRA or mapping settings: only the outputs made with the old ones are made again (stage keys)', async () => {
     const c = join(dir, 'c');
     const base = { ...OPTS, recipes: ['tallrec', 'collm'] };

@@ -5,6 +5,7 @@
  */
 import type { CausalLM } from '../../lm/families/decoder.js';
 import type { PeftLoraConfig } from '../../lm/lora.js';
+import type { Tokenizer } from '../../lm/tokenizer/index.js';
 import type { Case } from '../collab.js';
 import type { PromptTemplate } from '../prompts.js';
 import type { TitleSource, YesNoFitOptions, YesNoLlm } from '../yesno.js';
@@ -13,6 +14,8 @@ import type { YesNoRun } from './context.js';
 /** What the recipes of one run share: the LM loader, the model factory, the training questions, the LoRA config. */
 export interface RecipeKit {
   run: YesNoRun;
+  /** The run's tokenizer (that of its LM folder). */
+  tokenizer: Tokenizer;
   /** The run's LM, or a fully fine-tuned copy saved in `dir` (an adapter step with variables 'full'). */
   loadLm(dir?: string): CausalLM;
   makeModel(lm: CausalLM, plan: { guide: boolean; ids: boolean; idTokens?: boolean }): YesNoLlm;

@@ -53,7 +53,7 @@ export function recipeKit(run: YesNoRun): RecipeKit {
   const targets = o.lora.targets ?? LORA_TARGETS[family];
   if (!targets) throw new Error(`LoRA: no default target modules for the '${family}' family; set lora.targets`);
   return {
-    run, loraCases, mapCases, loraValid, mapValid, madeHere: new Set(),
+    run, tokenizer: tok, loraCases, mapCases, loraValid, mapValid, madeHere: new Set(),
     loadLm: (dir = lmDir) => {
       const m = loadPretrained(dir).model as unknown as CausalLM;
       if (typeof m.forward !== 'function' || !('hiddenSize' in m)) throw new Error(`${dir}: not a causal LM`);
@@ -138,7 +138,8 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
       onStep: (s, n, l) => { hooks.progress?.(`${stepLabel} ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  ${stepLabel} ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
     }));
     if (r.interrupted) return { interrupted: true };
-    if (full) savePretrained(lm, out);
+    // A fully fine-tuned adapter is a whole LM folder, tokenizer included, so `--lm` (or `serve --lm`) takes it as it is.
+    if (full) { savePretrained(lm, out); kit.tokenizer.save(out); }
     else saveAdapter(lm, kit.loraCfg, out);
     const info = {
       ...r, variables: loraStage.variables, trainSource: o.trainSource, questionSource: loraStage.questions ?? 'train', questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
