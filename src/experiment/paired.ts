@@ -44,9 +44,9 @@ export function writePerUser(dir: string, label: string, protocol: 'sampled' | '
 /** The reference labels: `eval.pairedAgainst`, or every model named 'pop' in the config. */
 export function pairedReferences(cfg: RunConfig, specs: readonly ModelSpec[] = modelSpecs(cfg)): string[] {
   if (cfg.eval.pairedAgainst) {
-    cfg.eval.pairedAgainst.forEach((label, i) => {
+    cfg.eval.pairedAgainst.forEach((label, i, all) => {
       if (!specs.some((s) => s.label === label)) throw new Error(`eval.pairedAgainst[${i}]: no model labelled '${label}' in the run's config (${specs.map((s) => s.label).join(', ')})`);
-      if (cfg.eval.pairedAgainst!.indexOf(label) < i) throw new Error(`eval.pairedAgainst[${i}]: '${label}' appears twice`);
+      if (all.indexOf(label) < i) throw new Error(`eval.pairedAgainst[${i}]: '${label}' appears twice`);
     });
     return cfg.eval.pairedAgainst;
   }
@@ -85,13 +85,14 @@ export function benchmarkSignificance(dir: string, cfg: RunConfig, labels: reado
       if (p) per.set(label, p);
       else missing.add(label);
     }
-    refs.forEach((against, j) => {
+    for (const [j, against] of refs.entries()) {
       const b = per.get(against);
-      if (!b) return;
+      if (!b) continue;
+      // Not against itself, nor against a reference it was already the reference of: the reverse pair is the same test.
+      const done = refs.slice(0, j + 1);
       for (const model of labels) {
         const a = per.get(model);
-        // Not against itself, nor against a reference it was already the reference of: the reverse pair is the same test.
-        if (!a || refs.slice(0, j + 1).includes(model)) continue;
+        if (!a || done.includes(model)) continue;
         if (!sameUsers(a.users, b.users)) {
           throw new Error(`${perUserFile(model, protocol)} and ${perUserFile(against, protocol)}: not the same users in the same order`);
         }
@@ -99,7 +100,7 @@ export function benchmarkSignificance(dir: string, cfg: RunConfig, labels: reado
         for (const metric of pairedMetrics(cfg, protocol)) tests[metric] = pairedTest(perUserMetric(a, metric), perUserMetric(b, metric), { seed: cfg.train.seed });
         pairs.push({ protocol, model, against, tests });
       }
-    });
+    }
   }
   return { pairs, missing: [...missing] };
 }
