@@ -106,7 +106,7 @@ describe('stacked start of the score feature (issue 19)', () => {
       num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true,
     }), { seed });
 
-    test('fits on the LM\'s answers and the collaborative z, keeps the better start on validation (the collaborative one on a tie)', () => {
+    test('fits on the LM\'s answers and the collaborative z, keeps the better start on validation (the collaborative one on a tie)', async () => {
       const lm = tinyLm(3);
       const m = new YesNoLlm(lm, tok, data);
       m.collab = new CollabSignal(collab, data);
@@ -127,7 +127,7 @@ describe('stacked start of the score feature (issue 19)', () => {
       m.initScoreFeature(want.weight, want.gate, 2);
       const stackedAuc = auc();
 
-      const r = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: auc });
+      const r = (await chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: auc }))!;
       close(r.fitted.weight, want.weight, 1e-5, 'w');
       close(r.fitted.gate, want.gate, 1e-5, 'g');
       assert.equal(r.fitted.questions, qs.length);
@@ -141,16 +141,20 @@ describe('stacked start of the score feature (issue 19)', () => {
 
       // A validation that prefers the LM-free start, and one that ties: the collaborative start is kept.
       const prefersCollab = () => (m.scoreFeatureValues()!.gate === 0 ? 0.9 : 0.8);
-      const kept = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1.5, gateScale: 2, validate: prefersCollab });
+      const kept = (await chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1.5, gateScale: 2, validate: prefersCollab }))!;
       assert.equal(kept.chosen, 'collab');
       assert.deepEqual([m.scoreFeatureValues()!.weight, m.scoreFeatureValues()!.gate], [1.5, 0]);
-      const tie = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: () => 0.7 });
+      const tie = (await chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: () => 0.7 }))!;
       assert.equal(tie.chosen, 'collab');
       // Without validation questions the stacked start is taken.
-      const blind = chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2 });
+      const blind = (await chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2 }))!;
       assert.equal(blind.chosen, 'stacked');
       close(m.scoreFeatureValues()!.gate, want.gate, 1e-5, 'stacked g');
-      assert.throws(() => chooseScoreStart(m, [], templates, m.originalTitles, { weight0: 1, gateScale: 2 }), /no training questions/);
+      // A validation the signal aborted (null): no start is chosen, so the step can end interrupted.
+      const ac = new AbortController();
+      ac.abort();
+      assert.equal(await chooseScoreStart(m, qs, templates, m.originalTitles, { weight0: 1, gateScale: 2, validate: () => null, signal: ac.signal }), null);
+      await assert.rejects(chooseScoreStart(m, [], templates, m.originalTitles, { weight0: 1, gateScale: 2 }), /no training questions/);
       // zScores: the z the score feature adds, as computed independently above.
       assert.deepEqual(Array.from(m.zScores(qs)), Array.from(Float32Array.from(z)));
       m.dispose();

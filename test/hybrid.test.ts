@@ -164,6 +164,75 @@ describe('LLM hybrids (issue 19)', () => {
     for (const [n, d] of a.final) assert.deepEqual(b2.final.get(n), d);
   });
 
+  test('a SIGINT during a validation stops the training at once; the resume validates that epoch (or the start) first and ends as a straight run', async () => {
+    const cases = trainQuestions(data, { users: 20, perUser: 1, negatives: 9, seed: 1 });
+    const ex = yesNoExamples(cases, 1, 2);
+    const templates = [loadTemplates().seen[0]];
+    const valid = splitCases(data, 'valid', sampleRows(data.valid.count, 6, 3));
+    const C = valid[0].candidates.length;
+    const batchSize = 8;
+    const perEpoch = Math.ceil(ex.length / batchSize);
+    // Real validations (AUC on 6 validation questions), interruptible: `abortAt` = the validation (0 = the start, e + 1 =
+    // after epoch e) during which the signal fires, after its first question.
+    const run = async (ckpt: string, resume: boolean, abortAt?: number) => {
+      const lm = tinyLm(5);
+      const m = new YesNoLlm(lm, tok, data);
+      applyLora(lm, parseLoraConfig({ r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+      const vars = m.trainables({ lora: true });
+      const ac = new AbortController();
+      const validations: number[] = [];
+      let call = 0;
+      const r = await m.fit(cases, ex, {
+        steps: 4 * perEpoch, batchSize, lr: 1e-2, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars,
+        checkpointDir: ckpt, checkpointEvery: 0, resume, signal: ac.signal,
+        validation: {
+          metric: 'auc', patience: 4, stepsPerEpoch: perEpoch,
+          validate: async (signal) => {
+            if (call++ === abortAt) setImmediate(() => ac.abort());
+            const scores = await m.scoreInterruptible(valid, templates[0], m.originalTitles, signal);
+            if (scores) validations.push(rankingMetrics(scores, C, [1]).auc);
+            return scores && rankingMetrics(scores, C, [1]).auc;
+          },
+        },
+      });
+      const final = new Map([...vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+      lm.dispose();
+      return { r, final, validations };
+    };
+    const straight = await run(join(dir, 'sig-a'), false);
+    assert.equal(straight.r.epochs!.length, 4);
+    for (const [abortAt, stepAtStop] of [[2, 2 * perEpoch], [0, 0]]) {
+      const ck = join(dir, `sig-${abortAt}`);
+      const cut = await run(ck, false, abortAt);
+      assert.equal(cut.r.interrupted, true);
+      assert.equal(cut.r.steps, stepAtStop, 'stopped at the step whose validation was aborted, without training further');
+      assert.equal(cut.validations.length, abortAt, 'the aborted validation records nothing');
+      const state = JSON.parse(readFileSync(join(ck, 'checkpoint', 'trainer_state.json'), 'utf8')) as { step: number; extra: { validation: { epochs: unknown[] } } };
+      assert.equal(state.step, stepAtStop);
+      assert.equal(state.extra.validation.epochs.length, Math.max(0, abortAt - 1));
+      const resumed = await run(ck, true);
+      assert.equal(resumed.r.interrupted, false);
+      assert.deepEqual(resumed.validations, straight.validations.slice(abortAt), 'the resume redoes the aborted validation, then goes on');
+      assert.deepEqual(resumed.r.epochs!.map((e) => e.valid), straight.r.epochs!.map((e) => e.valid));
+      assert.equal(resumed.r.initialValid, straight.r.initialValid);
+      assert.equal(resumed.r.bestEpoch, straight.r.bestEpoch);
+      for (const [n, d] of straight.final) assert.deepEqual(resumed.final.get(n), d, `${n}: the same best weights as the straight run`);
+    }
+  });
+
+  test('scoreInterruptible gives score\'s numbers, and null once its signal is aborted', async () => {
+    const m = new YesNoLlm(tinyLm(6), tok, data);
+    m.collab = new CollabSignal(collab, data);
+    const t = loadTemplates().seen[0];
+    const cases = splitCases(data, 'valid', sampleRows(data.valid.count, 5, 4));
+    const want = m.score(cases, t, m.originalTitles);
+    assert.deepEqual(await m.scoreInterruptible(cases, t, m.originalTitles), want);
+    const ac = new AbortController();
+    setImmediate(() => ac.abort());
+    assert.equal(await m.scoreInterruptible(cases, t, m.originalTitles, ac.signal), null);
+    m.lm.dispose();
+  });
+
   test('collaborative score feature: score = w * z + g * (l(yes) - l(no)), in both scoring paths and in training', async () => {
     const lm = tinyLm(4);
     const m = new YesNoLlm(lm, tok, data);

@@ -116,6 +116,21 @@ describe('loop', () => {
     assert.deepEqual([r2.step, r2.interrupted], [3, false], 'an abort after the last step is no interruption');
     const r3 = await runLoop({ name: 't', maxSteps: 10, stepsPerEpoch: 2, step: () => ({ loss: 1 }), onEpochEnd: (e) => (e === 1 ? 'stop' : undefined) });
     assert.deepEqual([r3.step, r3.stopped, r3.interrupted], [4, true, false]);
+    // An awaited epoch end: 'stop' as before; 'interrupt' (its validation aborted) ends the run interrupted at the
+    // epoch boundary, before afterStep, even at the last step.
+    const later = () => new Promise<void>((res) => setTimeout(res, 1));
+    const r4 = await runLoop({ name: 't', maxSteps: 10, stepsPerEpoch: 2, step: () => ({ loss: 1 }), onEpochEnd: async (e) => { await later(); return e === 2 ? 'stop' : undefined; } });
+    assert.deepEqual([r4.step, r4.stopped, r4.interrupted], [6, true, false]);
+    for (const [maxSteps, at] of [[10, 1], [4, 1]]) {
+      const seen: string[] = [];
+      const r5 = await runLoop({
+        name: 't', maxSteps, stepsPerEpoch: 2, step: () => ({ loss: 1 }),
+        onEpochEnd: async (e) => { await later(); seen.push(`end ${e}`); return e === at ? 'interrupt' : undefined; },
+        afterStep: (st) => seen.push(`after ${st}`), checkpoint: (st, w) => seen.push(`${w} ${st}`),
+      });
+      assert.deepEqual([r5.step, r5.interrupted, r5.stopped], [4, true, false], `maxSteps ${maxSteps}`);
+      assert.deepEqual(seen, ['after 1', 'end 0', 'after 2', 'after 3', 'end 1', 'interrupt 4'], `maxSteps ${maxSteps}`);
+    }
     await assert.rejects(runLoop({ name: 'toy', maxSteps: 3, step: (s) => ({ loss: s === 1 ? NaN : 1 }) }), /toy: loss became NaN at step 1/);
     await assert.rejects(runLoop({ name: 'toy', maxSteps: 3, step: () => ({ a: 1, b: Infinity }), nonFinite: (s, k, v) => `${k}=${v}@${s}` }), /b=Infinity@0/);
     await assert.rejects(runLoop({ name: 'toy', maxSteps: 1.5, step: () => ({ loss: 1 }) }), /toy: maxSteps must be an integer >= 0/);

@@ -36,6 +36,7 @@ import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNo
 export { heldOutRows, sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';
 /** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
 export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';
+import { yieldToEventLoop } from '../train/index.js';
 export {
   DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoEpoch, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions,
 } from './yesno/types.js';
@@ -353,12 +354,38 @@ export class YesNoLlm {
    * template `t` (prefix-shared; see the file comment).
    */
   score(cases: readonly Case[], t: PromptTemplate, titles: TitleSource, onProgress?: (done: number, total: number) => void): Float32Array {
+    const out = new Float32Array(cases.length * (cases[0]?.candidates.length ?? 0));
+    for (const [ci, diffs] of this.caseScores(cases, t, titles)) {
+      out.set(diffs, ci * diffs.length);
+      onProgress?.(ci + 1, cases.length);
+    }
+    return out;
+  }
+
+  /**
+   * `score` that yields to the event loop between questions, so that a
+   * SIGINT handler can abort it (a validation inside a training): the same
+   * numbers, or null when `signal` was aborted before the last question.
+   */
+  async scoreInterruptible(cases: readonly Case[], t: PromptTemplate, titles: TitleSource, signal?: AbortSignal): Promise<Float32Array | null> {
+    const out = new Float32Array(cases.length * (cases[0]?.candidates.length ?? 0));
+    for (const [ci, diffs] of this.caseScores(cases, t, titles)) {
+      out.set(diffs, ci * diffs.length);
+      if (ci + 1 < cases.length) {
+        await yieldToEventLoop();
+        if (signal?.aborted) return null;
+      }
+    }
+    return out;
+  }
+
+  /** The scores of `score`, one question at a time: [question index, its C scores]. */
+  private *caseScores(cases: readonly Case[], t: PromptTemplate, titles: TitleSource): Generator<[number, Float32Array]> {
     const C = cases[0]?.candidates.length ?? 0;
-    const out = new Float32Array(cases.length * C);
     const ans = this.answers(t);
     const vectors = this.useVectors();
     this.guideTops(cases);
-    cases.forEach((c, ci) => {
+    for (const [ci, c] of cases.entries()) {
       if (c.candidates.length !== C) throw new Error('yes/no scoring: cases with different candidate counts');
       const enc = Array.from({ length: C }, (_, k) => this.encode(t, c, k, titles));
       // Longest common prefix, leaving every candidate at least one token of its own.
@@ -392,10 +419,8 @@ export class YesNoLlm {
           disposeCache(cache);
         }
       });
-      out.set(diffs, ci * C);
-      onProgress?.(ci + 1, cases.length);
-    });
-    return out;
+      yield [ci, diffs];
+    }
   }
 
   /**

@@ -14,11 +14,15 @@
  *   5. onStep (progress reports)
  *   6. (yieldAt 'after') stop if aborted, else yield and check again
  *   7. a periodic checkpoint every `checkpointEvery` steps (not at the last step)
- *   8. onEpochEnd when step is a multiple of stepsPerEpoch ('stop': early stopping)
+ *   8. onEpochEnd when step is a multiple of stepsPerEpoch, awaited ('stop':
+ *      early stopping; 'interrupt': the signal cut the epoch end short, e.g. a
+ *      validation, and the run ends interrupted at this epoch boundary, before
+ *      afterStep; the trainer redoes that epoch end when it resumes there)
  *   9. afterStep (e.g. held-out evaluation)
  * When the loop ends: checkpoint(step, 'interrupt') after an abort before the
- * last step, else checkpoint(step, 'end'); each trainer decides what it writes.
- * An abort noticed after the last step is not an interruption.
+ * last step or an interrupted epoch end, else checkpoint(step, 'end'); each
+ * trainer decides what it writes. An abort noticed after the last step (and
+ * its epoch end) is not an interruption.
  *
  * The loop draws no random numbers and does no floating-point work of its
  * own besides the loss window, so a trainer moved onto it keeps its numbers.
@@ -67,6 +71,9 @@ export class LossWindow {
 
 export type CheckpointReason = 'periodic' | 'interrupt' | 'end';
 
+/** What an epoch end tells the loop: go on (void), 'stop' (early stopping) or 'interrupt' (cut short by the signal). */
+export type EpochEnd = 'stop' | 'interrupt' | void;
+
 export interface StepInfo {
   /** Steps done (1-based after the first step). */
   step: number;
@@ -104,8 +111,12 @@ export interface LoopSpec {
   /** Periodic checkpoints every this many steps (0/undefined: none). */
   checkpointEvery?: number;
   checkpoint?(step: number, reason: CheckpointReason): void;
-  /** After the last step of an epoch (0-based epoch); 'stop' ends the run (early stopping). */
-  onEpochEnd?(epoch: number): 'stop' | void;
+  /**
+   * After the last step of an epoch (0-based epoch), awaited: 'stop' ends the
+   * run (early stopping), 'interrupt' ends it interrupted (the epoch end did
+   * not finish: the signal aborted it).
+   */
+  onEpochEnd?(epoch: number): EpochEnd | Promise<EpochEnd>;
   afterStep?(step: number): void;
 }
 
@@ -170,7 +181,9 @@ export async function runLoop(spec: LoopSpec): Promise<LoopResult> {
       }
     }
     if (spec.checkpointEvery && step % spec.checkpointEvery === 0 && step < spec.maxSteps) spec.checkpoint?.(step, 'periodic');
-    if (spec.stepsPerEpoch && step % spec.stepsPerEpoch === 0 && spec.onEpochEnd?.(step / spec.stepsPerEpoch - 1) === 'stop') stopped = true;
+    const end = spec.stepsPerEpoch && step % spec.stepsPerEpoch === 0 ? await spec.onEpochEnd?.(step / spec.stepsPerEpoch - 1) : undefined;
+    if (end === 'interrupt') { interrupted = true; break; }
+    if (end === 'stop') stopped = true;
     spec.afterStep?.(step);
     if (stopped) break;
     if (abort) { interrupted = step < spec.maxSteps; break; }

@@ -55,7 +55,9 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   const validation = kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`);
   let start: ScoreStart | undefined;
   if (mapStage.scoreFeature && mapStage.scoreStart === 'stacked') {
-    start = chooseScoreStart(m, kit.mapCases, templates, m.originalTitles, { weight0: mapStage.scoreWeightInit, gateScale, validate: validation?.validate });
+    const chosen = await chooseScoreStart(m, kit.mapCases, templates, m.originalTitles, { weight0: mapStage.scoreWeightInit, gateScale, validate: validation?.validate, signal: hooks.signal });
+    if (!chosen) return 'interrupted';
+    start = chosen;
     const v = start.collabValid === undefined ? '' : `; valid AUC ${start.collabValid.toFixed(4)} collaborative, ${start.stackedValid!.toFixed(4)} stacked`;
     log(`${recipe}: stacked start w ${start.fitted.weight.toFixed(4)}, g ${start.fitted.gate.toFixed(4)} (listwise loss ${start.fitted.loss.toFixed(4)}, ${start.fitted.iterations} Newton steps, ${start.fitted.questions} questions${v}): starts from the ${start.chosen === 'stacked' ? 'stacked' : 'collaborative'} one`);
   }

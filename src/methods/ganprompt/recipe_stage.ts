@@ -64,8 +64,17 @@ export function recipeKit(run: YesNoRun): RecipeKit {
       const C = cases[0].candidates.length;
       return {
         metric: 'auc', patience, stepsPerEpoch,
-        // Mean validation AUC over the step's training templates (validation targets vs their stored negatives; no test item).
-        validate: () => templates.reduce((a, t) => a + rankingMetrics(m.score(cases, t, m.originalTitles), C, [1]).auc, 0) / templates.length,
+        // Mean validation AUC over the step's training templates (validation targets vs their stored negatives; no test
+        // item); null when the signal aborts it (a SIGINT during a validation stops the run within a question).
+        validate: async (signal) => {
+          let sum = 0;
+          for (const t of templates) {
+            const scores = await m.scoreInterruptible(cases, t, m.originalTitles, signal);
+            if (!scores) return null;
+            sum += rankingMetrics(scores, C, [1]).auc;
+          }
+          return sum / templates.length;
+        },
         onInitial: (v) => run.log(`  ${label} before training: valid AUC ${v.toFixed(4)} (an epoch must beat it to be kept)`),
         onEpoch: (e) => run.log(`  ${label} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid AUC ${e.valid.toFixed(4)}${e.best ? ' (best)' : ''}`),
       };

@@ -29,9 +29,13 @@ export interface ScoreStart {
  * Fits the stacked start on `cases` (question i scored under template
  * i mod templates.length, original titles), validates it against the
  * collaborative start when `validate` is given, and leaves `m`'s score
- * feature at the chosen one.
+ * feature at the chosen one. Null when `signal` aborted a validation (the
+ * step then ends interrupted and is chosen again on resume).
  */
-export function chooseScoreStart(m: YesNoLlm, cases: readonly Case[], templates: readonly PromptTemplate[], titles: TitleSource, o: { weight0: number; gateScale: number; validate?: () => number }): ScoreStart {
+export async function chooseScoreStart(
+  m: YesNoLlm, cases: readonly Case[], templates: readonly PromptTemplate[], titles: TitleSource,
+  o: { weight0: number; gateScale: number; validate?: (signal?: AbortSignal) => number | null | Promise<number | null>; signal?: AbortSignal },
+): Promise<ScoreStart | null> {
   if (!m.collab) throw new Error('stacked score start: no collaborative model');
   if (cases.length === 0) throw new Error('stacked score start: no training questions');
   if (templates.length === 0) throw new Error('stacked score start: no templates');
@@ -55,9 +59,11 @@ export function chooseScoreStart(m: YesNoLlm, cases: readonly Case[], templates:
     return { fitted, chosen: 'stacked', weight: fit.weight, gate: fit.gate };
   }
   setCollab();
-  const collabValid = o.validate();
+  const collabValid = await o.validate(o.signal);
+  if (collabValid === null) return null;
   setStacked();
-  const stackedValid = o.validate();
+  const stackedValid = await o.validate(o.signal);
+  if (stackedValid === null) return null;
   if (stackedValid > collabValid) return { fitted, collabValid, stackedValid, chosen: 'stacked', weight: fit.weight, gate: fit.gate };
   setCollab();
   return { fitted, collabValid, stackedValid, chosen: 'collab', weight: o.weight0, gate: 0 };

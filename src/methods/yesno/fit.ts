@@ -131,16 +131,23 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         optimizers,
       });
     };
-    const validate = (when: string): number => {
+    // The validation metric, or null when the signal aborted the validation.
+    const validate = async (when: string): Promise<number | null> => {
       m.lm.store.training = false;
-      let value: number;
-      try { value = val!.validate(); } finally { m.lm.store.training = true; }
+      let value: number | null;
+      try { value = await val!.validate(o.signal); } finally { m.lm.store.training = true; }
+      if (value === null) {
+        if (!o.signal?.aborted) throw new Error(`yes/no training: validation gave no ${val!.metric} ${when} (null is for an aborted validation)`);
+        return null;
+      }
       if (!Number.isFinite(value)) throw new Error(`yes/no training: validation ${val!.metric} is ${value} ${when}`);
       return value;
     };
     // Validation after an epoch (ending at step endStep): keeps the best weights, counts patience, checkpoints.
-    const endEpoch = (epoch: number, endStep: number): 'stop' | undefined => {
-      const value = validate(`after epoch ${epoch}`);
+    // 'interrupt' when the signal aborted the validation: nothing is recorded, and a resume at endStep validates again.
+    const endEpoch = async (epoch: number, endStep: number): Promise<'stop' | 'interrupt' | undefined> => {
+      const value = await validate(`after epoch ${epoch}`);
+      if (value === null) return 'interrupt';
       const prev = vs.epochs[vs.bestEpoch]?.valid ?? vs.initial;
       const improved = prev === undefined || value > prev;
       const e: YesNoEpoch = { epoch, loss: vs.lossSum / Math.max(1, vs.lossSteps), valid: value, best: improved, seconds: (performance.now() - tEpoch) / 1000 };
@@ -156,16 +163,27 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
     const wasTraining = m.lm.store.training;
     m.lm.store.training = true;
     let loop;
+    let interrupted = false;
     let tEpoch = performance.now();
     try {
       if (vs.stopped) step = o.steps; // a resumed run that had stopped early: nothing left to train
-      // The starting point is a candidate too: an epoch must beat it to be kept.
+      // The starting point is a candidate too: an epoch must beat it to be kept (an aborted validation leaves it
+      // undefined: the loop below then ends at once, and a resume validates it).
       if (val && step === 0 && vs.initial === undefined) {
         if (val.initial !== undefined && !Number.isFinite(val.initial)) throw new Error(`yes/no training: the given initial validation ${val.metric} is ${val.initial}`);
-        vs.initial = val.initial ?? validate('before training');
-        best = snapshot(o.vars);
-        val.onInitial?.(vs.initial);
+        const initial = val.initial ?? await validate('before training');
+        if (initial !== null) {
+          vs.initial = initial;
+          best = snapshot(o.vars);
+          val.onInitial?.(initial);
+        }
         tEpoch = performance.now();
+      }
+      // Resumed at the end of an epoch the checkpoint has not validated (its validation was interrupted, or the process
+      // ended after the periodic checkpoint of that step): that epoch end comes first.
+      if (val && !vs.stopped && step > 0 && (step % val.stepsPerEpoch === 0 || step === o.steps)) {
+        const epoch = Math.ceil(step / val.stepsPerEpoch) - 1;
+        if ((vs.epochs.at(-1)?.epoch ?? -1) < epoch && await endEpoch(epoch, step) === 'stop') step = o.steps;
       }
       loop = await runLoop({
         name: 'yes/no training',
@@ -207,21 +225,25 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         // Periodic and on interruption; the finished variables are saved by the caller (adapter, mapping layer).
         checkpoint: (s, reason) => { if (dir && reason !== 'end') save(s); },
       });
+      interrupted = loop.interrupted;
       // The last epoch is shorter when o.steps is not a multiple of stepsPerEpoch: validated too, so its training can be kept
       // (once: a run resumed from the checkpoint written here has it in vs.epochs already).
-      if (val && !loop.interrupted && !vs.stopped && loop.step === o.steps && o.steps % val.stepsPerEpoch !== 0) {
+      if (val && !interrupted && !vs.stopped && loop.step === o.steps && o.steps % val.stepsPerEpoch !== 0) {
         const last = Math.floor(o.steps / val.stepsPerEpoch);
-        if ((vs.epochs.at(-1)?.epoch ?? -1) < last) endEpoch(last, o.steps);
+        if ((vs.epochs.at(-1)?.epoch ?? -1) < last && await endEpoch(last, o.steps) === 'interrupt') {
+          interrupted = true;
+          if (dir) save(o.steps);
+        }
       }
     } finally {
       m.lm.store.training = wasTraining;
     }
     const seconds = (performance.now() - t0) / 1000;
     // The result is the validation-best weights, an epoch's or the initial ones (not on an interruption: the checkpoint resumes from the current ones).
-    if (best && !loop.interrupted) restore(o.vars, best);
+    if (best && !interrupted) restore(o.vars, best);
     const bestE = vs.epochs[vs.bestEpoch];
     return {
-      steps: loop.step, interrupted: loop.interrupted, loss: loop.window.mean('loss'), seconds,
+      steps: loop.step, interrupted, loss: loop.window.mean('loss'), seconds,
       examplesPerSecond: ((loop.step - startStep) * o.batchSize) / Math.max(1e-9, seconds),
       ...(val ? {
         epochs: vs.epochs.map((e) => ({ ...e })), bestEpoch: bestE?.epoch ?? -1, lastEpoch: vs.epochs.at(-1)?.epoch ?? -1,

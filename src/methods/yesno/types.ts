@@ -61,15 +61,17 @@ export interface YesNoFitOptions {
   /**
    * Early stopping on validation (docs/METHODS.md §5): before the first
    * step and after every epoch (stepsPerEpoch steps; a shorter last epoch,
-   * when `steps` is not a multiple, at the last step) `validate()` gives the
-   * validation metric (higher is better, e.g. AUC on validation questions);
-   * training stops after `patience` epochs without a strict improvement and
-   * the variables end at the best values, the initial ones when no epoch
-   * beat them. Absent: `steps` steps, the last weights kept.
+   * when `steps` is not a multiple, at the last step) `validate(signal)` gives
+   * the validation metric (higher is better, e.g. AUC on validation
+   * questions), or null when `signal` aborted it: the training then ends
+   * interrupted, and a resume validates that epoch first; training stops
+   * after `patience` epochs without a strict improvement and the variables
+   * end at the best values, the initial ones when no epoch beat them.
+   * Absent: `steps` steps, the last weights kept.
    */
   validation?: {
     metric: string;
-    validate: () => number;
+    validate: (signal?: AbortSignal) => number | null | Promise<number | null>;
     patience: number;
     stepsPerEpoch: number;
     onEpoch?: (e: YesNoEpoch) => void;
