@@ -201,7 +201,7 @@ describe('LLM hybrids (issue 19)', () => {
     };
     const straight = await run(join(dir, 'sig-a'), false);
     assert.equal(straight.r.epochs!.length, 4);
-    for (const [abortAt, stepAtStop] of [[2, 2 * perEpoch], [0, 0]]) {
+    for (const [abortAt, stepAtStop] of [[2, 2 * perEpoch], [0, 0], [4, 4 * perEpoch]]) {
       const ck = join(dir, `sig-${abortAt}`);
       const cut = await run(ck, false, abortAt);
       assert.equal(cut.r.interrupted, true);
@@ -210,6 +210,11 @@ describe('LLM hybrids (issue 19)', () => {
       const state = JSON.parse(readFileSync(join(ck, 'checkpoint', 'trainer_state.json'), 'utf8')) as { step: number; extra: { validation: { epochs: unknown[] } } };
       assert.equal(state.step, stepAtStop);
       assert.equal(state.extra.validation.epochs.length, Math.max(0, abortAt - 1));
+      if (abortAt === 4) {
+        // The last epoch's validation, aborted again when the resume redoes it: still interrupted, still at the last step.
+        const again = await run(ck, true, 0);
+        assert.deepEqual([again.r.interrupted, again.r.steps, again.validations.length], [true, stepAtStop, 0]);
+      }
       const resumed = await run(ck, true);
       assert.equal(resumed.r.interrupted, false);
       assert.deepEqual(resumed.validations, straight.validations.slice(abortAt), 'the resume redoes the aborted validation, then goes on');

@@ -181,9 +181,11 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
       }
       // Resumed at the end of an epoch the checkpoint has not validated (its validation was interrupted, or the process
       // ended after the periodic checkpoint of that step): that epoch end comes first.
+      let pending: 'stop' | 'interrupt' | undefined;
       if (val && !vs.stopped && step > 0 && (step % val.stepsPerEpoch === 0 || step === o.steps)) {
         const epoch = Math.ceil(step / val.stepsPerEpoch) - 1;
-        if ((vs.epochs.at(-1)?.epoch ?? -1) < epoch && await endEpoch(epoch, step) === 'stop') step = o.steps;
+        if ((vs.epochs.at(-1)?.epoch ?? -1) < epoch) pending = await endEpoch(epoch, step);
+        if (pending === 'stop') step = o.steps;
       }
       loop = await runLoop({
         name: 'yes/no training',
@@ -225,7 +227,9 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
         // Periodic and on interruption; the finished variables are saved by the caller (adapter, mapping layer).
         checkpoint: (s, reason) => { if (dir && reason !== 'end') save(s); },
       });
-      interrupted = loop.interrupted;
+      interrupted = loop.interrupted || pending === 'interrupt';
+      // Aborted again in the pending validation at the last step: the loop ran no step and wrote nothing.
+      if (pending === 'interrupt' && !loop.interrupted && dir) save(loop.step);
       // The last epoch is shorter when o.steps is not a multiple of stepsPerEpoch: validated too, so its training can be kept
       // (once: a run resumed from the checkpoint written here has it in vs.epochs already).
       if (val && !interrupted && !vs.stopped && loop.step === o.steps && o.steps % val.stepsPerEpoch !== 0) {
