@@ -189,7 +189,7 @@ describe('LLM hybrids (issue 19)', () => {
           metric: 'auc', patience: 4, stepsPerEpoch: perEpoch,
           validate: async (signal) => {
             if (call++ === abortAt) setImmediate(() => ac.abort());
-            const scores = await m.scoreInterruptible(valid, templates[0], m.originalTitles, signal);
+            const scores = await m.scoreInterruptible(valid, templates[0], m.originalTitles, { signal });
             if (scores) validations.push(rankingMetrics(scores, C, [1]).auc);
             return scores && rankingMetrics(scores, C, [1]).auc;
           },
@@ -234,7 +234,7 @@ describe('LLM hybrids (issue 19)', () => {
     assert.deepEqual(await m.scoreInterruptible(cases, t, m.originalTitles), want);
     const ac = new AbortController();
     setImmediate(() => ac.abort());
-    assert.equal(await m.scoreInterruptible(cases, t, m.originalTitles, ac.signal), null);
+    assert.equal(await m.scoreInterruptible(cases, t, m.originalTitles, { signal: ac.signal }), null);
     m.lm.dispose();
   });
 

@@ -172,6 +172,19 @@ describe('GANPrompt pipeline', () => {
     assert.equal(r4.stoppedAfter, undefined, 'a resumed run that went through is not marked stopped');
     assert.deepEqual(r4.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
     await assert.rejects(runGanPrompt(data, { ...OPTS, seed: 1 }, b, {}, true), /different options/);
+
+    // Interrupted in the middle of an evaluation (a template's scoring, after 3 of its 20 questions): the templates scored
+    // before it are kept, that one is not written, and the resume scores the rest to the same numbers.
+    const c = join(dir, 'c');
+    const stop = new AbortController();
+    const r5 = await runGanPrompt(data, OPTS, c, { signal: stop.signal, progress: (what, done) => { if (what === 'tallrec eval unseen-paraphrase' && done === 3) stop.abort(); } });
+    assert.equal(r5.interrupted, true);
+    assert.ok(existsSync(join(c, 'models/tallrec/eval/seen-1.json')), 'the trained template scored before the interruption is kept');
+    assert.equal(existsSync(join(c, 'models/tallrec/eval/unseen-paraphrase.json')), false, 'the interrupted template is not written');
+    assert.equal(existsSync(join(c, 'models/collm')), false, 'no later recipe ran');
+    const r6 = await runGanPrompt(data, OPTS, c, {}, true);
+    assert.equal(r6.interrupted, false);
+    assert.deepEqual(r6.llm.map((l) => l.robustness.perTemplate), r.llm.map((l) => l.robustness.perTemplate));
   });
 
   test("GANPrompt without its guide (rec-noguide): Rec-col's adapter, trained once, then the mapping layer; no guide anywhere", async () => {

@@ -364,16 +364,18 @@ export class YesNoLlm {
 
   /**
    * `score` that yields to the event loop between questions, so that a
-   * SIGINT handler can abort it (a validation inside a training): the same
-   * numbers, or null when `signal` was aborted before the last question.
+   * SIGINT handler can abort it (a validation inside a training, an
+   * evaluation): the same numbers, or null when `o.signal` was aborted
+   * before the last question.
    */
-  async scoreInterruptible(cases: readonly Case[], t: PromptTemplate, titles: TitleSource, signal?: AbortSignal): Promise<Float32Array | null> {
+  async scoreInterruptible(cases: readonly Case[], t: PromptTemplate, titles: TitleSource, o: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {}): Promise<Float32Array | null> {
     const out = new Float32Array(cases.length * (cases[0]?.candidates.length ?? 0));
     for (const [ci, diffs] of this.caseScores(cases, t, titles)) {
       out.set(diffs, ci * diffs.length);
+      o.onProgress?.(ci + 1, cases.length);
       if (ci + 1 < cases.length) {
         await yieldToEventLoop();
-        if (signal?.aborted) return null;
+        if (o.signal?.aborted) return null;
       }
     }
     return out;

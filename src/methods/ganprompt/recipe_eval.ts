@@ -26,7 +26,11 @@ export interface RecipeEvaluation {
   significance?: RecipeSignificance[];
 }
 
-export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RecipeEvaluation> {
+/** Thrown inside evaluateRecipe when the signal aborts a template's scoring; evaluateRecipe returns 'interrupted' for it. */
+class EvaluationInterrupted extends Error {}
+
+/** 'interrupted' when the signal stopped it: the templates already scored are on disk, and a resume scores the rest. */
+export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: RecipePlan, m: YesNoLlm, rdir: string): Promise<RecipeEvaluation | 'interrupted'> {
   const { run } = kit;
   const { o, templates, evalCases, hooks, log } = run;
   const trained = kit.trainedTemplates(plan.templates).map((t) => t.id);
@@ -48,7 +52,8 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
       log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} does not hold a rank and an AUC for each of the ${users.length} evaluation users in order: scored again`);
     } else if (run.resume && existsSync(f)) log(`  ${recipe} on ${id}: ${portablePath(fu, run.dir)} missing (made before per-user ranks were kept): scored again`);
     const t = all.get(id)!;
-    const scores = await timed(run, `eval:${recipe}`, () => m.score(evalCases, t, m.originalTitles, (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n)));
+    const scores = await timed(run, `eval:${recipe}`, () => m.scoreInterruptible(evalCases, t, m.originalTitles, { signal: hooks.signal, onProgress: (d, n) => hooks.progress?.(`${recipe} eval ${id}`, d, n) }));
+    if (!scores) throw new EvaluationInterrupted(`${recipe} on ${id}: interrupted`);
     const pu = perUserRanking(scores, evalCases[0].candidates.length, users);
     const metrics = metricsOfPerUser(pu, o.eval.ks);
     mkdirSync(join(rdir, 'eval'), { recursive: true });
@@ -60,11 +65,16 @@ export async function evaluateRecipe(kit: RecipeKit, recipe: RecipeName, plan: R
     return metrics;
   };
   let robustness: RobustnessReport;
-  if (unseen.length) robustness = await evaluateRobustness({ trained, unseen, other }, evalOne);
-  else {
-    const per = [];
-    for (const id of trained) per.push({ template: id, group: 'trained' as const, metrics: await evalOne(id) });
-    robustness = robustnessFrom(per);
+  try {
+    if (unseen.length) robustness = await evaluateRobustness({ trained, unseen, other }, evalOne);
+    else {
+      const per = [];
+      for (const id of trained) per.push({ template: id, group: 'trained' as const, metrics: await evalOne(id) });
+      robustness = robustnessFrom(per);
+    }
+  } catch (e) {
+    if (e instanceof EvaluationInterrupted) return 'interrupted';
+    throw e;
   }
   const significance = againstReferences(run, trained.map((id) => perUser.get(id)!), recipe);
   const src = significance?.find((x) => x.source);

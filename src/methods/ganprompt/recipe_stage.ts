@@ -69,7 +69,7 @@ export function recipeKit(run: YesNoRun): RecipeKit {
         validate: async (signal) => {
           let sum = 0;
           for (const t of templates) {
-            const scores = await m.scoreInterruptible(cases, t, m.originalTitles, signal);
+            const scores = await m.scoreInterruptible(cases, t, m.originalTitles, { signal });
             if (!scores) return null;
             sum += rankingMetrics(scores, C, [1]).auc;
           }
@@ -195,7 +195,9 @@ async function runRecipe(kit: RecipeKit, recipe: RecipeName): Promise<'done' | '
       if (mapping === 'interrupted') return 'interrupted';
       training.mapping = mapping;
     }
-    const { robustness, significance } = await evaluateRecipe(kit, recipe, plan, m, rdir);
+    const evaluation = await evaluateRecipe(kit, recipe, plan, m, rdir);
+    if (evaluation === 'interrupted') return 'interrupted';
+    const { robustness, significance } = evaluation;
     run.report.llm = run.report.llm.filter((x) => x.recipe !== recipe).concat([{ recipe, robustness, training, ...(significance ? { significance } : {}) }]);
     writeJson(join(rdir, 'robustness.json'), robustness);
     writeReport(run);
