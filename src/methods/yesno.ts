@@ -30,15 +30,15 @@ import { answerTokenIds, encodePrompt, type PromptInput, type PromptTemplate, re
 import { escapeItemText, specialTokenStrings } from './prompt_text.js';
 import { answerDiff, type Encoded, type Padded, padLeft } from './yesno/batch.js';
 import { fitYesNo } from './yesno/fit.js';
+import { yieldToEventLoop } from '../train/index.js';
 export { stageSteps } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
 export { heldOutRows, sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';
 /** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
 export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';
-import { yieldToEventLoop } from '../train/index.js';
 export {
-  DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoEpoch, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions,
+  DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoEpoch, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions, type YesNoValidate,
 } from './yesno/types.js';
 
 export class YesNoLlm {

@@ -10,7 +10,7 @@
  */
 import type { Case } from '../collab.js';
 import type { PromptTemplate } from '../prompts.js';
-import type { TitleSource, YesNoLlm } from '../yesno.js';
+import type { TitleSource, YesNoLlm, YesNoValidate } from '../yesno.js';
 import { fitListwiseBlend } from '../yesno/blend.js';
 
 export interface ScoreStart {
@@ -29,12 +29,12 @@ export interface ScoreStart {
  * Fits the stacked start on `cases` (question i scored under template
  * i mod templates.length, original titles), validates it against the
  * collaborative start when `validate` is given, and leaves `m`'s score
- * feature at the chosen one. Null when `signal` aborted a validation (the
- * step then ends interrupted and is chosen again on resume).
+ * feature at the chosen one. Null when `signal` aborted its scoring or a
+ * validation (the step then ends interrupted and is chosen again on resume).
  */
 export async function chooseScoreStart(
   m: YesNoLlm, cases: readonly Case[], templates: readonly PromptTemplate[], titles: TitleSource,
-  o: { weight0: number; gateScale: number; validate?: (signal?: AbortSignal) => number | null | Promise<number | null>; signal?: AbortSignal },
+  o: { weight0: number; gateScale: number; validate?: YesNoValidate; signal?: AbortSignal },
 ): Promise<ScoreStart | null> {
   if (!m.collab) throw new Error('stacked score start: no collaborative model');
   if (cases.length === 0) throw new Error('stacked score start: no training questions');
@@ -43,12 +43,13 @@ export async function chooseScoreStart(
   // w = 0, g = 1: the score is the LM's l(yes) - l(no) alone.
   m.initScoreFeature(0, 1, 1);
   const d = new Float32Array(cases.length * C);
-  templates.forEach((t, ti) => {
+  for (const [ti, t] of templates.entries()) {
     const idx = cases.map((_, i) => i).filter((i) => i % templates.length === ti);
-    if (idx.length === 0) return;
-    const s = m.score(idx.map((i) => cases[i]), t, titles);
+    if (idx.length === 0) continue;
+    const s = await m.scoreInterruptible(idx.map((i) => cases[i]), t, titles, { signal: o.signal });
+    if (!s) return null;
     idx.forEach((i, j) => d.set(s.subarray(j * C, (j + 1) * C), i * C));
-  });
+  }
   // z as the score feature uses it, cached by the scoring above.
   const fit = fitListwiseBlend(m.zScores(cases), d, C);
   const fitted = { ...fit, questions: cases.length };

@@ -71,7 +71,7 @@ export interface YesNoFitOptions {
    */
   validation?: {
     metric: string;
-    validate: (signal?: AbortSignal) => number | null | Promise<number | null>;
+    validate: YesNoValidate;
     patience: number;
     stepsPerEpoch: number;
     onEpoch?: (e: YesNoEpoch) => void;
@@ -81,6 +81,9 @@ export interface YesNoFitOptions {
     initial?: number;
   };
 }
+
+/** A validation metric (higher is better), or null when `signal` aborted the validation. */
+export type YesNoValidate = (signal?: AbortSignal) => number | null | Promise<number | null>;
 
 /** One epoch of a yes/no training with validation. */
 export interface YesNoEpoch {
