@@ -201,6 +201,14 @@ describe('LLM hybrids (issue 19)', () => {
     };
     const straight = await run(join(dir, 'sig-a'), false);
     assert.equal(straight.r.epochs!.length, 4);
+    // null is only for an aborted validation: without an abort it is an error naming the metric and when.
+    const lm = tinyLm(5);
+    const m = new YesNoLlm(lm, tok, data);
+    await assert.rejects(m.fit(cases, ex, {
+      steps: perEpoch, batchSize, lr: 1e-2, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: m.originalTitles, vars: m.trainables({ lm: true }),
+      validation: { metric: 'auc', patience: 1, stepsPerEpoch: perEpoch, validate: () => null },
+    }), /validation gave no auc before training \(null is for an aborted validation\)/);
+    lm.dispose();
     for (const [abortAt, stepAtStop] of [[2, 2 * perEpoch], [0, 0], [4, 4 * perEpoch]]) {
       const ck = join(dir, `sig-${abortAt}`);
       const cut = await run(ck, false, abortAt);
