@@ -190,8 +190,10 @@ describe('LLM hybrids (issue 19)', () => {
           validate: async (signal) => {
             if (call++ === abortAt) setImmediate(() => ac.abort());
             const scores = await m.scoreInterruptible(valid, templates[0], m.originalTitles, { signal });
-            if (scores) validations.push(rankingMetrics(scores, C, [1]).auc);
-            return scores && rankingMetrics(scores, C, [1]).auc;
+            if (!scores) return null;
+            const auc = rankingMetrics(scores, C, [1]).auc;
+            validations.push(auc);
+            return auc;
           },
         },
       });
