@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { EvalSplit, SplitDataset } from '../src/data/types.js';
 import { DEFAULT_PROTOCOL } from '../src/data/types.js';
 import type { FitReport, Recommender, UserBatch } from '../src/models/types.js';
-import { evaluateAll, evaluatePerUser, evaluateRecommender, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
+import { evaluateAll, evaluatePerUser, evaluateRecommender, evaluateRecommenderInterruptible, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
 import { metricsOfPerUser, perUserMetric } from '../src/eval/metrics.js';
 import { metricsTable, assertBaselinesPresent } from '../src/eval/report.js';
 import { Rng } from '../src/nn/rng.js';
@@ -330,6 +330,28 @@ describe('batches, determinism, evaluateAll and report', () => {
         assert.equal(model.calls, Math.ceil(3 / batchSize));
       }
     }
+  });
+
+  it('the interruptible evaluation gives the same numbers, and null within one batch once aborted', async () => {
+    const sc = (u: number, i: number): number => Math.sin(u * 31 + i * 7);
+    for (const protocol of ['sampled', 'full'] as const) {
+      for (const split of ['valid', 'test'] as const) {
+        const ref = evaluateRecommender(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 });
+        assert.deepEqual(await evaluateRecommenderInterruptible(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 }), ref);
+        assert.deepEqual(await evaluateRecommenderInterruptible(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 }, new AbortController().signal), ref);
+      }
+      // Aborted while the first of three batches is scored: no second batch is scored.
+      const ac = new AbortController();
+      const model = new FakeModel('sin', 8, (u, i) => { ac.abort(); return sc(u, i); });
+      assert.equal(await evaluateRecommenderInterruptible(model, DATA, 'test', { protocol, ks: KS, batchSize: 1 }, ac.signal), null);
+      assert.equal(model.calls, 1);
+      // Already aborted: nothing is scored.
+      const idle = new FakeModel('sin', 8, sc);
+      assert.equal(await evaluateRecommenderInterruptible(idle, DATA, 'test', { protocol, ks: KS }, ac.signal), null);
+      assert.equal(idle.calls, 0);
+    }
+    // Bad options are refused as by evaluateRecommender.
+    await assert.rejects(evaluateRecommenderInterruptible(new FakeModel('sin', 8, sc), DATA, 'test', { protocol: 'sampled', ks: [0] }), /cut-off/);
   });
 
   it('evaluateAll returns one row per model, rendered by the report', () => {

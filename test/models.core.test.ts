@@ -212,6 +212,45 @@ describe('training loop', () => {
     for (const m of [ref, second, third, other, regrouped]) m.dispose();
   });
 
+  it('interrupt during an epoch\'s validation (also the last, and again on resume) + resume = the uninterrupted run', async () => {
+    const config = { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 };
+    const opts = (dir: string): FitOptions => ({ ...BASE_FIT, epochs: 3, seed: 3, checkpointDir: dir });
+    const ref = createRecommender('gru4rec', config);
+    const refReport = await ref.fit(data, opts(tmp()));
+    assert.equal(refReport.epochs.length, 3);
+    for (const at of [1, 2]) {
+      const dir = tmp();
+      const ac = new AbortController();
+      let epochsSeen = 0;
+      // The signal fires at the last batch of epoch `at`, so its validation (epoch 2: the last) is cut short.
+      const first = createRecommender('gru4rec', config);
+      const r1 = await first.fit(data, {
+        ...opts(dir),
+        onEpoch: () => { epochsSeen++; },
+        onBatch: (done, total) => { if (epochsSeen === at && done === total) ac.abort(); },
+        signal: ac.signal,
+      });
+      assert.equal(r1.interrupted, true, `epoch ${at}`);
+      assert.equal(r1.epochs.length, at, `epoch ${at} trained, its validation not recorded`);
+      first.dispose();
+      // Resumed with the signal still aborted: the pending validation is cut short again and nothing is recorded.
+      const again = createRecommender('gru4rec', config);
+      const r2 = await again.fit(data, { ...opts(dir), resume: true, signal: ac.signal });
+      assert.equal(r2.interrupted, true);
+      assert.equal(r2.epochs.length, at);
+      again.dispose();
+      const last = createRecommender('gru4rec', config);
+      const r3 = await last.fit(data, { ...opts(dir), resume: true });
+      assert.equal(r3.interrupted, false);
+      assert.deepEqual(r3.epochs.map((e) => e.loss), refReport.epochs.map((e) => e.loss), 'same epoch losses');
+      assert.deepEqual(r3.epochs.map((e) => e.valid), refReport.epochs.map((e) => e.valid), 'same validation');
+      assert.equal(r3.bestEpoch, refReport.bestEpoch);
+      assert.deepEqual(last.scoreAll(firstUsers), ref.scoreAll(firstUsers), 'same final weights');
+      last.dispose();
+    }
+    ref.dispose();
+  });
+
   it('early stopping restores the best epoch', async () => {
     const m = createRecommender('sasrec', SAS);
     const r = await m.fit(data, { ...BASE_FIT, epochs: 40, patience: 2, lr: 1e-2 });

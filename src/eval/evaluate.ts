@@ -29,6 +29,7 @@
 import type { SplitDataset, EvalSplit, UserBatch } from '../data/types.js';
 import type { EvalOptions, MetricValues, Scorer } from './types.js';
 import { MetricAccumulator, checkKs, compareToTarget, randomRankerExpectation, type PerUserRanking } from './metrics.js';
+import { yieldToEventLoop } from '../train/loop.js';
 
 export { randomRankerExpectation };
 
@@ -73,6 +74,25 @@ export function evaluateRecommender(model: Scorer, data: SplitDataset, split: 'v
 }
 
 /**
+ * evaluateRecommender that yields to the event loop after each batch of users
+ * and gives null once `signal` is aborted (a Ctrl-C during a training's
+ * validation then stops within one batch). The numbers are
+ * evaluateRecommender's: both run the same per-batch generator.
+ */
+export async function evaluateRecommenderInterruptible(
+  model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, signal?: AbortSignal,
+): Promise<EvalResult | null> {
+  const acc = new MetricAccumulator(opts.ks);
+  if (signal?.aborted) return null;
+  for (const _batch of rankBatches(model, data, split, opts, (_row, rank, auc) => acc.add(rank, auc))) {
+    if (signal?.aborted) return null;
+    await yieldToEventLoop();
+    if (signal?.aborted) return null;
+  }
+  return { ...acc.result(), count: acc.count };
+}
+
+/**
  * The same evaluation, kept per user (in the order of the split's rows): the
  * target's rank and AUC of each user, for paired tests between models
  * (significance.ts). Their means are evaluateRecommender's metrics.
@@ -92,6 +112,11 @@ export function evaluatePerUser(model: Scorer, data: SplitDataset, split: 'valid
 type PerRow = (row: number, rank: number, auc: number) => void;
 
 function rankEach(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, each: PerRow): void {
+  for (const _batch of rankBatches(model, data, split, opts, each)) { /* every batch, in order */ }
+}
+
+/** The ranking of rankEach, one batch of users per iteration (the checks run at the first one). */
+function* rankBatches(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, each: PerRow): Generator<void, void, void> {
   if (split !== 'valid' && split !== 'test') throw new Error(`evaluate: split must be 'valid' or 'test', got ${String(split)}`);
   checkKs(opts.ks);
   const batchSize = opts.batchSize ?? DEFAULT_BATCH;
@@ -99,12 +124,12 @@ function rankEach(model: Scorer, data: SplitDataset, split: 'valid' | 'test', op
   const s = data[split];
   checkSplit(s, split);
   if (s.count === 0) throw new Error(`evaluate: the ${split} split of ${data.name} is empty`);
-  if (opts.protocol === 'sampled') evalSampled(model, s, split, batchSize, each);
-  else if (opts.protocol === 'full') evalFull(model, data, s, split, batchSize, each);
+  if (opts.protocol === 'sampled') yield* evalSampled(model, s, split, batchSize, each);
+  else if (opts.protocol === 'full') yield* evalFull(model, data, s, split, batchSize, each);
   else throw new Error(`evaluate: unknown protocol ${String(opts.protocol)}`);
 }
 
-function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: number, each: PerRow): void {
+function* evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: number, each: PerRow): Generator<void, void, void> {
   const neg = s.numNegatives;
   if (!(neg >= 1) || s.negatives.length !== s.count * neg) {
     throw new Error(
@@ -131,10 +156,11 @@ function evalSampled(model: Scorer, s: EvalSplit, which: string, batchSize: numb
       compareToTarget(scores, b * C, C, 0, counts);
       each(start + b, 1 + counts[0], (counts[1] + 0.5 * counts[2]) / neg);
     }
+    yield;
   }
 }
 
-function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, each: PerRow): void {
+function* evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid' | 'test', batchSize: number, each: PerRow): Generator<void, void, void> {
   const n = data.numItems;
   const W = n + 1;
   // user -> row of the validation split (test excludes the validation target too)
@@ -171,6 +197,7 @@ function evalFull(model: Scorer, data: SplitDataset, s: EvalSplit, which: 'valid
       const rank = 1 + res.notBelow;
       each(r, rank, res.others > 0 ? (res.below + 0.5 * res.ties) / res.others : NaN);
     }
+    yield;
   }
 }
 

@@ -19,9 +19,12 @@
  * exactly the same draws. Same seed -> identical losses and weights.
  *
  * Interruption: when opts.signal is aborted the loop stops after the current
- * batch, writes a checkpoint (when checkpointDir is set) and returns
- * interrupted: true; the model then holds the best weights validated so far,
- * or the current ones if no epoch finished.
+ * batch, or within one batch of users of an epoch's validation
+ * (evaluateRecommenderInterruptible), writes a checkpoint (when checkpointDir
+ * is set) and returns interrupted: true; the model then holds the best
+ * weights validated so far, or the current ones if no epoch finished. A run
+ * resumed at the end of an epoch whose validation was cut short validates
+ * that epoch first.
  *
  * Checkpoints (opts.checkpointDir), written after every epoch and on an
  * interrupt mid-epoch, in the layout of src/train/checkpoint.ts:
@@ -40,10 +43,11 @@ import { AdamW, type ParamStore } from '../nn/index.js';
 import { mixSeed, SeededRng } from '../data/protocol.js';
 import { shuffledTrainBatches, type TrainBatch as RawBatch } from '../data/batches.js';
 import type { SplitDataset, TrainSamples } from '../data/types.js';
-import { evaluateRecommender } from '../eval/evaluate.js';
+import { evaluateRecommender, evaluateRecommenderInterruptible } from '../eval/evaluate.js';
 import type { SafeTensor } from '../io/safetensors.js';
 import {
   checkpointTensor, CHECKPOINT_FILES, hasCheckpoint, loadCheckpoint, LossWindow, restoreOptimizer, restoreVariables, runLoop, saveCheckpoint,
+  type EpochEnd,
 } from '../train/index.js';
 import type { EpochReport, FitOptions, FitReport, Recommender } from './types.js';
 import type { TrainBatch, TrainerHooks } from './train_types.js';
@@ -231,12 +235,68 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
     }
     const ks = validationKs(opts.validMetric);
     let interrupted = false;
+    let t0 = performance.now(); // start of the training time of the epoch in progress (since the run or resume began)
 
-    if (!state.finished && !state.stoppedEarly && state.epoch < opts.epochs) {
+    // Validation after an epoch: keeps the best weights, counts patience, checkpoints. 'interrupt' when the signal
+    // aborted the validation: nothing is recorded (the checkpoint keeps the trained epoch), and a resume validates it first.
+    const endEpoch = async (epoch: number): Promise<EpochEnd> => {
+      const trainSeconds = state.epochSeconds + (performance.now() - t0) / 1000;
+      const tv = performance.now();
+      h.setTraining(false);
+      const valid = await evaluateRecommenderInterruptible(h.model, data, 'valid', { protocol: opts.validProtocol, ks }, opts.signal);
+      if (valid === null) return 'interrupt';
+      const value = valid[opts.validMetric];
+      if (typeof value !== 'number') {
+        throw new Error(`${h.model.name}: validMetric '${opts.validMetric}' is not among the validation metrics (${Object.keys(valid).join(', ')})`);
+      }
+      const improved = state.bestValue === null || value > state.bestValue;
+      if (improved) {
+        state.bestEpoch = epoch;
+        state.bestValue = value;
+        state.bestValid = { ...valid };
+        state.badEpochs = 0;
+        best = snapshot(h.store);
+      } else {
+        state.badEpochs++;
+      }
+      const trainedLr = opt.lr;
+      if (decay !== undefined) {
+        state.decayBad = improved ? 0 : state.decayBad! + 1;
+        if (state.decayBad >= decayPatience) {
+          state.lr = state.lr! * decay;
+          opt.lr = state.lr;
+          state.decayBad = 0;
+        }
+      }
+      const rep: EpochReport = {
+        epoch,
+        loss: state.lossSum / state.lossRows,
+        valid: { ...valid },
+        seconds: trainSeconds + (performance.now() - tv) / 1000,
+        best: improved,
+        ...(decay !== undefined ? { lr: trainedLr } : {}),
+      };
+      state.epochs.push(rep);
+      state.epoch = epoch + 1;
+      state.batch = 0;
+      state.lossSum = 0;
+      state.lossRows = 0;
+      state.epochSeconds = 0;
+      if (state.badEpochs >= opts.patience) state.stoppedEarly = true;
+      if (state.epoch >= opts.epochs || state.stoppedEarly) state.finished = true;
+      opts.onEpoch?.({ ...rep, valid: { ...rep.valid } });
+      save();
+      return state.stoppedEarly ? 'stop' : undefined;
+    };
+    // Resumed at the end of an epoch whose validation was interrupted: that validation comes first.
+    let pending: EpochEnd = undefined;
+    if (!state.finished && !state.stoppedEarly && state.batch === numBatches) pending = await endEpoch(state.epoch);
+    if (pending === 'interrupt') interrupted = true;
+    else if (!state.finished && !state.stoppedEarly && state.epoch < opts.epochs) {
       // The batches of the epoch in progress (a resumed epoch replays its order and skips the done batches).
       let iter: Iterator<RawBatch> | null = null;
       let iterEpoch = -1;
-      let t0 = performance.now();
+      t0 = performance.now();
       let lastSize = 0;
       const loop = await runLoop({
         name: h.model.name,
@@ -280,54 +340,7 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
           state.lossRows += lastSize;
           opts.onBatch?.(state.batch, numBatches, r.losses.loss);
         },
-        onEpochEnd: (epoch) => {
-          const trainSeconds = state.epochSeconds + (performance.now() - t0) / 1000;
-          const tv = performance.now();
-          h.setTraining(false);
-          const valid = evaluateRecommender(h.model, data, 'valid', { protocol: opts.validProtocol, ks });
-          const value = valid[opts.validMetric];
-          if (typeof value !== 'number') {
-            throw new Error(`${h.model.name}: validMetric '${opts.validMetric}' is not among the validation metrics (${Object.keys(valid).join(', ')})`);
-          }
-          const improved = state.bestValue === null || value > state.bestValue;
-          if (improved) {
-            state.bestEpoch = epoch;
-            state.bestValue = value;
-            state.bestValid = { ...valid };
-            state.badEpochs = 0;
-            best = snapshot(h.store);
-          } else {
-            state.badEpochs++;
-          }
-          const trainedLr = opt.lr;
-          if (decay !== undefined) {
-            state.decayBad = improved ? 0 : state.decayBad! + 1;
-            if (state.decayBad >= decayPatience) {
-              state.lr = state.lr! * decay;
-              opt.lr = state.lr;
-              state.decayBad = 0;
-            }
-          }
-          const rep: EpochReport = {
-            epoch,
-            loss: state.lossSum / state.lossRows,
-            valid: { ...valid },
-            seconds: trainSeconds + (performance.now() - tv) / 1000,
-            best: improved,
-            ...(decay !== undefined ? { lr: trainedLr } : {}),
-          };
-          state.epochs.push(rep);
-          state.epoch = epoch + 1;
-          state.batch = 0;
-          state.lossSum = 0;
-          state.lossRows = 0;
-          state.epochSeconds = 0;
-          if (state.badEpochs >= opts.patience) state.stoppedEarly = true;
-          if (state.epoch >= opts.epochs || state.stoppedEarly) state.finished = true;
-          opts.onEpoch?.({ ...rep, valid: { ...rep.valid } });
-          save();
-          return state.stoppedEarly ? 'stop' : undefined;
-        },
+        onEpochEnd: endEpoch,
         checkpoint: (_s, reason) => {
           // Epoch ends write their own checkpoint; an interrupt mid-epoch writes one here.
           if (reason === 'interrupt' && state.batch > 0) {
