@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { EvalSplit, SplitDataset } from '../src/data/types.js';
 import { DEFAULT_PROTOCOL } from '../src/data/types.js';
 import type { FitReport, Recommender, UserBatch } from '../src/models/types.js';
-import { evaluateAll, evaluatePerUser, evaluateRecommender, evaluateRecommenderInterruptible, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
+import { evaluateAll, evaluatePerUser, evaluatePerUserInterruptible, evaluateRecommender, evaluateRecommenderInterruptible, randomRankerExpectation, sliceSplit } from '../src/eval/evaluate.js';
 import { metricsOfPerUser, perUserMetric } from '../src/eval/metrics.js';
 import { metricsTable, assertBaselinesPresent } from '../src/eval/report.js';
 import { Rng } from '../src/nn/rng.js';
@@ -332,19 +332,24 @@ describe('batches, determinism, evaluateAll and report', () => {
     }
   });
 
-  it('the interruptible evaluation gives the same numbers, and null within one batch once aborted', async () => {
+  it('the interruptible evaluations give the same numbers, and null within one batch once aborted', async () => {
     const sc = (u: number, i: number): number => Math.sin(u * 31 + i * 7);
     for (const protocol of ['sampled', 'full'] as const) {
       for (const split of ['valid', 'test'] as const) {
         const ref = evaluateRecommender(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 });
         assert.deepEqual(await evaluateRecommenderInterruptible(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 }), ref);
         assert.deepEqual(await evaluateRecommenderInterruptible(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 }, new AbortController().signal), ref);
+        const perUser = evaluatePerUser(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 });
+        assert.deepEqual(await evaluatePerUserInterruptible(new FakeModel('sin', 8, sc), DATA, split, { protocol, ks: KS, batchSize: 1 }, new AbortController().signal), perUser);
       }
       // Aborted while the first of three batches is scored: no second batch is scored.
       const ac = new AbortController();
       const model = new FakeModel('sin', 8, (u, i) => { ac.abort(); return sc(u, i); });
       assert.equal(await evaluateRecommenderInterruptible(model, DATA, 'test', { protocol, ks: KS, batchSize: 1 }, ac.signal), null);
       assert.equal(model.calls, 1);
+      const perModel = new FakeModel('sin', 8, (u, i) => { ac.abort(); return sc(u, i); });
+      assert.equal(await evaluatePerUserInterruptible(perModel, DATA, 'test', { protocol, ks: KS, batchSize: 1 }, ac.signal), null);
+      assert.equal(perModel.calls, 0, 'already aborted');
       // Already aborted: nothing is scored.
       const idle = new FakeModel('sin', 8, sc);
       assert.equal(await evaluateRecommenderInterruptible(idle, DATA, 'test', { protocol, ks: KS }, ac.signal), null);

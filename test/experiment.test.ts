@@ -97,6 +97,23 @@ describe('runExperiment', () => {
     assert.deepEqual([...new Set(resumed.rows.map((r) => r.model))], ['pop', 'gru4rec']);
   });
 
+  it('an abort during a model\'s test evaluation leaves its trained model; --resume evaluates it as a straight run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
+    const straight = await runExperiment(small(dir, 'r5a', ['pop', 'gru4rec']), { log: () => {} });
+    const cfg = small(dir, 'r5', ['pop', 'gru4rec']);
+    const ac = new AbortController();
+    const logs: string[] = [];
+    // The signal fires as the last epoch is reported: training ends normally, the test evaluation is cut short.
+    const first = await runExperiment(cfg, { log: (l) => logs.push(l), signal: ac.signal, onEpoch: (m, e) => { if (m === 'gru4rec' && e.epoch === 1) ac.abort(); } });
+    assert.equal(first.interrupted, true);
+    assert.deepEqual([...new Set(first.rows.map((r) => r.model))], ['pop']);
+    assert.ok(logs.some((l) => /gru4rec: interrupted during its test evaluation/.test(l)), logs.join('\n'));
+    assert.ok(existsSync(join(first.dir, 'models', 'gru4rec', 'config.json')), 'the trained model is saved');
+    const resumed = await runExperiment(cfg, { log: () => {} }, first.dir);
+    assert.equal(resumed.interrupted, false);
+    assert.deepEqual(resumed.rows.map((r) => [r.model, r.protocol, r.metrics]), straight.rows.map((r) => [r.model, r.protocol, r.metrics]));
+  });
+
   it('--only runs some models; the report keeps the config order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmrec-run-'));
     const cfg = small(dir, 'r4', ['random', 'pop', 'bprmf']);

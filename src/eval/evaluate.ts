@@ -83,12 +83,7 @@ export async function evaluateRecommenderInterruptible(
   model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, signal?: AbortSignal,
 ): Promise<EvalResult | null> {
   const acc = new MetricAccumulator(opts.ks);
-  if (signal?.aborted) return null;
-  for (const _batch of rankBatches(model, data, split, opts, (_row, rank, auc) => acc.add(rank, auc))) {
-    if (signal?.aborted) return null;
-    await yieldToEventLoop();
-    if (signal?.aborted) return null;
-  }
+  if (!await rankEachInterruptible(model, data, split, opts, (_row, rank, auc) => acc.add(rank, auc), signal)) return null;
   return { ...acc.result(), count: acc.count };
 }
 
@@ -99,13 +94,24 @@ export async function evaluateRecommenderInterruptible(
  */
 export function evaluatePerUser(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions): PerUserRanking {
   const out: PerUserRanking = { users: [], rank: [], auc: [] };
-  const s = data[split];
-  rankEach(model, data, split, opts, (row, rank, auc) => {
+  rankEach(model, data, split, opts, perUserCollector(data[split], out));
+  return out;
+}
+
+/** evaluatePerUser, interruptible as evaluateRecommenderInterruptible (null once `signal` is aborted). */
+export async function evaluatePerUserInterruptible(
+  model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, signal?: AbortSignal,
+): Promise<PerUserRanking | null> {
+  const out: PerUserRanking = { users: [], rank: [], auc: [] };
+  return await rankEachInterruptible(model, data, split, opts, perUserCollector(data[split], out), signal) ? out : null;
+}
+
+function perUserCollector(s: EvalSplit, out: PerUserRanking): PerRow {
+  return (row, rank, auc) => {
     out.users.push(s.user[row]);
     out.rank.push(rank);
     out.auc.push(auc);
-  });
-  return out;
+  };
 }
 
 /** Called once per row of the split, in order, with the target's rank and AUC (NaN: no other candidate). */
@@ -113,6 +119,17 @@ type PerRow = (row: number, rank: number, auc: number) => void;
 
 function rankEach(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, each: PerRow): void {
   for (const _batch of rankBatches(model, data, split, opts, each)) { /* every batch, in order */ }
+}
+
+/** rankEach, yielding to the event loop after each batch of users; false (the ranking unfinished) once `signal` is aborted. */
+async function rankEachInterruptible(model: Scorer, data: SplitDataset, split: 'valid' | 'test', opts: EvalOptions, each: PerRow, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return false;
+  for (const _batch of rankBatches(model, data, split, opts, each)) {
+    if (signal?.aborted) return false;
+    await yieldToEventLoop();
+    if (signal?.aborted) return false;
+  }
+  return true;
 }
 
 /** The ranking of rankEach, one batch of users per iteration (the checks run at the first one). */

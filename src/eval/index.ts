@@ -2,7 +2,7 @@
  * llmrec/eval: the evaluator (sampled and full ranking), the metrics
  * (docs/METHODS.md §2), Markdown reports and prompt-robustness summaries.
  */
-export { evaluateRecommender, evaluateRecommenderInterruptible, evaluatePerUser, evaluateAll, sliceSplit } from './evaluate.js';
+export { evaluateRecommender, evaluateRecommenderInterruptible, evaluatePerUser, evaluatePerUserInterruptible, evaluateAll, sliceSplit } from './evaluate.js';
 export type { EvalResult, EvalRow } from './evaluate.js';
 export type { MetricValues, EvalOptions, Scorer } from './types.js';
 export * from './metrics.js';

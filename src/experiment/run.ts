@@ -24,7 +24,7 @@ import { applyAnyProtocol } from '../data/cold_start.js';
 import { datasetStats } from '../data/stats.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
-import { evaluatePerUser, evaluateRecommender } from '../eval/evaluate.js';
+import { evaluatePerUserInterruptible, evaluateRecommender } from '../eval/evaluate.js';
 import { metricsOfPerUser } from '../eval/metrics.js';
 import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, significanceLines, writePerUser, writeSignificance } from './paired.js';
 import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
@@ -122,7 +122,11 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
     for (const protocol of cfg.eval.protocols) {
       const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
       // Per user first (for the paired tests, paired.ts); the means are evaluateRecommender's.
-      const per = evaluatePerUser(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize });
+      const per = await evaluatePerUserInterruptible(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize }, hooks.signal);
+      if (per === null) {
+        hooks.log?.(`${spec.label}: interrupted during its test evaluation; the trained model is in ${ckpt}; continue with --resume ${dir}`);
+        return { rows: [], interrupted: true };
+      }
       writePerUser(dir, spec.label, protocol, per);
       const metrics = { ...metricsOfPerUser(per, ks), count: per.rank.length };
       const { epochs, ...fitRest } = fit;
