@@ -556,6 +556,11 @@ describe('LLM hybrids (issue 19)', () => {
     assert.equal(parseGanPromptOptions({ loraStage: { epochs: 15, scheduleEpochs: 9 } }).loraStage.scheduleEpochs, 9);
     assert.throws(() => parseGanPromptOptions({ loraStage: { scheduleEpochs: 0 } }), /loraStage\.scheduleEpochs/);
     assert.throws(() => parseGanPromptOptions({ mappingStage: { scheduleEpochs: -1 } }), /mappingStage\.scheduleEpochs/);
+    // Guide dropout: absent by default (so the adapter's stage key of an earlier run is unchanged), in [0, 1), adapter step only.
+    assert.equal('guideDropout' in parseGanPromptOptions({}).loraStage, false);
+    assert.equal(parseGanPromptOptions({ loraStage: { guideDropout: 0.5 } }).loraStage.guideDropout, 0.5);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { guideDropout: 1 } }), /loraStage\.guideDropout/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { guideDropout: 0.5 } }), /guideDropout/);
   });
 
   test('scheduleEpochs: the learning-rate schedule no longer depends on the cap; a longer cap repeats the shorter run and goes on at the floor', async () => {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { tf } from '../src/engine/index.js';
 import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
 import type { SplitDataset } from '../src/data/types.js';
@@ -159,5 +160,52 @@ describe('yes/no LLM recommender', () => {
     const c2 = await run(30, ck, true);
     assert.equal(c2.r.steps, 30);
     close(c2.after, a.after, 1e-5);
+  });
+
+  test('guide dropout: a share of the training prompts is rendered without the guide, seeded; absent, every prompt has it', async () => {
+    const cases = splitCases(data, 'valid');
+    const ex = yesNoExamples(cases, 1, 9);
+    const templates = loadTemplates().seen;
+    const lm = tinyLm(3);
+    const plain = new YesNoLlm(lm, tok, data);
+    const guided = new YesNoLlm(lm, tok, data, { guide: DEFAULT_GUIDE });
+    guided.collab = new CollabSignal(collab, data);
+    // Without its guide a prompt is exactly the unguided model's.
+    for (const t of templates) {
+      assert.deepEqual(guided.encode(t, cases[0], 1, guided.originalTitles, true).ids, plain.encode(t, cases[0], 1, plain.originalTitles).ids);
+      assert.notDeepEqual(guided.encode(t, cases[0], 1, guided.originalTitles).ids, plain.encode(t, cases[0], 1, plain.originalTitles).ids);
+    }
+    const encode = guided.encode.bind(guided);
+    const run = async (guideDropout: number | undefined, ckpt?: string, resume = false) => {
+      const drawn: boolean[] = [];
+      guided.encode = (t, c, cand, titles, noGuide = false) => { drawn.push(noGuide); return encode(t, c, cand, titles, noGuide); };
+      const losses: number[] = [];
+      await guided.fit(cases, ex, {
+        steps: 6, batchSize: 8, lr: 1e-3, weightDecay: 0, warmupSteps: 1, loss: 'bce', seed: 4, templates, titles: guided.originalTitles,
+        vars: guided.trainables({ lm: true }), guideDropout, checkpointDir: ckpt, checkpointEvery: 3, resume, onStep: (_s, _n, l) => { losses.push(l); },
+      });
+      return { drawn, losses };
+    };
+    const snapshot = new Map([...lm.store.vars].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+    const reset = () => { for (const [n, v] of lm.store.vars) v.assign(tf.tensor(snapshot.get(n)!, v.shape)); };
+    const off = await run(undefined);
+    assert.equal(off.drawn.length, 48);
+    assert.ok(off.drawn.every((x) => !x), 'absent: every prompt has its guide');
+    reset();
+    const half = await run(0.5);
+    const dropped = half.drawn.filter((x) => x).length;
+    assert.ok(dropped >= 12 && dropped <= 36, `about half of 48 prompts without the guide, got ${dropped}`);
+    reset();
+    const again = await run(0.5);
+    assert.deepEqual(again.drawn, half.drawn, 'seeded draws');
+    assert.deepEqual(again.losses, half.losses, 'same seed, same losses');
+    // A checkpoint made with another guide dropout is not resumed; an invalid share is refused.
+    reset();
+    const ck = join(dir, 'ck-guide');
+    await run(0.5, ck);
+    await assert.rejects(run(0.25, ck, true), /cannot resume .*different run/);
+    await assert.rejects(run(1), /guideDropout must be in \[0, 1\), got 1/);
+    guided.encode = encode;
+    lm.dispose();
   });
 });

@@ -60,6 +60,14 @@ const LoraStage = z.strictObject({
    * before it stay equal.
    */
   questions: z.enum(['train', 'valid-heldout']).optional(),
+  /**
+   * Guide dropout of a guided adapter (GANPrompt's): the share of its
+   * training examples rendered without the guide text, so that the LM also
+   * learns to answer from the history instead of copying the guide
+   * (docs/METHODS.md §6, "Guide dropout"); absent: 0. Absent rather than
+   * defaulted, so that stage keys of runs made before it stay equal.
+   */
+  guideDropout: z.number().min(0).lt(1).optional(),
 });
 const MappingStage = z.strictObject({
   ...StageFields,

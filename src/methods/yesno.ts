@@ -172,12 +172,12 @@ export class YesNoLlm {
   }
 
   /** The prompt input for candidate `cand` of case `c` (titles escaped and cut by title()). */
-  private input(c: Case, cand: number, titles: TitleSource, historyLimit?: number): PromptInput {
+  private input(c: Case, cand: number, titles: TitleSource, historyLimit?: number, noGuide = false): PromptInput {
     const hist: string[] = [];
     for (const item of c.history) if (item > 0) hist.push(this.title(item, titles));
     const kept = historyLimit === undefined ? hist : hist.slice(Math.max(0, hist.length - historyLimit));
     let guidance: string | undefined;
-    if (this.prompt.guide) {
+    if (this.prompt.guide && !noGuide) {
       this.guideTops([c]);
       const top = this.guideCache.get(c)!;
       guidance = guideText(top, cand, (k) => this.title(c.candidates[k], titles), this.prompt.guide);
@@ -194,11 +194,13 @@ export class YesNoLlm {
    * Token ids of the prompt (oldest history titles dropped until it fits
    * maxPromptTokens), with the <UserID> / <ItemID> positions taken from the
    * template while assembling (encodePrompt), never searched for in the ids.
+   * `noGuide`: without the guide text, as a model without a guide renders it
+   * (guide dropout in training).
    */
-  encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource): Encoded {
+  encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource, noGuide = false): Encoded {
     let limit: number | undefined;
     for (;;) {
-      const e = encodePrompt(this.tok, t, this.input(c, cand, titles, limit));
+      const e = encodePrompt(this.tok, t, this.input(c, cand, titles, limit, noGuide));
       const n = c.history.filter((x) => x > 0).length;
       if (e.ids.length <= this.prompt.maxPromptTokens || (limit ?? n) === 0) {
         if (e.ids.length > this.prompt.maxPromptTokens) throw new Error(`template '${t.id}': prompt has ${e.ids.length} tokens without any history, above maxPromptTokens ${this.prompt.maxPromptTokens}`);
@@ -342,7 +344,7 @@ export class YesNoLlm {
   fit(cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
     return fitYesNo({
       lm: this.lm,
-      encode: (t, c, cand, titles) => this.encode(t, c, cand, titles),
+      encode: (t, c, cand, titles, noGuide) => this.encode(t, c, cand, titles, noGuide),
       answers: (t) => this.answers(t),
       prepare: (cs) => { this.guideTops(cs); this.collabZ(cs); },
       loss: (enc, cs, cands, labels, answers, kind) => this.lossOf(enc, cs, cands, labels, answers, kind),

@@ -36,7 +36,8 @@ import type { SafeTensor } from '../../io/safetensors.js';
 /** What the training needs of a YesNoLlm. */
 export interface YesNoFitTarget {
   lm: CausalLM;
-  encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource): Encoded;
+  /** The prompt's token ids; `noGuide`: rendered without the guide text (guide dropout). */
+  encode(t: PromptTemplate, c: Case, cand: number, titles: TitleSource, noGuide?: boolean): Encoded;
   answers(t: PromptTemplate): { yes: number; no: number };
   /** Computes what the prompts of these cases need once (the guidance's top candidates). */
   prepare(cases: readonly Case[]): void;
@@ -70,13 +71,15 @@ function restore(vars: ReadonlyMap<string, tf.Variable>, snap: ReadonlyMap<strin
   }
 }
 
-const RNG_SCHEME = 'step s: example order shuffled(n, mixSeed(seed, epoch)); template/title draws mulberry32(mixSeed(seed ^ 0x5bd1e995, s)); dropout stream s + 1';
+const RNG_SCHEME = 'step s: example order shuffled(n, mixSeed(seed, epoch)); template/title(/guide when guideDropout > 0) draws mulberry32(mixSeed(seed ^ 0x5bd1e995, s)); dropout stream s + 1';
 
 /** Trains `o.vars` on yes/no examples (seeded, checkpointed, interruptible; see the file comment). */
 export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], examples: readonly YesNoExample[], o: YesNoFitOptions): Promise<YesNoFitResult> {
   if (examples.length === 0) throw new Error('yes/no training: no examples');
   if (o.templates.length === 0) throw new Error('yes/no training: no templates');
   if (o.scheduleSteps !== undefined && !(Number.isInteger(o.scheduleSteps) && o.scheduleSteps >= 1)) throw new Error(`yes/no training: scheduleSteps must be a positive integer, got ${o.scheduleSteps}`);
+  const guideDropout = o.guideDropout ?? 0;
+  if (!(guideDropout >= 0 && guideDropout < 1)) throw new Error(`yes/no training: guideDropout must be in [0, 1), got ${o.guideDropout}`);
   const scheduleSteps = o.scheduleSteps ?? o.steps;
   const vars = [...o.vars.values()];
   if (vars.length === 0) throw new Error('yes/no training: nothing to train');
@@ -89,6 +92,7 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
   }
   const identity = {
     seed: o.seed, batchSize: o.batchSize, examples: examples.length, loss: o.loss, vars: [...o.vars.keys()],
+    ...(guideDropout > 0 ? { guideDropout } : {}),
     ...(val ? { validMetric: val.metric, patience: val.patience, stepsPerEpoch: val.stepsPerEpoch } : {}),
   };
   const dir = o.checkpointDir;
@@ -210,8 +214,10 @@ export async function fitYesNo(m: YesNoFitTarget, cases: readonly Case[], exampl
             const ex = examples[k];
             const t = o.templates[Math.floor(rng.next() * o.templates.length)];
             const alt = o.alternativeTitles && rng.next() < (o.alternativeShare ?? 0.5);
+            // Drawn only when on, so runs without guide dropout keep their draws.
+            const noGuide = guideDropout > 0 && rng.next() < guideDropout;
             const c = cases[ex.caseIndex];
-            enc.push(m.encode(t, c, ex.cand, alt ? o.alternativeTitles! : o.titles));
+            enc.push(m.encode(t, c, ex.cand, alt ? o.alternativeTitles! : o.titles, noGuide));
             bc.push(c);
             cands.push(ex.cand);
             labels.push(ex.label);

@@ -50,6 +50,13 @@ export interface YesNoFitOptions {
   titles: TitleSource;
   alternativeTitles?: TitleSource;
   alternativeShare?: number;
+  /**
+   * Guide dropout: the share of examples, drawn per example (seeded), whose
+   * prompt is rendered without the guide text, so that the LM also learns to
+   * answer from the history (docs/METHODS.md §6); absent or 0: every prompt
+   * of a guided model has it. Ignored by a model without a guide.
+   */
+  guideDropout?: number;
   /** Parameters to train. */
   vars: Map<string, tf.Variable>;
   /** Checkpoint directory (periodic trainer checkpoints; resume continues from it). */
