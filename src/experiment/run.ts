@@ -24,14 +24,14 @@ import { applyAnyProtocol } from '../data/cold_start.js';
 import { datasetStats } from '../data/stats.js';
 import { loadDataSection } from '../data/loaders/section.js';
 import type { DatasetStats, RawDataset, SplitDataset } from '../data/types.js';
-import { evaluatePerUserInterruptible, evaluateRecommender } from '../eval/evaluate.js';
+import { evaluatePerUserInterruptible, evaluateRecommenderInterruptible } from '../eval/evaluate.js';
 import { metricsOfPerUser } from '../eval/metrics.js';
 import { type BenchmarkSignificance, benchmarkSignificance, pairedReferences, significanceLines, writePerUser, writeSignificance } from './paired.js';
-import { evaluateGroup, type TargetGroup } from '../eval/cold_start.js';
+import { groupSplit, type TargetGroup } from '../eval/cold_start.js';
 import { metricsTable } from '../eval/report.js';
 import type { MetricValues } from '../eval/types.js';
 import { createRecommender, modelNames, trainsByEpochs } from '../models/registry.js';
-import type { EpochReport, FitReport } from '../models/types.js';
+import type { EpochReport, FitReport, Recommender } from '../models/types.js';
 import { checkRunData, checkSafeName, commitRunDir, portablePath, prepareRunDir, readJson, runDataIdentity, runPath, sanitizeName, writeJson, writeText } from '../run/index.js';
 import { checkFullRankingKs, type ModelSpec, type RunConfig, modelSpecs, parseRunConfig, portableRunConfig } from '../config/run.js';
 
@@ -118,38 +118,46 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
       return { rows: [], interrupted: true };
     }
     await model.save(ckpt);
-    const rows: RunRow[] = [];
-    for (const protocol of cfg.eval.protocols) {
-      const ks = protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks;
-      // Per user first (for the paired tests, paired.ts); the means are evaluateRecommender's.
-      const per = await evaluatePerUserInterruptible(model, data, 'test', { protocol, ks, batchSize: cfg.eval.batchSize }, hooks.signal);
-      if (per === null) {
-        hooks.log?.(`${spec.label}: interrupted during its test evaluation; the trained model is in ${ckpt}; continue with --resume ${dir}`);
-        return { rows: [], interrupted: true };
-      }
-      writePerUser(dir, spec.label, protocol, per);
-      const metrics = { ...metricsOfPerUser(per, ks), count: per.rank.length };
-      const { epochs, ...fitRest } = fit;
-      const fitRow = { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 };
-      rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', metrics, fit: fitRow });
-      if (data.coldStart) {
-        for (const group of ['warm', 'cold'] as const) {
-          rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', group, metrics: evaluateGroup(model, data, group, { protocol, ks, batchSize: cfg.eval.batchSize }), fit: fitRow });
-        }
-        // Cold-aware validation: the validation rows by group, the numbers a choice between runs may use (never test's).
-        if (data.coldStart.validColdItems.length > 0) {
-          const opts = { protocol, ks, batchSize: cfg.eval.batchSize };
-          rows.push({ model: spec.label, name: spec.name, protocol, split: 'valid', metrics: evaluateRecommender(model, data, 'valid', opts), fit: fitRow });
-          for (const group of ['warm', 'cold'] as const) {
-            rows.push({ model: spec.label, name: spec.name, protocol, split: 'valid', group, metrics: evaluateGroup(model, data, group, opts, 'valid'), fit: fitRow });
-          }
-        }
-      }
+    const { epochs, ...fitRest } = fit;
+    const fitRow = { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 };
+    const rows = await evaluateRows(cfg, data, spec, model, dir, fitRow, hooks.signal);
+    if (rows === null) {
+      hooks.log?.(`${spec.label}: interrupted during its test evaluation; the trained model is in ${ckpt}; continue with --resume ${dir}`);
+      return { rows: [], interrupted: true };
     }
     return { rows, interrupted: false };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The rows of a fitted model under every configured protocol: test (per user
+ * first, for the paired tests of paired.ts; the means are
+ * evaluateRecommender's), and with a cold-start protocol test by target
+ * group and, when the cold-aware validation is on, validation overall and
+ * by group (the numbers a choice between runs may use, never test's). Each
+ * evaluation stops within one batch of users once `signal` is aborted: null.
+ */
+async function evaluateRows(cfg: RunConfig, data: SplitDataset, spec: ModelSpec, model: Recommender, dir: string, fit: RunRow['fit'], signal?: AbortSignal): Promise<RunRow[] | null> {
+  const rows: RunRow[] = [];
+  for (const protocol of cfg.eval.protocols) {
+    const opts = { protocol, ks: protocol === 'full' ? cfg.eval.fullKs : cfg.eval.ks, batchSize: cfg.eval.batchSize };
+    const per = await evaluatePerUserInterruptible(model, data, 'test', opts, signal);
+    if (per === null) return null;
+    writePerUser(dir, spec.label, protocol, per);
+    rows.push({ model: spec.label, name: spec.name, protocol, split: 'test', metrics: { ...metricsOfPerUser(per, opts.ks), count: per.rank.length }, fit });
+    if (!data.coldStart) continue;
+    const parts: [split: 'test' | 'valid', group?: TargetGroup][] = [['test', 'warm'], ['test', 'cold']];
+    if (data.coldStart.validColdItems.length > 0) parts.push(['valid'], ['valid', 'warm'], ['valid', 'cold']);
+    for (const [split, group] of parts) {
+      const part = group ? groupSplit(data, group, split) : data;
+      const metrics = part ? await evaluateRecommenderInterruptible(model, part, split, opts, signal) : { count: 0 };
+      if (metrics === null) return null;
+      rows.push({ model: spec.label, name: spec.name, protocol, split, ...(group ? { group } : {}), metrics, fit });
+    }
+  }
+  return rows;
 }
 
 /** Loads the data and applies the protocol (writes nothing: a resume checks the data before any write). */
