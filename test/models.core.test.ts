@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tf } from '../src/engine/index.js';
 import { evaluateRecommender } from '../src/eval/evaluate.js';
-import type { FitOptions } from '../src/models/types.js';
+import type { FitOptions, FitReport, Recommender } from '../src/models/types.js';
 import { createRecommender, loadRecommender, MODELS, modelNames } from '../src/models/registry.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { BASE_FIT, assertEmbeddingShapes, assertLossDecreases, assertRegistryEntry, assertSaveLoad, assertScoreShapes, firstUsers as firstUsersOf, fitSetup, type Fitted, type ModelSetup, patternData, seededRun, setupModelTests, testMetric } from './fixtures/pattern_data.js';
@@ -158,6 +158,15 @@ describe('models on the i -> i+1 pattern', () => {
   });
 });
 
+/** A resumed fit ended as the uninterrupted reference run: not interrupted, the same epochs, best epoch and final weights. */
+function assertSameRun(model: Recommender, r: FitReport, ref: Recommender, refReport: FitReport): void {
+  assert.equal(r.interrupted, false);
+  assert.deepEqual(r.epochs.map((e) => e.loss), refReport.epochs.map((e) => e.loss), 'same epoch losses');
+  assert.deepEqual(r.epochs.map((e) => e.valid), refReport.epochs.map((e) => e.valid), 'same validation');
+  assert.equal(r.bestEpoch, refReport.bestEpoch);
+  assert.deepEqual(model.scoreAll(firstUsers), ref.scoreAll(firstUsers), 'same final weights');
+}
+
 describe('training loop', () => {
   const SAS = { d: 16, blocks: 1, dropout: 0.2 };
 
@@ -193,11 +202,7 @@ describe('training loop', () => {
 
     const second = createRecommender('gru4rec', { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 });
     const r2 = await second.fit(data, { ...opts(dir), resume: true });
-    assert.equal(r2.interrupted, false);
-    assert.deepEqual(r2.epochs.map((e) => e.loss), refReport.epochs.map((e) => e.loss), 'same epoch losses');
-    assert.deepEqual(r2.epochs.map((e) => e.valid), refReport.epochs.map((e) => e.valid), 'same validation');
-    assert.equal(r2.bestEpoch, refReport.bestEpoch);
-    assert.deepEqual(second.scoreAll(firstUsers), ref.scoreAll(firstUsers), 'same final weights');
+    assertSameRun(second, r2, ref, refReport);
     // A third fit resuming from the finished checkpoint does no more training.
     const third = createRecommender('gru4rec', { d: 16, dropout: 0.2, loss: 'bce', numNegatives: 2 });
     const r3 = await third.fit(data, { ...opts(dir), resume: true });
@@ -241,11 +246,7 @@ describe('training loop', () => {
       again.dispose();
       const last = createRecommender('gru4rec', config);
       const r3 = await last.fit(data, { ...opts(dir), resume: true });
-      assert.equal(r3.interrupted, false);
-      assert.deepEqual(r3.epochs.map((e) => e.loss), refReport.epochs.map((e) => e.loss), 'same epoch losses');
-      assert.deepEqual(r3.epochs.map((e) => e.valid), refReport.epochs.map((e) => e.valid), 'same validation');
-      assert.equal(r3.bestEpoch, refReport.bestEpoch);
-      assert.deepEqual(last.scoreAll(firstUsers), ref.scoreAll(firstUsers), 'same final weights');
+      assertSameRun(last, r3, ref, refReport);
       last.dispose();
     }
     ref.dispose();
