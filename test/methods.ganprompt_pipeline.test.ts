@@ -241,6 +241,9 @@ describe('GANPrompt pipeline', () => {
     const r3 = await runGanPrompt(data, base, c, {}, true);
     assert.ok(Object.keys(r3.seconds).includes('mapping:collm') && !Object.keys(r3.seconds).some((k) => k.startsWith('lora:') || k === 'eval:tallrec'), `${Object.keys(r3.seconds)}`);
     assert.deepEqual(row(r3, 'collm').robustness, row(r, 'collm').robustness);
+    // Guide dropout concerns guided adapters only: TALLRec's adapter (and CoLLM on it) is kept, nothing is made again.
+    const rg = await runGanPrompt(data, { ...base, loraStage: { ...base.loraStage, guideDropout: 0.5 } }, c, {}, true);
+    assert.ok(!Object.keys(rg.seconds).some((k) => k.startsWith('lora:') || k.startsWith('mapping:') || k.startsWith('eval:')), `${Object.keys(rg.seconds)}`);
     // Other LoRA settings: the adapter and the recipe using it are made again (recipes may shrink on resume).
     const r4 = await runGanPrompt(data, { ...base, recipes: ['tallrec'], loraStage: { ...base.loraStage, epochs: 1 } }, c, {}, true);
     assert.ok(Object.keys(r4.seconds).includes('lora:tallrec') && Object.keys(r4.seconds).includes('eval:tallrec'), `${Object.keys(r4.seconds)}`);

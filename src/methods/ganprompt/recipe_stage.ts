@@ -99,10 +99,12 @@ export function recipeKit(run: YesNoRun): RecipeKit {
 
 /**
  * The stage key of an adapter (src/run/stage_key.ts): the options its LoRA or
- * full fine-tuning step trains with that may change on resume.
+ * full fine-tuning step trains with that may change on resume (guide dropout
+ * only for a guided adapter: the others do not use it).
  */
 export function adapterKey(v: StageOptionsView, name: string): Record<string, unknown> {
-  return { adapter: name, loraStage: v.loraStage, lora: v.loraStage.variables === 'full' ? null : v.o.lora };
+  const { guideDropout: _unused, ...unguided } = v.loraStage;
+  return { adapter: name, loraStage: ADAPTERS[name].guide ? v.loraStage : unguided, lora: v.loraStage.variables === 'full' ? null : v.o.lora };
 }
 
 /** The stage key of a recipe's folder models/<recipe>/ (mapping, evaluation): its adapter's key and its mapping options. */
@@ -138,11 +140,12 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     if (reference.length) log(`  validation AUC on the same users and candidates: ${reference.map((x) => `${x.model} ${x.metrics.auc.toFixed(4)}`).join(', ')}`);
     // How often the guide names the liked item: on in-sample training targets an adapter learns to copy it (docs/METHODS.md §6).
     const guideHits = spec.guide ? { train: m.guideHitRate(kit.loraCases), valid: m.guideHitRate(kit.loraValid) } : undefined;
-    if (guideHits) log(`  the guide names the target in ${(100 * guideHits.train).toFixed(1)} % of training questions, ${(100 * guideHits.valid).toFixed(1)} % of validation questions${loraStage.guideDropout ? `; guide dropout ${loraStage.guideDropout}` : ''}`);
+    const guideDropout = spec.guide ? loraStage.guideDropout : undefined;
+    if (guideHits) log(`  the guide names the target in ${(100 * guideHits.train).toFixed(1)} % of training questions, ${(100 * guideHits.valid).toFixed(1)} % of validation questions${guideDropout ? `; guide dropout ${guideDropout}` : ''}`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
       steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
-      ...(spec.guide && loraStage.guideDropout ? { guideDropout: loraStage.guideDropout } : {}),
+      ...(guideDropout ? { guideDropout } : {}),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
       validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${stepLabel} ${name}`),
       onStep: (s, n, l) => { hooks.progress?.(`${stepLabel} ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  ${stepLabel} ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
@@ -153,7 +156,7 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     else saveAdapter(lm, kit.loraCfg, out);
     const info = {
       ...r, variables: loraStage.variables, trainSource: o.trainSource, questionSource: loraStage.questions ?? 'train', questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
-      templates: templates.map((t) => t.id), guide: spec.guide, ...(spec.guide && loraStage.guideDropout ? { guideDropout: loraStage.guideDropout } : {}), idTokens: spec.idTokens, titles: spec.titles,
+      templates: templates.map((t) => t.id), guide: spec.guide, ...(guideDropout ? { guideDropout } : {}), idTokens: spec.idTokens, titles: spec.titles,
       ...(reference.length ? { validReference: reference } : {}), ...(guideHits ? { guideHits } : {}),
     };
     writeJson(join(out, 'training.json'), info);
