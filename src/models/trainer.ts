@@ -289,8 +289,7 @@ export async function runTraining(h: TrainerHooks, data: SplitDataset, opts: Fit
       return state.stoppedEarly ? 'stop' : undefined;
     };
     // Resumed at the end of an epoch whose validation was interrupted: that validation comes first.
-    let pending: EpochEnd = undefined;
-    if (!state.finished && !state.stoppedEarly && state.batch === numBatches) pending = await endEpoch(state.epoch);
+    const pending = !state.finished && !state.stoppedEarly && state.batch === numBatches ? await endEpoch(state.epoch) : undefined;
     if (pending === 'interrupt') interrupted = true;
     else if (!state.finished && !state.stoppedEarly && state.epoch < opts.epochs) {
       // The batches of the epoch in progress (a resumed epoch replays its order and skips the done batches).
