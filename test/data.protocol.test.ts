@@ -25,6 +25,7 @@ import {
   SeededRng,
   slidingWindowSamples,
   type UserGroups,
+  withholdTrainTail,
 } from '../src/data/protocol.js';
 import { datasetStats, formatStats } from '../src/data/stats.js';
 import type { ItemMeta, ProtocolConfig, RawDataset, SplitDataset } from '../src/data/types.js';
@@ -375,6 +376,32 @@ describe('protocol steps (hand-checked)', () => {
     assert.equal(te.numNegatives, 0);
     assert.equal(te.negatives.length, 0);
     assert.throws(() => leaveOneOut([Int32Array.from([1, 2])]), /at least 3/);
+  });
+
+  it('withholdTrainTail: the last k training items leave the fit (targets and histories); the splits stay', () => {
+    const seqs = [Int32Array.from([1, 2, 3, 4, 5, 6]), Int32Array.from([7, 8, 9]), Int32Array.from([1, 3, 5, 7, 9])];
+    const loo = leaveOneOut(seqs);
+    const valid = buildEvalSplit(seqs, 3, 'valid');
+    const test = buildEvalSplit(seqs, 3, 'test');
+    const data = { trainSeqs: loo.trainSeqs, train: slidingWindowSamples(loo.trainSeqs, 3), sequences: seqs, valid, test } as unknown as SplitDataset;
+    const w = withholdTrainTail(data, 1);
+    // Train parts [1,2,3,4], [7], [1,3,5]: the first and last lose their last item, the single-item one keeps it.
+    assert.deepEqual(w.trainSeqs.map((s) => Array.from(s)), [[1, 2, 3], [7], [1, 3]]);
+    assert.deepEqual(Array.from(w.train.target), [2, 3, 3], 'hand-made: targets 2, 3 of user 0 and 3 of user 2');
+    assert.deepEqual([0, 1, 2].map((r) => rowOf(w.train.history, r, 3)), [[0, 0, 1], [0, 1, 2], [0, 0, 1]]);
+    for (const [u, item] of [[0, 4], [2, 5]] as const) {
+      for (let r = 0; r < w.train.count; r++) {
+        if (w.train.user[r] !== u) continue;
+        assert.notEqual(w.train.target[r], item, `user ${u}: withheld item ${item} is no target`);
+        assert.ok(!rowOf(w.train.history, r, 3).includes(item), `user ${u}: withheld item ${item} is in no history`);
+      }
+    }
+    assert.equal(w.valid, valid, 'validation split unchanged');
+    assert.equal(w.test, test, 'test split unchanged');
+    assert.equal(w.sequences, seqs);
+    assert.deepEqual(loo.trainSeqs.map((s) => s.length), [4, 1, 3], 'the input is not modified');
+    assert.deepEqual(withholdTrainTail(data, 2).trainSeqs.map((s) => Array.from(s)), [[1, 2], [7], [1]]);
+    assert.throws(() => withholdTrainTail(data, 0), /k must be an integer >= 1, got 0/);
   });
 
   it('sampleNegatives: uniform over the non-interacted items (both the sparse and the dense path)', () => {

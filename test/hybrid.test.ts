@@ -30,6 +30,8 @@ import { buildCorpus } from '../src/methods/text_lm/corpus.js';
 import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { newYesNoRun, stepQuestions } from '../src/methods/ganprompt/context.js';
+import { collabStage } from '../src/methods/ganprompt/stages.js';
+import type { Pop } from '../src/models/pop.js';
 import { ready } from './helpers.js';
 
 let data: SplitDataset;
@@ -515,6 +517,66 @@ describe('LLM hybrids (issue 19)', () => {
     assert.equal(newYesNoRun(data, parseGanPromptOptions({}), dir, {}, false).loraStage.questions, undefined, "the adapter's: absent (training positions), so older stage keys stay equal");
     assert.throws(() => parseGanPromptOptions({ mappingStage: { questions: 'test' } }), /mappingStage\.questions/);
     assert.throws(() => parseGanPromptOptions({ loraStage: { questions: 'test' } }), /loraStage\.questions/);
+  });
+
+  test("withheld training questions ('train-heldout'): the positions the cross-fitted collaborative model never saw", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-withheld-'));
+    try {
+      const o = parseGanPromptOptions({ collab: { holdOut: 2 }, loraStage: { questions: 'train-heldout', users: 30 }, mappingStage: { questions: 'train-heldout', users: 25 } });
+      const run = newYesNoRun(data, o, dir, {}, false);
+      const q = stepQuestions(run);
+      const perUser = (cs: Case[]) => { const m = new Map<number, number[]>(); for (const c of cs) m.set(c.user, [...(m.get(c.user) ?? []), (c as Case & { position: number }).position]); return m; };
+      const lora = perUser(q.loraCases);
+      const map = perUser(q.mapCases);
+      assert.equal(lora.size, 30);
+      assert.equal(map.size, 25);
+      for (const [u, ps] of [...lora, ...map]) {
+        const seq = data.trainSeqs[u];
+        assert.deepEqual(ps, [seq.length - 2, seq.length - 1], `user ${u}: its last two training positions`);
+      }
+      for (const c of [...q.loraCases, ...q.mapCases]) {
+        const seq = data.trainSeqs[c.user];
+        const p = (c as Case & { position: number }).position;
+        assert.equal(c.candidates[0], seq[p], 'the withheld item is the target');
+        const h = Array.from(c.history).filter((x) => x !== 0);
+        assert.deepEqual(h, Array.from(seq.subarray(Math.max(0, p - c.history.length), p)), 'history: the items before it');
+      }
+      for (const u of map.keys()) assert.ok(!lora.has(u), `user ${u}: both steps train on it`);
+      assert.deepEqual(stepQuestions(run).mapCases.map((c) => c.user), q.mapCases.map((c) => c.user), 'seeded');
+      // The adapter on withheld positions, the mapping step on held-out validation targets: as before for the latter.
+      const mixed = stepQuestions(newYesNoRun(data, parseGanPromptOptions({ collab: { holdOut: 1 }, loraStage: { questions: 'train-heldout', users: 20, validUsers: 10 }, mappingStage: { questions: 'valid-heldout', users: 12, validUsers: 10 } }), dir, {}, false));
+      assert.ok(mixed.loraCases.every((c) => (c as Case & { position: number }).position === data.trainSeqs[c.user].length - 1));
+      const validRow = new Map(Array.from(data.valid.user, (u, r) => [u, r]));
+      assert.ok(mixed.mapCases.every((c) => c.candidates[0] === data.valid.target[validRow.get(c.user)!]), 'validation targets');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.throws(() => parseGanPromptOptions({ loraStage: { questions: 'train-heldout' } }), /loraStage\.questions 'train-heldout' needs collab\.holdOut/);
+    assert.throws(() => parseGanPromptOptions({ mappingStage: { questions: 'train-heldout' } }), /mappingStage\.questions 'train-heldout' needs collab\.holdOut/);
+    assert.throws(() => parseGanPromptOptions({ collab: { holdOut: 1, dir: 'runs/x/collab' } }), /collab\.holdOut needs the collaborative model trained in the run/);
+    assert.throws(() => parseGanPromptOptions({ trainSource: 'valid', collab: { holdOut: 1 }, mappingStage: { questions: 'train-heldout' } }), /needs trainSource 'train'/);
+    assert.throws(() => parseGanPromptOptions({ collab: { holdOut: 0 } }), /collab\.holdOut/);
+    assert.throws(() => trainQuestions(data, { users: 5, perUser: 0, negatives: 3, seed: 1, tail: true }), /tail positions need perUser >= 1/);
+  });
+
+  test('collab.holdOut: the collaborative model is fitted without the withheld items, records it, and is not resumed with another value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmrec-holdout-'));
+    try {
+      const open = (holdOut: number | undefined, resume: boolean) => newYesNoRun(data, parseGanPromptOptions({ collab: { model: 'pop', ...(holdOut ? { holdOut } : {}) } }), dir, {}, resume);
+      const counts = (seqs: readonly Int32Array[]) => { const c = new Float32Array(data.numItems + 1); for (const s of seqs) for (const x of s) c[x]++; return Array.from(c); };
+      const r = open(1, false);
+      assert.equal(await collabStage.run(r), 'done');
+      assert.deepEqual(Array.from((r.collabModel as Pop).itemCounts()), counts(data.trainSeqs.map((s) => s.subarray(0, s.length - 1))), 'fitted on all but each last training item');
+      assert.notDeepEqual(counts(data.trainSeqs.map((s) => s.subarray(0, s.length - 1))), counts(data.trainSeqs));
+      assert.equal(r.report.collabFit?.holdOut, 1);
+      const again = open(1, true);
+      assert.equal(await collabStage.run(again), 'done');
+      assert.deepEqual(Array.from((again.collabModel as Pop).itemCounts()), Array.from((r.collabModel as Pop).itemCounts()), 'resumed: the saved model');
+      await assert.rejects(collabStage.run(open(undefined, true)), /fit\.json was fitted with collab\.holdOut 1, the options say absent/);
+      await assert.rejects(collabStage.run(open(2, true)), /collab\.holdOut 1, the options say 2/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("guide hit rate: the share of questions whose target is among the collaborative model's top candidates", () => {

@@ -57,9 +57,12 @@ const LoraStage = z.strictObject({
    * mapping step's held-out users (mappingStage.questions 'valid-heldout')
    * are then drawn outside these too (docs/METHODS.md §6, "Where the adapter
    * trains"). Absent rather than defaulted, so that stage keys of runs made
-   * before it stay equal.
+   * before it stay equal. 'train-heldout' = the last collab.holdOut
+   * positions of `users` users' training sequences, which the cross-fitted
+   * collaborative model never saw, so its guide is out of sample there too
+   * (docs/METHODS.md §5, "Where the steps train").
    */
-  questions: z.enum(['train', 'valid-heldout']).optional(),
+  questions: z.enum(['train', 'valid-heldout', 'train-heldout']).optional(),
   /**
    * Guide dropout of a guided adapter (GANPrompt's): the share of its
    * training examples rendered without the guide text, so that the LM also
@@ -102,9 +105,12 @@ const MappingStage = z.strictObject({
    * these targets, so its score is in-sample there); 'valid-heldout' =
    * validation targets (vs their stored negatives) of `users` users outside
    * the step's validUsers selection sample, where the collaborative score is
-   * out of sample as at test time (stacking; selection users never train).
+   * out of sample as at test time (stacking; selection users never train);
+   * 'train-heldout' = the last collab.holdOut positions of `users` users'
+   * training sequences, which the cross-fitted collaborative model never saw
+   * (outside the adapter's users when it trains there too).
    */
-  questions: z.enum(['train', 'valid-heldout']),
+  questions: z.enum(['train', 'valid-heldout', 'train-heldout']),
 });
 
 export const GanPromptRunSchema = z.strictObject({
@@ -120,6 +126,14 @@ export const GanPromptRunSchema = z.strictObject({
     /** Epoch cap and patience of the collaborative model's early stopping (validation NDCG@5): a cap high enough that patience, not the cap, ends training (issue 19; the report says which did). */
     epochs: z.number().int().min(1).default(100),
     patience: z.number().int().min(1).default(5),
+    /**
+     * Cross-fitting: the last `holdOut` items of each training sequence are
+     * withheld from the collaborative model's fit (withholdTrainTail), so its
+     * scores and guide are out of sample at those positions, where steps with
+     * questions 'train-heldout' train (docs/METHODS.md §5). Needs the model
+     * trained in the run (no `dir`); absent: the whole training part.
+     */
+    holdOut: z.number().int().min(1).optional(),
   }).prefault({}),
   /** Saved baseline folders evaluated on the same users and candidates as the LLMs. */
   baselines: z.array(z.string()).default([]),
@@ -164,9 +178,14 @@ export const DEFAULT_MAPPING_STAGE: Omit<MappingStageOptions, 'questionNegatives
 
 export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptRunOptions {
   const o = parseWith(GanPromptRunSchema, raw, 'invalid GANPrompt options', source);
+  const fail = (why: string): never => { throw new Error(`invalid GANPrompt options${source ? ` in ${source}` : ''}: ${why}`); };
   if (o.mappingStage.scoreStart === 'stacked' && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
-    throw new Error(`invalid GANPrompt options${source ? ` in ${source}` : ''}: mappingStage.scoreStart 'stacked' needs mappingStage.scoreFeature true (it starts the score feature's w and g)`);
+    fail("mappingStage.scoreStart 'stacked' needs mappingStage.scoreFeature true (it starts the score feature's w and g)");
+  }
+  if (o.collab.holdOut !== undefined && o.collab.dir !== undefined) fail('collab.holdOut needs the collaborative model trained in the run (no collab.dir: a saved model was fitted on the whole training part)');
+  for (const [field, q] of [['loraStage.questions', o.loraStage.questions], ['mappingStage.questions', o.mappingStage.questions]] as const) {
+    if (q === 'train-heldout' && o.collab.holdOut === undefined) fail(`${field} 'train-heldout' needs collab.holdOut (the positions withheld from the collaborative model)`);
+    if (q === 'train-heldout' && o.trainSource === 'valid') fail(`${field} 'train-heldout' needs trainSource 'train'`);
   }
   return o;
 }
-

@@ -27,6 +27,7 @@ export {
   reindex,
   leaveOneOut,
   slidingWindowSamples,
+  withholdTrainTail,
   buildEvalSplit,
   sampleNegatives,
   SeededRng,

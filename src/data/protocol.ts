@@ -433,6 +433,23 @@ export function slidingWindowSamples(trainSeqs: readonly Int32Array[], L: number
 }
 
 /**
+ * The dataset a collaborative model is fitted on when the last `k` items of
+ * each training sequence are withheld from it (cross-fitting; docs/METHODS.md
+ * §5, "Where the steps train"): every user with more than k training items
+ * keeps all but its last k, the others keep theirs, and the sliding-window
+ * samples are made again from the shortened sequences, so no withheld item is
+ * a training target or a training history entry. The full sequences, the
+ * validation and the test split are data's own (their histories still hold
+ * the withheld items as inputs), so the model is validated and tested as
+ * usual and its scores on the withheld positions are out of sample.
+ */
+export function withholdTrainTail(data: SplitDataset, k: number): SplitDataset {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`withholdTrainTail: k must be an integer >= 1, got ${k}`);
+  const trainSeqs = data.trainSeqs.map((s) => (s.length > k ? s.subarray(0, s.length - k) : s));
+  return { ...data, trainSeqs, train: slidingWindowSamples(trainSeqs, data.train.L) };
+}
+
+/**
  * Step 9. One evaluation split without negatives (numNegatives 0): one row per
  * user. 'valid': history = last L items of the train part, target = the
  * validation item. 'test': history = last L items of train part + validation

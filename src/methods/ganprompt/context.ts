@@ -110,6 +110,8 @@ export interface CollabFitSummary {
   capReached: boolean;
   validMetric: string;
   bestValid: Record<string, number>;
+  /** Training items withheld from the end of each sequence (collab.holdOut; absent: none). */
+  holdOut?: number;
 }
 
 /** run.timer.timed plus the peak RSS so far at the stage's end. */
@@ -239,6 +241,19 @@ function heldOutValidRows(run: YesNoRun, stage: TrainStageOptions, field: string
   return heldOutRows(run.data.valid.count, exclude, stage.users, mixSeed(run.o.seed, salt));
 }
 
+/**
+ * The questions of a step with questions 'train-heldout': the last
+ * collab.holdOut positions of `stage.users` users' training sequences (users
+ * outside `exclude`), the targets the cross-fitted collaborative model was
+ * not fitted on (withholdTrainTail), so its score and guide are out of sample
+ * there as at test time.
+ */
+function withheldCases(run: YesNoRun, stage: TrainStageOptions, field: string, salt: number, exclude?: ReadonlySet<number>): Case[] {
+  const k = run.o.collab.holdOut;
+  if (k === undefined) throw new Error(`${field} 'train-heldout' needs collab.holdOut`);
+  return trainQuestions(run.data, { users: stage.users, perUser: k, negatives: stage.questionNegatives, seed: mixSeed(run.o.seed, salt), tail: true, excludeUsers: exclude });
+}
+
 /** Seed salts of the steps' questions: the training (or held-out) questions and the selection samples of the LoRA and mapping steps. */
 export const QUESTION_SALTS = { loraTrain: 201, mapTrain: 202, loraValid: 203, mapValid: 204 } as const;
 
@@ -250,19 +265,28 @@ export interface StepQuestions { loraCases: Case[]; mapCases: Case[]; loraValid:
  * 'valid-heldout' trains on validation targets of users outside both
  * selection samples (the adapter step) or outside its own selection sample
  * and the adapter's held-out users (the mapping step), so neither step
- * trains on a question the other trained or selects on; otherwise on
- * training positions (trainCases). No test item is used.
+ * trains on a question the other trained or selects on; with
+ * 'train-heldout' on the training positions withheld from the collaborative
+ * model (withheldCases; the mapping step's users outside the adapter's when
+ * both train there); otherwise on training positions (trainCases). No test
+ * item is used.
  */
 export function stepQuestions(run: YesNoRun): StepQuestions {
   const S = QUESTION_SALTS;
-  const loraRows = run.loraStage.questions === 'valid-heldout'
-    ? heldOutValidRows(run, run.loraStage, 'loraStage.questions', S.loraTrain, [...validRows(run, run.loraStage, S.loraValid), ...validRows(run, run.mapStage, S.mapValid)])
+  const { loraStage: ls, mapStage: ms } = run;
+  const loraRows = ls.questions === 'valid-heldout'
+    ? heldOutValidRows(run, ls, 'loraStage.questions', S.loraTrain, [...validRows(run, ls, S.loraValid), ...validRows(run, ms, S.mapValid)])
     : null;
+  const loraCases = loraRows ? splitCases(run.data, 'valid', loraRows)
+    : ls.questions === 'train-heldout' ? withheldCases(run, ls, 'loraStage.questions', S.loraTrain)
+    : trainCases(run, ls, S.loraTrain);
   return {
-    loraCases: loraRows ? splitCases(run.data, 'valid', loraRows) : trainCases(run, run.loraStage, S.loraTrain),
-    mapCases: run.mapStage.questions === 'valid-heldout'
-      ? splitCases(run.data, 'valid', heldOutValidRows(run, run.mapStage, 'mappingStage.questions', S.mapTrain, [...validRows(run, run.mapStage, S.mapValid), ...(loraRows ?? [])]))
-      : trainCases(run, run.mapStage, S.mapTrain),
+    loraCases,
+    mapCases: ms.questions === 'valid-heldout'
+      ? splitCases(run.data, 'valid', heldOutValidRows(run, ms, 'mappingStage.questions', S.mapTrain, [...validRows(run, ms, S.mapValid), ...(loraRows ?? [])]))
+      : ms.questions === 'train-heldout'
+        ? withheldCases(run, ms, 'mappingStage.questions', S.mapTrain, ls.questions === 'train-heldout' ? new Set(loraCases.map((c) => c.user)) : undefined)
+        : trainCases(run, ms, S.mapTrain),
     loraValid: validCases(run, run.loraStage, S.loraValid),
     mapValid: validCases(run, run.mapStage, S.mapValid),
   };

@@ -80,13 +80,22 @@ export interface TrainQuestionOptions {
   /** Sampled negatives per question (items the user never interacted with, distinct). */
   negatives: number;
   seed: number;
+  /**
+   * Each user's last `perUser` positions instead of a seeded sample: the
+   * targets a cross-fitted collaborative model never saw (withholdTrainTail);
+   * only users with more than `perUser` training items are sampled.
+   */
+  tail?: boolean;
+  /** Users never sampled (another step's training users). */
+  excludeUsers?: ReadonlySet<number>;
 }
 
 /**
  * Training questions from the TRAINING part of each sequence only
  * (docs/METHODS.md §1: the last two items are the validation and test
  * targets): for a sampled user u, `perUser` positions j >= 1 of
- * data.trainSeqs[u] (seeded, without replacement), each a case with the
+ * data.trainSeqs[u] (seeded, without replacement; with `tail` its last
+ * `perUser` positions), each a case with the
  * L items before j as history (left-padded), trainSeqs[u][j] as candidate 0
  * and `negatives` items u never interacted with (anywhere in its full
  * sequence) as the others, drawn from mulberry32(mixSeed(seed, 0x7100 + u)).
@@ -101,9 +110,11 @@ export function trainQuestions(data: SplitDataset, o: TrainQuestionOptions): Tra
   int('perUser', o.perUser, 0);
   int('negatives', o.negatives, 1);
   const L = data.valid.L; // the evaluation cases' history length (collaborative batches need one length)
+  if (o.tail && o.perUser < 1) throw new Error('training questions: tail positions need perUser >= 1');
+  const minLength = o.tail ? o.perUser + 1 : 2;
   const eligible: number[] = [];
-  data.trainSeqs.forEach((s, u) => { if (s.length >= 2) eligible.push(u); });
-  if (eligible.length === 0) throw new Error('training questions: no user has two or more training items');
+  data.trainSeqs.forEach((s, u) => { if (s.length >= minLength && !o.excludeUsers?.has(u)) eligible.push(u); });
+  if (eligible.length === 0) throw new Error(`training questions: no user${o.excludeUsers?.size ? " outside the other step's" : ''} has ${minLength} or more training items`);
   const users = sampleRows(eligible.length, o.users, mixSeed(o.seed, 0x7000)).map((i) => eligible[i]);
   const out: TrainCase[] = [];
   for (const u of users) {
@@ -113,10 +124,11 @@ export function trainQuestions(data: SplitDataset, o: TrainQuestionOptions): Tra
     const free = data.numItems - seen.size;
     if (free < o.negatives) throw new Error(`training questions: user ${u} has only ${free} items it never interacted with, fewer than negatives ${o.negatives}`);
     const rng = new Mulberry32(mixSeed(o.seed, 0x7100 + u));
-    // Positions 1..len-1 in a seeded order (partial Fisher-Yates).
+    // Positions 1..len-1 in a seeded order (partial Fisher-Yates), or the last perUser ones.
     const pos = Array.from({ length: seq.length - 1 }, (_, i) => i + 1);
     const n = o.perUser === 0 ? pos.length : Math.min(o.perUser, pos.length);
-    for (let k = 0; k < n; k++) {
+    if (o.tail) pos.splice(0, pos.length - n);
+    else for (let k = 0; k < n; k++) {
       const j = k + Math.floor(rng.next() * (pos.length - k));
       [pos[k], pos[j]] = [pos[j], pos[k]];
     }
