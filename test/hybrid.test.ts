@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { applyProtocol } from '../src/data/protocol.js';
 import { generateShop } from '../src/data/synthetic.js';
-import type { SplitDataset } from '../src/data/types.js';
+import type { SplitDataset, UserBatch } from '../src/data/types.js';
 import { itemSentence } from '../src/data/item_text.js';
 import { trainBpe, withRecSpecialTokens, type Tokenizer } from '../src/lm/tokenizer/index.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
@@ -559,7 +559,7 @@ describe('LLM hybrids (issue 19)', () => {
     assert.throws(() => trainQuestions(data, { users: 5, perUser: 0, negatives: 3, seed: 1, tail: true }), /tail positions need perUser >= 1/);
   });
 
-  test('collab.holdOut: the collaborative model is fitted without the withheld items, records it, and is not resumed with another value', async () => {
+  test('collab.holdOut and collab.lr: the collaborative model is fitted without the withheld items at the given rate, records both, and is not resumed with another holdOut', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmrec-holdout-'));
     try {
       const open = (holdOut: number | undefined, resume: boolean) => newYesNoRun(data, parseGanPromptOptions({ collab: { model: 'pop', ...(holdOut ? { holdOut } : {}) } }), dir, {}, resume);
@@ -574,6 +574,23 @@ describe('LLM hybrids (issue 19)', () => {
       assert.deepEqual(Array.from((again.collabModel as Pop).itemCounts()), Array.from((r.collabModel as Pop).itemCounts()), 'resumed: the saved model');
       await assert.rejects(collabStage.run(open(undefined, true)), /fit\.json was fitted with collab\.holdOut 1, the options say absent/);
       await assert.rejects(collabStage.run(open(2, true)), /collab\.holdOut 1, the options say 2/);
+      // collab.lr: the fit's learning rate, recorded; absent, the model's default.
+      const fitBpr = async (lr: number | undefined) => {
+        const d = mkdtempSync(join(tmpdir(), 'llmrec-collab-lr-'));
+        try {
+          const b = newYesNoRun(data, parseGanPromptOptions({ collab: { model: 'bprmf', config: { d: 8 }, epochs: 1, ...(lr ? { lr } : {}) } }), d, {}, false);
+          await collabStage.run(b);
+          const batch: UserBatch = { size: 1, user: Int32Array.of(0), history: data.valid.history.subarray(0, data.valid.L), L: data.valid.L };
+          return { lr: b.report.collabFit?.lr, scores: Array.from(b.collabModel!.scoreCandidates(batch, Int32Array.of(1, 2, 3), 3)) };
+        } finally {
+          rmSync(d, { recursive: true, force: true });
+        }
+      };
+      const base = await fitBpr(undefined);
+      const fast = await fitBpr(0.05);
+      assert.equal(base.lr, 1e-3, "absent: the model's default");
+      assert.equal(fast.lr, 0.05);
+      assert.notDeepEqual(fast.scores, base.scores, 'another rate, other weights');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -126,6 +126,8 @@ export const GanPromptRunSchema = z.strictObject({
     /** Epoch cap and patience of the collaborative model's early stopping (validation NDCG@5): a cap high enough that patience, not the cap, ends training (issue 19; the report says which did). */
     epochs: z.number().int().min(1).default(100),
     patience: z.number().int().min(1).default(5),
+    /** Learning rate of the collaborative model's fit (absent: the model's default, src/models/registry.ts), as a benchmark's per-model `train.lr`. */
+    lr: z.number().positive().optional(),
     /**
      * Cross-fitting: the last `holdOut` items of each training sequence are
      * withheld from the collaborative model's fit (withholdTrainTail), so its

@@ -112,6 +112,8 @@ export interface CollabFitSummary {
   bestValid: Record<string, number>;
   /** Training items withheld from the end of each sequence (collab.holdOut; absent: none). */
   holdOut?: number;
+  /** The fit's learning rate (collab.lr or the model's default; absent in folders written before it was recorded). */
+  lr?: number;
 }
 
 /** run.timer.timed plus the peak RSS so far at the stage's end. */

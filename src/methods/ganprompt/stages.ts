@@ -47,8 +47,9 @@ export const collabStage: Stage<YesNoRun> = {
       const m = createRecommender(o.collab.model, o.collab.config);
       const k = o.collab.holdOut;
       log(`collaborative model: training ${o.collab.model} (at most ${o.collab.epochs} epochs, patience ${o.collab.patience}${k ? `; the last ${k} training item(s) of each user withheld` : ''})`);
+      const lr = o.collab.lr ?? modelEntry(o.collab.model).fit.lr;
       const fit = await m.fit(k ? withholdTrainTail(data, k) : data, {
-        ...modelEntry(o.collab.model).fit, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
+        ...modelEntry(o.collab.model).fit, lr, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
         onEpoch: (e) => log(`  ${o.collab.model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid ${Object.entries(e.valid).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`),
       });
       await m.save(collabDir);
@@ -56,7 +57,7 @@ export const collabStage: Stage<YesNoRun> = {
       const summary: CollabFitSummary = {
         model: o.collab.model, epochCap: o.collab.epochs, patience: o.collab.patience, epochsRun: fit.epochs.length, bestEpoch: fit.bestEpoch, lastEpoch,
         stoppedEarly: fit.stoppedEarly, capReached: !fit.stoppedEarly && fit.bestEpoch === lastEpoch, validMetric: 'ndcg@5', bestValid: fit.bestValid,
-        ...(k ? { holdOut: k } : {}),
+        lr, ...(k ? { holdOut: k } : {}),
       };
       writeJson(join(collabDir, 'fit.json'), summary);
       if (summary.capReached) log(`  warning: ${o.collab.model}'s best validation epoch is its last (${lastEpoch}); raise collab.epochs`);
