@@ -60,7 +60,7 @@ const LoraStage = z.strictObject({
    * before it stay equal. 'train-heldout' = the last collab.holdOut
    * positions of `users` users' training sequences, which the cross-fitted
    * collaborative model never saw, so its guide is out of sample there too
-   * (docs/METHODS.md §5, "Where the steps train").
+   * (docs/METHODS.md §5, "Cross-fitting").
    */
   questions: z.enum(['train', 'valid-heldout', 'train-heldout']).optional(),
   /**

@@ -435,7 +435,7 @@ export function slidingWindowSamples(trainSeqs: readonly Int32Array[], L: number
 /**
  * The dataset a collaborative model is fitted on when the last `k` items of
  * each training sequence are withheld from it (cross-fitting; docs/METHODS.md
- * §5, "Where the steps train"): every user with more than k training items
+ * §5, "Cross-fitting"): every user with more than k training items
  * keeps all but its last k, the others keep theirs, and the sliding-window
  * samples are made again from the shortened sequences, so no withheld item is
  * a training target or a training history entry. The full sequences, the
