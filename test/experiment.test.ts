@@ -107,7 +107,7 @@ describe('runExperiment', () => {
     const first = await runExperiment(cfg, { log: (l) => logs.push(l), signal: ac.signal, onEpoch: (m, e) => { if (m === 'gru4rec' && e.epoch === 1) ac.abort(); } });
     assert.equal(first.interrupted, true);
     assert.deepEqual([...new Set(first.rows.map((r) => r.model))], ['pop']);
-    assert.ok(logs.some((l) => /gru4rec: interrupted during its test evaluation/.test(l)), logs.join('\n'));
+    assert.ok(logs.some((l) => /gru4rec: interrupted while its rows were evaluated/.test(l)), logs.join('\n'));
     assert.ok(existsSync(join(first.dir, 'models', 'gru4rec', 'config.json')), 'the trained model is saved');
     const resumed = await runExperiment(cfg, { log: () => {} }, first.dir);
     assert.equal(resumed.interrupted, false);

@@ -122,7 +122,7 @@ async function fitAndEvaluate(cfg: RunConfig, data: SplitDataset, spec: ModelSpe
     const fitRow = { ...fitRest, epochs: epochs.length, peakRssMiB: Math.round(peakRss / 2 ** 20), fitSeconds: Math.round(fitSeconds * 10) / 10 };
     const rows = await evaluateRows(cfg, data, spec, model, dir, fitRow, hooks.signal);
     if (rows === null) {
-      hooks.log?.(`${spec.label}: interrupted during its test evaluation; the trained model is in ${ckpt}; continue with --resume ${dir}`);
+      hooks.log?.(`${spec.label}: interrupted while its rows were evaluated (test, and the cold-start and validation rows when the protocol has them); the trained model is in ${ckpt}; continue with --resume ${dir}`);
       return { rows: [], interrupted: true };
     }
     return { rows, interrupted: false };
