@@ -31,6 +31,7 @@ import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, trainQues
 import { rankingMetrics } from '../src/methods/reference.js';
 import { newYesNoRun, stepQuestions } from '../src/methods/ganprompt/context.js';
 import { collabStage } from '../src/methods/ganprompt/stages.js';
+import { runGanPrompt } from '../src/methods/ganprompt/pipeline.js';
 import type { Pop } from '../src/models/pop.js';
 import { ready } from './helpers.js';
 
@@ -559,7 +560,7 @@ describe('LLM hybrids (issue 19)', () => {
     assert.throws(() => trainQuestions(data, { users: 5, perUser: 0, negatives: 3, seed: 1, tail: true }), /tail positions need perUser >= 1/);
   });
 
-  test('collab.holdOut and collab.lr: the collaborative model is fitted without the withheld items at the given rate, records both, and is not resumed with another holdOut', async () => {
+  test('collab.holdOut and collab.lr: the collaborative model is fitted without the withheld items at the given rate, records both; a run is not resumed with another holdOut', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmrec-holdout-'));
     try {
       const open = (holdOut: number | undefined, resume: boolean) => newYesNoRun(data, parseGanPromptOptions({ collab: { model: 'pop', ...(holdOut ? { holdOut } : {}) } }), dir, {}, resume);
@@ -572,8 +573,12 @@ describe('LLM hybrids (issue 19)', () => {
       const again = open(1, true);
       assert.equal(await collabStage.run(again), 'done');
       assert.deepEqual(Array.from((again.collabModel as Pop).itemCounts()), Array.from((r.collabModel as Pop).itemCounts()), 'resumed: the saved model');
-      await assert.rejects(collabStage.run(open(undefined, true)), /fit\.json was fitted with collab\.holdOut 1, the options say absent/);
-      await assert.rejects(collabStage.run(open(2, true)), /collab\.holdOut 1, the options say 2/);
+      // A run directory is not resumed with another holdOut (collab is not among the options that may change on resume).
+      const runDir = join(dir, 'run');
+      const raw = (holdOut: number) => ({ collab: { model: 'pop', holdOut } });
+      await runGanPrompt(data, raw(1), runDir, { until: 'collab' });
+      assert.equal(JSON.parse(readFileSync(join(runDir, 'collab', 'fit.json'), 'utf8')).holdOut, 1);
+      await assert.rejects(runGanPrompt(data, raw(2), runDir, { until: 'collab' }, true), /collab\.holdOut: 1 in the run, 2 now/);
       // collab.lr: the fit's learning rate, recorded; absent, the model's default.
       const fitBpr = async (lr: number | undefined) => {
         const d = mkdtempSync(join(tmpdir(), 'llmrec-collab-lr-'));

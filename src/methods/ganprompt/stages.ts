@@ -33,22 +33,17 @@ export const collabStage: Stage<YesNoRun> = {
     const { o, data, log } = r;
     const collabDir = o.collab.dir ?? join(r.dir, 'collab');
     if (o.collab.dir || (r.resume && existsSync(join(collabDir, 'config.json')))) {
-      const fitted = readCollabFit(collabDir);
-      // Every step's guide and score come from this model: one fitted on other positions is not this run's.
-      if (!o.collab.dir && fitted?.holdOut !== o.collab.holdOut) {
-        throw new Error(`collab: ${join(collabDir, 'fit.json')} was fitted with collab.holdOut ${fitted?.holdOut ?? 'absent'}, the options say ${o.collab.holdOut ?? 'absent'}; use another --out or the earlier value`);
-      }
       r.collabModel = await loadRecommender(collabDir);
-      r.report.collabFit = fitted;
+      r.report.collabFit = readCollabFit(collabDir);
       log(`collaborative model: ${r.collabModel.name} loaded from ${collabDir}`);
       return 'done';
     }
     r.collabModel = await timed(r, 'collab', async (): Promise<Recommender> => {
       const m = createRecommender(o.collab.model, o.collab.config);
-      const k = o.collab.holdOut;
-      log(`collaborative model: training ${o.collab.model} (at most ${o.collab.epochs} epochs, patience ${o.collab.patience}${k ? `; the last ${k} training item(s) of each user withheld` : ''})`);
+      const holdOut = o.collab.holdOut;
+      log(`collaborative model: training ${o.collab.model} (at most ${o.collab.epochs} epochs, patience ${o.collab.patience}${holdOut ? `; the last ${holdOut} training item(s) of each user withheld` : ''})`);
       const lr = o.collab.lr ?? modelEntry(o.collab.model).fit.lr;
-      const fit = await m.fit(k ? withholdTrainTail(data, k) : data, {
+      const fit = await m.fit(holdOut ? withholdTrainTail(data, holdOut) : data, {
         ...modelEntry(o.collab.model).fit, lr, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
         onEpoch: (e) => log(`  ${o.collab.model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid ${Object.entries(e.valid).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`),
       });
@@ -57,7 +52,7 @@ export const collabStage: Stage<YesNoRun> = {
       const summary: CollabFitSummary = {
         model: o.collab.model, epochCap: o.collab.epochs, patience: o.collab.patience, epochsRun: fit.epochs.length, bestEpoch: fit.bestEpoch, lastEpoch,
         stoppedEarly: fit.stoppedEarly, capReached: !fit.stoppedEarly && fit.bestEpoch === lastEpoch, validMetric: 'ndcg@5', bestValid: fit.bestValid,
-        lr, ...(k ? { holdOut: k } : {}),
+        lr, ...(holdOut ? { holdOut } : {}),
       };
       writeJson(join(collabDir, 'fit.json'), summary);
       if (summary.capReached) log(`  warning: ${o.collab.model}'s best validation epoch is its last (${lastEpoch}); raise collab.epochs`);
