@@ -97,9 +97,11 @@ export function checkSASRecConfig(model: string, c: SASRecConfig): void {
   checkLossConfig(model, c);
 }
 
+/** SASRec's encoder besides the item embedding (which the tied head holds): positions, blocks, final LayerNorm. */
+export interface SASRecEncoder { posEmb: tf.Variable; layers: Block[]; lnF: LayerNorm; maxLen: number }
+
 /** SASRec's parameters in `store` (also kar-sasrec's): item and position embeddings, the blocks, the final LayerNorm. */
-export function buildSASRecParams(model: string, store: ParamStore, c: SASRecConfig, dims: ModelDims):
-  { itemEmb: Embedding; posEmb: tf.Variable; layers: Block[]; lnF: LayerNorm; maxLen: number } {
+export function buildSASRecParams(model: string, store: ParamStore, c: SASRecConfig, dims: ModelDims): SASRecEncoder & { itemEmb: Embedding } {
   const { d, blocks, initStd, layerNormEps: eps } = c;
   const maxLen = c.maxLen ?? dims.maxHistory;
   checkInt(model, 'maxLen (data.config.maxHistory)', maxLen);
@@ -112,12 +114,29 @@ export function buildSASRecParams(model: string, store: ParamStore, c: SASRecCon
   };
 }
 
+/**
+ * The sequence representation h [B, d] of SASRec (also kar-sasrec's): the
+ * history trimmed to maxLen, x_0 = dropout(input + P[position]) * mask, h =
+ * LN_final(blocks(x_0) at the last position). `input(ids, T)` gives [B, T, d]
+ * for the trimmed ids (SASRec: E[item] * sqrt(d)); `drop` is the model's
+ * seeded dropout, for the embeddings and the blocks.
+ */
+export function encodeSASRec(enc: SASRecEncoder, c: SASRecConfig, batch: UserBatch, input: (ids: Int32Array, T: number) => tf.Tensor,
+  drop: (x: tf.Tensor, rate: number) => tf.Tensor): tf.Tensor2D {
+  const { d, heads, dropout } = c;
+  const B = batch.size;
+  const { ids, T } = trimHistory(batch.history, B, batch.L, enc.maxLen);
+  const e = input(ids, T);
+  const pos = tf.slice(enc.posEmb, [enc.maxLen - T, 0], [T, d]);
+  const tmask = timestepMask(ids, B, T);
+  const x = tf.mul(drop(tf.add(e, pos), dropout), tmask);
+  const blockOptions: BlockOptions = { d, heads, dropout, attnDropout: c.attnDropout ?? dropout, drop };
+  return enc.lnF.apply(encodeLast(blockOptions, enc.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
+}
+
 export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
   readonly name = 'sasrec';
-  private posEmb!: tf.Variable;
-  private layers: Block[] = [];
-  private lnF!: LayerNorm;
-  private maxLen = 0;
+  private enc!: SASRecEncoder;
 
   constructor(config: Record<string, unknown> = {}) {
     const c = parseModelConfig('sasrec', config, SASREC_DEFAULTS);
@@ -126,26 +145,12 @@ export class SASRec extends TiedEmbeddingRecommender<SASRecConfig> {
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
-    ({ itemEmb: this.itemEmb, posEmb: this.posEmb, layers: this.layers, lnF: this.lnF, maxLen: this.maxLen } =
-      buildSASRecParams('sasrec', this.store, this.config, dims));
-  }
-
-  /** Sizes, rates and the seeded dropout for the shared blocks (src/models/blocks.ts). */
-  private blockOptions(): BlockOptions {
-    const { d, heads, dropout } = this.config;
-    return { d, heads, dropout, attnDropout: this.config.attnDropout ?? dropout, drop: (x, rate) => this.dropout(x, rate) };
+    ({ itemEmb: this.itemEmb, ...this.enc } = buildSASRecParams('sasrec', this.store, this.config, dims));
   }
 
   /** The sequence representation h [B, d]. */
   protected userVectors(batch: UserBatch): tf.Tensor2D {
-    const { d, dropout: rate } = this.config;
-    const B = batch.size;
-    const { ids, T } = trimHistory(batch.history, B, batch.L, this.maxLen);
-    const idT = this.ids(ids, B, T);
-    const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
-    const tmask = timestepMask(ids, B, T);
-    const x = tf.mul(this.dropout(tf.add(tf.mul(this.itemEmb.apply(idT), Math.sqrt(d)), pos), rate), tmask);
-    return this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
+    return encodeSASRec(this.enc, this.config, batch, (ids, T) => tf.mul(this.itemEmb.apply(this.ids(ids, batch.size, T)), Math.sqrt(this.config.d)),
+      (x, rate) => this.dropout(x, rate));
   }
 }
-

@@ -14,14 +14,13 @@
  * no knowledge of (a user index outside the training users, e.g. an
  * anonymous history when serving) gets the zero row: p = 0.
  */
-import { tf, timestepMask } from '../../engine/index.js';
-import { type LayerNorm, type Rng } from '../../nn/index.js';
+import { tf } from '../../engine/index.js';
+import type { Rng } from '../../nn/index.js';
 import type { SplitDataset } from '../../data/types.js';
 import type { FitOptions, FitReport, UserBatch } from '../types.js';
 import { parseModelConfig, type ModelDims } from '../neural.js';
 import { TiedEmbeddingRecommender } from '../heads.js';
-import { type Block, type BlockOptions, encodeLast } from '../blocks.js';
-import { buildSASRecParams, checkSASRecConfig, trimHistory, SASREC_DEFAULTS, type SASRecConfig } from '../sasrec.js';
+import { buildSASRecParams, checkSASRecConfig, encodeSASRec, SASREC_DEFAULTS, type SASRecConfig, type SASRecEncoder } from '../sasrec.js';
 import { KnowledgeTables } from './adaptor.js';
 import { type KarOptions, KAR_DEFAULTS, checkKarConfig, fitWithKnowledge, type KnowledgeVectors, type KarReport } from './prepare.js';
 
@@ -31,10 +30,7 @@ export const KAR_SASREC_DEFAULTS: KarSASRecConfig = { ...SASREC_DEFAULTS, ...KAR
 
 export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
   readonly name = 'kar-sasrec';
-  private posEmb!: tf.Variable;
-  private layers: Block[] = [];
-  private lnF!: LayerNorm;
-  private maxLen = 0;
+  private enc!: SASRecEncoder;
   private tables!: KnowledgeTables;
   private pending: KnowledgeVectors | null = null;
   /** Knowledge facts of the last fit (reports). */
@@ -48,29 +44,21 @@ export class KarSASRec extends TiedEmbeddingRecommender<KarSASRecConfig> {
   }
 
   protected build(dims: ModelDims, _rng: Rng): void {
-    ({ itemEmb: this.itemEmb, posEmb: this.posEmb, layers: this.layers, lnF: this.lnF, maxLen: this.maxLen } =
-      buildSASRecParams('kar-sasrec', this.store, this.config, dims));
+    ({ itemEmb: this.itemEmb, ...this.enc } = buildSASRecParams('kar-sasrec', this.store, this.config, dims));
     this.tables = new KnowledgeTables(this.store, dims.numUsers, dims.numItems, this.config.d, this.config.initStd, this.config, this.pending);
   }
 
-  private blockOptions(): BlockOptions {
-    const { d, heads, dropout } = this.config;
-    return { d, heads, dropout, attnDropout: this.config.attnDropout ?? dropout, drop: (x, rate) => this.dropout(x, rate) };
-  }
-
+  /** SASRec's h with A_item(k) added to the history's item embeddings and A_user(p_u) to h (the module comment). */
   protected userVectors(batch: UserBatch): tf.Tensor2D {
-    const { d, dropout: rate } = this.config;
+    const { d } = this.config;
     const B = batch.size;
-    const { ids, T } = trimHistory(batch.history, B, batch.L, this.maxLen);
-    const idT = this.ids(ids, B, T);
-    const pos = tf.slice(this.posEmb, [this.maxLen - T, 0], [T, d]);
-    const tmask = timestepMask(ids, B, T);
-    let e = tf.mul(this.itemEmb.apply(idT), Math.sqrt(d));
     const drop = (x: tf.Tensor) => this.dropout(x, this.config.knowledgeDropout);
-    const k = this.tables.item(idT, drop);
-    if (k) e = tf.add(e, tf.reshape(k, [B, T, d]));
-    const x = tf.mul(this.dropout(tf.add(e, pos), rate), tmask);
-    const h = this.lnF.apply(encodeLast(this.blockOptions(), this.layers, x, ids, tmask, B, T, true)) as tf.Tensor2D;
+    const h = encodeSASRec(this.enc, this.config, batch, (ids, T) => {
+      const idT = this.ids(ids, B, T);
+      const e = tf.mul(this.itemEmb.apply(idT), Math.sqrt(d));
+      const k = this.tables.item(idT, drop);
+      return k ? tf.add(e, tf.reshape(k, [B, T, d])) : e;
+    }, (x, rate) => this.dropout(x, rate));
     const p = this.tables.user(batch.user, B, drop);
     return p ? tf.add(h, p) as tf.Tensor2D : h;
   }
