@@ -27,7 +27,7 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { buildCorpus } from '../src/methods/text_lm/corpus.js';
-import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
+import { heldOutRows, sampleRows, splitCases, stageSteps, standardise, type TrainCase, trainQuestions, withinCaseSpread, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { newYesNoRun, stepQuestions } from '../src/methods/ganprompt/context.js';
 import { collabStage } from '../src/methods/ganprompt/stages.js';
@@ -526,7 +526,9 @@ describe('LLM hybrids (issue 19)', () => {
       const o = parseGanPromptOptions({ collab: { holdOut: 2 }, loraStage: { questions: 'train-heldout', users: 30 }, mappingStage: { questions: 'train-heldout', users: 25 } });
       const run = newYesNoRun(data, o, dir, {}, false);
       const q = stepQuestions(run);
-      const perUser = (cs: Case[]) => { const m = new Map<number, number[]>(); for (const c of cs) m.set(c.user, [...(m.get(c.user) ?? []), (c as Case & { position: number }).position]); return m; };
+      // Withheld questions are training questions: each knows its position in the user's training sequence.
+      const positionOf = (c: Case) => (c as TrainCase).position;
+      const perUser = (cs: Case[]) => { const m = new Map<number, number[]>(); for (const c of cs) m.set(c.user, [...(m.get(c.user) ?? []), positionOf(c)]); return m; };
       const lora = perUser(q.loraCases);
       const map = perUser(q.mapCases);
       assert.equal(lora.size, 30);
@@ -537,7 +539,7 @@ describe('LLM hybrids (issue 19)', () => {
       }
       for (const c of [...q.loraCases, ...q.mapCases]) {
         const seq = data.trainSeqs[c.user];
-        const p = (c as Case & { position: number }).position;
+        const p = positionOf(c);
         assert.equal(c.candidates[0], seq[p], 'the withheld item is the target');
         const h = Array.from(c.history).filter((x) => x !== 0);
         assert.deepEqual(h, Array.from(seq.subarray(Math.max(0, p - c.history.length), p)), 'history: the items before it');
@@ -546,7 +548,7 @@ describe('LLM hybrids (issue 19)', () => {
       assert.deepEqual(stepQuestions(run).mapCases.map((c) => c.user), q.mapCases.map((c) => c.user), 'seeded');
       // The adapter on withheld positions, the mapping step on held-out validation targets: as before for the latter.
       const mixed = stepQuestions(newYesNoRun(data, parseGanPromptOptions({ collab: { holdOut: 1 }, loraStage: { questions: 'train-heldout', users: 20, validUsers: 10 }, mappingStage: { questions: 'valid-heldout', users: 12, validUsers: 10 } }), dir, {}, false));
-      assert.ok(mixed.loraCases.every((c) => (c as Case & { position: number }).position === data.trainSeqs[c.user].length - 1));
+      assert.ok(mixed.loraCases.every((c) => positionOf(c) === data.trainSeqs[c.user].length - 1));
       const validRow = new Map(Array.from(data.valid.user, (u, r) => [u, r]));
       assert.ok(mixed.mapCases.every((c) => c.candidates[0] === data.valid.target[validRow.get(c.user)!]), 'validation targets');
     } finally {

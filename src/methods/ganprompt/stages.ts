@@ -42,9 +42,10 @@ export const collabStage: Stage<YesNoRun> = {
       const m = createRecommender(o.collab.model, o.collab.config);
       const holdOut = o.collab.holdOut;
       log(`collaborative model: training ${o.collab.model} (at most ${o.collab.epochs} epochs, patience ${o.collab.patience}${holdOut ? `; the last ${holdOut} training item(s) of each user withheld` : ''})`);
-      const lr = o.collab.lr ?? modelEntry(o.collab.model).fit.lr;
+      const defaults = modelEntry(o.collab.model).fit;
+      const lr = o.collab.lr ?? defaults.lr;
       const fit = await m.fit(holdOut ? withholdTrainTail(data, holdOut) : data, {
-        ...modelEntry(o.collab.model).fit, lr, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
+        ...defaults, lr, epochs: o.collab.epochs, patience: o.collab.patience, validMetric: 'ndcg@5', validProtocol: 'sampled', seed: o.seed, signal: r.hooks.signal,
         onEpoch: (e) => log(`  ${o.collab.model} epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, valid ${Object.entries(e.valid).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`),
       });
       await m.save(collabDir);
