@@ -4,7 +4,8 @@
  * and Hessian against hand-computed values; the Newton fit reaches the
  * minimum (zero gradient, no grid point lower); bad input is refused; and
  * chooseScoreStart fits on the LM's own answers and keeps the better start
- * on validation (the collaborative one on a tie).
+ * on validation (the collaborative one on a tie); the collaborative offset
+ * of a guided adapter starts at z's own weight and trains on w * z + d.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -21,7 +22,7 @@ import { loadTemplates } from '../src/methods/prompts.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { sampleRows, splitCases, standardise, trainQuestions, yesNoExamples, YesNoLlm } from '../src/methods/yesno.js';
 import { blendLoss, fitListwiseBlend } from '../src/methods/yesno/blend.js';
-import { chooseScoreStart } from '../src/methods/ganprompt/score_start.js';
+import { chooseScoreStart, collabOffsetStart } from '../src/methods/ganprompt/score_start.js';
 import { parseGanPromptOptions } from '../src/config/ganprompt.js';
 import { Mulberry32 } from '../src/util/random.js';
 import { ready } from './helpers.js';
@@ -180,6 +181,42 @@ describe('stacked start of the score feature (issue 19)', () => {
       assert.equal(r.initialValid, 0.75);
       assert.equal(r.bestEpoch, -1, 'the given start stays the best');
       await assert.rejects(fit(Number.NaN, () => 0.5), /given initial validation auc is NaN/);
+      m.dispose();
+      lm.dispose();
+    });
+
+    test('collaborative offset: w of z alone, g 1; the adapter trains on the BCE of w * z + (l(yes) - l(no))', async () => {
+      const lm = tinyLm(7);
+      const m = new YesNoLlm(lm, tok, data);
+      m.collab = new CollabSignal(collab, data);
+      const t = loadTemplates().seen[0];
+      const qs = trainQuestions(data, { users: 10, perUser: 1, negatives: 9, seed: 8 });
+      const C = qs[0].candidates.length;
+      const raw = m.collab.candidateScores(qs);
+      const z = qs.flatMap((_, c) => Array.from(standardise(raw.subarray(c * C, (c + 1) * C))));
+      const d = m.score(qs, t, m.originalTitles);
+      const w0 = collabOffsetStart(m, qs);
+      // The listwise weight of z alone: zero derivative in w there.
+      const zero = new Float32Array(z.length);
+      close(blendLoss(z, zero, C, w0, 0, 1e-4).grad[0], 0, 1e-6, 'dL/dw at the start');
+      assert.ok(w0 > 0, `${w0}`);
+      assert.deepEqual(m.scoreFeatureValues(), { weight: Math.fround(w0), gate: 1 });
+      const s = m.score(qs, t, m.originalTitles);
+      for (let i = 0; i < s.length; i++) close(s[i], Math.fround(w0) * z[i] + d[i], 1e-4, `score ${i}`);
+      // One step over every example at once: its loss is the mean BCE of that score, computed here from z and d.
+      const ex = yesNoExamples(qs, 1, 3);
+      const want = ex.reduce((a, e) => {
+        const x = s[e.caseIndex * C + e.cand];
+        return a + Math.log1p(Math.exp(-Math.abs(x))) + Math.max(x, 0) - e.label * x;
+      }, 0) / ex.length;
+      const losses: number[] = [];
+      await m.fit(qs, ex, {
+        steps: 1, batchSize: ex.length, lr: 1e-3, weightDecay: 0, warmupSteps: 0, loss: 'bce', seed: 1, templates: [t], titles: m.originalTitles,
+        vars: m.trainables({ lm: true, scoreWeight: true }), onStep: (_s, _n, l) => { losses.push(l); },
+      });
+      close(losses[0], want, 1e-4, 'first-step loss');
+      assert.notDeepEqual(m.scoreFeatureValues(), { weight: Math.fround(w0), gate: 1 }, 'w and g train with the LM');
+      assert.throws(() => collabOffsetStart(m, []), /no training questions/);
       m.dispose();
       lm.dispose();
     });

@@ -647,6 +647,11 @@ describe('LLM hybrids (issue 19)', () => {
     assert.equal(parseGanPromptOptions({ loraStage: { guideDropout: 0.5 } }).loraStage.guideDropout, 0.5);
     assert.throws(() => parseGanPromptOptions({ loraStage: { guideDropout: 1 } }), /loraStage\.guideDropout/);
     assert.throws(() => parseGanPromptOptions({ mappingStage: { guideDropout: 0.5 } }), /guideDropout/);
+    // The collaborative offset: absent by default, and only beside the score feature it is trained for, with the BCE loss.
+    assert.equal('collabOffset' in parseGanPromptOptions({}).loraStage, false);
+    assert.equal(parseGanPromptOptions({ loraStage: { collabOffset: true }, mappingStage: { scoreFeature: true } }).loraStage.collabOffset, true);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { collabOffset: true } }), /loraStage\.collabOffset needs mappingStage\.scoreFeature true/);
+    assert.throws(() => parseGanPromptOptions({ loraStage: { collabOffset: true, loss: 'lm' }, mappingStage: { scoreFeature: true } }), /loraStage\.collabOffset needs loraStage\.loss 'bce'/);
   });
 
   test('scheduleEpochs: the learning-rate schedule no longer depends on the cap; a longer cap repeats the shorter run and goes on at the floor', async () => {

@@ -204,6 +204,27 @@ describe('GANPrompt pipeline', () => {
     assert.ok(!parseGanPromptOptions({}).recipes.includes('rec-noguide'), 'not a default recipe');
   });
 
+  test("the collaborative offset: GANPrompt's adapter trains beside z and records w and g; TALLRec's adapter is not touched by it", async () => {
+    const d = join(dir, 'offset');
+    const opts = { ...OPTS, recipes: ['tallrec', 'ganprompt'], diversity: { ...OPTS.diversity, ablations: ['div-ori'] } };
+    const r = await runGanPrompt(data, { ...opts, loraStage: { ...opts.loraStage, collabOffset: true } }, d);
+    type Training = { initialValid: number; collabOffset?: { init: number; weight: number; gate: number } };
+    const read = (name: string) => JSON.parse(readFileSync(join(d, 'adapters', name, 'training.json'), 'utf8')) as Training;
+    const withOffset = read('gp');
+    const o = withOffset.collabOffset!;
+    assert.ok(o.init > 0 && Number.isFinite(o.weight) && Number.isFinite(o.gate), JSON.stringify(o));
+    assert.notDeepEqual([o.weight, o.gate], [o.init, 1], 'w and g trained with the adapter');
+    assert.equal(read('tallrec').collabOffset, undefined);
+    assert.ok(r.llm.find((l) => l.recipe === 'ganprompt')!.training.mapping);
+    // Without the offset only the guided adapter (and its recipe) is made again; its start no longer has z in it.
+    const r2 = await runGanPrompt(data, opts, d, {}, true);
+    const made = Object.keys(r2.seconds).filter((k) => k.startsWith('lora:'));
+    assert.deepEqual(made, ['lora:gp']);
+    const plain = read('gp');
+    assert.equal(plain.collabOffset, undefined);
+    assert.notEqual(plain.initialValid, withOffset.initialValid, 'the offset adapter validates w * z + g * (l(yes) - l(no))');
+  });
+
   test('a fully fine-tuned adapter is a whole LM folder: a second run warm-starts from it with lm.dir', async () => {
     const first = join(dir, 'full-ft');
     const opts = { ...OPTS, recipes: ['tallrec'], loraStage: { ...OPTS.loraStage, variables: 'full' } };

@@ -71,6 +71,17 @@ const LoraStage = z.strictObject({
    * defaulted, so that stage keys of runs made before it stay equal.
    */
   guideDropout: z.number().min(0).lt(1).optional(),
+  /**
+   * The collaborative offset of a guided adapter (GANPrompt's; not in the
+   * paper): the adapter trains on the score w * z + g * (l(yes) - l(no)),
+   * the collaborative model's z-scored score as an offset, so that the LM
+   * learns what z lacks rather than what z already says (boosting from a
+   * base score; docs/METHODS.md §6, "Collaborative offset"). Needs
+   * mappingStage.scoreFeature, the score the LM's answer is used in; absent:
+   * false. Absent rather than defaulted, so that stage keys of runs made
+   * before it stay equal.
+   */
+  collabOffset: z.boolean().optional(),
 });
 const MappingStage = z.strictObject({
   ...StageFields,
@@ -184,6 +195,10 @@ export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptR
   if (o.mappingStage.scoreStart === 'stacked' && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
     fail("mappingStage.scoreStart 'stacked' needs mappingStage.scoreFeature true (it starts the score feature's w and g)");
   }
+  if (o.loraStage.collabOffset && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
+    fail('loraStage.collabOffset needs mappingStage.scoreFeature true (the adapter learns a residual around the collaborative score, which only that score adds back)');
+  }
+  if (o.loraStage.collabOffset && (o.loraStage.loss ?? DEFAULT_LORA_STAGE.loss) !== 'bce') fail("loraStage.collabOffset needs loraStage.loss 'bce' (the offset is added to l(yes) - l(no))");
   if (o.collab.holdOut !== undefined && o.collab.dir !== undefined) fail('collab.holdOut needs the collaborative model trained in the run (no collab.dir: a saved model was fitted on the whole training part)');
   for (const [field, q] of [['loraStage.questions', o.loraStage.questions], ['mappingStage.questions', o.mappingStage.questions]] as const) {
     if (q === 'train-heldout' && o.collab.holdOut === undefined) fail(`${field} 'train-heldout' needs collab.holdOut (the positions withheld from the collaborative model)`);

@@ -22,6 +22,7 @@ import { writeReport } from './report.js';
 import { ADAPTERS, PLANS } from './recipes.js';
 import { evaluateRecipe } from './recipe_eval.js';
 import { trainMapping } from './mapping_step.js';
+import { collabOffsetStart } from './score_start.js';
 import type { RecipeKit } from './kit.js';
 
 export type { RecipeKit } from './kit.js';
@@ -100,10 +101,11 @@ export function recipeKit(run: YesNoRun): RecipeKit {
 /**
  * The stage key of an adapter (src/run/stage_key.ts): the options its LoRA or
  * full fine-tuning step trains with that may change on resume (guide dropout
- * only for a guided adapter: the others do not use it).
+ * and the collaborative offset only for a guided adapter: the others do not
+ * use them).
  */
 export function adapterKey(v: StageOptionsView, name: string): Record<string, unknown> {
-  const { guideDropout: _unused, ...unguided } = v.loraStage;
+  const { guideDropout: _dropout, collabOffset: _offset, ...unguided } = v.loraStage;
   return { adapter: name, loraStage: ADAPTERS[name].guide ? v.loraStage : unguided, lora: v.loraStage.variables === 'full' ? null : v.o.lora };
 }
 
@@ -129,9 +131,11 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
   // The name of this step in the log and progress events: what it trains.
   const stepLabel = full ? 'full' : 'lora';
   const lm = kit.loadLm();
+  // Disposed with the LM: the collaborative offset's w and g are variables of the model.
+  let model: YesNoLlm | undefined;
   try {
     if (!full) applyLora(lm, kit.loraCfg);
-    const m = kit.makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
+    const m = model = kit.makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
     const ex = yesNoExamples(kit.loraCases, loraStage.negativesPerPositive, o.seed);
     const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, loraStage);
     const templates = kit.trainedTemplates(spec.templates);
@@ -142,27 +146,32 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     const guideHits = spec.guide ? { train: m.guideHitRate(kit.loraCases), valid: m.guideHitRate(kit.loraValid) } : undefined;
     const guideDropout = spec.guide ? loraStage.guideDropout : undefined;
     if (guideHits) log(`  the guide names the target in ${(100 * guideHits.train).toFixed(1)} % of training questions, ${(100 * guideHits.valid).toFixed(1)} % of validation questions${guideDropout ? `; guide dropout ${guideDropout}` : ''}`);
+    // The collaborative offset: the adapter (and its validation) scores w * z + g * (l(yes) - l(no)) (docs/METHODS.md §6).
+    const offset = spec.guide && loraStage.collabOffset ? { init: collabOffsetStart(m, kit.loraCases) } : undefined;
+    if (offset) log(`  collaborative offset: trains on w * z + g * (l(yes) - l(no)) from w ${offset.init.toFixed(4)} (z alone fitted on the training questions), g 1`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
       steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
-      templates, ...kit.titleSources(m, spec.titles), vars: m.trainables(full ? { lm: true } : { lora: true }),
+      templates, ...kit.titleSources(m, spec.titles), vars: m.trainables({ ...(full ? { lm: true } : { lora: true }), scoreWeight: offset !== undefined }),
       ...(guideDropout ? { guideDropout } : {}),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
       validation: kit.validation(m, kit.loraValid, templates, loraStage.patience, perEpoch, `${stepLabel} ${name}`),
       onStep: (s, n, l) => { hooks.progress?.(`${stepLabel} ${name}`, s, n); if (s % 100 === 0 || s === n) log(`  ${stepLabel} ${name} step ${s}/${n}: loss ${l.toFixed(4)}`); },
     }));
     if (r.interrupted) return { interrupted: true };
+    const offsetInfo = offset && { ...offset, ...m.scoreFeatureValues()! };
     // A fully fine-tuned adapter is a whole LM folder, tokenizer included, so `--lm` (or `serve --lm`) takes it as it is.
     if (full) { savePretrained(lm, out); kit.tokenizer.save(out); }
     else saveAdapter(lm, kit.loraCfg, out);
     const info = {
       ...r, variables: loraStage.variables, trainSource: o.trainSource, questionSource: loraStage.questions ?? 'train', questions: kit.loraCases.length, validUsers: kit.loraValid.length, examples: ex.length,
-      templates: templates.map((t) => t.id), guide: spec.guide, ...(guideDropout ? { guideDropout } : {}), idTokens: spec.idTokens, titles: spec.titles,
+      templates: templates.map((t) => t.id), guide: spec.guide, ...(guideDropout ? { guideDropout } : {}), ...(offsetInfo ? { collabOffset: offsetInfo } : {}), idTokens: spec.idTokens, titles: spec.titles,
       ...(reference.length ? { validReference: reference } : {}), ...(guideHits ? { guideHits } : {}),
     };
     writeJson(join(out, 'training.json'), info);
     kit.madeHere.add(name);
     return info;
   } finally {
+    model?.dispose();
     lm.dispose();
   }
 }

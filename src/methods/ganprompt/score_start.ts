@@ -1,5 +1,5 @@
 /**
- * Where the mapping step's score feature starts (mappingStage.scoreStart,
+ * Where the score feature starts. In the mapping step (mappingStage.scoreStart,
  * docs/METHODS.md §5, "Stacked start"): 'collab' = w = scoreWeightInit,
  * g = 0, the collaborative model's ranking; 'stacked' = (w, g) fitted on the
  * mapping step's own training questions by the listwise blend of z and the
@@ -7,6 +7,8 @@
  * still at its start. With validation questions both starts are validated
  * and the better one is kept (the collaborative start on a tie), so the
  * step still never starts below the collaborative model on validation.
+ * In a guided adapter step with the collaborative offset
+ * (loraStage.collabOffset): z's own weight, g = 1 (collabOffsetStart).
  */
 import type { Case } from '../collab.js';
 import type { PromptTemplate } from '../prompts.js';
@@ -68,4 +70,22 @@ export async function chooseScoreStart(
   if (stackedValid > collabValid) return { fitted, collabValid, stackedValid, chosen: 'stacked', weight: fit.weight, gate: fit.gate };
   setCollab();
   return { fitted, collabValid, stackedValid, chosen: 'collab', weight: o.weight0, gate: 0 };
+}
+
+/**
+ * The collaborative offset of a guided adapter step (loraStage.collabOffset,
+ * docs/METHODS.md §6): turns `m`'s score feature on at w = the weight of z
+ * alone fitted by the listwise blend on the step's training questions (the
+ * LM term set to 0, so the ridge keeps its weight at 0), g = 1, so that the
+ * adapter trains on w * z + (l(yes) - l(no)) from the collaborative model's
+ * own best scale. Returns that w.
+ */
+export function collabOffsetStart(m: YesNoLlm, cases: readonly Case[]): number {
+  if (!m.collab) throw new Error('collaborative offset: no collaborative model');
+  if (cases.length === 0) throw new Error('collaborative offset: no training questions');
+  m.initScoreFeature(1, 1, 1);
+  const z = m.zScores(cases);
+  const { weight } = fitListwiseBlend(z, new Float32Array(z.length), cases[0].candidates.length);
+  m.initScoreFeature(weight, 1, 1);
+  return weight;
 }
