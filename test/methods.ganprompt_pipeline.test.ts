@@ -225,6 +225,30 @@ describe('GANPrompt pipeline', () => {
     assert.notEqual(plain.initialValid, withOffset.initialValid, 'the offset adapter validates w * z + g * (l(yes) - l(no))');
   });
 
+  test('stepSeed: the adapter and mapping steps train otherwise on the same questions and users; absent, it is seed', async () => {
+    const opts = { ...OPTS, recipes: ['collm'] };
+    const read = (d: string, f: string) => JSON.parse(readFileSync(join(d, f), 'utf8')) as { questions: number; validReference: unknown; epochs: Array<{ loss: number }> };
+    const runs = [];
+    for (const [i, extra] of [{}, { stepSeed: 2024 }, { stepSeed: 7 }].entries()) {
+      const d = join(dir, `step-seed-${i}`);
+      runs.push({ d, r: await runGanPrompt(data, { ...opts, ...extra }, d) });
+    }
+    const [absent, same, other] = runs;
+    assert.equal(absent.r.options.seed, 2024);
+    const losses = (d: string, f: string) => read(d, f).epochs.map((e) => e.loss);
+    assert.deepEqual(same.r.llm.map((l) => l.robustness), absent.r.llm.map((l) => l.robustness), 'stepSeed = seed: the same numbers as without it');
+    assert.deepEqual(losses(same.d, 'models/collm/mapping-training.json'), losses(absent.d, 'models/collm/mapping-training.json'));
+    // Another step seed: the same evaluation rows and validation users, other training.
+    assert.deepEqual(other.r.baselines, absent.r.baselines);
+    for (const f of ['adapters/tallrec/training.json', 'models/collm/mapping-training.json']) {
+      const [a, b] = [read(absent.d, f), read(other.d, f)];
+      assert.equal(b.questions, a.questions, f);
+      assert.notDeepEqual(losses(other.d, f), losses(absent.d, f), `${f}: other examples and draws`);
+    }
+    assert.deepEqual(read(other.d, 'adapters/tallrec/training.json').validReference, read(absent.d, 'adapters/tallrec/training.json').validReference, 'the same validation users');
+    assert.throws(() => parseGanPromptOptions({ stepSeed: 1.5 }), /stepSeed/);
+  });
+
   test('a fully fine-tuned adapter is a whole LM folder: a second run warm-starts from it with lm.dir', async () => {
     const first = join(dir, 'full-ft');
     const opts = { ...OPTS, recipes: ['tallrec'], loraStage: { ...OPTS.loraStage, variables: 'full' } };

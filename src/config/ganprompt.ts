@@ -125,7 +125,18 @@ const MappingStage = z.strictObject({
 });
 
 export const GanPromptRunSchema = z.strictObject({
+  /** Every seeded choice of the run: questions, validation and evaluation users, the models' training (stepSeed apart). */
   seed: z.number().int().default(2024),
+  /**
+   * The seed of the yes/no steps' training alone (the adapter and mapping
+   * steps: example draws, each example's template and titles, the mapping
+   * layer's initialisation); absent: `seed`. The questions, the validation
+   * and evaluation users and their candidates stay those of `seed`, so runs
+   * that differ only here measure the steps' training noise on the same
+   * users (docs/METHODS.md §6, "Training noise"). Absent rather than
+   * defaulted, so that the options of runs made before it stay equal.
+   */
+  stepSeed: z.number().int().optional(),
   /** A pretrained LM folder (HF layout + tokenizer.json); absent: train the small default LM on the data. */
   lm: z.strictObject({ dir: z.string().optional(), /** Options of the small LM (small_lm.ts; the same ranges as `lm pretrain`). */ small: SmallLmOptionsSchema.default({}) }).prefault({}),
   collab: z.strictObject({

@@ -155,6 +155,11 @@ export interface YesNoRun {
   reconstructed?: Map<number, string>;
 }
 
+/** The seed of the adapter and mapping steps' training (`stepSeed`, absent: `seed`). */
+export function stepSeed(o: GanPromptRunOptions): number {
+  return o.stepSeed ?? o.seed;
+}
+
 /** The options the recipe stage's outputs depend on, with the defaults filled in. */
 export interface StageOptionsView {
   o: GanPromptRunOptions;

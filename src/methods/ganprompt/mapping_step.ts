@@ -15,7 +15,7 @@ import { MappingLayer } from '../mapping.js';
 import type { RecipePlan } from '../recipe.js';
 import { stageSteps, withinCaseSpread, yesNoExamples, type YesNoLlm } from '../yesno.js';
 import type { RecipeKit } from './kit.js';
-import { timed } from './context.js';
+import { stepSeed, timed } from './context.js';
 import { chooseScoreStart, type ScoreStart } from './score_start.js';
 
 /** Trains (or on resume reloads) the mapping of `m`; returns its training summary. */
@@ -38,7 +38,7 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
     }
     return readJson(summaryFile);
   }
-  m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: m.lm.hiddenSize, residual: o.mappingResidual }, mixSeed(o.seed, 303));
+  m.mapping = new MappingLayer({ inputDim: m.collab!.itemVectors().dim, outputDim: m.lm.hiddenSize, residual: o.mappingResidual }, mixSeed(stepSeed(o), 303));
   const templates = kit.trainedTemplates(plan.templates);
   // The score feature starts at the collaborative model (LM gate 0); early stopping compares every epoch with that start.
   // The gate's step scale: the LM's spread of l(yes) - l(no) among a question's candidates (z has spread 1), on training questions.
@@ -50,7 +50,7 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
     log(`${recipe}: LM spread of l(yes) - l(no) among candidates ${spread.toFixed(4)} on ${sample.length} training questions (LM gate step scale ${gateScale.toFixed(3)})`);
     m.initScoreFeature(mapStage.scoreWeightInit, 0, gateScale);
   }
-  const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(o.seed, 1));
+  const ex = yesNoExamples(kit.mapCases, mapStage.negativesPerPositive, mixSeed(stepSeed(o), 1));
   const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, mapStage);
   const validation = kit.validation(m, kit.mapValid, templates, mapStage.patience, perEpoch, `${recipe} mapping`);
   let start: ScoreStart | undefined;
@@ -64,7 +64,7 @@ export async function trainMapping(kit: RecipeKit, recipe: RecipeName, plan: Rec
   const parts = [mapStage.mapping && 'mapping layer', itemTable && 'item vectors', mapStage.scoreFeature && 'score-feature weight'].filter(Boolean).join(' + ');
   log(`${recipe}: ${parts}, ${kit.mapCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.mapValid.length} validation users`);
   const r = await timed(run, `mapping:${recipe}`, () => m.fit(kit.mapCases, ex, {
-    steps, scheduleSteps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps, loss: mapStage.loss, seed: mixSeed(o.seed, 2),
+    steps, scheduleSteps, batchSize: mapStage.batchSize, lr: mapStage.lr, weightDecay: mapStage.weightDecay, warmupSteps, loss: mapStage.loss, seed: mixSeed(stepSeed(o), 2),
     templates, ...kit.titleSources(m, plan.titles), vars: m.trainables({ mapping: mapStage.mapping, itemTable, scoreWeight: mapStage.scoreFeature }),
     checkpointDir: rdir, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
     // The chosen start was just validated by chooseScoreStart: the loop does not validate it again.

@@ -15,7 +15,7 @@ import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.j
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
 import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
-import { QUESTION_SALTS, type StageOptionsView, stageValidSplit, stepQuestions, timed, type YesNoRun } from './context.js';
+import { QUESTION_SALTS, type StageOptionsView, stageValidSplit, stepQuestions, stepSeed, timed, type YesNoRun } from './context.js';
 import { metricsOn, rankingMetrics, referenceRows } from '../reference.js';
 import type { MetricValues } from '../../eval/types.js';
 import { writeReport } from './report.js';
@@ -136,7 +136,7 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
   try {
     if (!full) applyLora(lm, kit.loraCfg);
     const m = model = kit.makeModel(lm, { guide: spec.guide, ids: false, idTokens: spec.idTokens });
-    const ex = yesNoExamples(kit.loraCases, loraStage.negativesPerPositive, o.seed);
+    const ex = yesNoExamples(kit.loraCases, loraStage.negativesPerPositive, stepSeed(o));
     const { perEpoch, steps, scheduleSteps, warmupSteps } = stageSteps(ex.length, loraStage);
     const templates = kit.trainedTemplates(spec.templates);
     log(`${full ? 'full fine-tuning' : 'LoRA'} '${name}': ${kit.loraCases.length} questions, ${ex.length} examples, at most ${steps} steps (${perEpoch} per epoch${scheduleSteps === steps ? '' : `; learning rate scheduled over ${scheduleSteps}`}), ${kit.loraValid.length} validation users`);
@@ -150,7 +150,7 @@ export async function ensureAdapter(kit: RecipeKit, name: string): Promise<Recor
     const offset = spec.guide && loraStage.collabOffset ? { init: collabOffsetStart(m, kit.loraCases) } : undefined;
     if (offset) log(`  collaborative offset: trains on w * z + g * (l(yes) - l(no)) from w ${offset.init.toFixed(4)} (z alone fitted on the training questions), g 1`);
     const r = await timed(run, `lora:${name}`, () => m.fit(kit.loraCases, ex, {
-      steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: o.seed,
+      steps, scheduleSteps, batchSize: loraStage.batchSize, lr: loraStage.lr, weightDecay: loraStage.weightDecay, warmupSteps, loss: loraStage.loss, seed: stepSeed(o),
       templates, ...kit.titleSources(m, spec.titles), vars: m.trainables({ ...(full ? { lm: true } : { lora: true }), scoreWeight: offset !== undefined }),
       ...(guideDropout ? { guideDropout } : {}),
       checkpointDir: out, checkpointEvery: 100, resume: run.resume, signal: hooks.signal,
