@@ -206,10 +206,10 @@ export function parseGanPromptOptions(raw: unknown, source?: string): GanPromptR
   if (o.mappingStage.scoreStart === 'stacked' && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
     fail("mappingStage.scoreStart 'stacked' needs mappingStage.scoreFeature true (it starts the score feature's w and g)");
   }
-  if (o.loraStage.collabOffset && !(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) {
-    fail('loraStage.collabOffset needs mappingStage.scoreFeature true (the adapter learns a residual around the collaborative score, which only that score adds back)');
+  if (o.loraStage.collabOffset) {
+    if (!(o.mappingStage.scoreFeature ?? DEFAULT_MAPPING_STAGE.scoreFeature)) fail('loraStage.collabOffset needs mappingStage.scoreFeature true (the adapter learns a residual around the collaborative score, which only that score adds back)');
+    if ((o.loraStage.loss ?? DEFAULT_LORA_STAGE.loss) !== 'bce') fail("loraStage.collabOffset needs loraStage.loss 'bce' (the offset is added to l(yes) - l(no))");
   }
-  if (o.loraStage.collabOffset && (o.loraStage.loss ?? DEFAULT_LORA_STAGE.loss) !== 'bce') fail("loraStage.collabOffset needs loraStage.loss 'bce' (the offset is added to l(yes) - l(no))");
   if (o.collab.holdOut !== undefined && o.collab.dir !== undefined) fail('collab.holdOut needs the collaborative model trained in the run (no collab.dir: a saved model was fitted on the whole training part)');
   for (const [field, q] of [['loraStage.questions', o.loraStage.questions], ['mappingStage.questions', o.mappingStage.questions]] as const) {
     if (q === 'train-heldout' && o.collab.holdOut === undefined) fail(`${field} 'train-heldout' needs collab.holdOut (the positions withheld from the collaborative model)`);

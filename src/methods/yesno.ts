@@ -67,6 +67,8 @@ export class YesNoLlm {
    */
   lmGate?: tf.Variable;
   lmGateScale = 1;
+  /** The collaborative model's raw scores of a case's candidates (collabScores), from which zCache and guideCache derive. */
+  private readonly scoreCache = new Map<Case, Float32Array>();
   private readonly zCache = new Map<Case, Float32Array>();
   readonly prompt: YesNoPromptOptions;
   private readonly titleCache = new Map<TitleSource, Map<number, string>>();
@@ -114,17 +116,28 @@ export class YesNoLlm {
     return true;
   }
 
-  /** Guidance: the collaborative model's top candidates of each case (cached). */
-  private guideTops(cases: readonly Case[]): void {
-    if (!this.prompt.guide) return;
-    if (!this.collab) throw new Error('guidance needs a collaborative model');
-    const todo = cases.filter((c) => !this.guideCache.has(c));
+  /**
+   * The collaborative model's scores of each case's candidates, computed once
+   * per case (256 cases a batch) for both the guide and the score feature.
+   * `need`: the error when no collaborative model is attached.
+   */
+  private collabScores(cases: readonly Case[], need: string): Float32Array[] {
+    if (!this.collab) throw new Error(need);
+    const todo = cases.filter((c) => !this.scoreCache.has(c));
     for (let s = 0; s < todo.length; s += 256) {
       const chunk = todo.slice(s, s + 256);
       const C = chunk[0].candidates.length;
       const scores = this.collab.candidateScores(chunk);
-      chunk.forEach((c, i) => this.guideCache.set(c, topCandidates(scores.subarray(i * C, (i + 1) * C), this.prompt.guide!.topK)));
+      chunk.forEach((c, i) => this.scoreCache.set(c, scores.slice(i * C, (i + 1) * C)));
     }
+    return cases.map((c) => this.scoreCache.get(c)!);
+  }
+
+  /** Guidance: the collaborative model's top candidates of each case (cached). */
+  private guideTops(cases: readonly Case[]): void {
+    if (!this.prompt.guide) return;
+    const todo = cases.filter((c) => !this.guideCache.has(c));
+    this.collabScores(todo, 'guidance needs a collaborative model').forEach((s, i) => this.guideCache.set(todo[i], topCandidates(s, this.prompt.guide!.topK)));
   }
 
   /**
@@ -142,14 +155,8 @@ export class YesNoLlm {
   /** z-scores of the collaborative model's scores among each case's candidates (cached). */
   private collabZ(cases: readonly Case[]): void {
     if (!this.scoreWeight) return;
-    if (!this.collab) throw new Error('the collaborative score feature needs a collaborative model');
     const todo = cases.filter((c) => !this.zCache.has(c));
-    for (let s = 0; s < todo.length; s += 256) {
-      const chunk = todo.slice(s, s + 256);
-      const C = chunk[0].candidates.length;
-      const scores = this.collab.candidateScores(chunk);
-      chunk.forEach((c, i) => this.zCache.set(c, standardise(scores.subarray(i * C, (i + 1) * C))));
-    }
+    this.collabScores(todo, 'the collaborative score feature needs a collaborative model').forEach((s, i) => this.zCache.set(todo[i], standardise(s)));
   }
 
   /** z of every case's candidates [cases * C], from the cache scoring fills (the score feature must be on). */
