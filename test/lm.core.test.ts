@@ -108,6 +108,53 @@ describe('LM core', () => {
     a.dispose();
   });
 
+  test('loadPretrained minVocabSize grows the embeddings and an untied head, new rows at the mean row; the old ids score as before', () => {
+    const a = new LlamaForCausalLM(parseLlamaConfig({ ...CFG, tie_word_embeddings: false }), { seed: 4 });
+    const rng = new Rng(104);
+    for (const v of a.store.vars.values()) tf.tidy(() => v.assign(tf.add(v, tf.tensor(rng.normalArray(v.size, 0.3), v.shape))));
+    const sub = join(dir, 'grow');
+    savePretrained(a, sub);
+    const ids = [1, 5, 9, 3, 7];
+    const ref = logits(a, ids);
+    const before = exportStateDict(a.store);
+    const { model } = loadPretrained(sub, { minVocabSize: 43 });
+    const m = model as CausalLM;
+    assert.equal(m.vocabSize, 43);
+    assert.equal(m.configJSON().vocab_size, 43);
+    const after = exportStateDict(m.store);
+    for (const name of ['model.embed_tokens.weight', 'lm_head.weight']) {
+      const old = before.get(name)!.data as Float32Array;
+      const grown = after.get(name)!;
+      assert.deepEqual(grown.shape, [43, 16], name);
+      const g = grown.data as Float32Array;
+      assert.deepEqual(Array.from(g.subarray(0, 40 * 16)), Array.from(old), `${name}: the stored rows unchanged`);
+      for (let c = 0; c < 16; c++) {
+        let mean = 0;
+        for (let r = 0; r < 40; r++) mean += old[r * 16 + c];
+        mean /= 40;
+        for (let r = 40; r < 43; r++) assert.ok(Math.abs(g[r * 16 + c] - mean) < 1e-6, `${name} row ${r} col ${c}: ${g[r * 16 + c]} vs the mean ${mean}`);
+      }
+    }
+    // The same hidden states: the stored ids' logits are unchanged, the new ids' equal those of the mean head row.
+    const got = logits(m, ids);
+    for (let t = 0; t < ids.length; t++) {
+      assertCloseArrays(got.subarray(t * 43, t * 43 + 40), ref.subarray(t * 40, (t + 1) * 40), { atol: 1e-5, rtol: 1e-5 }, `position ${t}`);
+      assert.ok(Math.abs(got[t * 43 + 40] - got[t * 43 + 42]) < 1e-6, 'the new rows are one row');
+    }
+    // Saved again, the grown model loads without the option; a size the checkpoint already has changes nothing.
+    savePretrained(m, join(dir, 'grown'));
+    const again = loadPretrained(join(dir, 'grown')).model as CausalLM;
+    assert.deepEqual(Array.from(logits(again, ids)), Array.from(got));
+    for (const n of [40, 12]) {
+      const same = loadPretrained(sub, { minVocabSize: n }).model as CausalLM;
+      assert.equal(same.vocabSize, 40);
+      assert.deepEqual(Array.from(logits(same, ids)), Array.from(ref));
+      same.dispose();
+    }
+    assert.throws(() => loadPretrained(sub, { minVocabSize: 1.5 }), /minVocabSize must be a positive integer, got 1\.5/);
+    for (const x of [a, m, again]) x.dispose();
+  });
+
   test('LoRA: B = 0 leaves outputs unchanged; only adapters train; merge/unmerge; PEFT adapter files round-trip', () => {
     const m = tiny(2);
     const ids = [2, 4, 6, 8, 10, 12];

@@ -21,6 +21,7 @@ import { subsetSplit } from '../src/data/subset.js';
 import { rankingMetrics } from '../src/methods/reference.js';
 import { STAGE_KEY_FILE } from '../src/run/index.js';
 import { ready } from './helpers.js';
+import { writeLm } from './serve.fixture.js';
 
 const OPTS = {
   lm: { small: { steps: 30, hiddenSize: 32, layers: 1, heads: 2, kvHeads: 1, intermediateSize: 64, vocabSize: 700, blockSize: 64 } },
@@ -262,6 +263,26 @@ describe('GANPrompt pipeline', () => {
     const warm = JSON.parse(readFileSync(join(second, 'adapters/tallrec/training.json'), 'utf8')) as { initialValid: number };
     assert.ok(Math.abs(warm.initialValid - tuned.bestValid) < 1e-9, `${warm.initialValid} vs ${tuned.bestValid}`);
     assert.notEqual(tuned.bestValid, tuned.initialValid, 'the first run kept a trained epoch');
+  });
+
+  test('a pretrained LM brought with lm.dir (a GPT-2 without the recommender slots): TALLRec, CoLLM and GANPrompt train on it, the slots are added and its embeddings grow; the folder stays as brought', async () => {
+    const lmDir = join(dir, 'pretrained');
+    writeLm(lmDir, data, 'pretrained');
+    const files = ['tokenizer.json', 'config.json', 'model.safetensors'].map((f) => readFileSync(join(lmDir, f)));
+    const rows = (JSON.parse(files[1].toString('utf8')) as { vocab_size: number }).vocab_size;
+    const logs: string[] = [];
+    const out = join(dir, 'pretrained-run');
+    const r = await runGanPrompt(data, { ...OPTS, lm: { dir: lmDir }, recipes: ['tallrec', 'collm', 'ganprompt'], diversity: { ...OPTS.diversity, ablations: ['div-ori'] } }, out, { log: (l) => logs.push(l) });
+    assert.equal(r.interrupted, false);
+    assert.ok(logs.some((l) => l.includes('lacks <UserID>, <ItemID>, <Guide>') && l.includes(`grow from ${rows} to ${rows + 3} rows`)), logs.join('\n'));
+    assert.deepEqual(r.llm.map((l) => l.recipe), ['tallrec', 'collm', 'ganprompt']);
+    for (const l of r.llm) for (const t of l.robustness.perTemplate) assert.ok(t.metrics.auc >= 0 && t.metrics.auc <= 1, `${l.recipe} ${t.template}`);
+    // LoRA on GPT-2's modules (the default targets of its family).
+    for (const a of ['tallrec', 'gp']) {
+      const cfg = JSON.parse(readFileSync(join(out, 'adapters', a, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
+      assert.deepEqual(cfg.target_modules, ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'], a);
+    }
+    ['tokenizer.json', 'config.json', 'model.safetensors'].forEach((f, i) => assert.ok(readFileSync(join(lmDir, f)).equals(files[i]), `${f} unchanged`));
   });
 
   test('resume with other LoRA or mapping settings: only the outputs made with the old ones are made again (stage keys)', async () => {

@@ -122,6 +122,29 @@ describe('yes/no LLM recommender', () => {
     lm.dispose();
   });
 
+  test('slots and positions: only the slots a prompt renders must be tokens of the LM; prompts are cut to its positions', () => {
+    const plain = trainBpe([...data.itemMeta.values()].map((m) => itemSentence(m)).concat(Array(20).fill('Answer: Yes. Answer: No.')), { vocabSize: 700 });
+    const gpt2 = (vocab: number, positions: number) => new Gpt2LMHeadModel(parseGpt2Config({ model_type: 'gpt2', vocab_size: vocab, n_embd: 32, n_layer: 1, n_head: 4, n_positions: positions }), { seed: 3 });
+    const lm = gpt2(plain.vocabSize, 1024);
+    // A tokenizer without the slots scores plain prompts (the re-rank of a pretrained LM) ...
+    const m = new YesNoLlm(lm, plain, data);
+    const cases = splitCases(data, 'test', [3]);
+    assert.equal(m.score(cases, loadTemplates().seen[0], m.originalTitles).length, 10);
+    // ... but not prompts with collaborative vectors or a guide, each refusal naming the missing slot.
+    assert.throws(() => new YesNoLlm(lm, plain, data, { idVectors: true }), /the tokenizer has no <UserID> token \(recTokenizer/);
+    assert.throws(() => new YesNoLlm(lm, plain, data, { guide: DEFAULT_GUIDE }), /the tokenizer has no <Guide> token/);
+    // Slots the tokenizer has but the embeddings do not cover are refused, naming the id.
+    const user = tok.tokenToId('<UserID>')!;
+    const small = gpt2(user, 1024);
+    assert.throws(() => new YesNoLlm(small, tok, data, { idTokens: true }), new RegExp(`<UserID> has id ${user}, outside the model's vocabulary \\(${user}\\); load the LM with loadRecLm`));
+    // An LM with fewer positions than maxPromptTokens: prompts are cut to its positions.
+    const short = gpt2(plain.vocabSize, 64);
+    const s = new YesNoLlm(short, plain, data, { maxPromptTokens: 512 });
+    assert.equal(s.prompt.maxPromptTokens, 64);
+    assert.equal(new YesNoLlm(lm, plain, data, { maxPromptTokens: 100 }).prompt.maxPromptTokens, 100);
+    for (const x of [lm, small, short]) x.dispose();
+  });
+
   test('LoRA (B = 0) leaves scores unchanged; training lowers the loss, is reproducible, and resumes exactly', async () => {
     const cases = splitCases(data, 'valid');
     const ex = yesNoExamples(cases, 1, 9);

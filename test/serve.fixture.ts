@@ -2,8 +2,9 @@
  * A tiny served run for the serve tests (docs/SERVING.md): a synthetic shop,
  * split by the protocol, Pop + SASRec + BPR-MF fitted for one epoch and saved
  * as a benchmark run directory (config.json, data.json, models/<label>/), plus
- * a tiny random LLaMA-style LM folder with a BPE tokenizer carrying the
- * recommender tokens (enough for the yes/no re-rank and completions paths).
+ * a tiny random LM folder: LLaMA-style with a BPE tokenizer carrying the
+ * recommender tokens (enough for the yes/no re-rank and completions paths),
+ * or a GPT-2 without them, as a pretrained checkpoint comes.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import type { ProtocolConfig, SplitDataset } from '../src/data/types.js';
 import { createRecommender } from '../src/models/registry.js';
 import { trainBpe, withRecSpecialTokens } from '../src/lm/tokenizer/index.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
+import { Gpt2LMHeadModel, parseGpt2Config } from '../src/lm/families/gpt2.js';
 import { savePretrained } from '../src/lm/checkpoint.js';
 
 export const SHOP = { users: 60, items: 200, seed: 11 };
@@ -38,15 +40,19 @@ export async function writeRun(dir: string, models: { label: string; name: strin
   return data;
 }
 
-export function writeLm(dir: string, data: SplitDataset): void {
+export function writeLm(dir: string, data: SplitDataset, kind: 'llmrec' | 'pretrained' = 'llmrec'): void {
   const docs = [...data.itemMeta.values()].map((m) => itemSentence(m)).concat(Array(20).fill('Answer: Yes. Answer: No. Will the user like the target item?'));
   const tok = trainBpe(docs, { vocabSize: 600 });
-  withRecSpecialTokens(tok);
   const eos = tok.specialTokens.eos?.id ?? null;
-  const lm = new LlamaForCausalLM(parseLlamaConfig({
-    model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true, eos_token_id: eos,
-  }), { seed: 3 });
+  // 'llmrec': the recommender slots in the tokenizer and the embeddings (what llmrec's small LM has);
+  // 'pretrained': a checkpoint as a user brings it, a GPT-2 whose tokenizer has no slots and whose vocabulary is exactly its tokenizer's.
+  if (kind === 'llmrec') withRecSpecialTokens(tok);
+  const lm = kind === 'llmrec'
+    ? new LlamaForCausalLM(parseLlamaConfig({
+      model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 1024, tie_word_embeddings: true, eos_token_id: eos,
+    }), { seed: 3 })
+    : new Gpt2LMHeadModel(parseGpt2Config({ model_type: 'gpt2', vocab_size: tok.vocabSize, n_embd: 32, n_layer: 2, n_head: 4, n_positions: 1024, eos_token_id: eos }), { seed: 3 });
   mkdirSync(dir, { recursive: true });
   tok.save(dir);
   savePretrained(lm, dir);

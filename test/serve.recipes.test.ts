@@ -1,7 +1,8 @@
 /**
  * Serving the LLM recipes a method run saved (docs/SERVING.md, "LLM
  * recipes"): a tiny `llmrec run` (TALLRec's LoRA recipe and CoLLM's mapping
- * recipe over the benchmark's SASRec) is trained here, then served beside its
+ * recipe over the benchmark's SASRec, on a GPT-2 folder whose tokenizer has no
+ * recommender slots, as a pretrained checkpoint comes) is trained here, then served beside its
  * benchmark run; /v1/models lists the recipes and /v1/rerank's P(yes) equals
  * the scores of the same recipe rebuilt independently from the saved files.
  */
@@ -39,7 +40,8 @@ describe('llmrec serve: LLM recipes of a method run', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'llmrec-serve-recipes-'));
     data = await writeRun(join(dir, 'bench'), [{ label: 'sasrec', name: 'sasrec', config: { d: 16, blocks: 1, heads: 1 } }]);
-    writeLm(join(dir, 'lm'), data);
+    // A checkpoint as a user brings it (GPT-2, no recommender slots in its tokenizer or embeddings).
+    writeLm(join(dir, 'lm'), data, 'pretrained');
     const r = await runGanPrompt(data, {
       lm: { dir: join(dir, 'lm') }, collab: { model: 'sasrec', dir: join(dir, 'bench', 'models', 'sasrec') },
       loraStage: { users: 16, batchSize: 8 }, mappingStage: { users: 16, batchSize: 8 }, eval: { users: 8 }, recipes: ['tallrec', 'collm'],
@@ -72,7 +74,12 @@ describe('llmrec serve: LLM recipes of a method run', () => {
     const u = 4;
     const candidates = [1, 2, 3, 5, 8];
     const history = [6, 7, 9];
+    // Independently: the slots added to the folder's tokenizer, the embeddings grown to cover them.
     const tok = Tokenizer.fromFile(join(dir, 'lm'));
+    assert.equal(tok.tokenToId('<UserID>'), undefined, 'the folder as brought');
+    const stored = tok.vocabSize;
+    tok.addSpecialTokens(['<UserID>', '<ItemID>', '<Guide>']);
+    assert.equal(tok.vocabSize, stored + 3);
     const collab = await loadRecommender(join(dir, 'bench', 'models', 'sasrec'));
     const templates = loadTemplates();
     try {
@@ -83,7 +90,8 @@ describe('llmrec serve: LLM recipes of a method run', () => {
         const items = r.json.items as { id: string; pYes: number; score: number; prompt: string }[];
         assert.equal(items.length, candidates.length);
         // Independently: the LM + the run's adapter (+ CoLLM's mapping over SASRec), the same left-padded case.
-        const lm = loadPretrained(join(dir, 'lm')).model as unknown as CausalLM;
+        const lm = loadPretrained(join(dir, 'lm'), { minVocabSize: tok.vocabSize }).model as unknown as CausalLM;
+        assert.equal(lm.family, 'gpt2');
         loadAdapter(lm, join(dir, 'method', 'adapters', 'tallrec'));
         const m = new YesNoLlm(lm, tok, data, { idVectors: recipe === 'collm' });
         m.collab = new CollabSignal(collab, data);

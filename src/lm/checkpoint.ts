@@ -21,7 +21,7 @@
 import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileKindError, readRegularText, regularFileSize } from '../io/files.js';
-import { readSafetensors, readSafetensorsHeader, type SafeTensor, writeSafetensors } from '../io/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, type SafeTensor, toFloat32, writeSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { exportStateDict, loadStateDict, type LoadStateDictResult } from './state_dict.js';
 import { createModel, familyOf, type LanguageModel } from './families/index.js';
@@ -61,6 +61,14 @@ export interface LoadOptions {
   fastInit?: boolean;
   /** Throw when a parameter is missing from the files (default true). */
   strict?: boolean;
+  /**
+   * Grow the token embeddings (and an untied output head) to at least this
+   * many rows, as transformers' `resize_token_embeddings` after tokens were
+   * added to the tokenizer: the rows past the checkpoint's `vocab_size` start
+   * at the mean of its rows. The model's config then states the new size.
+   * Default: the checkpoint's `vocab_size`, never smaller.
+   */
+  minVocabSize?: number;
 }
 
 export interface LoadedModel<M extends LanguageModel = LanguageModel> {
@@ -134,10 +142,14 @@ export function checkpointValueCount(dir: string): number {
 /** Loads a checkpoint folder into the family its config names. */
 export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel {
   const t0 = performance.now();
-  const config = readConfig(dir);
+  const stored = readConfig(dir);
   const source = join(dir, 'config.json');
-  // Validate (sizes bounded) and check the files against the config before allocating anything.
-  const parsed = familyOf(config, source).parse(config, source);
+  const grow = vocabGrowth(stored, opts.minVocabSize, source);
+  const config = grow ? { ...stored, vocab_size: grow.to } : stored;
+  // Validate (sizes bounded) and check the files against the stored config before allocating anything.
+  const family = familyOf(stored, source);
+  if (grow) family.parse(config, source); // the grown sizes are bounded too
+  const parsed = family.parse(stored, source);
   const files = weightFiles(dir);
   const bytes = files.reduce((a, f) => a + weightFileSize(f), 0);
   const need = 2 * minParamCount(parsed); // at least 2 bytes (F16/BF16) per parameter
@@ -158,7 +170,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel
         const v = model.store.vars.get(e.name);
         const count = e.shape.reduce((a, b) => a * b, 1);
         if (v !== undefined) {
-          if (count !== v.size) throw new Error(`checkpoint ${f}: tensor '${e.name}' has shape [${e.shape.join(', ')}] (${count} values), the config's ${model.family} model needs [${v.shape.join(', ')}]`);
+          if (count !== v.size && !(grow && grownRows(model.store, e.name, e.shape, grow))) throw new Error(`checkpoint ${f}: tensor '${e.name}' has shape [${e.shape.join(', ')}] (${count} values), the config's ${model.family} model needs [${v.shape.join(', ')}]`);
         } else if (!model.stateDictIgnore(e.name)) {
           throw new Error(`checkpoint ${f}: tensor '${e.name}' is not a parameter of this ${model.family} model`);
         } else if (count > bufferMax) {
@@ -168,7 +180,7 @@ export function loadPretrained(dir: string, opts: LoadOptions = {}): LoadedModel
     }
     const tensors = new Map<string, SafeTensor>();
     for (const f of files) {
-      for (const [name, t] of readSafetensors(f).tensors) tensors.set(name, t);
+      for (const [name, t] of readSafetensors(f).tensors) tensors.set(name, grow && grownRows(model.store, name, t.shape, grow) ? padRows(t, grow.to) : t);
     }
     const report = loadStateDict(model.store, tensors, {
       strict: opts.strict ?? true,
@@ -219,6 +231,36 @@ export function savePretrained(model: LanguageModel, dir: string, opts: SaveOpti
     rmSync(join(dir, 'model.safetensors'), { force: true });
   }
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify({ ...model.configJSON(), torch_dtype: 'float32' }, null, 2) + '\n');
+}
+
+/** The vocabulary growth `minVocabSize` asks of a checkpoint's config, or null (none needed). */
+function vocabGrowth(config: Record<string, unknown>, min: number | undefined, source: string): { from: number; to: number } | null {
+  if (min === undefined) return null;
+  if (!Number.isSafeInteger(min) || min < 1) throw new RangeError(`loadPretrained: minVocabSize must be a positive integer, got ${min}`);
+  const from = config.vocab_size;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 1) throw new Error(`model config ${source}: field 'vocab_size' must be a positive integer to resize the token embeddings`);
+  return min > from ? { from, to: min } : null;
+}
+
+/** Whether a stored tensor of `shape` is one of the model's vocabulary-sized parameters, stored with the checkpoint's row count. */
+function grownRows(store: LanguageModel['store'], name: string, shape: readonly number[], grow: { from: number; to: number }): boolean {
+  const v = store.vars.get(name);
+  if (v === undefined) return false;
+  const want = store.transposed.has(name) ? [v.shape[1]!, v.shape[0]!] : v.shape; // the Hugging Face layout, as stored
+  return shape[0] === grow.from && want[0] === grow.to && shape.length === want.length && shape.every((s, i) => i === 0 || s === want[i]);
+}
+
+/** `t` with rows appended up to `rows`, each the mean of t's rows (float32). */
+function padRows(t: SafeTensor, rows: number): SafeTensor {
+  const src = toFloat32(t);
+  const old = t.shape[0]!;
+  const cols = src.length / old;
+  const mean = new Float64Array(cols);
+  for (let r = 0; r < old; r++) for (let c = 0; c < cols; c++) mean[c] += src[r * cols + c];
+  const out = new Float32Array(rows * cols);
+  out.set(src);
+  for (let r = old; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = mean[c] / old;
+  return { dtype: 'F32', shape: [rows, ...t.shape.slice(1)], data: out };
 }
 
 /** Size in bytes of a folder's weight files. */

@@ -21,7 +21,7 @@ import { tf } from '../engine/index.js';
 import { type LlmBackend, requireCapability } from '../backends/types.js';
 import { disposeCache, repeatCache, type CausalLM, type KVCache } from '../lm/families/decoder.js';
 import { injectEmbeddings } from '../lm/inject.js';
-import { ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
+import { GUIDE_TOKEN, ITEM_ID_TOKEN, type Tokenizer, USER_ID_TOKEN } from '../lm/tokenizer/index.js';
 import type { SplitDataset } from '../data/types.js';
 import { itemTitle } from './text_lm/corpus.js';
 import { type Case, type CollabSignal, DEFAULT_GUIDE, guideText, topCandidates } from './collab.js';
@@ -34,6 +34,7 @@ import { yieldToEventLoop } from '../train/index.js';
 export { stageSteps } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
+export { loadRecLm, recTokenizer } from './yesno/lm_folder.js';
 export { heldOutRows, sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';
 /** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
 export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';
@@ -78,11 +79,18 @@ export class YesNoLlm {
   private readonly specials: string[];
 
   constructor(readonly lm: CausalLM, readonly tok: Tokenizer, readonly data: SplitDataset, prompt: Partial<YesNoPromptOptions> = {}) {
-    this.prompt = { ...DEFAULT_PROMPT_OPTIONS, ...prompt };
-    const u = tok.tokenToId(USER_ID_TOKEN);
-    const i = tok.tokenToId(ITEM_ID_TOKEN);
-    if (u === undefined || i === undefined) throw new Error(`the tokenizer has no ${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} tokens (add them with withRecSpecialTokens before training the LM)`);
-    if (u >= lm.vocabSize || i >= lm.vocabSize) throw new Error(`${USER_ID_TOKEN} / ${ITEM_ID_TOKEN} ids (${u}, ${i}) are outside the model's vocabulary (${lm.vocabSize}); resize the embeddings`);
+    const o = { ...DEFAULT_PROMPT_OPTIONS, ...prompt };
+    // Prompts never run past the LM's positions (a checkpoint brought with lm.dir may have fewer than maxPromptTokens).
+    const cfg = lm.configJSON();
+    const positions = cfg.max_position_embeddings ?? cfg.n_positions;
+    this.prompt = typeof positions === 'number' && positions < o.maxPromptTokens ? { ...o, maxPromptTokens: positions } : o;
+    // The recommender slots this prompt renders must be tokens of the LM (recTokenizer and loadRecLm add them to a pretrained one).
+    const slots = [...(this.prompt.idVectors || this.prompt.idTokens ? [USER_ID_TOKEN, ITEM_ID_TOKEN] : []), ...(this.prompt.guide ? [GUIDE_TOKEN] : [])];
+    for (const s of slots) {
+      const id = tok.tokenToId(s);
+      if (id === undefined) throw new Error(`the tokenizer has no ${s} token (recTokenizer of src/methods/yesno/lm_folder.ts adds the recommender slots)`);
+      if (id >= lm.vocabSize) throw new Error(`${s} has id ${id}, outside the model's vocabulary (${lm.vocabSize}); load the LM with loadRecLm to grow its embeddings`);
+    }
     this.specials = specialTokenStrings(tok);
   }
 

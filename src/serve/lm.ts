@@ -29,7 +29,7 @@ export interface LoadedLm {
   maxPositions: number;
   eos: Set<number>;
   templates: PromptTemplate[];
-  /** The yes/no scorer (null when the tokenizer lacks the recommender tokens; `rerankError` says why). */
+  /** The yes/no scorer of plain prompts (no slots needed; null when it cannot be built, `rerankError` says why). */
   yesno: YesNoLlm | null;
   rerankError: string | null;
   loadSeconds: number;

@@ -18,10 +18,8 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { parseGanPromptOptions, type GanPromptRunOptions, type RecipeName } from '../config/ganprompt.js';
 import type { SplitDataset } from '../data/types.js';
 import { readSafetensors } from '../io/safetensors.js';
-import { loadPretrained } from '../lm/checkpoint.js';
 import type { CausalLM } from '../lm/families/decoder.js';
 import { loadAdapter } from '../lm/lora.js';
-import { Tokenizer } from '../lm/tokenizer/index.js';
 import { loadRecommender } from '../models/registry.js';
 import type { Recommender } from '../models/types.js';
 import { CollabSignal, DEFAULT_GUIDE, type GuideOptions } from '../methods/collab.js';
@@ -29,7 +27,7 @@ import { PLANS } from '../methods/ganprompt/recipes.js';
 import { MappingLayer } from '../methods/mapping.js';
 import { loadTemplates, type PromptTemplate } from '../methods/prompts.js';
 import type { RecipePlan } from '../methods/recipe.js';
-import { YesNoLlm } from '../methods/yesno.js';
+import { loadRecLm, recTokenizer, YesNoLlm } from '../methods/yesno.js';
 import { readJson, RunLoadError } from './run.js';
 
 export interface LoadedRecipe {
@@ -90,7 +88,7 @@ export async function loadMethodRun(dirArg: string, data: SplitDataset, log: (l:
   const lmDir = options.lm.dir ? optionPath(options.lm.dir, dir, 'lm.dir') : join(dir, 'lm');
   const collabDir = options.collab.dir ? optionPath(options.collab.dir, dir, 'collab.dir') : join(dir, 'collab');
   if (!existsSync(join(lmDir, 'config.json'))) throw new RunLoadError(`${lmDir}: no LM folder (config.json) in the method run`);
-  const tok = Tokenizer.fromFile(lmDir);
+  const tok = recTokenizer(lmDir).tokenizer;
   const collab = await loadRecommender(collabDir);
   const guide: GuideOptions = { ...DEFAULT_GUIDE, ...Object.fromEntries(Object.entries(options.guide).filter(([, v]) => v !== undefined)) };
   const set = loadTemplates(options.templates);
@@ -102,7 +100,7 @@ export async function loadMethodRun(dirArg: string, data: SplitDataset, log: (l:
       if (!existsSync(join(rdir, 'robustness.json'))) { log(`recipe ${recipe}: not finished in ${dir} (no models/${recipe}/robustness.json), not served`); continue; }
       const t0 = performance.now();
       const plan = PLANS[recipe];
-      const lm = loadPretrained(lmDir).model as unknown as CausalLM;
+      const lm = loadRecLm(lmDir, tok);
       try {
         if (plan.adapter) loadAdapter(lm, join(dir, 'adapters', plan.adapter));
         lm.store.setTrainable(() => false, false);

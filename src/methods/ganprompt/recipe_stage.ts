@@ -6,15 +6,14 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPretrained, readConfig, savePretrained } from '../../lm/checkpoint.js';
+import { readConfig, savePretrained } from '../../lm/checkpoint.js';
 import { familyOf } from '../../lm/families/index.js';
-import type { CausalLM } from '../../lm/families/decoder.js';
 import { applyLora, loadAdapter, parseLoraConfig, saveAdapter } from '../../lm/lora.js';
 import type { RecipeName } from '../../config/ganprompt.js';
 import { openStageDir, readJson, type Stage, writeJson } from '../../run/index.js';
 import { CollabSignal } from '../collab.js';
 import type { AdapterSpec, RecipePlan } from '../recipe.js';
-import { stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
+import { loadRecLm, stageSteps, yesNoExamples, YesNoLlm } from '../yesno.js';
 import { QUESTION_SALTS, type StageOptionsView, stageValidSplit, stepQuestions, stepSeed, timed, type YesNoRun } from './context.js';
 import { metricsOn, rankingMetrics, referenceRows } from '../reference.js';
 import type { MetricValues } from '../../eval/types.js';
@@ -55,11 +54,7 @@ export function recipeKit(run: YesNoRun): RecipeKit {
   if (!targets) throw new Error(`LoRA: no default target modules for the '${family}' family; set lora.targets`);
   return {
     run, tokenizer: tok, loraCases, mapCases, loraValid, mapValid, madeHere: new Set(),
-    loadLm: (dir = lmDir) => {
-      const m = loadPretrained(dir).model as unknown as CausalLM;
-      if (typeof m.forward !== 'function' || !('hiddenSize' in m)) throw new Error(`${dir}: not a causal LM`);
-      return m;
-    },
+    loadLm: (dir = lmDir) => loadRecLm(dir, tok),
     validation: (m, cases, templates, patience, stepsPerEpoch, label) => {
       if (cases.length === 0) return undefined;
       const C = cases[0].candidates.length;

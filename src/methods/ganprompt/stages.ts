@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { withholdTrainTail } from '../../data/protocol.js';
 import { createRecommender, loadRecommender, modelEntry } from '../../models/registry.js';
 import type { Recommender } from '../../models/types.js';
-import { checkpointValueCount } from '../../lm/checkpoint.js';
-import { Tokenizer } from '../../lm/tokenizer/index.js';
+import { checkpointValueCount, readConfig } from '../../lm/checkpoint.js';
 import { portablePath, readJson, type Stage, writeJson } from '../../run/index.js';
 import { evaluatePerUser } from '../../eval/evaluate.js';
 import { metricsOfPerUser } from '../../eval/metrics.js';
 import { referenceRows } from '../reference.js';
 import { trainSmallLm } from '../text_lm/small_lm.js';
+import { recTokenizer } from '../yesno.js';
 import { readReconstructedTitles, runDiversityStage } from './diversity.js';
 import { type CollabFitSummary, timed, type YesNoRun } from './context.js';
 import { PLANS } from './recipes.js';
@@ -107,7 +107,12 @@ export const lmStage: Stage<YesNoRun> = {
     r.lmDir = lmDir;
     r.report.lm.dir = portablePath(lmDir, r.dir);
     r.report.lm.parameters = checkpointValueCount(lmDir);
-    r.tok = Tokenizer.fromFile(lmDir);
+    const { tokenizer, added } = recTokenizer(lmDir);
+    if (added.length > 0) {
+      const rows = readConfig(lmDir).vocab_size;
+      log(`LM ${portablePath(lmDir, r.dir)}: its tokenizer lacks ${added.join(', ')}, added as special tokens (${tokenizer.vocabSize} ids); ${typeof rows === 'number' && rows < tokenizer.vocabSize ? `the token embeddings grow from ${rows} to ${tokenizer.vocabSize} rows, the new ones at the mean row` : `the model's ${rows} embedding rows already cover them`}`);
+    }
+    r.tok = tokenizer;
     return 'done';
   },
 };

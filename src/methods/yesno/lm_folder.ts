@@ -1,0 +1,31 @@
+/**
+ * The LM folder of a yes/no method run (TALLRec, CoLLM, GANPrompt): the small
+ * LM llmrec trains on the data, or a pretrained causal LM the user brings
+ * with `lm.dir` (a Hugging Face folder of a llama, mistral, qwen2 or gpt2
+ * model). A pretrained tokenizer has none of the recommender slots
+ * (`<UserID>`, `<ItemID>`, `<Guide>`): they are added as special tokens and
+ * the model's token embeddings grow to cover them, as transformers'
+ * `add_special_tokens` + `resize_token_embeddings` do; the new rows start at
+ * the mean embedding (docs/METHODS.md §5, "Bringing a pretrained LM").
+ */
+import type { CausalLM } from '../../lm/families/decoder.js';
+import { loadPretrained } from '../../lm/checkpoint.js';
+import { REC_SPECIAL_TOKENS, Tokenizer } from '../../lm/tokenizer/index.js';
+
+/** The folder's tokenizer with the recommender slots; `added` lists the slots it lacked. */
+export function recTokenizer(dir: string): { tokenizer: Tokenizer; added: string[] } {
+  const tokenizer = Tokenizer.fromFile(dir);
+  const added = REC_SPECIAL_TOKENS.filter((t) => tokenizer.tokenToId(t) === undefined);
+  if (added.length > 0) tokenizer.addSpecialTokens(added);
+  return { tokenizer, added };
+}
+
+/** The folder's causal LM, its token embeddings grown to every id of `tokenizer` (from recTokenizer). */
+export function loadRecLm(dir: string, tokenizer: Tokenizer): CausalLM {
+  const m = loadPretrained(dir, { minVocabSize: tokenizer.vocabSize }).model as unknown as CausalLM;
+  if (typeof m.forward !== 'function' || !('hiddenSize' in m)) {
+    m.dispose();
+    throw new Error(`${dir}: not a causal LM (the yes/no methods need a llama, mistral, qwen2 or gpt2 checkpoint)`);
+  }
+  return m;
+}
