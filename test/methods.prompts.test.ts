@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateShop } from '../src/data/synthetic.js';
 import { itemSentence } from '../src/data/item_text.js';
 import { answerTokenIds, loadTemplates, parseTemplates, pYes, renderExample, renderPrompt, templateSlots } from '../src/methods/prompts.js';
-import { trainBpe, withRecSpecialTokens } from '../src/lm/tokenizer/index.js';
+import { Tokenizer, trainBpe, withRecSpecialTokens } from '../src/lm/tokenizer/index.js';
 import { LlamaForCausalLM, parseLlamaConfig } from '../src/lm/families/llama.js';
 import { nextTokenLogProbs } from '../src/lm/score.js';
 import { ready } from './helpers.js';
@@ -66,6 +66,34 @@ describe('prompt templates', () => {
     writeFileSync(nj, '{');
     assert.throws(() => loadTemplates(nj), /notjson\.json: not valid JSON/);
     assert.throws(() => parseTemplates({ seen: [] }, 'x.json'), /x\.json[\s\S]*seen/);
+  });
+
+  test('a SentencePiece tokenizer (LLaMA-2, Mistral): the answer token is the one that follows the prompt, "▁Yes", not a lone "▁"', () => {
+    const special = (content: string, id: number) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    const merges = [['▁', 'A'], ['▁A', 'n'], ['▁An', 's'], ['▁Ans', 'w'], ['▁Answ', 'e'], ['▁Answe', 'r'], ['▁', 'Y'], ['▁Y', 'e'], ['▁Ye', 's'], ['▁', 'N'], ['▁N', 'o'], ['▁', '▁']];
+    const vocab = ['<unk>', '<s>', '</s>', ...bytes, '▁', 'A', 'n', 's', 'w', 'e', 'r', ':', 'Y', 'N', 'o', ...merges.map(([a, b]) => a + b)];
+    // LLaMA-2's tokenizer.json layout: Prepend + Replace normalizer, no pre-tokenizer, BPE with byte fallback, <s> prepended.
+    const tok = Tokenizer.fromJSON({
+      version: '1.0', truncation: null, padding: null,
+      added_tokens: [special('<unk>', 0), special('<s>', 1), special('</s>', 2)],
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+      pre_tokenizer: null,
+      post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }], pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }], special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } } },
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+      model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])), merges: merges.map(([a, b]) => `${a} ${b}`) },
+    }, 'llama2-like', { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' });
+    assert.equal(tok.tokenToId('▁'), tok.encode(' Yes', { addSpecialTokens: false })[0], 'a lone " Yes" starts with "▁"');
+    const t = loadTemplates().seen[0];
+    assert.deepEqual(answerTokenIds(tok, t), { yes: tok.tokenToId('▁Yes'), no: tok.tokenToId('▁No') });
+    // The id is the token that follows the prompt's own tokens in the training text.
+    const x = { historyTitles: ['Answer'], targetTitle: 'Answer' };
+    const prompt = tok.encode(renderPrompt(t, x), { addSpecialTokens: false });
+    for (const liked of [true, false]) {
+      const full = tok.encode(renderExample(t, x, liked), { addSpecialTokens: false });
+      assert.deepEqual(full.slice(0, prompt.length), prompt);
+      assert.equal(full[prompt.length], liked ? answerTokenIds(tok, t).yes : answerTokenIds(tok, t).no);
+    }
   });
 
   test('answer token ids are looked up from the tokenizer; P(yes) is the softmax over the two answer tokens', () => {

@@ -189,14 +189,22 @@ export function renderExample(t: PromptTemplate, x: PromptInput, liked: boolean)
 
 /**
  * Token ids of the answer words as they follow the prompt (" Yes" / " No",
- * first token of each), looked up from the tokenizer. Errors when both words
- * start with the same token (P(yes) would be undefined).
+ * first token of each), looked up from the tokenizer: the first token of
+ * "<last word of the template> <answer>" past those of the last word alone,
+ * so that a SentencePiece tokenizer (LLaMA-2, Mistral), which encodes a lone
+ * " Yes" as "▁" + "Yes" but "Answer: Yes" as "▁Answer" ":" "▁Yes", gives
+ * "▁Yes" as byte-level BPEs give "ĠYes". Errors when both words start with
+ * the same token (P(yes) would be undefined).
  */
 export function answerTokenIds(tok: Tokenizer, t: PromptTemplate): { yes: number; no: number } {
+  const last = t.text.trimEnd().split(/\s+/).pop() ?? '';
+  const before = tok.encode(last, { addSpecialTokens: false });
   const first = (w: string) => {
-    const ids = tok.encode(` ${w}`, { addSpecialTokens: false });
-    if (ids.length === 0) throw new Error(`template '${t.id}': the answer '${w}' encodes to no token`);
-    return ids[0];
+    const ids = tok.encode(`${last} ${w}`, { addSpecialTokens: false });
+    let k = 0;
+    while (k < before.length && k < ids.length && ids[k] === before[k]) k++;
+    if (k >= ids.length) throw new Error(`template '${t.id}': the answer '${w}' encodes to no token after '${last}'`);
+    return ids[k];
   };
   const yes = first(t.answers.yes);
   const no = first(t.answers.no);
