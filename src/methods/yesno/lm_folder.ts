@@ -22,7 +22,8 @@ export function recTokenizer(dir: string): { tokenizer: Tokenizer; added: string
 
 /** The folder's causal LM, its token embeddings grown to every id of `tokenizer` (from recTokenizer). */
 export function loadRecLm(dir: string, tokenizer: Tokenizer): CausalLM {
-  const m = loadPretrained(dir, { minVocabSize: tokenizer.vocabSize }).model as unknown as CausalLM;
+  const rows = Math.max(tokenizer.vocabSize, ...REC_SPECIAL_TOKENS.map((t) => (tokenizer.tokenToId(t) ?? -1) + 1));
+  const m = loadPretrained(dir, { minVocabSize: rows }).model as unknown as CausalLM;
   if (typeof m.forward !== 'function' || !('hiddenSize' in m)) {
     m.dispose();
     throw new Error(`${dir}: not a causal LM (the yes/no methods need a llama, mistral, qwen2 or gpt2 checkpoint)`);
