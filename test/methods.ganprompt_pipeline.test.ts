@@ -7,7 +7,7 @@
  * resumes to the same numbers; options are validated with the field named.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -283,6 +283,25 @@ describe('GANPrompt pipeline', () => {
       assert.deepEqual(cfg.target_modules, ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'], a);
     }
     ['tokenizer.json', 'config.json', 'model.safetensors'].forEach((f, i) => assert.ok(readFileSync(join(lmDir, f)).equals(files[i]), `${f} unchanged`));
+  });
+
+  test('an lm.dir the yes/no methods cannot train on is refused before the run writes anything, naming the field', async () => {
+    const bert = join(dir, 'bert-lm');
+    mkdirSync(bert, { recursive: true });
+    writeFileSync(join(bert, 'config.json'), JSON.stringify({ model_type: 'bert', vocab_size: 10, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 1, intermediate_size: 4 }));
+    const noTok = join(dir, 'no-tokenizer-lm');
+    writeLm(noTok, data, 'pretrained');
+    rmSync(join(noTok, 'tokenizer.json'));
+    const refused = async (lmDir: string, why: RegExp) => {
+      const out = join(dir, 'refused');
+      await assert.rejects(runGanPrompt(data, { ...OPTS, lm: { dir: lmDir }, recipes: ['tallrec'] }, out), why);
+      assert.ok(!existsSync(out), `${lmDir}: nothing written`);
+    };
+    await refused(join(dir, 'nowhere'), /lm\.dir .*nowhere: no such folder/);
+    await refused(bert, /lm\.dir .*bert-lm: checkpoint .*neither model\.safetensors/);
+    await refused(noTok, /lm\.dir .*no-tokenizer-lm: no tokenizer\.json/);
+    writeFileSync(join(bert, 'model.safetensors'), '');
+    await refused(bert, /lm\.dir .*bert-lm: a bert model \(masked\); the yes\/no methods need a causal LM/);
   });
 
   test('resume with other LoRA or mapping settings: only the outputs made with the old ones are made again (stage keys)', async () => {

@@ -24,6 +24,7 @@ import { earlierOpenings, type GanPromptReport, newYesNoRun, type YesNoRun } fro
 import { writeReport } from './report.js';
 import { recipesStage } from './recipe_stage.js';
 import { baselinesStage, collabStage, diversityStage, lmStage } from './stages.js';
+import { checkRecLmFolder } from '../yesno.js';
 
 export type { GanPromptReport, LlmRow, OpeningCost } from './context.js';
 export { LORA_TARGETS } from './recipe_stage.js';
@@ -44,6 +45,7 @@ export const GANPROMPT_STAGES = [collabStage, baselinesStage, lmStage, diversity
  */
 export async function runGanPrompt(data: SplitDataset, raw: unknown, dir: string, hooks: StageHooks = {}, resume = false): Promise<GanPromptReport> {
   const o: GanPromptRunOptions = parseGanPromptOptions(raw);
+  if (o.lm.dir !== undefined) checkRecLmFolder(o.lm.dir); // before the collaborative model trains for nothing
   // The options of the directory's last opening, read before they are replaced: outputs made before stage keys carry them.
   const optionsFile = join(dir, 'options.json');
   const stored = resume && existsSync(optionsFile) ? readJson<unknown>(optionsFile) : undefined;

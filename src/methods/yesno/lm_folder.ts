@@ -8,9 +8,31 @@
  * `add_special_tokens` + `resize_token_embeddings` do; the new rows start at
  * the mean embedding (docs/METHODS.md §5, "Bringing a pretrained LM").
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CausalLM } from '../../lm/families/decoder.js';
-import { loadPretrained } from '../../lm/checkpoint.js';
+import { familyOf } from '../../lm/families/index.js';
+import { loadPretrained, readConfig, weightFiles } from '../../lm/checkpoint.js';
 import { REC_SPECIAL_TOKENS, Tokenizer } from '../../lm/tokenizer/index.js';
+
+/**
+ * Refuses, before a run writes anything, an `lm.dir` the yes/no methods cannot
+ * train on: no folder, no readable config, not a causal LM, no weights, no
+ * tokenizer.json (the error names the field and the folder).
+ */
+export function checkRecLmFolder(dir: string): void {
+  const where = `lm.dir ${dir}`;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${where}: no such folder`);
+  let family;
+  try {
+    family = familyOf(readConfig(dir), join(dir, 'config.json'));
+    weightFiles(dir);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
+  }
+  if (family.kind !== 'causal') throw new Error(`${where}: a ${family.family} model (${family.kind}); the yes/no methods need a causal LM (llama, mistral, qwen2 or gpt2)`);
+  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`${where}: no tokenizer.json (the LM's tokenizer must be in its folder)`);
+}
 
 /** The folder's tokenizer with the recommender slots; `added` lists the slots it lacked. */
 export function recTokenizer(dir: string): { tokenizer: Tokenizer; added: string[] } {
