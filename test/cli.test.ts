@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fatalLines } from '../src/cli/fatal.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: root, encoding: 'utf8' });
@@ -23,6 +24,15 @@ describe('llmrec CLI', () => {
     // Too few interactions per user to split: raw stats still shown, with the reason.
     assert.equal(out.split, null);
     assert.match(out.protocolError, /3 or more interactions/);
+  });
+
+  it("the wasm engine's bare abort is explained (out of its 4 GiB heap); other errors print as they are", () => {
+    const abort = fatalLines(new Error('Aborted(). Build with -sASSERTIONS for more info.'));
+    assert.equal(abort.length, 2);
+    assert.equal(abort[0], 'llmrec: Aborted(). Build with -sASSERTIONS for more info.');
+    assert.match(abort[1], /most likely out of memory: its heap holds at most 4 GiB.*loraStage\.batchSize/);
+    assert.deepEqual(fatalLines(new Error('lm.dir x: no such folder')), ['llmrec: lm.dir x: no such folder']);
+    assert.deepEqual(fatalLines('plain'), ['llmrec: plain']);
   });
 
   it('rejects a bad config file naming the file and key, exit code 1', () => {

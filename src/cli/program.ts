@@ -18,6 +18,7 @@ import { addRunCommands } from './run_commands.js';
 import { addLlmCommands } from './llm_commands.js';
 import { addServeCommands } from './serve_commands.js';
 import { addFirstRunCommand } from './first_run.js';
+import { fatalLines } from './fatal.js';
 import { torchAvailable } from '../bench/torch.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -124,6 +125,6 @@ export function buildCli(): Command {
 }
 
 buildCli().parseAsync(process.argv).catch((e: unknown) => {
-  console.error(`llmrec: ${e instanceof Error ? e.message : String(e)}`);
+  for (const line of fatalLines(e)) console.error(line);
   process.exit(1);
 });
