@@ -26,11 +26,12 @@ describe('llmrec CLI', () => {
     assert.match(out.protocolError, /3 or more interactions/);
   });
 
-  it("the wasm engine's bare abort is explained (out of its 4 GiB heap); other errors print as they are", () => {
+  it("the wasm engine's bare abort or trap is explained (out of its 4 GiB heap); other errors print as they are", () => {
     const abort = fatalLines(new Error('Aborted(). Build with -sASSERTIONS for more info.'));
     assert.equal(abort.length, 2);
     assert.equal(abort[0], 'llmrec: Aborted(). Build with -sASSERTIONS for more info.');
     assert.match(abort[1], /most likely out of memory: its heap holds at most 4 GiB.*loraStage\.batchSize/);
+    assert.equal(fatalLines(new Error('memory access out of bounds'))[1], abort[1]);
     assert.deepEqual(fatalLines(new Error('lm.dir x: no such folder')), ['llmrec: lm.dir x: no such folder']);
     assert.deepEqual(fatalLines('plain'), ['llmrec: plain']);
   });
