@@ -218,6 +218,22 @@ export function tidyForward(raw: () => DecoderOutput): DecoderOutput {
   return cache ? { ...out, cache } : out;
 }
 
+/**
+ * One decoder block in its own tidy: only its output and, when the forward
+ * builds a cache, its keys and values outlive it. So a forward holds one
+ * block's intermediates at a time instead of every block's until the
+ * forward's own tidy ends (at 10 prompts x 200 tokens a GPT-2 124M forward
+ * grew the wasm heap by 1.4 GB). Under a gradient tape tfjs keeps what the
+ * backward pass needs, so training is unchanged.
+ */
+export function blockTidy(withCache: boolean | undefined, block: () => { x: tf.Tensor3D; kv: { k: tf.Tensor4D; v: tf.Tensor4D } }): { x: tf.Tensor3D; kv?: { k: tf.Tensor4D; v: tf.Tensor4D } } {
+  const r = tf.tidy(() => {
+    const o = block();
+    return withCache ? { x: o.x, k: o.kv.k, v: o.kv.v } : { x: o.x };
+  });
+  return withCache ? { x: r.x, kv: { k: r.k as tf.Tensor4D, v: r.v as tf.Tensor4D } } : { x: r.x };
+}
+
 /** The input vectors of a forward call: `inputsEmbeds`, or the embeddings of `inputIds`. */
 export function inputVectors(input: DecoderInput, embed: (ids: Int32Array, batch: number) => tf.Tensor3D): { x: tf.Tensor3D; B: number; T: number } {
   if (input.inputsEmbeds) {

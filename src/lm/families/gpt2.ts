@@ -9,7 +9,7 @@ import { Embedding, LayerNorm, Linear, ParamStore } from '../../nn/index.js';
 import { configToJSON, parseConfig } from './config_util.js';
 import {
   attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
-  mergeHeads, resolveSteps, splitHeads, tidyForward,
+  blockTidy, mergeHeads, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
 import { hfActivation, lookupEmbeddings, SeededDropout } from './common.js';
 import type { ModelInitOptions } from './llama.js';
@@ -127,13 +127,16 @@ export class Gpt2LMHeadModel implements CausalLM {
     const scale = c.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
     const newLayers: Array<{ k: tf.Tensor4D; v: tf.Tensor4D }> = [];
     this.blocks.forEach((b, i) => {
-      const qkv = b.attn.apply(b.ln1.apply(x));
-      const [q, k, v] = tf.split(qkv, 3, -1);
-      const kv = extendKv(input.cache?.layers[i], splitHeads(k, B, T, H, D), splitHeads(v, B, T, H, D));
-      if (input.useCache) newLayers.push(kv);
-      const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train && c.attn_pdrop > 0 ? (shape) => this.dropout.mask(shape, c.attn_pdrop) : undefined);
-      x = tf.add(x, drop(b.proj.apply(mergeHeads(att, B, T, H, D)), c.resid_pdrop)) as tf.Tensor3D;
-      x = tf.add(x, drop(b.out.apply(this.act(b.fc.apply(b.ln2.apply(x)))), c.resid_pdrop)) as tf.Tensor3D;
+      const r = blockTidy(input.useCache, () => {
+        const qkv = b.attn.apply(b.ln1.apply(x));
+        const [q, k, v] = tf.split(qkv, 3, -1);
+        const kv = extendKv(input.cache?.layers[i], splitHeads(k, B, T, H, D), splitHeads(v, B, T, H, D));
+        const att = attend(splitHeads(q, B, T, H, D), kv.k, kv.v, mask, scale, train && c.attn_pdrop > 0 ? (shape) => this.dropout.mask(shape, c.attn_pdrop) : undefined);
+        const y = tf.add(x, drop(b.proj.apply(mergeHeads(att, B, T, H, D)), c.resid_pdrop)) as tf.Tensor3D;
+        return { x: tf.add(y, drop(b.out.apply(this.act(b.fc.apply(b.ln2.apply(y)))), c.resid_pdrop)) as tf.Tensor3D, kv };
+      });
+      x = r.x;
+      if (r.kv) newLayers.push(r.kv);
     });
     const hidden = this.lnF.apply(x) as tf.Tensor3D;
     const h = headInput(hidden, input.lastLogitsOnly);

@@ -11,7 +11,7 @@ import { Embedding, Linear, ParamStore, RMSNorm } from '../../nn/index.js';
 import { parseConfig, configToJSON } from './config_util.js';
 import {
   attend, attentionMask, type CausalLM, type DecoderInput, type DecoderOutput, extendKv, headInput, inputVectors, makeCache,
-  mergeHeads, repeatKv, resolveSteps, splitHeads, tidyForward,
+  blockTidy, mergeHeads, repeatKv, resolveSteps, splitHeads, tidyForward,
 } from './decoder.js';
 import { lookupEmbeddings, SeededDropout } from './common.js';
 
@@ -196,16 +196,19 @@ export class LlamaForCausalLM implements CausalLM {
     const rate = input.training ? c.attention_dropout : 0;
     const drop = rate > 0 ? (shape: number[]) => this.dropout.mask(shape, rate) : undefined;
     this.layers.forEach((l, i) => {
-      const h = l.inputNorm.apply(x);
-      const q = rotate(splitHeads(l.q.apply(h), B, T, H, D));
-      const kNew = rotate(splitHeads(l.k.apply(h), B, T, G, D));
-      const vNew = splitHeads(l.v.apply(h), B, T, G, D);
-      const kv = extendKv(input.cache?.layers[i], kNew, vNew);
-      if (input.useCache) newLayers.push(kv);
-      const att = attend(q, repeatKv(kv.k, H), repeatKv(kv.v, H), mask, 1 / Math.sqrt(D), drop);
-      x = tf.add(x, l.o.apply(mergeHeads(att, B, T, H, D))) as tf.Tensor3D;
-      const h2 = l.postNorm.apply(x);
-      x = tf.add(x, l.down.apply(swiglu(l.gate.apply(h2), l.up.apply(h2)))) as tf.Tensor3D;
+      const r = blockTidy(input.useCache, () => {
+        const h = l.inputNorm.apply(x);
+        const q = rotate(splitHeads(l.q.apply(h), B, T, H, D));
+        const kNew = rotate(splitHeads(l.k.apply(h), B, T, G, D));
+        const vNew = splitHeads(l.v.apply(h), B, T, G, D);
+        const kv = extendKv(input.cache?.layers[i], kNew, vNew);
+        const att = attend(q, repeatKv(kv.k, H), repeatKv(kv.v, H), mask, 1 / Math.sqrt(D), drop);
+        const y = tf.add(x, l.o.apply(mergeHeads(att, B, T, H, D))) as tf.Tensor3D;
+        const h2 = l.postNorm.apply(y);
+        return { x: tf.add(y, l.down.apply(swiglu(l.gate.apply(h2), l.up.apply(h2)))) as tf.Tensor3D, kv };
+      });
+      x = r.x;
+      if (r.kv) newLayers.push(r.kv);
     });
     const hidden = this.norm.apply(x) as tf.Tensor3D;
     const h = headInput(hidden, input.lastLogitsOnly);
