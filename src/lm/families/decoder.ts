@@ -222,9 +222,11 @@ export function tidyForward(raw: () => DecoderOutput): DecoderOutput {
  * One decoder block in its own tidy: only its output and, when the forward
  * builds a cache, its keys and values outlive it. So a forward holds one
  * block's intermediates at a time instead of every block's until the
- * forward's own tidy ends (at 10 prompts x 200 tokens a GPT-2 124M forward
- * grew the wasm heap by 1.4 GB). Under a gradient tape tfjs keeps what the
- * backward pass needs, so training is unchanged.
+ * forward's own tidy ends (scoring 5 cases x 10 candidates with a GPT-2
+ * 124M-shaped LM grew the wasm heap by 1.4 GB over 0.5 GB of live tensors;
+ * docs/RESULTS.md, "Real-size LMs in the in-process engine"). Under a
+ * gradient tape tfjs keeps what the backward pass needs, so training is
+ * unchanged.
  */
 export function blockTidy(withCache: boolean | undefined, block: () => { x: tf.Tensor3D; kv: { k: tf.Tensor4D; v: tf.Tensor4D } }): { x: tf.Tensor3D; kv?: { k: tf.Tensor4D; v: tf.Tensor4D } } {
   const r = tf.tidy(() => {
