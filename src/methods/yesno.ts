@@ -34,7 +34,7 @@ import { yieldToEventLoop } from '../train/index.js';
 export { stageSteps } from './yesno/fit.js';
 import { DEFAULT_PROMPT_OPTIONS, type TitleSource, type YesNoExample, type YesNoFitOptions, type YesNoFitResult, type YesNoLoss, type YesNoPromptOptions } from './yesno/types.js';
 
-export { checkRecLmFolder, loadRecLm, recTokenizer } from './yesno/lm_folder.js';
+export { checkRecLmFolder, loadRecLm, recTokenizer, recVocabRows } from './yesno/lm_folder.js';
 export { heldOutRows, sampleRows, shuffled, splitCases, trainQuestions, type TrainCase, type TrainQuestionOptions, yesNoExamples } from './yesno/cases.js';
 /** Whether a yes/no checkpoint directory holds a training checkpoint (src/train/checkpoint.ts; also true for an llmrec 0.1 one, refused on resume). */
 export { hasCheckpoint as hasTrainerCheckpoint } from '../train/index.js';

@@ -52,7 +52,7 @@ export function loadLm(dirArg: string, data: SplitDataset, templatesPath = DEFAU
   let yesno: YesNoLlm | null = null;
   let rerankError: string | null = null;
   try {
-    yesno = new YesNoLlm(lm, tok, data, { maxPromptTokens: Math.min(512, maxPositions) });
+    yesno = new YesNoLlm(lm, tok, data); // it cuts prompts to the LM's positions itself
   } catch (err) {
     rerankError = (err as Error).message;
   }

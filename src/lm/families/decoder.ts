@@ -229,11 +229,10 @@ export function tidyForward(raw: () => DecoderOutput): DecoderOutput {
  * unchanged.
  */
 export function blockTidy(withCache: boolean | undefined, block: () => { x: tf.Tensor3D; kv: { k: tf.Tensor4D; v: tf.Tensor4D } }): { x: tf.Tensor3D; kv?: { k: tf.Tensor4D; v: tf.Tensor4D } } {
-  const r = tf.tidy(() => {
+  return tf.tidy(() => {
     const o = block();
-    return withCache ? { x: o.x, k: o.kv.k, v: o.kv.v } : { x: o.x };
+    return withCache ? o : { x: o.x };
   });
-  return withCache ? { x: r.x, kv: { k: r.k as tf.Tensor4D, v: r.v as tf.Tensor4D } } : { x: r.x };
 }
 
 /** The input vectors of a forward call: `inputsEmbeds`, or the embeddings of `inputIds`. */

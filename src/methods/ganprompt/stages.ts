@@ -15,7 +15,7 @@ import { evaluatePerUser } from '../../eval/evaluate.js';
 import { metricsOfPerUser } from '../../eval/metrics.js';
 import { referenceRows } from '../reference.js';
 import { trainSmallLm } from '../text_lm/small_lm.js';
-import { recTokenizer } from '../yesno.js';
+import { recTokenizer, recVocabRows } from '../yesno.js';
 import { readReconstructedTitles, runDiversityStage } from './diversity.js';
 import { type CollabFitSummary, timed, type YesNoRun } from './context.js';
 import { PLANS } from './recipes.js';
@@ -110,7 +110,8 @@ export const lmStage: Stage<YesNoRun> = {
     const { tokenizer, added } = recTokenizer(lmDir);
     if (added.length > 0) {
       const rows = readConfig(lmDir).vocab_size;
-      log(`LM ${portablePath(lmDir, r.dir)}: its tokenizer lacks ${added.join(', ')}, added as special tokens (${tokenizer.vocabSize} ids); ${typeof rows === 'number' && rows < tokenizer.vocabSize ? `the token embeddings grow from ${rows} to ${tokenizer.vocabSize} rows, the new ones at the mean row` : `the model's ${rows} embedding rows already cover them`}`);
+      const need = recVocabRows(tokenizer);
+      log(`LM ${portablePath(lmDir, r.dir)}: its tokenizer lacks ${added.join(', ')}, added as special tokens (${need} ids); ${typeof rows === 'number' && rows < need ? `the token embeddings grow from ${rows} to ${need} rows, the new ones at the mean row` : `the model's ${rows} embedding rows already cover them`}`);
     }
     r.tok = tokenizer;
     return 'done';

@@ -42,10 +42,14 @@ export function recTokenizer(dir: string): { tokenizer: Tokenizer; added: string
   return { tokenizer, added };
 }
 
+/** The embedding rows `tokenizer` needs: every id, the slots included (should its ids have gaps). */
+export function recVocabRows(tokenizer: Tokenizer): number {
+  return Math.max(tokenizer.vocabSize, ...REC_SPECIAL_TOKENS.map((t) => (tokenizer.tokenToId(t) ?? -1) + 1));
+}
+
 /** The folder's causal LM, its token embeddings grown to every id of `tokenizer` (from recTokenizer). */
 export function loadRecLm(dir: string, tokenizer: Tokenizer): CausalLM {
-  const rows = Math.max(tokenizer.vocabSize, ...REC_SPECIAL_TOKENS.map((t) => (tokenizer.tokenToId(t) ?? -1) + 1));
-  const m = loadPretrained(dir, { minVocabSize: rows }).model as unknown as CausalLM;
+  const m = loadPretrained(dir, { minVocabSize: recVocabRows(tokenizer) }).model as unknown as CausalLM;
   if (typeof m.forward !== 'function' || !('hiddenSize' in m)) {
     m.dispose();
     throw new Error(`${dir}: not a causal LM (the yes/no methods need a llama, mistral, qwen2 or gpt2 checkpoint)`);
