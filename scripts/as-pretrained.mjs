@@ -7,7 +7,7 @@
 // pretrained LM"), since no pretrained weights are available offline.
 //
 //   node scripts/as-pretrained.mjs SRC_LM_DIR OUT_DIR      (after npm run build)
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,9 +34,17 @@ for (const [name, t] of tensors) {
   const cols = t.data.length / rows;
   cut.set(name, { dtype: t.dtype, shape: [bpe, ...t.shape.slice(1)], data: t.data.slice(0, bpe * cols) });
 }
-mkdirSync(out, { recursive: true });
-writeSafetensors(join(out, 'model.safetensors'), cut, metadata);
-writeFileSync(join(out, 'config.json'), JSON.stringify({ ...config, vocab_size: bpe }, null, 2) + '\n');
-writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(tok));
-writeFileSync(join(out, 'tokenizer_config.json'), JSON.stringify(tcfg, null, 2) + '\n');
+// Written into a temporary folder beside OUT, renamed once complete: a failure leaves no partial OUT.
+const tmp = `${out}.tmp-${process.pid}`;
+try {
+  mkdirSync(tmp, { recursive: true });
+  writeSafetensors(join(tmp, 'model.safetensors'), cut, metadata);
+  writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...config, vocab_size: bpe }, null, 2) + '\n');
+  writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(tok));
+  writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tcfg, null, 2) + '\n');
+  renameSync(tmp, out);
+} catch (e) {
+  rmSync(tmp, { recursive: true, force: true });
+  throw e;
+}
 console.log(`${out}: vocab_size ${rows} -> ${bpe}; dropped ${dropped.map((t) => `${t.content} (${t.id})`).join(', ')}`);
